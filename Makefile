@@ -1,0 +1,40 @@
+# Entry points of the catalog. `make test` and `make demo` work on a fresh clone: they
+# create the virtualenv (.venv) and install the project into it first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export RUNTIME__DLTHUB_TELEMETRY := false
+
+.PHONY: install test test-connector lint format record-connector demo bench new-connector
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: install  ## the whole test suite, offline
+	$(BIN)/python -m pytest -q
+
+test-connector: install  ## one connector's tests: make test-connector NAME=crm
+	@test -n "$(NAME)" || { echo "usage: make test-connector NAME=<connector>"; exit 2; }
+	@test -f tests/connectors/test_$(NAME).py || { echo "no tests for connector '$(NAME)' (tests/connectors/test_$(NAME).py)"; exit 2; }
+	$(BIN)/python -m pytest -q $(wildcard tests/connectors/test_$(NAME).py tests/connectors/test_$(NAME)_loopback.py)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+record-connector: install  ## re-record cassettes from the fake (LIVE=1: the real API)
+	@test -n "$(NAME)" || { echo "usage: make record-connector NAME=<connector> [LIVE=1]"; exit 2; }
+	$(BIN)/python -m tests.record $(NAME)
+
+demo: install  ## sync every connector from its cassettes into demo.duckdb
+	$(BIN)/python -m connectors demo

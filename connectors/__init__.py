@@ -1,0 +1,1 @@
+"""The catalog's connectors: `from connectors.crm import crm_source`."""

@@ -1,0 +1,176 @@
+"""CRM API (seed 001): users, parties, tasks, projects, opportunities and their lookups.
+
+Contract: ../shared/api-contracts/crm.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from connectors.crm.settings import (
+    PER_PAGE,
+    REQUESTS_PER_MINUTE,
+    SINCE_LAG_SECONDS,
+    TAGGED_ENTITIES,
+    TASK_STATUSES,
+)
+from shared.auth import bearer_token as bearer_auth
+from shared.auth import require_secret
+from shared.builder import SourceHttp, build_resources
+from shared.paginators import HeaderLinkPaginator
+from shared.rate_limit import RateLimit
+from shared.retries import RetryPolicy
+from shared.timestamps import iso_utc_seconds
+
+
+def since(initial_value: str | None) -> dict[str, Any]:
+    """The `since` query parameter, bound to the `updatedAt` cursor."""
+    return {
+        "type": "incremental",
+        "cursor_path": "updatedAt",
+        "initial_value": initial_value,
+        "lag": SINCE_LAG_SECONDS,
+        "convert": iso_utc_seconds,
+    }
+
+
+def is_organisation(party: dict[str, Any]) -> bool:
+    return party.get("type") == "organisation"
+
+
+def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
+    """The contract's resource table."""
+    return [
+        {"name": "users", "endpoint": {"path": "/api/v2/users", "data_selector": "users"}},
+        {
+            "name": "parties",
+            "endpoint": {
+                "path": "/api/v2/parties",
+                "data_selector": "parties",
+                "params": {"since": since(initial_since)},
+            },
+        },
+        {
+            "name": "tasks",
+            "endpoint": {
+                "path": "/api/v2/tasks",
+                "data_selector": "tasks",
+                "params": {"status": TASK_STATUSES},
+            },
+        },
+        {
+            "name": "employees",
+            "endpoint": {
+                "path": "/api/v2/parties/{organisation_id}/people",
+                "data_selector": "parties",
+            },
+            "parent": {
+                "resource": "parties",
+                "field": "id",
+                "column": "organisation_id",
+                "where": is_organisation,
+            },
+            "skip_missing_parent": True,
+        },
+        {
+            "name": "projects",
+            "endpoint": {
+                "path": "/api/v2/kases",
+                "data_selector": "kases",
+                "params": {"since": since(initial_since)},
+            },
+        },
+        {
+            "name": "opportunities",
+            "endpoint": {
+                "path": "/api/v2/opportunities",
+                "data_selector": "opportunities",
+                "params": {"since": since(initial_since)},
+            },
+        },
+        {
+            "name": "pipelines",
+            "endpoint": {"path": "/api/v2/pipelines", "data_selector": "pipelines"},
+        },
+        {
+            "name": "milestones",
+            "endpoint": {"path": "/api/v2/milestones", "data_selector": "milestones"},
+        },
+        {
+            "name": "site",
+            "endpoint": {"path": "/api/v2/site", "data_selector": "site"},
+            "primary_key": None,
+            "write_disposition": "replace",
+        },
+        {
+            "name": "tags",
+            "endpoint": {"path": "/api/v2/{entity}/tags", "data_selector": "tags"},
+            "for_each": {"entity": TAGGED_ENTITIES},
+            "primary_key": ["entity", "id"],
+        },
+        {
+            "name": "custom_fields",
+            "endpoint": {
+                "path": "/api/v2/{entity}/fields/definitions",
+                "data_selector": "definitions",
+            },
+            "for_each": {"entity": TAGGED_ENTITIES},
+            "primary_key": ["entity", "id"],
+        },
+        {
+            "name": "lost_reasons",
+            "endpoint": {"path": "/api/v2/lostreasons", "data_selector": "lostReasons"},
+        },
+        {"name": "board", "endpoint": {"path": "/api/v2/boards", "data_selector": "boards"}},
+        {
+            "name": "categories",
+            "endpoint": {"path": "/api/v2/categories", "data_selector": "categories"},
+        },
+        {
+            "name": "activity_types",
+            "endpoint": {"path": "/api/v2/activitytypes", "data_selector": "activityTypes"},
+        },
+        {"name": "stages", "endpoint": {"path": "/api/v2/stages", "data_selector": "stages"}},
+    ]
+
+
+@dlt.source(name="crm")
+def crm_source(
+    bearer_token: str = dlt.secrets.value,
+    base_url: str = dlt.config.value,
+    initial_since: str | None = None,
+    requests_per_minute: int = REQUESTS_PER_MINUTE,
+    max_retries: int = 5,
+) -> list[DltResource]:
+    """Load the CRM API.
+
+    Args:
+        bearer_token: the API token (`sources.crm.bearer_token`).
+        base_url: the API's base URL (`sources.crm.base_url`), e.g. `https://api.example.com`.
+        initial_since: ISO 8601 UTC instant the first sync of parties, projects and
+            opportunities starts after; None loads everything.
+        requests_per_minute: pace requests under this rate, across all threads.
+        max_retries: retries of a 429 or 5xx before the sync fails.
+    """
+    http = SourceHttp(
+        connector="crm",
+        base_url=base_url,
+        auth=bearer_auth(require_secret(bearer_token, "crm", "bearer_token")),
+        secret_keys=["bearer_token"],
+        retry_policy=RetryPolicy(
+            max_retries=max_retries,
+            backoff_factor=1.0,
+            retry_after_header=None,  # the contract's 429 carries only X-RateLimit-Reset
+            reset_header="X-RateLimit-Reset",
+        ),
+        rate_limits=[RateLimit(requests_per_minute, 60)],
+    )
+    defaults = {
+        "primary_key": "id",
+        "write_disposition": "merge",
+        "endpoint": {"paginator": HeaderLinkPaginator(), "params": {"perPage": PER_PAGE}},
+    }
+    return build_resources(http, resource_table(initial_since), defaults)

@@ -1,0 +1,184 @@
+"""Authenticators that send credentials only to the origin they belong to.
+
+dlt's own client re-applies auth to every request it sends, including a next-page link
+that names another host. Here every authenticator is wrapped in `OriginScopedAuth`,
+which applies the credentials only when the request goes to an allowed origin (the
+origin of `base_url`; for OAuth2 the token request goes to the token URL's origin).
+Requests to any other origin leave without credentials.
+
+The header/query/basic mechanics are dlt's (`BearerTokenAuth`, `APIKeyAuth`,
+`HttpBasicAuth`, `OAuth2ClientCredentials`); this module adds the scoping, a scheme word
+for API keys (`GenieKey <key>`), and token renewal with a safety margin.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Literal
+
+import requests
+from dlt.common.configuration.specs.base_configuration import configspec
+from dlt.sources.helpers.rest_client.auth import (
+    APIKeyAuth,
+    BearerTokenAuth,
+    HttpBasicAuth,
+    OAuth2ClientCredentials,
+)
+from requests import PreparedRequest
+from requests.auth import AuthBase
+
+from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError, redact_url
+from shared.origins import origin_of
+
+
+class OriginScopedAuth(AuthBase):
+    """Apply `inner` only to requests whose origin is `origin`.
+
+    Args:
+        inner: any `requests` authenticator (dlt's auth classes are).
+        origin: the URL (usually `base_url`) whose origin may receive the credentials.
+    """
+
+    def __init__(self, inner: AuthBase, origin: str) -> None:
+        self.inner = inner
+        self.origin = origin_of(origin)
+
+    def applies_to(self, url: str) -> bool:
+        return origin_of(url) == self.origin
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if request.url and self.applies_to(request.url):
+            return self.inner(request)
+        return request
+
+    def renew(self) -> bool:
+        """Fetch fresh credentials if the inner authenticator can; True when it did."""
+        renew = getattr(self.inner, "renew", None)
+        if renew is None:
+            return False
+        renew()
+        return True
+
+
+def bearer_token(token: str) -> AuthBase:
+    """`Authorization: Bearer <token>`."""
+    return BearerTokenAuth(token=token)
+
+
+def api_key_header(
+    api_key: str, header: str = "Authorization", scheme: str | None = None
+) -> AuthBase:
+    """The key in a header: `<header>: <api_key>`, or `<header>: <scheme> <api_key>`.
+
+    Args:
+        api_key: the secret.
+        header: the header name, e.g. `api_key` or `Authorization`.
+        scheme: an optional scheme word such as `GenieKey`.
+    """
+    value = f"{scheme} {api_key}" if scheme else api_key
+    return APIKeyAuth(name=header, api_key=value, location="header")
+
+
+def api_key_query(api_key: str, param: str = "api_key") -> AuthBase:
+    """The key as a query parameter `?<param>=<api_key>`."""
+    return APIKeyAuth(name=param, api_key=api_key, location="query")
+
+
+def http_basic(username: str, password: str) -> AuthBase:
+    """HTTP basic authentication."""
+    return HttpBasicAuth(username=username, password=password)
+
+
+@configspec
+class RenewingClientCredentials(OAuth2ClientCredentials):
+    """OAuth2 client credentials that renew the token `expiry_margin` seconds before it
+    expires (so a token never expires in flight) and on demand after a `401`.
+
+    The token request goes through its own plain session (not the paced, retrying data
+    session) and its failures are reported without the client secret.
+    """
+
+    expiry_margin: float = 30.0
+    connector: str = "connector"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.session = requests.Session()
+        self._lock = threading.Lock()
+        self._expires_at = 0.0
+
+    def is_token_expired(self) -> bool:
+        return time.monotonic() >= self._expires_at - self.expiry_margin
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        with self._lock:
+            if self.access_token is None or self.is_token_expired():
+                self.obtain_token()
+            token = self.access_token
+        request.headers["Authorization"] = f"Bearer {token}"
+        return request
+
+    def renew(self) -> None:
+        """Drop the current token; the next request fetches a new one."""
+        with self._lock:
+            self.access_token = None
+
+    def obtain_token(self) -> None:
+        url = self.access_token_url
+        try:
+            response = self.session.post(url, timeout=60, **self.build_access_token_request())
+        except requests.RequestException as exc:
+            raise RequestFailedError(
+                f"{self.connector}: could not reach the token URL {redact_url(url)}: "
+                f"{type(exc).__name__}"
+            ) from None
+        if response.status_code in (400, 401, 403):
+            raise AuthenticationError(
+                f"{self.connector}: the token URL {redact_url(url)} answered "
+                f"{response.status_code}; check `client_id` and `client_secret` "
+                f"(sources.{self.connector}.client_id / client_secret)"
+            )
+        if response.status_code >= 300:
+            raise RequestFailedError(
+                f"{self.connector}: the token URL {redact_url(url)} answered "
+                f"{response.status_code}",
+                status_code=response.status_code,
+            )
+        payload: dict[str, Any] = response.json()
+        if not payload.get("access_token"):
+            raise AuthenticationError(
+                f"{self.connector}: the token URL {redact_url(url)} returned no access_token"
+            )
+        self.access_token = str(payload["access_token"])
+        self._expires_at = time.monotonic() + self.parse_expiration_in_seconds(payload)
+
+
+def oauth2_client_credentials(
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    expiry_margin: float = 30.0,
+    connector: str = "connector",
+) -> AuthBase:
+    """OAuth2 client credentials against `token_url`, with renewal before expiry."""
+    return RenewingClientCredentials(
+        access_token_url=token_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        expiry_margin=expiry_margin,
+        connector=connector,
+    )
+
+
+def require_secret(value: Any, connector: str, key: str) -> str:
+    """Return `value` as a non-empty string, or raise a `ConfigurationError` naming the key."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigurationError(
+            f"{connector}: no `{key}` configured; set `sources.{connector}.{key}` in "
+            f".dlt/secrets.toml or the env var SOURCES__{connector.upper()}__{key.upper()}"
+        )
+    return str(value)
+
+
+ApiKeyLocation = Literal["header", "query"]

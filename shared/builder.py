@@ -1,0 +1,268 @@
+"""From a declarative resource table to dlt `rest_api` resources.
+
+A connector states its resources as a list of dlt `rest_api` resource dicts (name,
+endpoint path, data selector, paginator, primary key, write disposition, incremental)
+and hands them, with a `SourceHttp`, to `build_resources`. The builder:
+
+- sends every request through one `ConnectorSession` (auth scoped to `base_url`'s
+  origin, the source's retry policy and rate limits);
+- installs a per-resource error hook (clear 401/403/5xx errors, optional 404 skip);
+- runs child requests concurrently (dlt's `parallelized` transformers), paced by the
+  session's shared rate limiter;
+- makes parquet the table's file format, so DuckDB loads skip `insert_values`;
+- understands three extra keys that dlt's config cannot say directly:
+
+  `parent`: `{"resource": "parties", "field": "id", "column": "organisation_id",
+  "where": callable}`. The child's path names `{column}`; one request chain per parent
+  row (for which `where(row)` is true, if given); each child row carries the parent's
+  `field` in `column`.
+
+  `for_each`: `{"entity": ["parties", "kases"]}`. The path names `{entity}`; one
+  request chain per listed value; rows carry it in an `entity` column.
+
+  `skip_missing_parent`: `True` makes a 404 on a child request log a warning and skip
+  that parent instead of failing the sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from copy import deepcopy
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.extract.resource import DltResource
+from dlt.sources.rest_api import rest_api_resources
+from dlt.sources.rest_api.config_setup import make_parent_key_name
+
+from shared.errors import ConfigurationError
+from shared.rate_limit import RateLimit
+from shared.responses import error_hook
+from shared.retries import RetryPolicy
+from shared.session import ConnectorSession, ForeignLinks
+
+EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent")
+DEFAULT_FILE_FORMAT = "parquet"
+
+
+@dataclass
+class SourceHttp:
+    """Everything about how one source talks HTTP.
+
+    Args:
+        connector: the connector's name (the dlt config section, used in messages).
+        base_url: the API's base URL.
+        auth: an authenticator from `shared.auth`; scoped to the origin of `base_url`.
+        secret_keys: the config keys of the credentials, named when they are rejected.
+        retry_policy: the source's retry policy.
+        rate_limits: the source's rate limits, paced across all its threads.
+        foreign_links: `"refuse"` or `"follow_without_credentials"`.
+        sensitive_params: query parameter names to redact in logs and errors.
+    """
+
+    connector: str
+    base_url: str
+    auth: Any = None
+    secret_keys: Sequence[str] = ()
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: Sequence[RateLimit] = ()
+    foreign_links: ForeignLinks = "refuse"
+    sensitive_params: Sequence[str] = ()
+
+    def session(self) -> ConnectorSession:
+        if not self.base_url or not str(self.base_url).startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"{self.connector}: base_url must be an absolute http(s) URL, got "
+                f"{self.base_url!r}; set `sources.{self.connector}.base_url`"
+            )
+        return ConnectorSession(
+            connector=self.connector,
+            base_url=self.base_url,
+            auth=self.auth,
+            retry_policy=self.retry_policy,
+            rate_limits=self.rate_limits,
+            foreign_links=self.foreign_links,
+            sensitive_params=self.sensitive_params,
+        )
+
+
+def build_resources(
+    http: SourceHttp,
+    resources: Sequence[dict[str, Any]],
+    defaults: dict[str, Any] | None = None,
+    *,
+    session: ConnectorSession | None = None,
+    parallel_children: bool = True,
+    file_format: str | None = DEFAULT_FILE_FORMAT,
+) -> list[DltResource]:
+    """Build dlt resources from a connector's resource table.
+
+    Args:
+        http: how the source talks HTTP.
+        resources: dlt `rest_api` resource dicts, plus the keys described in this module.
+        defaults: dlt `resource_defaults` (primary key, write disposition, paginator, ...).
+        session: a session to reuse (e.g. one the connector also uses for custom resources).
+        parallel_children: fetch child requests concurrently.
+        file_format: the file format hint for every table (`None` leaves dlt's default).
+
+    Returns:
+        The resources in the order of `resources`.
+    """
+    session = session or http.session()
+    client = {"base_url": http.base_url, "session": session}
+    plain: list[dict[str, Any]] = []
+    deferred: list[dict[str, Any]] = []
+    hidden: list[DltResource] = []
+    renames: dict[str, tuple[str, str]] = {}
+    filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+    names = [resource["name"] for resource in resources]
+    for spec in resources:
+        config = _to_rest_api_config(spec, http, defaults, parallel_children)
+        name = config["name"]
+        parent = spec.get("parent")
+        for_each = spec.get("for_each")
+        if parent and for_each:
+            raise ConfigurationError(f"{http.connector}: `{name}` has both parent and for_each")
+        if parent:
+            parent_name = parent["resource"]
+            if parent_name not in names:
+                raise ConfigurationError(f"{http.connector}: `{name}` names unknown parent")
+            if parent.get("where"):
+                proxy = f"{parent_name}__for_{name}"
+                filtered_parents[proxy] = parent["where"]
+                parent_name = proxy
+            _bind_parent(config, parent_name, parent["field"], parent["column"], renames)
+        elif for_each:
+            ((column, values),) = for_each.items()
+            hidden_name = f"{name}__{column}_values"
+            hidden.append(_static_rows(hidden_name, column, list(values)))
+            _bind_parent(config, hidden_name, column, column, renames)
+        is_deferred = (parent and parent.get("where")) or (
+            parent and parent["resource"] in {c["name"] for c in deferred}
+        )
+        (deferred if is_deferred else plain).append(config)
+
+    built: dict[str, DltResource] = {}
+    first = rest_api_resources({"client": client, "resources": [*hidden, *plain]})
+    built.update({resource.name: resource for resource in first})
+    if deferred:
+        proxies = [
+            _filtered(proxy, built[proxy.split("__for_")[0]], where)
+            for proxy, where in filtered_parents.items()
+        ]
+        second = rest_api_resources(
+            {"client": client, "resources": [*proxies, *_refs(deferred, built), *deferred]}
+        )
+        built.update({resource.name: resource for resource in second})
+
+    result = []
+    for name in names:
+        resource = built[name]
+        if name in renames:
+            resource.add_map(_renamer(*renames[name]))
+        if file_format:
+            resource.apply_hints(file_format=file_format)
+        result.append(resource)
+    return result
+
+
+def _to_rest_api_config(
+    spec: dict[str, Any],
+    http: SourceHttp,
+    defaults: dict[str, Any] | None,
+    parallel_children: bool,
+) -> dict[str, Any]:
+    merged = _merge(defaults or {}, spec)
+    config = {key: value for key, value in merged.items() if key not in EXTENSION_KEYS}
+    config["endpoint"] = dict(config.get("endpoint") or {})
+    name = config["name"]
+    is_child = bool(spec.get("parent") or spec.get("for_each"))
+    hook = error_hook(
+        http.connector,
+        name,
+        http.secret_keys,
+        skip_missing=bool(spec.get("skip_missing_parent")),
+        sensitive_params=http.sensitive_params,
+    )
+    config["endpoint"]["response_actions"] = [
+        *config["endpoint"].get("response_actions", []),
+        hook,
+    ]
+    if is_child and parallel_children:
+        config.setdefault("parallelized", True)
+    return config
+
+
+def _merge(defaults: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    merged = deepcopy({k: v for k, v in defaults.items() if k != "endpoint"})
+    merged.update({k: v for k, v in spec.items() if k != "endpoint"})
+    endpoint = deepcopy(defaults.get("endpoint") or {})
+    spec_endpoint = spec.get("endpoint") or {}
+    if isinstance(spec_endpoint, str):
+        spec_endpoint = {"path": spec_endpoint}
+    for key, value in spec_endpoint.items():
+        if key == "params":
+            endpoint["params"] = {**endpoint.get("params", {}), **value}
+        else:
+            endpoint[key] = value
+    merged["endpoint"] = endpoint
+    return merged
+
+
+def _bind_parent(
+    config: dict[str, Any],
+    parent_name: str,
+    parent_field: str,
+    column: str,
+    renames: dict[str, tuple[str, str]],
+) -> None:
+    endpoint = config["endpoint"]
+    placeholder = "{" + column + "}"
+    if placeholder not in endpoint["path"]:
+        raise ConfigurationError(f"`{config['name']}`: path must contain {placeholder}")
+    endpoint["path"] = endpoint["path"].replace(
+        placeholder, "{resources." + parent_name + "." + parent_field + "}"
+    )
+    config["include_from_parent"] = [parent_field]
+    renames[config["name"]] = (make_parent_key_name(parent_name, parent_field), column)
+
+
+def _renamer(source_key: str, column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def rename(row: dict[str, Any]) -> dict[str, Any]:
+        if source_key in row:
+            row[column] = row.pop(source_key)
+        return row
+
+    return rename
+
+
+def _static_rows(name: str, column: str, values: list[Any]) -> DltResource:
+    def rows() -> Iterator[list[dict[str, Any]]]:
+        yield [{column: value} for value in values]
+
+    return dlt.resource(rows, name=name, selected=False)
+
+
+def _filtered(
+    name: str, parent: DltResource, where: Callable[[dict[str, Any]], bool]
+) -> DltResource:
+    def keep(page: Any) -> Iterator[Any]:
+        rows = page if isinstance(page, list) else [page]
+        kept = [row for row in rows if where(row)]
+        if kept:
+            yield kept
+
+    return dlt.transformer(keep, data_from=parent, name=name, selected=False)
+
+
+def _refs(deferred: list[dict[str, Any]], built: dict[str, DltResource]) -> list[DltResource]:
+    """Resources of the first pass that deferred resources name as parents."""
+    wanted = set()
+    for config in deferred:
+        path = config["endpoint"]["path"]
+        for name in built:
+            if "{resources." + name + "." in path:
+                wanted.add(name)
+    return [built[name] for name in sorted(wanted)]

@@ -1,0 +1,231 @@
+"""Recording and replaying HTTP cassettes with vcrpy.
+
+Recording rewrites the recorded origin (a fake server on loopback, or the real API) to
+the connector's canonical base URL, scrubs every credential (headers, query parameters,
+form and JSON bodies) before anything is written, drops volatile headers, and writes
+interactions sorted by request, so re-recording unchanged data gives byte-identical
+files. Replaying runs offline: record mode `none`, and every recorded interaction must
+be played.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
+
+REDACTED = "REDACTED"
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api_key",
+        "api-key",
+    }
+)
+CREDENTIAL_FIELDS = frozenset(
+    {*SENSITIVE_PARAMS, "client_id", "client_secret", "refresh_token", "id_token", "hapikey"}
+)
+VOLATILE_HEADERS = frozenset({"date", "server", "x-request-id", "connection", "keep-alive"})
+CASSETTES_DIR = Path(__file__).resolve().parent.parent / "cassettes"
+
+
+@dataclass
+class Scrubber:
+    """What to remove or rewrite before an interaction is written.
+
+    Args:
+        recorded_origin: the origin actually called (e.g. `http://127.0.0.1:54321`).
+        canonical_origin: the origin written instead (e.g. `https://api.example.com`).
+        headers: further request header names that carry credentials.
+        fields: further query/body field names that carry credentials.
+        volatile_headers: further response header names whose values change every run.
+    """
+
+    recorded_origin: str
+    canonical_origin: str
+    headers: Iterable[str] = ()
+    fields: Iterable[str] = ()
+    volatile_headers: Iterable[str] = ()
+    _headers: frozenset[str] = field(init=False)
+    _fields: frozenset[str] = field(init=False)
+    _volatile: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recorded_origin = self.recorded_origin.rstrip("/")
+        self.canonical_origin = self.canonical_origin.rstrip("/")
+        self._headers = CREDENTIAL_HEADERS | {h.lower() for h in self.headers}
+        self._fields = frozenset(f.lower() for f in CREDENTIAL_FIELDS | set(self.fields))
+        self._volatile = VOLATILE_HEADERS | {h.lower() for h in self.volatile_headers}
+
+    def rewrite(self, text: str) -> str:
+        return text.replace(self.recorded_origin, self.canonical_origin)
+
+    def url(self, url: str) -> str:
+        parts = urlsplit(self.rewrite(url))
+        query = [
+            (k, REDACTED if k.lower() in self._fields else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urlunsplit(parts._replace(query=urlencode(query, safe=",:*")))
+
+    def body(self, body: Any) -> Any:
+        if not body:
+            return body
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        text = self.rewrite(text)
+        try:
+            text = json.dumps(self._scrub_json(json.loads(text)), separators=(",", ":"))
+        except ValueError:
+            if "=" in text and "{" not in text:  # a form body
+                pairs = parse_qsl(text, keep_blank_values=True)
+                text = urlencode(
+                    [(k, REDACTED if k.lower() in self._fields else v) for k, v in pairs]
+                )
+        return text.encode("utf-8") if isinstance(body, bytes) else text
+
+    def _scrub_json(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (REDACTED if k.lower() in self._fields else self._scrub_json(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self._scrub_json(v) for v in value]
+        return value
+
+    # -- vcrpy hooks ---------------------------------------------------------------------
+    def request(self, request: Any) -> Any:
+        request.uri = self.url(request.uri)
+        for name in list(request.headers):
+            if name.lower() in self._headers or name.lower() in self._volatile:
+                del request.headers[name]
+        request.body = self.body(request.body)
+        return request
+
+    def response(self, response: dict[str, Any]) -> dict[str, Any]:
+        headers = response.get("headers", {})
+        for name in list(headers):
+            if name.lower() in self._headers or name.lower() in self._volatile:
+                del headers[name]
+            else:
+                headers[name] = [self.rewrite(v) for v in headers[name]]
+        body = response.get("body", {})
+        if body.get("string"):
+            body["string"] = self.body(body["string"])
+        return response
+
+
+class SortedYamlPersister:
+    """vcrpy persister writing interactions sorted by request (stable for repeats), so
+    concurrent child requests record to the same bytes every time."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str, serializer: Any) -> Any:
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        return FilesystemPersister.load_cassette(cassette_path, serializer)
+
+    @staticmethod
+    def save_cassette(cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        pairs = list(zip(cassette_dict["requests"], cassette_dict["responses"], strict=False))
+        pairs.sort(key=lambda pair: (pair[0].uri, pair[0].method, str(pair[0].body or "")))
+        for _, response in pairs:
+            response["headers"] = dict(sorted(response.get("headers", {}).items()))
+        sorted_dict = {
+            "requests": [request for request, _ in pairs],
+            "responses": [response for _, response in pairs],
+        }
+        FilesystemPersister.save_cassette(cassette_path, sorted_dict, serializer)
+
+
+@contextmanager
+def serialized_http() -> Iterator[None]:
+    """vcrpy is not thread-safe: concurrent requests inside one cassette lose interactions.
+    While a cassette is open, let one HTTP exchange happen at a time (callers still run
+    concurrently; only the socket exchange is serialized)."""
+    from requests.adapters import HTTPAdapter
+
+    lock = threading.Lock()
+    original = HTTPAdapter.send
+
+    def send(self: HTTPAdapter, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    HTTPAdapter.send = send  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        HTTPAdapter.send = original  # type: ignore[method-assign]
+
+
+def cassette_path(connector: str, name: str, root: Path | None = None) -> Path:
+    return (root or CASSETTES_DIR) / connector / f"{name}.yaml"
+
+
+def _vcr(**kwargs: Any) -> Any:
+    try:
+        import vcr
+    except ImportError as exc:  # pragma: no cover - vcrpy is a dev dependency
+        raise RuntimeError("cassettes need vcrpy: pip install -e '.[dev]'") from exc
+    instance = vcr.VCR(
+        match_on=("method", "scheme", "host", "port", "path", "query", "body"),
+        decode_compressed_response=True,
+        **kwargs,
+    )
+    instance.register_persister(SortedYamlPersister)
+    return instance
+
+
+@contextmanager
+def recording(path: Path, scrubber: Scrubber) -> Iterator[Any]:
+    """Record every HTTP interaction inside the block into `path` (overwritten)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    recorder = _vcr(
+        record_mode="all",
+        before_record_request=scrubber.request,
+        before_record_response=scrubber.response,
+    )
+    with serialized_http(), recorder.use_cassette(str(path)) as cassette:
+        yield cassette
+
+
+@contextmanager
+def replaying(path: Path, scrubber: Scrubber | None = None) -> Iterator[Any]:
+    """Replay `path` offline. A request with no recorded answer fails, and so does
+    leaving the block with recorded interactions unplayed."""
+    if not path.exists():
+        raise FileNotFoundError(f"no cassette at {path}; record it with make record-connector")
+    kwargs: dict[str, Any] = {"record_mode": "none"}
+    if scrubber is not None:
+        # requests are scrubbed the same way before matching, so credentials sent now
+        # match the redacted ones on file
+        kwargs["before_record_request"] = scrubber.request
+    with (
+        serialized_http(),
+        _vcr(**kwargs).use_cassette(str(path), allow_playback_repeats=False) as cassette,
+    ):
+        yield cassette
+        unplayed = len(cassette.data) - cassette.play_count
+        if unplayed:
+            raise AssertionError(f"{path.name}: {unplayed} recorded interaction(s) never played")
+
+
+def live_requested() -> bool:
+    return os.environ.get("LIVE") == "1"

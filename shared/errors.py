@@ -1,0 +1,61 @@
+"""Exceptions a connector raises. Every message names the connector and what to fix,
+and never carries a secret: URLs are redacted before they reach a message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
+
+
+class ConnectorError(Exception):
+    """Base class of every error raised by the catalog's connectors and helpers."""
+
+
+class ConfigurationError(ConnectorError):
+    """The source was configured wrongly; raised before any request is sent."""
+
+
+class AuthenticationError(ConnectorError):
+    """The API rejected the credentials (401/403)."""
+
+
+class ForeignOriginError(ConnectorError):
+    """A request (usually a next-page link) pointed outside the origin of `base_url`."""
+
+
+class RequestFailedError(ConnectorError):
+    """A request still failed after the retry policy was exhausted, or failed for good."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def redact_url(url: str, extra_sensitive: Iterable[str] = ()) -> str:
+    """Return `url` with credential-like query parameters replaced by `***`.
+
+    Args:
+        url: the URL to redact.
+        extra_sensitive: further query parameter names to redact (e.g. a connector's key name).
+    """
+    sensitive = {name.lower() for name in SENSITIVE_PARAMS} | {
+        name.lower() for name in extra_sensitive
+    }
+    parts = urlsplit(url)
+    query = [
+        (key, "***" if key.lower() in sensitive else value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*,:")))
+
+
+def secret_hint(connector: str, secret_keys: Iterable[str]) -> str:
+    """Say where a connector's secrets are configured, e.g.
+    `sources.crm.bearer_token (env SOURCES__CRM__BEARER_TOKEN)`."""
+    hints = [
+        f"`sources.{connector}.{key}` (env SOURCES__{connector.upper()}__{key.upper()})"
+        for key in secret_keys
+    ]
+    return " or ".join(hints) if hints else "the connector's credentials"

@@ -1,0 +1,161 @@
+"""The `requests.Session` every connector's requests go through.
+
+For each request it:
+
+1. refuses (or strips credentials from) a URL outside the origin of `base_url`;
+2. waits for the source's rate-limit pacers;
+3. sends, and retries per the source's `RetryPolicy` (statuses, connection errors,
+   `Retry-After` / reset / period headers, exponential backoff, bounded waits);
+4. on a `401`, renews a renewable credential (OAuth2) once and sends again;
+5. only then runs the response hooks (dlt's and the connector's error handling), so a
+   429 that a retry cures never reaches them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import requests
+import tenacity
+from requests import PreparedRequest, Response
+from requests.hooks import default_hooks, dispatch_hook
+
+from shared.auth import OriginScopedAuth
+from shared.errors import ForeignOriginError, redact_url
+from shared.origins import origin_of
+from shared.rate_limit import RateLimit, RequestPacer
+from shared.retries import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+ForeignLinks = Literal["refuse", "follow_without_credentials"]
+DEFAULT_TIMEOUT = 60.0
+
+
+class ConnectorSession(requests.Session):
+    """A session bound to one source: its origin, auth, retry policy and rate limits.
+
+    Args:
+        connector: the connector's name, used in messages.
+        base_url: the API's base URL; credentials go only to its origin.
+        auth: the authenticator (wrapped in `OriginScopedAuth` if it is not already).
+        retry_policy: which responses to retry and how long to wait.
+        rate_limits: limits to pace requests under, shared by all threads using this session.
+        foreign_links: what to do with a request outside the origin of `base_url`:
+            `"refuse"` (default) raises `ForeignOriginError` before anything is sent;
+            `"follow_without_credentials"` sends it with no credentials attached.
+        sensitive_params: query parameter names to redact in logs and messages.
+    """
+
+    def __init__(
+        self,
+        connector: str,
+        base_url: str,
+        auth: Any = None,
+        retry_policy: RetryPolicy | None = None,
+        rate_limits: Sequence[RateLimit] = (),
+        foreign_links: ForeignLinks = "refuse",
+        sensitive_params: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.connector = connector
+        self.base_url = base_url
+        self.origin = origin_of(base_url)
+        if auth is not None and not isinstance(auth, OriginScopedAuth):
+            auth = OriginScopedAuth(auth, base_url)
+        self.auth = auth
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.pacers = [RequestPacer(limit) for limit in rate_limits]
+        self.foreign_links = foreign_links
+        self.sensitive_params = tuple(sensitive_params)
+        self.attempts = 0  # every request sent, retries included; read by tests and progress
+        # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
+        self.trust_env = False
+
+    def redact(self, url: str) -> str:
+        return redact_url(url, self.sensitive_params)
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        url = request.url or ""
+        if origin_of(url) != self.origin:
+            if self.foreign_links == "refuse":
+                raise ForeignOriginError(
+                    f"{self.connector}: refusing to request {self.redact(url)}: it is outside "
+                    f"the origin of base_url ({self.origin}), and credentials are only sent "
+                    "there. Pass foreign_links='follow_without_credentials' to follow such "
+                    "links without credentials."
+                )
+            strip_credentials(request)
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        hooks, request.hooks = request.hooks, default_hooks()
+        response = self._send_with_retries(request, **kwargs)
+        return dispatch_hook("response", hooks, response, **kwargs)
+
+    def _send_with_retries(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        policy = self.retry_policy
+        renewed = False
+
+        def attempt() -> Response:
+            nonlocal renewed
+            response = self._send_paced(request, **kwargs)
+            if response.status_code == 401 and not renewed and self._renew_credentials():
+                renewed = True
+                logger.info("%s: 401, renewed the credentials and retrying once", self.connector)
+                assert isinstance(self.auth, OriginScopedAuth)
+                self.auth(request)
+                response = self._send_paced(request, **kwargs)
+            return response
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            outcome = state.outcome
+            response = None if outcome is None or outcome.failed else outcome.result()
+            seconds = policy.wait_seconds(response, state.attempt_number)
+            what = response.status_code if response is not None else repr(outcome.exception())
+            logger.warning(
+                "%s: %s from %s; retry %d of %d in %.2fs",
+                self.connector,
+                what,
+                self.redact(request.url or ""),
+                state.attempt_number,
+                policy.max_retries,
+                seconds,
+            )
+            return seconds
+
+        retry_on = tenacity.retry_if_result(policy.should_retry)
+        if policy.retry_connection_errors:
+            retry_on = retry_on | tenacity.retry_if_exception_type(
+                (requests.ConnectionError, requests.Timeout)
+            )
+        retrying = tenacity.Retrying(
+            retry=retry_on,
+            stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+            wait=wait,
+            reraise=True,
+            # out of retries on a status: hand the last response to the hooks, which
+            # turn it into a clear error
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+        )
+        return retrying(attempt)
+
+    def _send_paced(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        path = urlsplit(request.url or "").path
+        for pacer in self.pacers:
+            if pacer.applies_to(path):
+                pacer.wait()
+        self.attempts += 1
+        response = super().send(request, **kwargs)
+        response.attempts = self.attempts  # type: ignore[attr-defined]
+        return response
+
+    def _renew_credentials(self) -> bool:
+        return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()
+
+
+def strip_credentials(request: PreparedRequest) -> None:
+    """Remove the headers that carry credentials from a request bound for a foreign origin."""
+    for header in ("Authorization", "Proxy-Authorization", "Cookie"):
+        request.headers.pop(header, None)

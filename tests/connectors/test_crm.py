@@ -1,0 +1,159 @@
+"""crm: offline replay of the recorded cassettes (../shared/api-contracts/crm.md)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import dlt
+
+from shared.loading import run_source
+from tests.dataset import columns, count, loaded_file_formats, query
+from tests.fakes.crm import RECORDING
+from tests.recording import replay
+
+EXPECTED_ROWS = {
+    "users": 120,
+    "parties": 260,
+    "tasks": 150,
+    "employees": 130,
+    "projects": 130,
+    "opportunities": 110,
+    "pipelines": 3,
+    "milestones": 5,
+    "site": 1,
+    "tags": 12,
+    "custom_fields": 9,
+    "lost_reasons": 4,
+    "board": 2,
+    "categories": 6,
+    "activity_types": 7,
+    "stages": 5,
+}
+
+
+def test_full_sync_replay_loads_every_table_with_contract_row_counts(
+    pipeline: dlt.Pipeline,
+) -> None:
+    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+
+    assert {table: count(pipeline, table) for table in EXPECTED_ROWS} == EXPECTED_ROWS
+    assert cassette.play_count == len(cassette.data) == 90
+
+
+def test_full_sync_keys_are_unique_and_children_carry_their_parent(pipeline: dlt.Pipeline) -> None:
+    replay(RECORDING, pipeline, steps=["full_sync"])
+
+    for table in EXPECTED_ROWS:
+        if table in ("site", "tags", "custom_fields"):
+            continue
+        assert query(pipeline, f"SELECT COUNT(*) - COUNT(DISTINCT id) FROM {table}") == [(0,)], (
+            table
+        )
+    assert query(pipeline, "SELECT COUNT(*) - COUNT(DISTINCT (entity, id)) FROM tags") == [(0,)]
+    # employees only for organisations, each row carrying the organisation's id
+    assert "organisation_id" in columns(pipeline, "employees")
+    orphans = query(
+        pipeline,
+        "SELECT COUNT(*) FROM employees e LEFT JOIN parties p ON p.id = e.organisation_id "
+        "WHERE p.type IS DISTINCT FROM 'organisation'",
+    )
+    assert orphans == [(0,)]
+    assert query(pipeline, "SELECT COUNT(DISTINCT organisation_id) FROM employees") == [(65,)]
+    # tags and custom fields: one chain per entity, rows say which
+    assert query(pipeline, "SELECT entity, COUNT(*) FROM tags GROUP BY 1 ORDER BY 1") == [
+        ("kases", 3),
+        ("opportunities", 4),
+        ("parties", 5),
+    ]
+    assert query(pipeline, "SELECT entity, COUNT(*) FROM custom_fields GROUP BY 1 ORDER BY 1") == [
+        ("kases", 2),
+        ("opportunities", 3),
+        ("parties", 4),
+    ]
+    # all three task statuses, nested arrays as child tables
+    assert query(pipeline, "SELECT status, COUNT(*) FROM tasks GROUP BY 1 ORDER BY 1") == [
+        ("completed", 50),
+        ("open", 50),
+        ("pending", 50),
+    ]
+    assert count(pipeline, "parties__email_addresses") == 390
+    assert count(pipeline, "parties__phone_numbers") == 260
+    assert {"updated_at", "created_at", "type"} <= columns(pipeline, "parties")
+    assert pipeline.default_schema.get_table_columns("parties")["updated_at"]["data_type"] == (
+        "timestamp"
+    )
+
+
+def test_full_sync_loads_parquet_not_insert_values(pipeline: dlt.Pipeline) -> None:
+    source = RECORDING.source(
+        base_url=RECORDING.canonical_base_url, **RECORDING.credentials, **RECORDING.offline_kwargs
+    )
+    from shared.cassettes import cassette_path, replaying
+
+    with replaying(
+        cassette_path("crm", "full_sync"), RECORDING.scrubber(RECORDING.canonical_base_url)
+    ):
+        # a plain pipeline.run, no loader_file_format: the connector's hints choose parquet
+        info = pipeline.run(source)
+    assert loaded_file_formats(info) == {"parquet"}
+
+
+def test_tasks_request_all_three_statuses_and_pages_follow_link_headers(
+    pipeline: dlt.Pipeline,
+) -> None:
+    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    uris = [request.uri for request in cassette.requests]
+
+    task_queries = [
+        parse_qs(urlsplit(u).query) for u in uris if urlsplit(u).path == "/api/v2/tasks"
+    ]
+    assert len(task_queries) == 2
+    assert all(q["status"] == ["open,completed,pending"] for q in task_queries)
+    assert all(q["perPage"] == ["100"] for q in task_queries)
+    assert any(q.get("page") == ["2"] for q in task_queries)
+    # the first sync sends no `since`
+    assert not [u for u in uris if "since=" in u]
+
+
+def test_second_run_sends_since_one_second_before_the_stored_maximum_and_merges(
+    pipeline: dlt.Pipeline,
+) -> None:
+    replay(RECORDING, pipeline, steps=["full_sync"])
+    max_before = query(pipeline, "SELECT MAX(updated_at) FROM parties")[0][0]
+
+    (cassette,) = replay(RECORDING, pipeline, steps=["incremental"])
+
+    sent = {
+        urlsplit(r.uri).path: parse_qs(urlsplit(r.uri).query).get("since")
+        for r in cassette.requests
+    }
+    assert sent["/api/v2/parties"] == ["2024-03-01T14:18:59Z"]
+    assert max_before.strftime("%Y-%m-%dT%H:%M:%S") == "2024-03-01T14:19:00"
+    assert sent["/api/v2/kases"] == ["2024-03-01T13:08:59Z"]
+    assert sent["/api/v2/opportunities"] == ["2024-03-01T12:48:59Z"]
+    # merged: one new party, none duplicated; the change made in the same second as the
+    # previous maximum was not lost
+    assert count(pipeline, "parties") == 261
+    assert query(pipeline, "SELECT COUNT(*) - COUNT(DISTINCT id) FROM parties") == [(0,)]
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1003") == [
+        ("changed in the same second",)
+    ]
+    assert query(pipeline, "SELECT COUNT(*) FROM parties WHERE about = 'changed later'") == [(2,)]
+    assert count(pipeline, "projects") == 130
+    assert count(pipeline, "opportunities") == 110
+    state = pipeline.state["sources"]["crm"]["resources"]["parties"]["incremental"]
+    (cursor_state,) = state.values()
+    assert cursor_state["last_value"] == "2024-03-01T14:25:00Z"
+
+
+def test_replay_with_run_source_uses_parquet_too(pipeline: dlt.Pipeline) -> None:
+    source = RECORDING.source(
+        base_url=RECORDING.canonical_base_url, **RECORDING.credentials, **RECORDING.offline_kwargs
+    )
+    from shared.cassettes import cassette_path, replaying
+
+    with replaying(
+        cassette_path("crm", "full_sync"), RECORDING.scrubber(RECORDING.canonical_base_url)
+    ):
+        info = run_source(pipeline, source)
+    assert loaded_file_formats(info) == {"parquet"}

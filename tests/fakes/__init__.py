@@ -1,0 +1,1 @@
+"""Fake vendor servers: one per API contract, real HTTP on loopback, deterministic data."""

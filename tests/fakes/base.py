@@ -1,0 +1,205 @@
+"""The machinery every fake vendor server shares: a werkzeug app on 127.0.0.1 in a
+thread, a request log, injected faults, optional latency and a rolling-window limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+@dataclass
+class Fault:
+    """A canned response served instead of the real one.
+
+    Args:
+        status: the status to answer with.
+        body: the JSON body.
+        headers: extra headers; values may be callables evaluated when served.
+        path: serve only for requests whose path contains this string.
+        times: how many requests get the fault.
+        after: let this many matching requests through first.
+    """
+
+    status: int
+    body: Any = None
+    headers: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+    times: int = 1
+    after: int = 0
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    args: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+
+    @property
+    def url_query(self) -> str:
+        return "&".join(f"{k}={v}" for k, v in self.args.items())
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+class FakeServer:
+    """Base class: subclasses add `rules()` (werkzeug `Rule`s with endpoint = method name)."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.requests: list[LoggedRequest] = []
+        self.faults: list[Fault] = []
+        self.window_limit: tuple[int, float] | None = None
+        self.limited_responses = 0
+        self._window: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.url_map = Map(self.rules())
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> FakeServer:
+        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin
+
+    # -- behaviour a test controls ---------------------------------------------------
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def enforce_window(self, requests: int, seconds: float) -> None:
+        """Answer 429 to any request beyond `requests` in a rolling `seconds` window."""
+        self.window_limit = (requests, seconds)
+
+    def requests_to(self, path_part: str, method: str | None = None) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self.requests
+            if path_part in r.path and (method is None or r.method == method)
+        ]
+
+    # -- subclass hooks --------------------------------------------------------------
+    def rules(self) -> list[Rule]:
+        raise NotImplementedError
+
+    def authorized(self, request: Request) -> bool:
+        return True
+
+    def unauthorized(self) -> Response:
+        return self.json_response({"message": "Unauthorized"}, 401)
+
+    def rate_limited(self) -> Response:
+        return self.json_response({"message": "Rate limit exceeded"}, 429)
+
+    def common_headers(self) -> dict[str, str]:
+        return {}
+
+    # -- plumbing ----------------------------------------------------------------------
+    def json_response(
+        self, body: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        response = Response(json.dumps(body), status=status, mimetype="application/json")
+        for key, value in {**self.common_headers(), **(headers or {})}.items():
+            response.headers[key] = value
+        return response
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.path and fault.path not in path:
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def _over_window(self) -> bool:
+        if self.window_limit is None:
+            return False
+        limit, seconds = self.window_limit
+        with self._lock:
+            now = time.monotonic()
+            while self._window and now - self._window[0] >= seconds:
+                self._window.popleft()
+            if len(self._window) >= limit:
+                self.limited_responses += 1
+                return True
+            self._window.append(now)
+            return False
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        logged = LoggedRequest(
+            method=request.method,
+            path=request.path,
+            args=dict(request.args),
+            headers=dict(request.headers),
+            body=request.get_data(),
+        )
+        with self._lock:
+            self.requests.append(logged)
+        if self.latency:
+            time.sleep(self.latency)
+        response = self._respond(request)
+        logged.status = response.status_code
+        return response(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        if self._over_window():
+            return self.rate_limited()
+        if not self.authorized(request):
+            return self.unauthorized()
+        fault = self._take_fault(request.path)
+        if fault is not None:
+            headers = {k: str(v() if callable(v) else v) for k, v in fault.headers.items()}
+            return self.json_response(fault.body, fault.status, headers)
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, values = adapter.match()
+        except NotFound:
+            return self.json_response({"message": "Could not find resource"}, 404)
+        except HTTPException as exc:
+            return self.json_response({"message": str(exc)}, exc.code or 400)
+        return getattr(self, endpoint)(request, **values)

@@ -1,0 +1,252 @@
+"""Fake CRM API honouring ../shared/api-contracts/crm.md (seed 001)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from tests.fakes.base import FakeServer
+
+EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
+TOKEN = "crm-fake-bearer-token-0123456789"
+ENTITIES = ("parties", "kases", "opportunities")
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def make_party(i: int) -> dict[str, Any]:
+    organisation = i % 4 == 0
+    party: dict[str, Any] = {
+        "id": 1000 + i,
+        "type": "organisation" if organisation else "person",
+        "about": f"party {i}",
+        "createdAt": stamp(EPOCH + timedelta(minutes=i)),
+        "updatedAt": stamp(EPOCH + timedelta(hours=1, minutes=i)),
+        "emailAddresses": [
+            {"id": 50000 + i * 2 + k, "type": "work", "address": f"p{i}.{k}@example.com"}
+            for k in range(1 + i % 2)
+        ],
+        "phoneNumbers": [{"id": 70000 + i, "type": "mobile", "number": f"+44 20 7946 {i:04d}"}],
+        "fields": [{"id": 90000 + i, "definition": {"id": 1, "name": "Tier"}, "value": "gold"}],
+    }
+    if organisation:
+        party["name"] = f"Organisation {i}"
+    else:
+        party.update(firstName=f"First{i}", lastName=f"Last{i}")
+    return party
+
+
+def make_entities(prefix: str, count: int, start_id: int, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": start_id + i,
+            "name": f"{prefix} {i}",
+            "createdAt": stamp(EPOCH + timedelta(minutes=i)),
+            "updatedAt": stamp(EPOCH + timedelta(hours=2, minutes=i)),
+            **{key: (value(i) if callable(value) else value) for key, value in extra.items()},
+        }
+        for i in range(count)
+    ]
+
+
+class CrmFake(FakeServer):
+    """The CRM API. `scale` multiplies the row counts; `token` is the accepted bearer token."""
+
+    def __init__(self, scale: int = 1, token: str = TOKEN, latency: float = 0.0) -> None:
+        self.token = token
+        self.vanished: set[int] = set()
+        self.next_link_origin: str | None = None
+        self.rate_limit = 1000
+        self.data: dict[str, list[dict[str, Any]]] = {
+            "users": make_entities("User", 120 * scale, 1, username=lambda i: f"user{i}"),
+            "parties": [make_party(i) for i in range(260 * scale)],
+            "tasks": make_entities(
+                "Task", 150 * scale, 3000, status=lambda i: ("open", "completed", "pending")[i % 3]
+            ),
+            "kases": make_entities("Project", 130 * scale, 4000, status="OPEN"),
+            "opportunities": make_entities(
+                "Opportunity", 110 * scale, 5000, value=lambda i: {"amount": i * 10.5}
+            ),
+            "pipelines": make_entities("Pipeline", 3, 10),
+            "milestones": make_entities("Milestone", 5, 20, probability=lambda i: i * 20),
+            "lostReasons": make_entities("Lost reason", 4, 30),
+            "boards": make_entities("Board", 2, 40),
+            "categories": make_entities("Category", 6, 50, colour="blue"),
+            "activityTypes": make_entities("Activity type", 7, 60),
+            "stages": make_entities("Stage", 5, 70),
+        }
+        self.tags = {
+            e: make_entities(f"{e} tag", n, 1) for e, n in zip(ENTITIES, (5, 3, 4), strict=False)
+        }
+        self.definitions = {
+            e: make_entities(f"{e} field", n, 1, type="string")
+            for e, n in zip(ENTITIES, (4, 2, 3), strict=False)
+        }
+        self.employees: dict[int, list[dict[str, Any]]] = {}
+        people = [p for p in self.data["parties"] if p["type"] == "person"]
+        organisations = [p for p in self.data["parties"] if p["type"] == "organisation"]
+        for n, organisation in enumerate(organisations):
+            self.employees[organisation["id"]] = people[n * 2 : n * 2 + 2]
+        super().__init__(latency=latency)
+
+    def rules(self) -> list[Rule]:
+        lists = {
+            "users": "/api/v2/users",
+            "parties": "/api/v2/parties",
+            "tasks": "/api/v2/tasks",
+            "kases": "/api/v2/kases",
+            "opportunities": "/api/v2/opportunities",
+            "pipelines": "/api/v2/pipelines",
+            "milestones": "/api/v2/milestones",
+            "lostReasons": "/api/v2/lostreasons",
+            "boards": "/api/v2/boards",
+            "categories": "/api/v2/categories",
+            "activityTypes": "/api/v2/activitytypes",
+            "stages": "/api/v2/stages",
+        }
+        rules = [
+            Rule(path, endpoint="list_entities", defaults={"key": key})
+            for key, path in lists.items()
+        ]
+        return [
+            *rules,
+            Rule("/api/v2/parties/<int:party>/people", endpoint="people"),
+            Rule("/api/v2/site", endpoint="site"),
+            Rule("/api/v2/<any(parties,kases,opportunities):entity>/tags", endpoint="entity_tags"),
+            Rule(
+                "/api/v2/<any(parties,kases,opportunities):entity>/fields/definitions",
+                endpoint="entity_definitions",
+            ),
+        ]
+
+    # -- contract behaviour ------------------------------------------------------------
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    def unauthorized(self) -> Response:
+        response = self.json_response({"message": "Invalid token"}, 401)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    def common_headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(self.rate_limit - 1),
+            "X-RateLimit-Reset": str(int(time.time()) + 60),
+        }
+
+    def rate_limit_fault_headers(self, reset_in: float = 1.0) -> dict[str, Any]:
+        return {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": lambda: str(int(time.time() + reset_in)),
+        }
+
+    def paged(self, request: Request, key: str, rows: list[dict[str, Any]]) -> Response:
+        page = max(1, int(request.args.get("page", 1)))
+        per_page = min(100, max(1, int(request.args.get("perPage", 50))))
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        headers = {}
+        links = []
+        origin = self.next_link_origin or request.host_url.rstrip("/")
+        if page * per_page < len(rows):
+            links.append(f'<{self.page_url(request, origin, page + 1, per_page)}>; rel="next"')
+        if page > 1:
+            links.append(f'<{self.page_url(request, origin, page - 1, per_page)}>; rel="prev"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        return self.json_response({key: chunk}, headers=headers)
+
+    @staticmethod
+    def page_url(request: Request, origin: str, page: int, per_page: int) -> str:
+        args = {k: v for k, v in request.args.items() if k not in ("page", "perPage")}
+        return f"{origin}{request.path}?{urlencode({**args, 'page': page, 'perPage': per_page})}"
+
+    def list_entities(self, request: Request, key: str) -> Response:
+        rows = self.data[key]
+        if key == "tasks":
+            wanted = set(request.args.get("status", "open").split(","))
+            rows = [row for row in rows if row["status"] in wanted]
+        since = request.args.get("since")
+        if since and key in ("parties", "kases", "opportunities"):
+            after = parse_stamp(since)
+            rows = [row for row in rows if parse_stamp(row["updatedAt"]) > after]
+            rows.sort(key=lambda row: (row["updatedAt"], row["id"]))
+        return self.paged(request, key, rows)
+
+    def people(self, request: Request, party: int) -> Response:
+        if party in self.vanished or party not in self.employees:
+            return self.json_response({"message": "Could not find resource"}, 404)
+        return self.paged(request, "parties", self.employees[party])
+
+    def site(self, request: Request) -> Response:
+        return self.json_response(
+            {"site": {"name": "Example Ltd", "subdomain": "example", "url": "https://example.test"}}
+        )
+
+    def entity_tags(self, request: Request, entity: str) -> Response:
+        return self.paged(request, "tags", self.tags[entity])
+
+    def entity_definitions(self, request: Request, entity: str) -> Response:
+        return self.paged(request, "definitions", self.definitions[entity])
+
+    # -- scenario changes ------------------------------------------------------------
+    def change_for_second_run(self) -> dict[str, list[int]]:
+        """Change records between two syncs: one party in the same second as the previous
+        maximum, two later ones, one new party, one project and one opportunity."""
+        parties = self.data["parties"]
+        newest = max(parse_stamp(p["updatedAt"]) for p in parties)
+        same_second = parties[3]
+        same_second["updatedAt"] = stamp(newest)
+        same_second["about"] = "changed in the same second"
+        for party in parties[5:7]:
+            party["updatedAt"] = stamp(newest + timedelta(minutes=5))
+            party["about"] = "changed later"
+        new_party = make_party(len(parties))
+        new_party["updatedAt"] = stamp(newest + timedelta(minutes=6))
+        parties.append(new_party)
+        self.employees[new_party["id"]] = []
+        project = self.data["kases"][0]
+        project["updatedAt"] = stamp(newest + timedelta(minutes=7))
+        opportunity = self.data["opportunities"][1]
+        opportunity["updatedAt"] = stamp(newest + timedelta(minutes=8))
+        return {
+            "parties": [same_second["id"], parties[5]["id"], parties[6]["id"], new_party["id"]],
+            "projects": [project["id"]],
+            "opportunities": [opportunity["id"]],
+        }
+
+
+def _recording() -> Any:
+    from connectors.crm import crm_source
+    from tests.recording import Recording, Step
+
+    return Recording(
+        connector="crm",
+        source=crm_source,
+        fake=CrmFake,
+        credentials={"bearer_token": TOKEN},
+        canonical_base_url="https://api.example.com",
+        steps=[
+            Step("full_sync"),
+            Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
+        ],
+        live_credentials={"bearer_token": "CRM_BEARER_TOKEN"},
+        live_base_url_env="CRM_BASE_URL",
+        volatile_headers=["X-RateLimit-Reset", "X-RateLimit-Remaining"],
+        offline_kwargs={"requests_per_minute": 60_000},
+    )
+
+
+RECORDING = _recording()

@@ -1,0 +1,141 @@
+"""Record and replay a connector's cassettes.
+
+Each fake module (`tests/fakes/<name>.py`) exports a `RECORDING`: the source function,
+how to start its fake, fake credentials, the canonical base URL and the steps (one
+cassette each; a step may change the fake's data first, e.g. for a second incremental
+run). `make record-connector NAME=x` records them; tests replay them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from shared.cassettes import Scrubber, cassette_path, recording, replaying
+from shared.loading import duckdb_pipeline, run_source
+
+
+@dataclass
+class Step:
+    """One pipeline run, recorded into `cassettes/<connector>/<cassette>.yaml`."""
+
+    cassette: str
+    prepare: Callable[[Any], Any] | None = None
+    source_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Recording:
+    connector: str
+    source: Callable[..., Any]
+    fake: Callable[[], Any]
+    credentials: dict[str, str]
+    canonical_base_url: str
+    steps: Sequence[Step]
+    #: source argument -> environment variable, for LIVE=1 recording against the real API
+    live_credentials: dict[str, str] = field(default_factory=dict)
+    live_base_url_env: str = ""
+    secret_headers: Sequence[str] = ()
+    secret_fields: Sequence[str] = ()
+    volatile_headers: Sequence[str] = ()
+    #: source arguments for offline runs, recording from the fake and replaying (e.g. no pacing)
+    offline_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def scrubber(self, recorded_origin: str) -> Scrubber:
+        return Scrubber(
+            recorded_origin=recorded_origin,
+            canonical_origin=self.canonical_base_url,
+            headers=self.secret_headers,
+            fields=[*self.secret_fields, *self.credentials],
+            volatile_headers=self.volatile_headers,
+        )
+
+
+def load_recording(connector: str) -> Recording:
+    module = importlib.import_module(f"tests.fakes.{connector}")
+    return module.RECORDING
+
+
+def record(rec: Recording, live: bool = False, root: Path | None = None) -> list[Path]:
+    """Run every step against the fake (or the real API when `live`) and write cassettes."""
+    written = []
+    with tempfile.TemporaryDirectory() as workdir:
+        pipeline = duckdb_pipeline(
+            f"record_{rec.connector}", database=f"{workdir}/record.duckdb", pipelines_dir=workdir
+        )
+        fake = None if live else rec.fake().start()
+        try:
+            if live:
+                missing = [env for env in rec.live_credentials.values() if not os.environ.get(env)]
+                if missing:
+                    raise SystemExit(
+                        f"LIVE=1 needs these environment variables: {', '.join(missing)}"
+                    )
+                base_url = os.environ.get(rec.live_base_url_env) or rec.canonical_base_url
+                credentials = {arg: os.environ[env] for arg, env in rec.live_credentials.items()}
+                extra: dict[str, Any] = {}
+            else:
+                base_url, credentials, extra = fake.base_url, rec.credentials, rec.offline_kwargs
+            scrubber = rec.scrubber(base_url)
+            scrubber.fields = [*scrubber.fields]  # credentials' values are scrubbed by name
+            for step in rec.steps:
+                if step.prepare and fake is not None:
+                    step.prepare(fake)
+                path = cassette_path(rec.connector, step.cassette, root)
+                source = rec.source(base_url=base_url, **credentials, **extra, **step.source_kwargs)
+                with recording(path, scrubber):
+                    run_source(pipeline, source)
+                written.append(path)
+        finally:
+            if fake is not None:
+                fake.stop()
+    return written
+
+
+def replay(
+    rec: Recording,
+    pipeline: dlt.Pipeline,
+    steps: Sequence[str] | None = None,
+    root: Path | None = None,
+) -> list[Any]:
+    """Replay the named steps (default: all) offline into `pipeline`; return the
+    played cassettes (their `.requests` are what the connector sent)."""
+    played = []
+    scrubber = rec.scrubber(rec.canonical_base_url)
+    for step in rec.steps:
+        if steps is not None and step.cassette not in steps:
+            continue
+        source = rec.source(
+            base_url=rec.canonical_base_url,
+            **rec.credentials,
+            **rec.offline_kwargs,
+            **step.source_kwargs,
+        )
+        with replaying(cassette_path(rec.connector, step.cassette, root), scrubber) as cassette:
+            run_source(pipeline, source)
+        played.append(cassette)
+    return played
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Record a connector's cassettes.")
+    parser.add_argument("connector")
+    args = parser.parse_args(argv)
+    try:
+        rec = load_recording(args.connector)
+    except ModuleNotFoundError:
+        print(f"no fake server for connector `{args.connector}` (tests/fakes/{args.connector}.py)")
+        return 2
+    live = os.environ.get("LIVE") == "1"
+    for path in record(rec, live=live):
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 0
