@@ -108,6 +108,17 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
         self._lock = threading.Lock()
         self._expires_at = 0.0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # dlt's rest_api deep-copies its client config (this auth included) to validate
+        # it; a lock cannot be copied, so a copy gets a lock of its own
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def is_token_expired(self) -> bool:
         return time.monotonic() >= self._expires_at - self.expiry_margin
 
