@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,8 +29,6 @@ def epoch_millis(value: Any) -> int | None:
     if value is None:
         return None
     moment = to_datetime(value)
-    return (
-        int(moment.timestamp() * 1000)
-        if moment.microsecond % 1000 == 0
-        else (int(moment.replace(microsecond=0).timestamp()) * 1000 + moment.microsecond // 1000)
-    )
+    # whole seconds plus milliseconds in integers: `timestamp() * 1000` is a float and
+    # truncates some exact instants one millisecond low (1972-02-18T07:02:04.233Z)
+    return calendar.timegm(moment.utctimetuple()) * 1000 + moment.microsecond // 1000
