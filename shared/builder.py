@@ -40,7 +40,7 @@ from shared.errors import ConfigurationError
 from shared.rate_limit import RateLimit
 from shared.responses import error_hook
 from shared.retries import RetryPolicy
-from shared.session import ConnectorSession, ForeignLinks
+from shared.session import ConnectorSession, ForeignLinks, query_credential_names
 
 EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent")
 DEFAULT_FILE_FORMAT = "parquet"
@@ -69,6 +69,11 @@ class SourceHttp:
     rate_limits: Sequence[RateLimit] = ()
     foreign_links: ForeignLinks = "refuse"
     sensitive_params: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        # an API key sent in the query is redacted from errors whatever its parameter name
+        extra = [n for n in query_credential_names(self.auth) if n not in self.sensitive_params]
+        self.sensitive_params = (*self.sensitive_params, *extra)
 
     def session(self) -> ConnectorSession:
         if not self.base_url or not str(self.base_url).startswith(("http://", "https://")):
@@ -128,7 +133,10 @@ def build_resources(
         if parent:
             parent_name = parent["resource"]
             if parent_name not in names:
-                raise ConfigurationError(f"{http.connector}: `{name}` names unknown parent")
+                raise ConfigurationError(
+                    f"{http.connector}: `{name}` names unknown parent `{parent_name}`; "
+                    f"the parent must be one of the resources: {', '.join(names)}"
+                )
             if parent.get("where"):
                 proxy = f"{parent_name}__for_{name}"
                 filtered_parents[proxy] = parent["where"]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 import tenacity
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from requests import PreparedRequest, Response
 from requests.hooks import default_hooks, dispatch_hook
 
@@ -70,7 +71,7 @@ class ConnectorSession(requests.Session):
         self.retry_policy = retry_policy or RetryPolicy()
         self.pacers = [RequestPacer(limit) for limit in rate_limits]
         self.foreign_links = foreign_links
-        self.sensitive_params = tuple(sensitive_params)
+        self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.attempts = 0  # every request sent, retries included; read by tests and progress
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
@@ -97,16 +98,21 @@ class ConnectorSession(requests.Session):
     def _send_with_retries(self, request: PreparedRequest, **kwargs: Any) -> Response:
         policy = self.retry_policy
         renewed = False
+        sent = 0
 
         def attempt() -> Response:
-            nonlocal renewed
+            nonlocal renewed, sent
             response = self._send_paced(request, **kwargs)
+            sent += 1
             if response.status_code == 401 and not renewed and self._renew_credentials():
                 renewed = True
                 logger.info("%s: 401, renewed the credentials and retrying once", self.connector)
                 assert isinstance(self.auth, OriginScopedAuth)
                 self.auth(request)
                 response = self._send_paced(request, **kwargs)
+                sent += 1
+            # this request's attempts (not the session's), named when it finally fails
+            response.attempts = sent  # type: ignore[attr-defined]
             return response
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -147,12 +153,19 @@ class ConnectorSession(requests.Session):
             if pacer.applies_to(path):
                 pacer.wait()
         self.attempts += 1
-        response = super().send(request, **kwargs)
-        response.attempts = self.attempts  # type: ignore[attr-defined]
-        return response
+        return super().send(request, **kwargs)
 
     def _renew_credentials(self) -> bool:
         return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()
+
+
+def query_credential_names(auth: Any) -> tuple[str, ...]:
+    """The query parameter `auth` sends an API key in, if any: it is redacted from every
+    log line and error message, whatever the API calls it."""
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    if isinstance(inner, APIKeyAuth) and inner.location in ("query", "param"):
+        return (inner.name,)
+    return ()
 
 
 def strip_credentials(request: PreparedRequest) -> None:
