@@ -90,7 +90,8 @@ class ConnectorSession(requests.Session):
                     "links without credentials."
                 )
             strip_credentials(request)
-        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        if kwargs.get("timeout") is None:  # requests' own get/post pass timeout=None
+            kwargs["timeout"] = DEFAULT_TIMEOUT
         hooks, request.hooks = request.hooks, default_hooks()
         response = self._send_with_retries(request, **kwargs)
         return dispatch_hook("response", hooks, response, **kwargs)
