@@ -1,0 +1,209 @@
+"""HubSpot CRM v3 contacts (seed 000): one `contacts` table, merged on `id`.
+
+Contract: ../shared/api-contracts/hubspot_contacts.md. The first run lists every contact;
+later runs search for the contacts changed since the stored `updated_at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.client import PageData
+from requests import Response
+
+from connectors.hubspot_contacts.settings import (
+    CONNECTOR,
+    DEFAULT_BASE_URL,
+    DEFAULT_PROPERTIES,
+    LAST_MODIFIED,
+    LIST_PAGE_SIZE,
+    LIST_PATH,
+    POLICY_WINDOW_SECONDS,
+    PROPERTY_COLUMNS,
+    REQUESTS_PER_TEN_SECONDS,
+    SEARCH_PAGE_SIZE,
+    SEARCH_PATH,
+    SEARCH_REQUESTS_PER_SECOND,
+    SEARCH_RESULT_CAP,
+)
+from shared.auth import bearer_token, require_secret
+from shared.builder import DEFAULT_FILE_FORMAT, SourceHttp
+from shared.errors import ConnectorError
+from shared.paginators import JSONResponseCursorPaginator
+from shared.rate_limit import RateLimit
+from shared.responses import error_hook
+from shared.retries import RetryPolicy
+from shared.timestamps import epoch_millis
+
+Hooks = dict[str, list[Any]]
+
+#: the table's columns, typed so they exist even while every value is null
+CONTACT_COLUMNS: dict[str, Any] = {
+    "id": {"data_type": "text", "nullable": False},
+    **{column: {"data_type": "text"} for column in PROPERTY_COLUMNS},
+    "created_at": {"data_type": "timestamp"},
+    "updated_at": {"data_type": "timestamp"},
+    "archived": {"data_type": "bool"},
+}
+
+
+def policy_window(response: Response) -> float | None:
+    """Seconds until the rate-limit policy a 429 names (`policyName`) admits requests again."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return POLICY_WINDOW_SECONDS.get(body.get("policyName")) if isinstance(body, dict) else None
+
+
+def to_row(contact: dict[str, Any], extra_properties: Sequence[str]) -> dict[str, Any]:
+    """A contact as a row: the contract's columns, then each extra property by its name."""
+    properties = contact.get("properties") or {}
+    return {
+        "id": contact["id"],
+        **{column: properties.get(name) for column, name in PROPERTY_COLUMNS.items()},
+        "created_at": contact.get("createdAt"),
+        "updated_at": contact.get("updatedAt"),
+        "archived": contact.get("archived", False),
+        **{name: properties.get(name) for name in extra_properties},
+    }
+
+
+def list_contacts(
+    client: RESTClient, properties: Sequence[str], hooks: Hooks
+) -> Iterator[PageData[Any]]:
+    """Every contact, 100 a page, following `paging.next.after`."""
+    return client.paginate(
+        LIST_PATH,
+        params={"limit": LIST_PAGE_SIZE, "properties": ",".join(properties)},
+        paginator=JSONResponseCursorPaginator(
+            cursor_path="paging.next.after", cursor_param="after"
+        ),
+        data_selector="results",
+        hooks=hooks,
+    )
+
+
+def search_body(window_start: int, properties: Sequence[str]) -> dict[str, Any]:
+    """The search for contacts modified at or after `window_start` (epoch ms), oldest first."""
+    return {
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": LAST_MODIFIED, "operator": "GTE", "value": str(window_start)}
+                ]
+            }
+        ],
+        "sorts": [{"propertyName": LAST_MODIFIED, "direction": "ASCENDING"}],
+        "properties": list(properties),
+        "limit": SEARCH_PAGE_SIZE,
+    }
+
+
+def search_changed_contacts(
+    client: RESTClient, since: Any, properties: Sequence[str], hooks: Hooks
+) -> Iterator[PageData[Any]]:
+    """Every contact modified at or after `since`, however many there are.
+
+    The search pages by offset (`after` in the body) and answers 400 to any page reaching
+    past its first 10,000 results. Sorted by `lastmodifieddate`, the rest stay reachable:
+    before the page that would cross the cap, a new window starts `GTE` the largest
+    `lastmodifieddate` seen, from offset 0. Contacts on the boundary come twice; the merge
+    on `id` keeps one.
+    """
+    window_start = epoch_millis(since)
+    assert window_start is not None
+    while True:
+        largest = window_start
+        paginator = JSONResponseCursorPaginator(
+            cursor_path="paging.next.after", cursor_body_path="after"
+        )
+        pages = client.paginate(
+            SEARCH_PATH,
+            method="POST",
+            json=search_body(window_start, properties),
+            paginator=paginator,
+            data_selector="results",
+            hooks=hooks,
+        )
+        for page in pages:
+            yield page
+            largest = max([largest, *(epoch_millis(c["properties"][LAST_MODIFIED]) for c in page)])
+            next_offset = int(page.request.json.get("after") or 0)
+            if paginator.has_next_page and next_offset + SEARCH_PAGE_SIZE > SEARCH_RESULT_CAP:
+                break
+        else:
+            return  # this window ended below the cap: nothing is left
+        pages.close()
+        if largest <= window_start:
+            raise ConnectorError(
+                f"{CONNECTOR}: more than {SEARCH_RESULT_CAP} contacts share "
+                f"{LAST_MODIFIED} {window_start} (epoch ms); the search cannot page past them"
+            )
+        window_start = largest
+
+
+@dlt.source(name=CONNECTOR)
+def hubspot_contacts_source(
+    api_key: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    extra_properties: list[str] | None = None,
+    requests_per_ten_seconds: int = REQUESTS_PER_TEN_SECONDS,
+    search_requests_per_second: int = SEARCH_REQUESTS_PER_SECOND,
+    max_retries: int = 5,
+    max_retry_wait: float = 60.0,
+) -> DltResource:
+    """Load HubSpot contacts.
+
+    Args:
+        api_key: a private-app token (`sources.hubspot_contacts.api_key`).
+        base_url: the API's base URL.
+        extra_properties: further contact properties to request; each lands as a column
+            named after the property.
+        requests_per_ten_seconds: pace all requests under this many per 10 s.
+        search_requests_per_second: pace search requests under this many per second.
+        max_retries: retries of a 429 or 5xx before the sync fails.
+        max_retry_wait: upper bound in seconds on any wait before a retry (a 429 waits
+            its `Retry-After`, else its policy's window: 10 s, or 1 s for the search).
+    """
+    http = SourceHttp(
+        connector=CONNECTOR,
+        base_url=base_url,
+        auth=bearer_token(require_secret(api_key, CONNECTOR, "api_key")),
+        secret_keys=["api_key"],
+        retry_policy=RetryPolicy(
+            max_retries=max_retries, max_wait=max_retry_wait, wait_hint=policy_window
+        ),
+        rate_limits=[
+            RateLimit(requests_per_ten_seconds, 10),
+            RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
+        ],
+    )
+    client = RESTClient(base_url=base_url, session=http.session())
+    hooks: Hooks = {"response": [error_hook(CONNECTOR, "contacts", http.secret_keys)]}
+    extra = [name for name in extra_properties or () if name not in DEFAULT_PROPERTIES]
+    properties = [*DEFAULT_PROPERTIES, *extra]
+
+    @dlt.resource(
+        name="contacts",
+        primary_key="id",
+        write_disposition="merge",
+        columns={**CONTACT_COLUMNS, **{name: {"data_type": "text"} for name in extra}},
+        file_format=DEFAULT_FILE_FORMAT,
+    )
+    def contacts(
+        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental("updated_at"),
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every contact on the first run; later, those changed since the stored `updated_at`."""
+        if updated_at.last_value is None:
+            pages = list_contacts(client, properties, hooks)
+        else:
+            pages = search_changed_contacts(client, updated_at.last_value, properties, hooks)
+        for page in pages:
+            yield [to_row(contact, extra) for contact in page]
+
+    return contacts

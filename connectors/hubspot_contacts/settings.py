@@ -1,0 +1,32 @@
+"""Constants of HubSpot's CRM v3 contacts API (../shared/api-contracts/hubspot_contacts.md)."""
+
+CONNECTOR = "hubspot_contacts"
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+#: the full sync (first run) lists every contact, `limit` at most 100 per page
+LIST_PATH = "/crm/v3/objects/contacts"
+LIST_PAGE_SIZE = 100
+
+#: later runs search for contacts changed since the stored cursor, up to 200 per page
+SEARCH_PATH = "/crm/v3/objects/contacts/search"
+SEARCH_PAGE_SIZE = 200
+#: the search refuses any page with `after + limit` beyond this many results
+SEARCH_RESULT_CAP = 10_000
+#: contacts' modification stamp (other objects use `hs_lastmodifieddate`)
+LAST_MODIFIED = "lastmodifieddate"
+
+#: column -> HubSpot property, for the properties every sync requests
+PROPERTY_COLUMNS = {
+    "email": "email",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "company": "company",
+    "phone": "phone",
+}
+DEFAULT_PROPERTIES = (*PROPERTY_COLUMNS.values(), "createdate", LAST_MODIFIED)
+
+#: 100 requests per rolling 10 s per token; the search endpoint also 4 per second
+REQUESTS_PER_TEN_SECONDS = 100
+SEARCH_REQUESTS_PER_SECOND = 4
+#: a 429 names the policy it broke (`policyName`); wait that policy's window
+POLICY_WINDOW_SECONDS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}

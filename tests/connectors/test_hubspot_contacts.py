@@ -1,0 +1,184 @@
+"""hubspot_contacts: offline replay of the recorded cassettes
+(../shared/api-contracts/hubspot_contacts.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import dlt
+
+from shared.cassettes import cassette_path, replaying
+from tests.dataset import columns, count, loaded_file_formats, query
+from tests.fakes.hubspot_contacts import (
+    LIST_PATH,
+    RECORDING,
+    SEARCH_PATH,
+    HubSpotContactsFake,
+    epoch_ms,
+    parse_stamp,
+)
+from tests.recording import replay
+
+CONTRACT_COLUMNS = {
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "phone",
+    "created_at",
+    "updated_at",
+    "archived",
+}
+DEFAULT_PROPERTIES = [
+    "email",
+    "firstname",
+    "lastname",
+    "company",
+    "phone",
+    "createdate",
+    "lastmodifieddate",
+]
+
+
+def recorded_data() -> tuple[HubSpotContactsFake, HubSpotContactsFake, dict[str, list[str]]]:
+    """The fake's data as recorded: before the first run, and after the second run's changes."""
+    before, after = HubSpotContactsFake(), HubSpotContactsFake()
+    changes = after.change_for_second_run()
+    return before, after, changes
+
+
+def unarchived(fake: HubSpotContactsFake) -> dict[str, dict[str, Any]]:
+    return {c["id"]: c for c in fake.contacts if not c["archived"]}
+
+
+def as_datetime(value: str) -> datetime:
+    return parse_stamp(value)
+
+
+def test_first_run_lists_every_contact_into_the_contract_columns(pipeline: dlt.Pipeline) -> None:
+    before, _, _ = recorded_data()
+    expected = unarchived(before)
+
+    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+
+    assert count(pipeline, "contacts") == len(expected) == 245
+    rows = query(
+        pipeline,
+        "SELECT id, email, first_name, last_name, company, phone, created_at, updated_at, "
+        "archived FROM contacts",
+    )
+    assert {row[0] for row in rows} == set(expected)
+    for row in rows:
+        contact = expected[row[0]]
+        properties = contact["properties"]
+        assert row[1:6] == (
+            properties["email"],
+            properties["firstname"],
+            properties["lastname"],
+            properties["company"],
+            properties["phone"],
+        )
+        assert row[6] == as_datetime(contact["createdAt"])
+        assert row[7] == as_datetime(contact["updatedAt"])
+        assert row[8] is False
+    assert columns(pipeline, "contacts") - {"_dlt_id", "_dlt_load_id"} == CONTRACT_COLUMNS
+    table = pipeline.default_schema.get_table_columns("contacts")
+    assert table["id"]["primary_key"] is True
+    assert pipeline.default_schema.get_table("contacts")["write_disposition"] == "merge"
+    assert {table[c]["data_type"] for c in ("created_at", "updated_at")} == {"timestamp"}
+    assert table["archived"]["data_type"] == "bool"
+    assert cassette.play_count == len(cassette.data) == 3
+
+
+def test_first_run_pages_the_list_endpoint_by_paging_next_after(pipeline: dlt.Pipeline) -> None:
+    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+
+    sent = [
+        (r.method, urlsplit(r.uri).path, parse_qs(urlsplit(r.uri).query)) for r in cassette.requests
+    ]
+    assert {(method, path) for method, path, _ in sent} == {("GET", LIST_PATH)}
+    assert all(q["limit"] == ["100"] for _, _, q in sent)
+    assert all(q["properties"] == [",".join(DEFAULT_PROPERTIES)] for _, _, q in sent)
+    # each `after` is the cursor the previous page named in paging.next.after
+    named = sorted(
+        json.loads(response["body"]["string"]).get("paging", {}).get("next", {}).get("after", "")
+        for response in cassette.responses
+    )
+    assert sorted(q.get("after", [""])[0] for _, _, q in sent) == named == ["", "103", "205"]
+
+
+def test_first_run_loads_parquet(pipeline: dlt.Pipeline) -> None:
+    source = RECORDING.source(
+        base_url=RECORDING.canonical_base_url, **RECORDING.credentials, **RECORDING.offline_kwargs
+    )
+    with replaying(
+        cassette_path("hubspot_contacts", "full_sync"),
+        RECORDING.scrubber(RECORDING.canonical_base_url),
+    ):
+        # a plain pipeline.run: the connector's hint chooses parquet
+        info = pipeline.run(source)
+    assert loaded_file_formats(info) == {"parquet"}
+
+
+def test_later_run_posts_a_search_from_the_stored_cursor_and_merges_changes(
+    pipeline: dlt.Pipeline,
+) -> None:
+    before, after, changes = recorded_data()
+    replay(RECORDING, pipeline, steps=["full_sync"])
+    stored = pipeline.state["sources"]["hubspot_contacts"]["resources"]["contacts"]
+    first_cursor = stored["incremental"]["updated_at"]["last_value"]
+    assert first_cursor == max(c["updatedAt"] for c in unarchived(before).values())
+
+    (cassette,) = replay(RECORDING, pipeline, steps=["incremental"])
+
+    assert {(r.method, urlsplit(r.uri).path) for r in cassette.requests} == {("POST", SEARCH_PATH)}
+    bodies = sorted(
+        (json.loads(r.body) for r in cassette.requests), key=lambda b: int(b.get("after", 0))
+    )
+    window = {
+        "filterGroups": [
+            {
+                "filters": [
+                    {
+                        "propertyName": "lastmodifieddate",
+                        "operator": "GTE",
+                        "value": str(epoch_ms(parse_stamp(first_cursor))),
+                    }
+                ]
+            }
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": DEFAULT_PROPERTIES,
+        "limit": 200,
+    }
+    assert bodies == [window, {**window, "after": "200"}]
+
+    # merged: the three new contacts added, the 205 changed ones updated, none duplicated
+    expected = unarchived(before) | {
+        i: c for i, c in unarchived(after).items() if i in changes["created"]
+    }
+    assert count(pipeline, "contacts") == len(expected) == 248
+    assert query(pipeline, "SELECT COUNT(*) - COUNT(DISTINCT id) FROM contacts") == [(0,)]
+    changed = query(
+        pipeline, "SELECT id, company, updated_at FROM contacts WHERE company LIKE 'Changed Co %'"
+    )
+    latest = unarchived(after)
+    assert {row[0] for row in changed} == set(changes["changed"])
+    assert all(
+        (company, updated)
+        == (latest[i]["properties"]["company"], as_datetime(latest[i]["updatedAt"]))
+        for i, company, updated in changed
+    )
+    # the search never returns archived contacts: the one archived since keeps its last row
+    (archived_id,) = changes["archived"]
+    assert query(pipeline, f"SELECT archived FROM contacts WHERE id = '{archived_id}'") == [
+        (False,)
+    ]
+    state = pipeline.state["sources"]["hubspot_contacts"]["resources"]["contacts"]
+    assert state["incremental"]["updated_at"]["last_value"] == max(
+        c["updatedAt"] for c in latest.values()
+    )
