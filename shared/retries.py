@@ -29,9 +29,9 @@ class RetryPolicy:
             used when the response names no wait.
         max_wait: upper bound in seconds on any single wait, whatever a header says.
         retry_after_header: seconds or an HTTP date (RFC 9110 `Retry-After`).
-        reset_header: epoch seconds at which the rate-limit window resets.
-        period_header: the rate-limit window length in seconds.
-        wait_hint: connector-specific wait (seconds) read from a response, or None;
+        reset_header: epoch seconds at which the rate-limit window resets (used for 429s).
+        period_header: the rate-limit window length in seconds (used for 429s).
+        wait_hint: connector-specific wait (seconds) read from a 429 response, or None;
             consulted after the headers above.
         retry_connection_errors: also retry connection errors and timeouts.
     """
@@ -66,6 +66,10 @@ class RetryPolicy:
             parsed = parse_retry_after(headers[self.retry_after_header])
             if parsed is not None:
                 return parsed
+        if response.status_code != 429:
+            # rate-limit reset/period headers ride on every response; they only say how
+            # long to wait when the response is the rate limit itself
+            return None
         if self.reset_header and headers.get(self.reset_header):
             try:
                 return max(0.0, float(headers[self.reset_header]) - time.time()) + 0.05

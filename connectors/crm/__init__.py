@@ -144,6 +144,7 @@ def crm_source(
     initial_since: str | None = None,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
+    backoff_factor: float = 1.0,
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -154,6 +155,7 @@ def crm_source(
             opportunities starts after; None loads everything.
         requests_per_minute: pace requests under this rate, across all threads.
         max_retries: retries of a 429 or 5xx before the sync fails.
+        backoff_factor: seconds before the first retry of a 5xx; doubles on each retry.
     """
     http = SourceHttp(
         connector="crm",
@@ -162,7 +164,7 @@ def crm_source(
         secret_keys=["bearer_token"],
         retry_policy=RetryPolicy(
             max_retries=max_retries,
-            backoff_factor=1.0,
+            backoff_factor=backoff_factor,
             retry_after_header=None,  # the contract's 429 carries only X-RateLimit-Reset
             reset_header="X-RateLimit-Reset",
         ),

@@ -49,6 +49,7 @@ class LoggedRequest:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    at: float = field(default_factory=time.time)
 
     @property
     def url_query(self) -> str:

@@ -1,0 +1,169 @@
+"""crm against its fake server over real loopback HTTP: the behaviour a cassette cannot
+replay (rate limits, faults, timing, foreign origins)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import dlt
+import pytest
+
+from connectors.crm import crm_source
+from shared.errors import AuthenticationError, ForeignOriginError, RequestFailedError
+from shared.loading import run_source
+from tests.dataset import count, query
+from tests.failures import find_cause
+from tests.fakes.base import Fault
+from tests.fakes.crm import TOKEN, CrmFake
+
+FAST = {"requests_per_minute": 60_000}
+
+
+@pytest.fixture
+def fake() -> Iterator[CrmFake]:
+    with CrmFake() as server:
+        yield server
+
+
+def sync(pipeline: dlt.Pipeline, fake: CrmFake, *resources: str, **kwargs: object) -> None:
+    source = crm_source(bearer_token=TOKEN, base_url=fake.base_url, **{**FAST, **kwargs})
+    if resources:
+        source = source.with_resources(*resources)
+    run_source(pipeline, source)
+
+
+def test_429_without_retry_after_waits_for_the_rate_limit_reset(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    fault_headers = fake.rate_limit_fault_headers(reset_in=1.5)
+    fake.inject(Fault(429, {"error": "rate limit reached"}, fault_headers, path="/api/v2/users"))
+
+    sync(pipeline, fake, "users")
+
+    users = fake.requests_to("/api/v2/users")
+    assert [r.status for r in users] == [429, 200, 200]
+    assert "Retry-After" not in fault_headers
+    # waited for the reset instant (1.5 s ahead, truncated to whole seconds by the header)
+    assert users[1].at - users[0].at >= 0.45
+    assert count(pipeline, "users") == 120
+
+
+def test_503_burst_in_the_middle_of_paging_is_retried_without_losing_a_page(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    fake.inject(Fault(503, {"message": "busy"}, path="/api/v2/parties", after=1, times=3))
+
+    sync(pipeline, fake, "parties", backoff_factor=0.05)
+
+    parties = fake.requests_to("/api/v2/parties")
+    assert [r.status for r in parties] == [200, 503, 503, 503, 200, 200]
+    assert [r.args.get("page") for r in parties[1:5]] == ["2"] * 4
+    waits = [later.at - earlier.at for earlier, later in zip(parties[1:4], parties[2:5])]
+    assert waits[0] >= 0.04 and waits[1] >= 0.09 and waits[2] >= 0.19  # 0.05, 0.1, 0.2
+    assert count(pipeline, "parties") == 260
+    assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM parties") == [(260,)]
+
+
+def test_persistent_5xx_fails_with_a_clear_error_after_the_retries(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    fake.inject(Fault(502, {"message": "bad gateway"}, path="/api/v2/stages", times=10))
+
+    with pytest.raises(Exception) as raised:
+        sync(pipeline, fake, "stages", max_retries=2, backoff_factor=0.01)
+
+    error = find_cause(raised.value, RequestFailedError)
+    assert error is not None and error.status_code == 502
+    assert "crm: resource `stages`" in str(error)
+    assert "502" in str(error) and "after 3 attempt(s)" in str(error)
+    assert len(fake.requests_to("/api/v2/stages")) == 3
+
+
+def test_401_fails_at_once_naming_the_secret_key_without_the_token(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    wrong = "wrong-token-abcdef0123456789"
+    source = crm_source(bearer_token=wrong, base_url=fake.base_url, **FAST)
+
+    with pytest.raises(Exception) as raised:
+        run_source(pipeline, source.with_resources("users"))
+
+    error = find_cause(raised.value, AuthenticationError)
+    assert error is not None
+    message = str(error)
+    assert "crm: resource `users`" in message and "401" in message
+    assert "sources.crm.bearer_token" in message and "SOURCES__CRM__BEARER_TOKEN" in message
+    assert wrong not in message and wrong not in str(raised.value)
+    assert len(fake.requests_to("/api/v2/users")) == 1  # not retried
+
+
+def test_vanished_organisation_is_skipped_with_a_warning_and_the_sync_goes_on(
+    pipeline: dlt.Pipeline, fake: CrmFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.vanished = {1000, 1004}
+
+    with caplog.at_level(logging.WARNING):
+        sync(pipeline, fake, "parties", "employees")
+
+    people_calls = fake.requests_to("/people")
+    assert len(people_calls) == 65
+    assert sorted(r.status for r in people_calls).count(404) == 2
+    assert count(pipeline, "employees") == 130 - 4
+    assert query(
+        pipeline, "SELECT COUNT(*) FROM employees WHERE organisation_id IN (1000, 1004)"
+    ) == [(0,)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("/api/v2/parties/1000/people" in w and "skipping" in w for w in warnings)
+
+
+def test_next_link_to_a_foreign_origin_is_refused_and_never_sees_the_token(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    with CrmFake() as foreign:
+        foreign_origin = fake.next_link_origin = foreign.origin
+
+        with pytest.raises(Exception) as raised:
+            sync(pipeline, fake, "users")
+
+        assert foreign.requests == []
+    error = find_cause(raised.value, ForeignOriginError)
+    assert error is not None
+    assert foreign_origin in str(error)
+    assert TOKEN not in str(raised.value)
+    # the first page did go to base_url, with the token
+    (first,) = fake.requests_to("/api/v2/users")
+    assert first.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_missing_token_is_a_configuration_error_naming_the_key() -> None:
+    from shared.errors import ConfigurationError
+
+    with pytest.raises(Exception) as raised:
+        crm_source(bearer_token="", base_url="https://api.example.com")
+    error = find_cause(raised.value, ConfigurationError)
+    assert error is not None and "sources.crm.bearer_token" in str(error)
+
+
+def test_token_is_read_from_dlt_secrets_under_the_crm_section(
+    pipeline: dlt.Pipeline, fake: CrmFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__CRM__BASE_URL", fake.base_url)
+
+    run_source(pipeline, crm_source(**FAST).with_resources("stages"))
+
+    assert count(pipeline, "stages") == 5
+    assert fake.requests_to("/api/v2/stages")[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_requests_are_paced_under_requests_per_minute(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    sync(pipeline, fake, "users", "tasks", "stages", requests_per_minute=300)
+
+    times = sorted(r.at for r in fake.requests)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # 300/min with 10% headroom: one request every 0.222 s
+    assert len(times) == 5
+    assert min(gaps) >= 0.2
