@@ -8,7 +8,7 @@ means `/v1/events`, primary key `id`, full refresh; a mapping may set `name`, `p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from connectors.analytics.settings import DEFAULT_PATH_TEMPLATE
@@ -51,7 +51,7 @@ def _resource(entry: Any, position: int) -> dict[str, Any]:
     where = f"entry {position}"
     if isinstance(entry, str):
         return {"name": _name(entry, where), "endpoint": {"path": _default_path(entry)}}
-    if not isinstance(entry, dict):
+    if not isinstance(entry, Mapping):
         _fail(f"{where} must be a resource name or a mapping, got {type(entry).__name__}")
     unknown = sorted(set(entry) - RESOURCE_KEYS)
     if unknown:
@@ -82,7 +82,7 @@ def _resource(entry: Any, position: int) -> dict[str, Any]:
 
 
 def _incremental(incremental: Any, where: str) -> tuple[str, dict[str, Any]]:
-    if not isinstance(incremental, dict):
+    if not isinstance(incremental, Mapping):
         _fail(f"{where}: incremental must be a mapping with cursor_path, param and initial_value")
     unknown = sorted(set(incremental) - INCREMENTAL_KEYS)
     if unknown:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from werkzeug.routing import Rule
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import FakeServer
@@ -26,6 +27,18 @@ TOKEN_PATH = "/oauth/token"
 #: the contract's fractional-second digits vary: none, 2, 3 or 6
 FRACTIONS = ("", ".25", ".125", ".123456")
 LISTS = {"events": "/v1/events", "users": "/v1/users", "page_views": "/v1/pageviews"}
+KEY_HEADER = "api_key"
+UNDERSCORE_HEADERS = "analytics_fake.underscore_headers"
+
+
+class UnderscoreHeadersHandler(WSGIRequestHandler):
+    """werkzeug drops request headers with underscores (WSGI cannot tell `api_key` from
+    `api-key`); the contract's header is named `api_key`, so hand those over as sent."""
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        environ[UNDERSCORE_HEADERS] = {k: v for k, v in self.headers.items() if "_" in k}
+        return environ
 
 
 def stamp(moment: datetime, fraction: str = "") -> str:
@@ -99,6 +112,8 @@ class AnalyticsFake(FakeServer):
         self.data_requests_served = 0
         #: monotonic arrival time of every request, in the order of `requests`
         self.arrivals: list[float] = []
+        #: the exact names of the headers an api key arrived in
+        self.key_headers: list[str] = []
         self._token_lock = threading.Lock()
         self.data: dict[str, list[dict[str, Any]]] = {
             "events": [make_event(i) for i in range(events)],
@@ -116,6 +131,17 @@ class AnalyticsFake(FakeServer):
             Rule(TOKEN_PATH, endpoint="token", methods=["POST"]),
         ]
 
+    def start(self) -> AnalyticsFake:
+        self._server = make_server(
+            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=UnderscoreHeadersHandler
+        )
+        # a short poll keeps stop() (and so each test's teardown) quick
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
     # -- auth --------------------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
         if request.path == TOKEN_PATH:
@@ -124,7 +150,11 @@ class AnalyticsFake(FakeServer):
             if self.revoke_after is not None and self.data_requests_served >= self.revoke_after:
                 self.tokens.clear()
                 self.revoke_after = None
-        key = request.args.get("api_key") or request.headers.get("api_key")
+        key = request.args.get("api_key")
+        for name, value in request.environ.get(UNDERSCORE_HEADERS, {}).items():
+            if name.lower() == KEY_HEADER:
+                self.key_headers.append(name)
+                key = value
         if key is not None:
             return key == self.api_key
         header = request.headers.get("Authorization", "")
