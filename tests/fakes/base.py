@@ -77,7 +77,9 @@ class FakeServer:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> FakeServer:
         self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,70 @@
+"""Every recorded cassette is free of anything that looks like a credential."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+FILES = sorted(CASSETTES.glob("*/*.yaml"))
+
+#: shapes of live-looking credentials, whatever connector recorded them
+CREDENTIAL_SHAPES = [
+    re.compile(r"(?i)\b(bearer|geniekey|basic|token)[ \t]+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(
+        r"(?i)[?&](api_?key|access_token|token|key|client_secret|hapikey)=(?!REDACTED)[^&\s'\"]+"
+    ),
+    re.compile(r"(?i)\"(access_token|refresh_token|id_token|client_secret)\"\s*:\s*\"(?!REDACTED)"),
+    re.compile(r"(?i)(client_secret|client_id|password)=(?!REDACTED)[^&\s'\"]+"),
+    re.compile(r"\bpat-[a-z0-9]{2,}-[0-9a-f-]{8,}"),  # HubSpot private-app tokens
+]
+CREDENTIAL_HEADERS = {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api_key",
+    "api-key",
+}
+
+
+def fake_credentials(connector: str) -> list[str]:
+    """The credentials the connector's fake accepts (they must never be written)."""
+    try:
+        module = importlib.import_module(f"tests.fakes.{connector}")
+    except ModuleNotFoundError:
+        return []
+    recording = getattr(module, "RECORDING", None)
+    return [value for value in (recording.credentials if recording else {}).values() if value]
+
+
+def test_there_are_cassettes_to_scan() -> None:
+    assert FILES, "no cassettes found"
+    assert {path.parent.name for path in FILES} >= {"crm"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_cassette_holds_no_credential(path: Path) -> None:
+    text = path.read_text()
+    for shape in CREDENTIAL_SHAPES:
+        match = shape.search(text)
+        assert match is None, f"{path}: credential-like text {match.group(0)[:40]!r}"
+    for secret in fake_credentials(path.parent.name):
+        assert secret not in text, f"{path}: holds the fake's credential"
+    for interaction in yaml.safe_load(text)["interactions"]:
+        sent = {name.lower() for name in interaction["request"]["headers"]}
+        assert not sent & CREDENTIAL_HEADERS, f"{path}: request header {sent & CREDENTIAL_HEADERS}"
+        assert "127.0.0.1" not in interaction["request"]["uri"]
+
+
+def test_the_scan_catches_a_planted_credential(tmp_path: Path) -> None:
+    planted = "uri: https://api.example.com/v1/x?api_key=live-looking-0123456789\n"
+    assert any(shape.search(planted) for shape in CREDENTIAL_SHAPES)
+    assert any(
+        shape.search("Authorization: Bearer abcdef0123456789xyz") for shape in CREDENTIAL_SHAPES
+    )
