@@ -1,0 +1,17 @@
+"""Constants of the incident-management API (../shared/api-contracts/incident_analytics.md)."""
+
+DEFAULT_BASE_URL = "https://api.example.com"
+#: the word before the key in `Authorization: <scheme> <api_token>`
+AUTH_SCHEME = "GenieKey"
+#: the API takes 1-100 per page (default 20); the connector asks for the most
+PAGE_SIZE = 100
+#: a request with `offset + limit` above this is refused with 422
+OFFSET_CAP = 20_000
+#: the cursor of `incidents` and `alerts`, filtered on through the `query` parameter
+CURSOR = "updatedAt"
+#: the first sync asks for `updatedAt>=0`, i.e. everything
+INITIAL_UPDATED_AT = "1970-01-01T00:00:00Z"
+#: the contract names no request budget; this keeps a sync well clear of 429s
+REQUESTS_PER_MINUTE = 600
+#: 429s name a wait of 1 or 60 seconds; never wait longer than this for one retry
+MAX_RETRY_WAIT_SECONDS = 60.0
