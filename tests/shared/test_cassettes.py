@@ -1,0 +1,260 @@
+"""shared.cassettes: scrubbing, deterministic files, strict offline replay."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.request import Request as VcrRequest
+from vcr.serializers import yamlserializer
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from shared.auth import oauth2_client_credentials
+from shared.cassettes import (
+    REDACTED,
+    Scrubber,
+    SortedYamlPersister,
+    cassette_path,
+    recording,
+    replaying,
+)
+from shared.session import ConnectorSession
+from tests.fakes.base import FakeServer
+
+RECORDED = "http://127.0.0.1:5123"
+CANONICAL = "https://api.example.com"
+SECRET = "s3cr3t-0a1b2c"
+ACCESS_TOKEN = "at-live-9z8y7x"
+
+
+def scrubber(**kwargs: Any) -> Scrubber:
+    return Scrubber(recorded_origin=RECORDED, canonical_origin=CANONICAL, **kwargs)
+
+
+def vcr_request(uri: str, body: str | None = None, **headers: str) -> VcrRequest:
+    return VcrRequest("POST" if body else "GET", uri, body, headers)
+
+
+def vcr_response(body: Any, **headers: str) -> dict[str, Any]:
+    return {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {name.replace("_", "-"): [value] for name, value in headers.items()},
+        "body": {"string": json.dumps(body).encode()},
+    }
+
+
+# -- Scrubber --------------------------------------------------------------------------
+
+
+def test_credential_headers_are_removed_from_recorded_requests() -> None:
+    request = vcr_request(
+        f"{RECORDED}/v1/items",
+        Authorization=f"Bearer {SECRET}",
+        api_key=SECRET,
+        **{"X-Api-Key": SECRET, "X-Genie-Token": SECRET, "Accept": "application/json"},
+    )
+
+    scrubbed = scrubber(headers=["X-Genie-Token"]).request(request)
+
+    assert dict(scrubbed.headers) == {"Accept": "application/json"}
+
+
+def test_credential_query_parameters_are_redacted_and_the_origin_rewritten() -> None:
+    request = vcr_request(f"{RECORDED}/v1/items?page=2&api_key={SECRET}&user_key={SECRET}")
+
+    scrubbed = scrubber(fields=["user_key"]).request(request)
+
+    assert scrubbed.uri == (f"{CANONICAL}/v1/items?page=2&api_key={REDACTED}&user_key={REDACTED}")
+
+
+def test_oauth_form_body_loses_client_id_and_secret_but_keeps_the_grant_type() -> None:
+    body = f"grant_type=client_credentials&client_id=cid-1&client_secret={SECRET}"
+
+    scrubbed = scrubber().request(vcr_request(f"{RECORDED}/oauth/token", body))
+
+    assert (
+        scrubbed.body
+        == (f"grant_type=client_credentials&client_id={REDACTED}&client_secret={REDACTED}").encode()
+    )
+
+
+def test_json_tokens_are_redacted_at_any_depth_and_origins_rewritten_in_bodies() -> None:
+    response = vcr_response(
+        {
+            "access_token": ACCESS_TOKEN,
+            "expires_in": 3600,
+            "items": [{"id": 1, "refresh_token": SECRET, "href": f"{RECORDED}/v1/items/1"}],
+        }
+    )
+
+    body = json.loads(scrubber().response(response)["body"]["string"])
+
+    assert body == {
+        "access_token": REDACTED,
+        "expires_in": 3600,
+        "items": [{"id": 1, "refresh_token": REDACTED, "href": f"{CANONICAL}/v1/items/1"}],
+    }
+
+
+def test_response_headers_lose_cookies_and_volatile_values_and_link_is_rewritten() -> None:
+    response = vcr_response(
+        [],
+        Link=f'<{RECORDED}/v1/items?page=2>; rel="next"',
+        Set_Cookie=f"session={SECRET}",
+        Date="Tue, 01 Oct 2024 10:00:00 GMT",
+        Server="Werkzeug/3.0",
+        X_Trace="abc",
+        Content_Type="application/json",
+    )
+
+    headers = scrubber(volatile_headers=["X-Trace"]).response(response)["headers"]
+
+    assert headers == {
+        "Link": [f'<{CANONICAL}/v1/items?page=2>; rel="next"'],
+        "Content-Type": ["application/json"],
+    }
+
+
+# -- SortedYamlPersister ----------------------------------------------------------------
+
+
+def interactions(order: list[int]) -> dict[str, Any]:
+    requests_, responses_ = [], []
+    for i in order:
+        requests_.append(vcr_request(f"{CANONICAL}/v1/items?page={i}"))
+        headers = {"X-Page": str(i), "Content-Type": "application/json", "Link": "<x>"}
+        if i % 2:  # same headers, another insertion order
+            headers = dict(reversed(headers.items()))
+        responses_.append(
+            {
+                "status": {"code": 200, "message": "OK"},
+                "headers": {k: [v] for k, v in headers.items()},
+                "body": {"string": json.dumps([{"id": i}])},
+            }
+        )
+    return {"requests": requests_, "responses": responses_}
+
+
+def test_sorted_persister_writes_the_same_bytes_whatever_the_request_order(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+
+    SortedYamlPersister.save_cassette(str(first), interactions([3, 1, 4, 2]), yamlserializer)
+    SortedYamlPersister.save_cassette(str(second), interactions([2, 4, 1, 3]), yamlserializer)
+
+    assert first.read_bytes() == second.read_bytes()
+    text = first.read_text()
+    pages = [text.index(f"page={i}") for i in (1, 2, 3, 4)]
+    assert pages == sorted(pages)
+    loaded_requests, loaded_responses = SortedYamlPersister.load_cassette(
+        str(first), yamlserializer
+    )
+    assert [r.uri[-1] for r in loaded_requests] == ["1", "2", "3", "4"]
+    assert [list(r["headers"]) for r in loaded_responses][0] == ["Content-Type", "Link", "X-Page"]
+
+
+# -- replaying -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_pages(tmp_path: Path) -> Path:
+    path = tmp_path / "two_pages.yaml"
+    SortedYamlPersister.save_cassette(str(path), interactions([1, 2]), yamlserializer)
+    return path
+
+
+def test_replaying_answers_recorded_requests_offline(two_pages: Path) -> None:
+    with replaying(two_pages) as cassette:
+        pages = [requests.get(f"{CANONICAL}/v1/items?page={i}").json() for i in (1, 2)]
+
+    assert pages == [[{"id": 1}], [{"id": 2}]]
+    assert cassette.play_count == 2
+
+
+def test_replaying_fails_when_a_recorded_interaction_was_never_played(two_pages: Path) -> None:
+    with pytest.raises(AssertionError, match="1 recorded interaction"), replaying(two_pages):
+        requests.get(f"{CANONICAL}/v1/items?page=1")
+
+
+def test_replaying_fails_on_a_request_that_was_not_recorded(two_pages: Path) -> None:
+    with pytest.raises(CannotOverwriteExistingCassetteException), replaying(two_pages):
+        requests.get(f"{CANONICAL}/v1/items?page=3")
+
+
+def test_replaying_a_missing_cassette_says_how_to_record_it(tmp_path: Path) -> None:
+    with (
+        pytest.raises(FileNotFoundError, match="record"),
+        replaying(cassette_path("demo", "nothing", root=tmp_path)),
+    ):
+        pass  # pragma: no cover
+
+
+# -- a recording, end to end ----------------------------------------------------------------
+
+
+class TokenApi(FakeServer):
+    """An OAuth2 API on loopback: a token endpoint and two pages of items."""
+
+    def rules(self) -> list[Rule]:
+        return [
+            Rule("/oauth/token", endpoint="token", methods=["POST"]),
+            Rule("/v1/items", endpoint="items"),
+        ]
+
+    def token(self, request: Request) -> Response:
+        return self.json_response({"access_token": ACCESS_TOKEN, "expires_in": 3600})
+
+    def items(self, request: Request) -> Response:
+        page = int(request.args.get("page", "1"))
+        body = {"items": [{"id": page, "self": f"{self.origin}/v1/items/{page}"}]}
+        headers = {"Link": f'<{self.origin}/v1/items?page=2>; rel="next"'} if page == 1 else {}
+        return self.json_response(body, headers=headers)
+
+
+def sync(base_url: str) -> list[Any]:
+    auth = oauth2_client_credentials(f"{base_url}/oauth/token", "client-7", SECRET)
+    session = ConnectorSession("demo", base_url, auth=auth)
+    first = session.get(f"{base_url}/v1/items")
+    second = session.get(first.links["next"]["url"])
+    return [*first.json()["items"], *second.json()["items"]]
+
+
+def record_once(path: Path) -> str:
+    with TokenApi() as fake, recording(path, Scrubber(fake.origin, CANONICAL)):
+        sync(fake.origin)
+        assert fake.requests_to("/v1/items")[0].headers["Authorization"] == (
+            f"Bearer {ACCESS_TOKEN}"
+        )
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_recording_writes_a_scrubbed_canonical_cassette_that_replays(tmp_path: Path) -> None:
+    path = cassette_path("demo", "sync", root=tmp_path)
+
+    record_once(path)
+
+    text = path.read_text()
+    for secret in (SECRET, ACCESS_TOKEN, "client-7", "127.0.0.1"):
+        assert secret not in text
+    assert f"<{CANONICAL}/v1/items?page=2>" in text and f"{CANONICAL}/v1/items/1" in text
+    with replaying(path, Scrubber(CANONICAL, CANONICAL)) as cassette:
+        rows = sync(CANONICAL)
+    assert rows == [
+        {"id": 1, "self": f"{CANONICAL}/v1/items/1"},
+        {"id": 2, "self": f"{CANONICAL}/v1/items/2"},
+    ]
+    assert cassette.play_count == 3  # token, page 1, page 2
+
+
+def test_recording_twice_gives_byte_identical_cassettes(tmp_path: Path) -> None:
+    first = record_once(tmp_path / "first.yaml")
+    second = record_once(tmp_path / "second.yaml")
+
+    assert first == second
