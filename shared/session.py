@@ -119,8 +119,17 @@ class ConnectorSession(requests.Session):
         def wait(state: tenacity.RetryCallState) -> float:
             outcome = state.outcome
             response = None if outcome is None or outcome.failed else outcome.result()
-            seconds = policy.wait_seconds(response, state.attempt_number)
-            what = response.status_code if response is not None else repr(outcome.exception())
+            return policy.wait_seconds(response, state.attempt_number)
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            # called only when a retry really follows
+            outcome = state.outcome
+            failed = outcome is None or outcome.failed
+            what = (
+                type(outcome.exception()).__name__
+                if failed and outcome
+                else outcome.result().status_code
+            )
             logger.warning(
                 "%s: %s from %s; retry %d of %d in %.2fs",
                 self.connector,
@@ -128,9 +137,8 @@ class ConnectorSession(requests.Session):
                 self.redact(request.url or ""),
                 state.attempt_number,
                 policy.max_retries,
-                seconds,
+                state.next_action.sleep if state.next_action else 0.0,
             )
-            return seconds
 
         retry_on = tenacity.retry_if_result(policy.should_retry)
         if policy.retry_connection_errors:
@@ -141,6 +149,7 @@ class ConnectorSession(requests.Session):
             retry=retry_on,
             stop=tenacity.stop_after_attempt(policy.max_retries + 1),
             wait=wait,
+            before_sleep=log_retry,
             reraise=True,
             # out of retries on a status: hand the last response to the hooks, which
             # turn it into a clear error
@@ -154,7 +163,16 @@ class ConnectorSession(requests.Session):
             if pacer.applies_to(path):
                 pacer.wait()
         self.attempts += 1
-        return super().send(request, **kwargs)
+        try:
+            return super().send(request, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # the library's message repeats the full URL, query credentials included:
+            # re-raise the same type with a redacted message
+            raise type(exc)(
+                f"{self.connector}: could not reach {self.redact(request.url or '')} "
+                f"({type(exc).__name__})",
+                request=request,
+            ) from None
 
     def _renew_credentials(self) -> bool:
         return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()

@@ -14,10 +14,22 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+class UnderscoreHeadersHandler(WSGIRequestHandler):
+    """werkzeug's dev server drops request headers whose names contain `_` (as nginx
+    does); contracts such as `api_key: <key>` need them, so pass them through."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        for key, value in self.headers.items():
+            if "_" in key:
+                environ["HTTP_" + key.upper().replace("-", "_")] = value
+        return environ
 
 
 @dataclass
@@ -76,7 +88,9 @@ class FakeServer:
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> FakeServer:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self._server = make_server(
+            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=UnderscoreHeadersHandler
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
