@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import tenacity
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
+from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest, Response
 from requests.hooks import default_hooks, dispatch_hook
 
@@ -89,7 +90,7 @@ class ConnectorSession(requests.Session):
                     "there. Pass foreign_links='follow_without_credentials' to follow such "
                     "links without credentials."
                 )
-            strip_credentials(request)
+            strip_credentials(request, self.sensitive_params)
         if kwargs.get("timeout") is None:  # requests' own get/post pass timeout=None
             kwargs["timeout"] = DEFAULT_TIMEOUT
         hooks, request.hooks = request.hooks, default_hooks()
@@ -105,7 +106,12 @@ class ConnectorSession(requests.Session):
             nonlocal renewed, sent
             response = self._send_paced(request, **kwargs)
             sent += 1
-            if response.status_code == 401 and not renewed and self._renew_credentials():
+            if (
+                response.status_code == 401
+                and not renewed
+                and origin_of(request.url or "") == self.origin  # a foreign 401 is not ours
+                and self._renew_credentials()
+            ):
                 renewed = True
                 logger.info("%s: 401, renewed the credentials and retrying once", self.connector)
                 assert isinstance(self.auth, OriginScopedAuth)
@@ -187,7 +193,15 @@ def query_credential_names(auth: Any) -> tuple[str, ...]:
     return ()
 
 
-def strip_credentials(request: PreparedRequest) -> None:
-    """Remove the headers that carry credentials from a request bound for a foreign origin."""
+def strip_credentials(request: PreparedRequest, sensitive_params: Sequence[str] = ()) -> None:
+    """Remove what carries credentials from a request bound for a foreign origin: the
+    credential headers, and credential-named query parameters (an API may echo its key
+    into the next-page links it returns)."""
     for header in ("Authorization", "Proxy-Authorization", "Cookie"):
         request.headers.pop(header, None)
+    parts = urlsplit(request.url or "")
+    sensitive = {name.lower() for name in (*SENSITIVE_PARAMS, *sensitive_params)}
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in query if key.lower() not in sensitive]
+    if len(kept) != len(query):
+        request.url = urlunsplit(parts._replace(query=urlencode(kept)))

@@ -166,3 +166,21 @@ def test_retry_log_lines_redact_a_query_api_key_whatever_its_name(
     (line,) = [record.getMessage() for record in caplog.records]
     assert "503" in line and "user_key=***" in line
     assert TOKEN not in caplog.text
+
+
+def test_follow_without_credentials_drops_credential_query_params_echoed_into_a_foreign_link(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.get("https://elsewhere.example/v1/items", json={"data": []})
+    session = ConnectorSession(
+        "demo",
+        "https://api.example.com",
+        auth=api_key_query("KEY-0123456789", param="user_key"),
+        foreign_links="follow_without_credentials",
+    )
+
+    session.get("https://elsewhere.example/v1/items?page=2&user_key=KEY-0123456789&api_key=x")
+
+    (call,) = mocked.calls
+    assert "KEY-0123456789" not in call.request.url
+    assert "api_key" not in call.request.url and "page=2" in call.request.url
