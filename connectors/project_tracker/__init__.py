@@ -1,0 +1,171 @@
+"""Project-tracking API (seed 004): categories, epics, stories, groups, iterations,
+milestones, objectives, their children, the workspace's lookups and an epic search.
+
+Contract: ../shared/api-contracts/project_tracker.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from connectors.project_tracker.settings import (
+    API_KEY_HEADER,
+    BACKOFF_FACTOR,
+    CURSOR,
+    MAX_RETRIES,
+    REQUESTS_PER_MINUTE,
+    SEARCH_CAP_ERROR,
+    SEARCH_PAGE_SIZE,
+    SEARCH_QUERY,
+)
+from shared.auth import api_key_header as header_auth
+from shared.auth import require_secret
+from shared.builder import SourceHttp
+from shared.client_incremental import build_resources
+from shared.paginators import JSONResponseCursorPaginator, SinglePagePaginator
+from shared.rate_limit import RateLimit
+from shared.retries import RetryPolicy
+from shared.stop_paging import stop_paging_on
+
+#: client-side cursor: the lists have no time filter, so only rows are skipped, not requests
+UPDATED_AT = {"cursor_path": CURSOR}
+
+
+def listed(name: str, path: str, cursor: bool = True) -> dict[str, Any]:
+    """A top-level list (or single object); `cursor` when its records have `updated_at`."""
+    endpoint: dict[str, Any] = {"path": path}
+    if cursor:
+        endpoint["incremental"] = UPDATED_AT
+    return {"name": name, "endpoint": endpoint}
+
+
+def child(name: str, path: str, parent: str, primary_key: str | list[str] = "id") -> dict[str, Any]:
+    """A list under each row of `parent`, loaded in full every run; its rows carry the
+    parent's id in the column named by the path's placeholder."""
+    (column,) = re.findall(r"{(\w+)}", path)
+    return {
+        "name": name,
+        "endpoint": {"path": path},
+        "parent": {"resource": parent, "field": "id", "column": column},
+        "primary_key": primary_key,
+        "skip_missing_parent": True,
+    }
+
+
+def search(query: str) -> dict[str, Any]:
+    """`search_epics`: cursor-paged, capped at the first 1,000 results."""
+    return {
+        "name": "search_epics",
+        "endpoint": {
+            "path": "/v1/search/epics",
+            "params": {"query": query, "page_size": SEARCH_PAGE_SIZE},
+            "paginator": JSONResponseCursorPaginator(cursor_path="next", cursor_param="next"),
+            "response_actions": [
+                stop_paging_on(400, SEARCH_CAP_ERROR, "only the first 1,000 results can be paged")
+            ],
+            "incremental": UPDATED_AT,
+        },
+    }
+
+
+def resource_table(search_query: str) -> list[dict[str, Any]]:
+    """The contract's resource table."""
+    return [
+        listed("categories", "/v1/categories"),
+        child(
+            "categories_milestones",
+            "/v1/categories/{category_id}/milestones",
+            "categories",
+            ["category_id", "id"],
+        ),
+        child(
+            "categories_objectives",
+            "/v1/categories/{category_id}/objectives",
+            "categories",
+            ["category_id", "id"],
+        ),
+        listed("custom_fields", "/v1/custom-fields"),
+        listed("epic_workflow", "/v1/epic-workflow"),
+        listed("epics", "/v1/epics"),
+        child("epics_comments", "/v1/epics/{epic_id}/comments", "epics"),
+        child("epics_stories", "/v1/epics/{epic_id}/stories", "epics"),
+        listed("files", "/v1/files"),
+        listed("groups", "/v1/groups", cursor=False),
+        child("groups_stories", "/v1/groups/{group_id}/stories", "groups", ["group_id", "id"]),
+        listed("iterations", "/v1/iterations"),
+        child(
+            "iterations_stories",
+            "/v1/iterations/{iteration_id}/stories",
+            "iterations",
+            ["iteration_id", "id"],
+        ),
+        listed("labels", "/v1/labels"),
+        listed("member", "/v1/member", cursor=False),
+        listed("members", "/v1/members"),
+        listed("milestones", "/v1/milestones"),
+        child(
+            "milestones_epics",
+            "/v1/milestones/{milestone_id}/epics",
+            "milestones",
+            ["milestone_id", "id"],
+        ),
+        listed("objectives", "/v1/objectives"),
+        child(
+            "objectives_epics",
+            "/v1/objectives/{objective_id}/epics",
+            "objectives",
+            ["objective_id", "id"],
+        ),
+        listed("workflows", "/v1/workflows"),
+        child("stories_comments", "/v1/stories/{story_id}/comments", "epics_stories"),
+        child("story_history", "/v1/stories/{story_id}/history", "epics_stories"),
+        search(search_query),
+    ]
+
+
+@dlt.source(name="project_tracker")
+def project_tracker_source(
+    api_key: str = dlt.secrets.value,
+    base_url: str = dlt.config.value,
+    requests_per_minute: int = REQUESTS_PER_MINUTE,
+    api_key_header: str = API_KEY_HEADER,
+    search_query: str = SEARCH_QUERY,
+    concurrent_children: bool = True,
+    max_retries: int = MAX_RETRIES,
+    backoff_factor: float = BACKOFF_FACTOR,
+) -> list[DltResource]:
+    """Load the project-tracking API.
+
+    Args:
+        api_key: the API key (`sources.project_tracker.api_key`).
+        base_url: the API's base URL (`sources.project_tracker.base_url`), e.g.
+            `https://api.example.com`.
+        requests_per_minute: pace requests evenly under this rate, across all threads.
+        api_key_header: the request header carrying the key.
+        search_query: the `query` of `search_epics` (required by the API); the default
+            matches every epic.
+        concurrent_children: fetch child lists concurrently (dlt's extract thread pool,
+            `extract.workers`); False fetches them one after another.
+        max_retries: retries of a 429 or 5xx before the sync fails.
+        backoff_factor: seconds before the first retry; doubles on each further retry.
+    """
+    http = SourceHttp(
+        connector="project_tracker",
+        base_url=base_url,
+        auth=header_auth(require_secret(api_key, "project_tracker", "api_key"), api_key_header),
+        secret_keys=["api_key"],
+        retry_policy=RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor),
+        rate_limits=[RateLimit(requests_per_minute, 60)],
+    )
+    defaults = {
+        "primary_key": "id",
+        "write_disposition": "merge",
+        "endpoint": {"data_selector": "data", "paginator": SinglePagePaginator()},
+    }
+    return build_resources(
+        http, resource_table(search_query), defaults, parallel_children=concurrent_children
+    )

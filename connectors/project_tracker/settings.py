@@ -1,0 +1,18 @@
+"""Constants of the project-tracking API (../shared/api-contracts/project_tracker.md)."""
+
+DEFAULT_BASE_URL = "https://api.example.com"
+#: the request header carrying the key (the seed's `api_key` auth config)
+API_KEY_HEADER = "api_key"
+#: the API's documented limit per key, paced evenly across all threads
+REQUESTS_PER_MINUTE = 200
+#: the seed's error handler: retry 429 at most 3 times, exponential backoff factor 2
+MAX_RETRIES = 3
+BACKOFF_FACTOR = 2.0
+#: the list timestamp every incremental table follows (client-side: no server filter)
+CURSOR = "updated_at"
+#: the search endpoint's page size is ours to choose, 1..250; the largest means fewest requests
+SEARCH_PAGE_SIZE = 250
+#: `query` is required by the search endpoint; this one matches every epic
+SEARCH_QUERY = "*"
+#: past the first 1,000 results, the search answers 400 with this error code
+SEARCH_CAP_ERROR = "maximum-results-exceeded"
