@@ -1,0 +1,76 @@
+"""The README's connector table, generated from `catalog.yml`.
+
+The table sits between `<!-- catalog:start -->` and `<!-- catalog:end -->`;
+`python -m connectors readme` rewrites it and `--check` fails when it has drifted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.catalog import ROOT, Catalog, ConnectorEntry
+from shared.errors import ConnectorError
+
+README_PATH = ROOT / "README.md"
+START = "<!-- catalog:start -->"
+END = "<!-- catalog:end -->"
+CONTRACTS = "../shared/api-contracts"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell (`<name>` is not an HTML tag)."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def _row(entry: ConnectorEntry) -> str:
+    secrets = ", ".join(f"`{secret}`" for secret in entry.auth.secrets) or "none"
+    incremental = [r.name for r in entry.resources if r.incremental]
+    tables = ", ".join(
+        f"{r.name} (incremental)" if r.name in incremental else r.name for r in entry.resources
+    )
+    origin = f"seed {entry.seed}"
+    if entry.contract:
+        origin = f"[{entry.contract}]({CONTRACTS}/{entry.contract}), {origin}"
+    cells = [
+        f"`{entry.name}`",
+        f"**{entry.title}**: {entry.description}",
+        f"{entry.auth.type} ({secrets})",
+        tables,
+        entry.maturity,
+        origin,
+    ]
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
+def catalog_table(catalog: Catalog) -> str:
+    """The markdown table of every connector, in catalog order."""
+    header = [
+        "| connector | what it loads | auth (secrets) | tables | maturity | contract |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join([*header, *(_row(entry) for entry in catalog)])
+
+
+def render(readme: str, catalog: Catalog) -> str:
+    """`readme` with the text between the catalog markers replaced by the table."""
+    if (
+        readme.count(START) != 1
+        or readme.count(END) != 1
+        or readme.index(START) > readme.index(END)
+    ):
+        raise ConnectorError(f"README.md needs one `{START}` ... `{END}` block for the table")
+    before, rest = readme.split(START)
+    _, after = rest.split(END)
+    return f"{before}{START}\n{catalog_table(catalog)}\n{END}{after}"
+
+
+def update_readme(catalog: Catalog, path: Path = README_PATH, check: bool = False) -> bool:
+    """Regenerate the table in `path`; with `check`, only compare. True when the README
+    was (or, with `check`, is) up to date."""
+    current = path.read_text(encoding="utf-8")
+    expected = render(current, catalog)
+    if current == expected:
+        return True
+    if not check:
+        path.write_text(expected, encoding="utf-8")
+    return False

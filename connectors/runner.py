@@ -1,0 +1,212 @@
+"""Running catalog connectors without writing code: live, replayed from a cassette, or
+all of them at once into the demo database.
+
+A live run takes credentials and config from dlt (`.dlt/secrets.toml`, environment
+variables) and falls back to the catalog's canonical `base_url`. A replayed run plays
+`cassettes/<name>/<replay.cassette>.yaml` with dummy credentials and the entry's replay
+arguments, into a fresh pipeline state, so it can be repeated offline.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from shared.cassettes import Scrubber, replaying
+from shared.catalog import Catalog, ConnectorEntry
+from shared.loading import duckdb_pipeline, row_counts, run_source
+
+DEMO_DATABASE = "demo.duckdb"
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one run loaded: rows per table (child tables included) and how long it took."""
+
+    connector: str
+    rows: dict[str, int]
+    seconds: float
+
+
+def dummy_credentials(entry: ConnectorEntry) -> dict[str, str]:
+    """Stand-in values for the entry's secrets: a cassette has them scrubbed anyway."""
+    return {secret: f"replay-{secret}" for secret in entry.auth.secrets}
+
+
+def replay_scrubber(entry: ConnectorEntry) -> Scrubber:
+    """Scrubs requests the way recording did, so they match the cassette's."""
+    return Scrubber(entry.base_url, entry.base_url, fields=entry.auth.secrets)
+
+
+def check_resources(entry: ConnectorEntry, resources: Sequence[str]) -> None:
+    """Raise `UnknownConnectorError` for a resource the connector does not have."""
+    for name in resources:
+        entry.resource(name)
+
+
+def configured(section: str, key: str) -> bool:
+    """Whether dlt finds a value for `sources.<section>.<key>` (config, secrets or env)."""
+    for accessor in (dlt.config, dlt.secrets):
+        for path in (f"sources.{section}.{key}", f"sources.{key}"):
+            try:
+                if accessor.get(path) is not None:
+                    return True
+            except Exception:  # an unreadable provider is the same as no value here
+                continue
+    return False
+
+
+def source_arguments(
+    entry: ConnectorEntry, factory: Any, replay: bool, base_url: str | None
+) -> dict[str, Any]:
+    """The arguments the CLI passes to the source function; dlt injects the rest."""
+    parameters = inspect.signature(factory).parameters
+    arguments: dict[str, Any] = {}
+    if replay:
+        arguments.update(dummy_credentials(entry))
+        base_url = entry.base_url
+    elif base_url is None and "base_url" in parameters:
+        section = getattr(getattr(factory, "ref", None), "section", None) or entry.name
+        if not configured(section, "base_url"):
+            base_url = entry.base_url
+    if base_url is not None and "base_url" in parameters:
+        arguments["base_url"] = base_url
+    if replay:
+        arguments.update(entry.replay.kwargs)
+    return arguments
+
+
+def build_source(
+    entry: ConnectorEntry,
+    replay: bool = False,
+    resources: Sequence[str] = (),
+    base_url: str | None = None,
+) -> Any:
+    """Instantiate the entry's source (only `resources`, if given)."""
+    check_resources(entry, resources)
+    factory = entry.source_factory()
+    source = factory(**source_arguments(entry, factory, replay, base_url))
+    if resources:
+        source = source.with_resources(*resources)
+    return source
+
+
+def make_pipeline(
+    entry: ConnectorEntry,
+    destination: str = "duckdb",
+    dataset: str | None = None,
+    replay: bool = False,
+    pipelines_dir: str | None = None,
+    progress: Any = None,
+) -> dlt.Pipeline:
+    """A pipeline for one connector, loading into dataset `<name>_data` (DuckDB: in the
+    file `<name>.duckdb`). Replays get their own pipeline, file and dataset
+    (`<name>_replay`), so replaying never drops tables a live run loaded."""
+    name = f"{entry.name}_replay" if replay else entry.name
+    dataset = dataset or f"{name}_data"
+    if destination == "duckdb":
+        return duckdb_pipeline(
+            name, dataset_name=dataset, pipelines_dir=pipelines_dir, progress=progress
+        )
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=destination,
+        dataset_name=dataset,
+        pipelines_dir=pipelines_dir,
+        progress=progress,
+    )
+
+
+def sync(
+    entry: ConnectorEntry,
+    pipeline: dlt.Pipeline,
+    replay: bool = False,
+    resources: Sequence[str] = (),
+    base_url: str | None = None,
+) -> SyncResult:
+    """Build the connector's source and load it into `pipeline` (see `load`)."""
+    source = build_source(entry, replay=replay, resources=resources, base_url=base_url)
+    return load(entry, pipeline, source, replay=replay, partial=bool(resources))
+
+
+def load(
+    entry: ConnectorEntry,
+    pipeline: dlt.Pipeline,
+    source: Any,
+    replay: bool = False,
+    partial: bool = False,
+) -> SyncResult:
+    """Run `source` into `pipeline`; return the rows this run loaded per table.
+
+    A replay drops the connector's tables and state first (`refresh="drop_sources"`):
+    the cassette is a first sync, and a stored cursor would ask for other pages. A
+    `partial` replay (some resources only) leaves the other recorded requests unplayed.
+    """
+    started = time.monotonic()
+    if replay:
+        with replaying(
+            entry.cassette_path(), replay_scrubber(entry), require_all_played=not partial
+        ):
+            run_source(pipeline, source, refresh="drop_sources")
+    else:
+        run_source(pipeline, source)
+    return SyncResult(entry.name, rows_loaded(pipeline), time.monotonic() - started)
+
+
+def rows_loaded(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """Rows per data table that the pipeline's last run normalized (and so loaded)."""
+    trace = pipeline.last_trace
+    info = trace.last_normalize_info if trace is not None else None
+    counts = info.row_counts if info is not None else {}
+    return {table: rows for table, rows in sorted(counts.items()) if not table.startswith("_dlt")}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Rows per table of every connector the demo loaded, and the ones that failed."""
+
+    database: Path
+    tables: dict[str, dict[str, int]]
+    failures: dict[str, BaseException]
+
+
+def demo(
+    catalog: Catalog,
+    database: str | Path = DEMO_DATABASE,
+    on_progress: Callable[[str], None] = lambda line: None,
+) -> DemoResult:
+    """Replay every connector's cassette into one DuckDB file, one dataset per connector
+    (named after it). A connector that fails is reported and the others still load."""
+    database = Path(database).resolve()
+    tables: dict[str, dict[str, int]] = {}
+    failures: dict[str, BaseException] = {}
+    with tempfile.TemporaryDirectory(prefix="connectors-demo-") as pipelines_dir:
+        for entry in catalog:
+            cassette = f"cassettes/{entry.name}/{entry.replay.cassette}.yaml"
+            on_progress(f"{entry.name}: replaying {cassette} ...")
+            pipeline = duckdb_pipeline(
+                f"demo_{entry.name}",
+                database=str(database),
+                dataset_name=entry.name,
+                pipelines_dir=pipelines_dir,
+            )
+            try:
+                result = sync(entry, pipeline, replay=True)
+            except Exception as exc:
+                failures[entry.name] = exc
+                on_progress(f"{entry.name}: failed")
+                continue
+            tables[entry.name] = row_counts(pipeline)
+            count = len(tables[entry.name])
+            on_progress(
+                f"{entry.name}: {sum(result.rows.values())} rows into {count} "
+                f"table{'s' * (count != 1)} in {result.seconds:.1f} s"
+            )
+    return DemoResult(database, tables, failures)

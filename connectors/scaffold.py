@@ -1,0 +1,330 @@
+"""Start a new connector: from the seed-000 template, or as a copy of an existing one.
+
+`make new-connector NAME=foo` copies `templates/my_api/` (the connector, its fake
+server, cassettes, tests and catalog entry) renamed to `foo`; `FROM=crm` copies the
+`crm` connector the same way (cassettes byte for byte: the canonical URL stays). The new
+connector passes `make test-connector NAME=foo` and `ruff` before anyone edits it.
+
+Every check (the name, existing files, the new catalog entry against the schema) runs
+before anything is written, so a refused name leaves the repository untouched.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.catalog import ROOT, load_catalog, validate
+from shared.errors import ConnectorError
+
+TEMPLATE_NAME = "my_api"
+TEMPLATES_DIR = "templates"
+TEMPLATE_ENTRY = "catalog-entry.yml"
+VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: folders whose files are copied byte for byte, never renamed inside
+VERBATIM_DIRS = ("cassettes",)
+
+
+class ScaffoldError(ConnectorError):
+    """A new connector cannot be created (bad or taken name, unknown source connector)."""
+
+
+@dataclass(frozen=True)
+class Renamer:
+    """Renames one connector's identifiers to another's in code and paths:
+    `crm` -> `foo` (modules, strings, config keys, `crm_source`), `Crm` -> `Foo` (class
+    names), `CRM` -> `FOO` (environment variables) and the title, but never inside a
+    URL path (`/crm/v3`) or another identifier (`incident_crm`)."""
+
+    old: str
+    new: str
+    old_title: str = ""
+    new_title: str = ""
+
+    def text(self, text: str) -> str:
+        """`text` with every form of the old name replaced, in one pass (so a new name
+        that contains the old one is not renamed again)."""
+        old_upper = self.old.upper()
+        forms = [  # (pattern, replacement), first match wins
+            (rf"SOURCES__{re.escape(old_upper)}__", f"SOURCES__{self.new.upper()}__"),
+            (_in_repository_path(self.old), self.new),
+            (rf"(?<![A-Za-z0-9_/]){re.escape(self.old)}(?![A-Za-z0-9/])", self.new),
+            (rf"(?<![A-Za-z0-9_]){re.escape(camel(self.old))}(?![a-z0-9])", camel(self.new)),
+            (rf"(?<![A-Za-z0-9_]){re.escape(old_upper)}(?![A-Z0-9])", self.new.upper()),
+        ]
+        if self.old_title:
+            title = rf"(?<![A-Za-z0-9_]){re.escape(self.old_title)}(?![A-Za-z0-9_])"
+            forms.insert(0, (title, self.new_title))
+        pattern = re.compile("|".join(f"({regex})" for regex, _ in forms))
+        replacements = [replacement for _, replacement in forms]
+        return pattern.sub(lambda match: replacements[match.lastindex - 1], text)
+
+    def path(self, relative: Path) -> Path:
+        return Path(
+            *(
+                re.sub(rf"(?<![a-z0-9]){re.escape(self.old)}(?![a-z0-9])", self.new, part)
+                for part in relative.parts
+            )
+        )
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file of the new connector: copied from `source` to `target` (relative to the
+    repository), renamed inside unless it is a recording."""
+
+    source: Path
+    target: Path
+    verbatim: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a new connector consists of, decided before anything is written."""
+
+    files: list[PlannedFile]
+    entry: dict[str, Any]
+    renamer: Renamer
+
+
+def _in_repository_path(name: str) -> str:
+    """`name` inside a path of this repository (`connectors/crm/`, `cassettes/crm/`,
+    `tests/fakes/crm.py`, `test_crm.py`), which, unlike a URL path, is renamed."""
+    escaped = re.escape(name)
+    return (
+        rf"(?<=connectors/){escaped}(?=[/.])|(?<=cassettes/){escaped}(?=/)"
+        rf"|(?<=fakes/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:_loopback)?\.py)"
+    )
+
+
+def camel(name: str) -> str:
+    """`hubspot_contacts` -> `HubspotContacts`."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def title_of(name: str) -> str:
+    """`my_shop` -> `My shop`."""
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
+    """Refuse a name that is not a lowercase Python identifier or is already taken."""
+    if not VALID_NAME.match(name) or keyword.iskeyword(name):
+        raise ScaffoldError(
+            f"invalid connector name `{name}`: use a lowercase Python identifier "
+            "(letters, digits, underscores, starting with a letter), e.g. my_shop"
+        )
+    if name in catalog_names:
+        raise ScaffoldError(f"connector `{name}` already exists in catalog.yml")
+    taken = [
+        root / "connectors" / name,
+        root / "connectors" / f"{name}.py",
+        root / "tests" / "fakes" / f"{name}.py",
+        root / "tests" / "connectors" / f"test_{name}.py",
+        root / "cassettes" / name,
+    ]
+    existing = [path for path in taken if path.exists()]
+    if existing:
+        raise ScaffoldError(
+            f"connector `{name}` already exists: {existing[0].relative_to(root).as_posix()}"
+        )
+
+
+def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Path]:
+    """The files of connector `name` in the tree at `root`, relative to it: its package,
+    fake server, tests and cassettes (never those of a connector named `<name>_...`)."""
+    others = [other for other in catalog_names if other != name and other.startswith(f"{name}_")]
+
+    def own(stem: str) -> bool:
+        return not any(stem == o or stem.startswith(f"{o}_") for o in others)
+
+    files: list[Path] = []
+    for folder in (root / "connectors" / name, root / "cassettes" / name):
+        files += [path for path in folder.rglob("*") if path.is_file()]
+    fakes = root / "tests" / "fakes"
+    files += [p for p in fakes.glob(f"{name}.py")]
+    files += [p for p in fakes.glob(f"{name}_*.py") if own(p.stem)]
+    if (fakes / name).is_dir():
+        files += [path for path in (fakes / name).rglob("*") if path.is_file()]
+    tests = root / "tests" / "connectors"
+    files += [p for p in tests.glob(f"test_{name}.py")]
+    files += [p for p in tests.glob(f"test_{name}_*.py") if own(p.stem[len("test_") :])]
+    return sorted(
+        path.relative_to(root)
+        for path in files
+        if "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
+def _raw_entries(root: Path) -> list[dict[str, Any]]:
+    return yaml.safe_load((root / "catalog.yml").read_text(encoding="utf-8"))["connectors"]
+
+
+def plan_template(name: str, root: Path) -> Plan:
+    """The files and catalog entry of a new connector made from the template."""
+    template = root / TEMPLATES_DIR / TEMPLATE_NAME
+    entry = yaml.safe_load((template / TEMPLATE_ENTRY).read_text(encoding="utf-8"))
+    renamer = Renamer(TEMPLATE_NAME, name, entry["title"], title_of(name))
+    files = [
+        PlannedFile(
+            template / relative,
+            renamer.path(relative),
+            verbatim=relative.parts[0] in VERBATIM_DIRS,
+        )
+        for relative in sorted(
+            path.relative_to(template)
+            for path in template.rglob("*")
+            if path.is_file() and path.name != TEMPLATE_ENTRY and "__pycache__" not in path.parts
+        )
+    ]
+    return Plan(files, _renamed_entry(entry, renamer, entry["description"]), renamer)
+
+
+def plan_clone(name: str, original: str, root: Path, catalog_names: list[str]) -> Plan:
+    """The files and catalog entry of a new connector copied from connector `original`."""
+    if original not in catalog_names:
+        raise ScaffoldError(
+            f"unknown connector `{original}` to copy; the catalog has: {', '.join(catalog_names)}"
+        )
+    (entry,) = [raw for raw in _raw_entries(root) if raw["name"] == original]
+    renamer = Renamer(original, name, entry["title"], title_of(name))
+    files = [
+        PlannedFile(
+            root / relative,
+            renamer.path(relative),
+            verbatim=relative.parts[0] in VERBATIM_DIRS,
+        )
+        for relative in connector_files(original, root, catalog_names)
+    ]
+    if not any(file.target.parts[:2] == ("connectors", name) for file in files):
+        raise ScaffoldError(f"connector `{original}` has no package connectors/{original}/")
+    description = f"A copy of `{original}`: {' '.join(entry['description'].split())}"
+    return Plan(files, _renamed_entry(entry, renamer, description), renamer)
+
+
+def _renamed_entry(entry: dict[str, Any], renamer: Renamer, description: str) -> dict[str, Any]:
+    renamed = dict(entry)
+    renamed.update(
+        name=renamer.new,
+        title=renamer.new_title,
+        description=description,
+        module=f"connectors.{renamer.new}",
+        source_function=renamer.text(entry["source_function"]),
+        maturity="alpha",
+    )
+    return renamed
+
+
+def entry_yaml(entry: dict[str, Any]) -> str:
+    """A catalog entry as YAML in the catalog's own layout (one flow-style line per
+    resource), to append to `catalog.yml`."""
+    lines = [f"  - name: {_flow(entry['name'])}"]
+    for key, value in entry.items():
+        if key == "name":
+            continue
+        if key == "description":
+            lines.append("    description: >-")
+            lines += [f"      {line}" for line in textwrap.wrap(" ".join(value.split()), 84)]
+        elif key == "resources":
+            lines.append("    resources:")
+            lines += [f"      - {_flow(resource)}" for resource in value]
+        elif key == "auth":
+            lines.append("    auth:")
+            lines += [f"      {k}: {_flow(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"    {key}: {_flow(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _flow(value: Any) -> str:
+    dumped = yaml.safe_dump([value], default_flow_style=True, sort_keys=False, width=1 << 20)
+    return dumped.strip()[1:-1]
+
+
+def create_connector(name: str, original: str | None = None, root: Path = ROOT) -> list[Path]:
+    """Create connector `name` from the template (or as a copy of `original`) in the
+    repository at `root`; return the files written (relative to `root`).
+
+    Raises:
+        ScaffoldError: the name is invalid or taken, or `original` is unknown; nothing
+            has been written.
+    """
+    catalog_names = load_catalog(root / "catalog.yml").names
+    check_name(name, root, catalog_names)
+    if original is None:
+        plan = plan_template(name, root)
+    else:
+        plan = plan_clone(name, original, root, catalog_names)
+    entry_text = entry_yaml(plan.entry)
+    if yaml.safe_load("connectors:\n" + entry_text)["connectors"] != [plan.entry]:
+        raise ScaffoldError(f"{name}: the catalog entry does not survive a YAML round trip")
+    validate({"connectors": [*_raw_entries(root), plan.entry]})
+
+    written: list[Path] = []
+    try:
+        for file in plan.files:
+            target = root / file.target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if file.verbatim:
+                shutil.copyfile(file.source, target)
+            else:
+                text = file.source.read_text(encoding="utf-8")
+                target.write_text(plan.renamer.text(text), encoding="utf-8")
+            written.append(file.target)
+    except BaseException:
+        _remove(root, written)
+        raise
+    _append_to_catalog(root / "catalog.yml", entry_text)
+    _tidy(root, [path for path in written if path.suffix == ".py"])
+    return [*written, Path("catalog.yml")]
+
+
+def _append_to_catalog(path: Path, entry_text: str) -> None:
+    current = path.read_text(encoding="utf-8")
+    separator = "" if current.endswith("\n") else "\n"
+    with path.open("a", encoding="utf-8") as catalog:
+        catalog.write(separator + entry_text)
+
+
+def _remove(root: Path, written: list[Path]) -> None:
+    for relative in written:
+        (root / relative).unlink(missing_ok=True)
+    for relative in sorted({p.parent for p in written}, key=lambda p: -len(p.parts)):
+        folder = root / relative
+        while folder != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+
+
+def _tidy(root: Path, python_files: list[Path]) -> None:
+    """Format the new files with ruff: a longer name can push a line past the limit.
+    Code is re-wrapped; a docstring or comment line that is still too long gets a
+    `# noqa: E501` rather than a reworded sentence."""
+    if not python_files:
+        return
+    paths = [str(path) for path in python_files]
+    commands = (
+        ["format", "--quiet"],
+        ["check", "--fix", "--quiet"],
+        ["check", "--add-noqa", "--select", "E501", "--quiet"],
+    )
+    for command in commands:
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "ruff", *command, *paths],
+                cwd=root,
+                check=False,
+                capture_output=True,
+            )
+        except OSError:  # pragma: no cover - ruff is a dev dependency
+            return

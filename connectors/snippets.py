@@ -1,0 +1,114 @@
+"""What a user copies to use a catalog connector: secrets, config, a Dango source entry.
+
+Everything here is derived from the catalog entry and the source function's signature:
+arguments defaulting to `dlt.secrets.value` are secrets, arguments defaulting to
+`dlt.config.value` are required config, and dlt looks both up under
+`sources.<section>` (the section is the connector's module name).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import dlt
+import tomlkit
+import yaml
+
+from shared.catalog import ConnectorEntry
+
+PLACEHOLDER = "..."
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents list items under their key (`sources:` / `  - name: ...`), as Dango's
+    documentation writes them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where and under which names dlt looks up a source's secrets and config.
+
+    Args:
+        section: the config section: keys live under `sources.<section>`.
+        secrets: secret arguments, the catalog's auth secrets first.
+        required_config: arguments dlt must find in config (no default).
+    """
+
+    section: str
+    secrets: tuple[str, ...]
+    required_config: tuple[str, ...]
+
+    def env_var(self, key: str) -> str:
+        return f"SOURCES__{self.section.upper()}__{key.upper()}"
+
+
+def source_settings(entry: ConnectorEntry, factory: Any | None = None) -> SourceSettings:
+    """Read a connector's secret and required config arguments from its source function."""
+    factory = factory if factory is not None else entry.source_factory()
+    parameters = inspect.signature(factory).parameters.values()
+    secrets = [p.name for p in parameters if p.default is dlt.secrets.value]
+    config = [p.name for p in parameters if p.default is dlt.config.value]
+    reference = getattr(factory, "ref", None)
+    section = getattr(reference, "section", None) or entry.module.rsplit(".", 1)[-1]
+    ordered = [*entry.auth.secrets, *(name for name in secrets if name not in entry.auth.secrets)]
+    return SourceSettings(section, tuple(ordered), tuple(config))
+
+
+def config_values(entry: ConnectorEntry, settings: SourceSettings) -> dict[str, Any]:
+    """Values for the required config: the canonical `base_url`, others from the replay
+    arguments (an example that works against the recorded API) or a placeholder."""
+    values: dict[str, Any] = {}
+    for key in settings.required_config:
+        if key == "base_url":
+            values[key] = entry.base_url
+        else:
+            values[key] = entry.replay.kwargs.get(key, PLACEHOLDER)
+    return values
+
+
+def secrets_toml(settings: SourceSettings) -> str:
+    """The `.dlt/secrets.toml` snippet the connector needs."""
+    if not settings.secrets:
+        return "# no secrets needed\n"
+    return tomlkit.dumps({"sources": {settings.section: dict.fromkeys(settings.secrets, "...")}})
+
+
+def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:
+    """The `.dlt/config.toml` snippet for plain dlt: the required config values."""
+    values = config_values(entry, settings)
+    if not values:
+        return "# no config needed\n"
+    return tomlkit.dumps({"sources": {settings.section: values}})
+
+
+def dango_source(entry: ConnectorEntry, settings: SourceSettings) -> str:
+    """A ready `.dango/sources.yml` entry for the Dango platform (a `dlt_native` source)."""
+    source = {
+        "name": entry.name,
+        "type": "dlt_native",
+        "enabled": True,
+        "dlt_native": {
+            "source_module": entry.module,
+            "source_function": entry.source_function,
+            "function_kwargs": config_values(entry, settings),
+        },
+    }
+    return yaml.dump(
+        {"sources": [source]}, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False
+    )
+
+
+def python_usage(entry: ConnectorEntry) -> str:
+    """Loading the connector from plain dlt (secrets and config from `.dlt/`)."""
+    return (
+        "import dlt\n"
+        f"from {entry.module} import {entry.source_function}\n\n"
+        f'pipeline = dlt.pipeline("{entry.name}", destination="duckdb", '
+        f'dataset_name="{entry.name}_data")\n'
+        f"pipeline.run({entry.source_function}())\n"
+    )

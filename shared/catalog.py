@@ -1,0 +1,248 @@
+"""The connector catalog (`catalog.yml`): loading, validation and typed access.
+
+`catalog.yml` lists every connector with what a user needs to choose and run it: its
+module and source function, auth and secret names, canonical base URL, resources (primary
+key, write disposition, incremental cursor, parent), rate limit, maturity, and how to
+replay it offline (a cassette and extra source arguments). The file is validated against
+`catalog.schema.json` (JSON Schema) before anything reads it, so the CLI, the README
+table and the tests all see the same, checked data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from shared.errors import ConnectorError
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG_PATH = ROOT / "catalog.yml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "catalog.schema.json"
+
+
+class CatalogError(ConnectorError):
+    """`catalog.yml` is malformed, or an entry does not match the code."""
+
+
+class UnknownConnectorError(ConnectorError):
+    """A connector (or a connector's resource) that the catalog does not list."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource (table) of a connector."""
+
+    name: str
+    primary_key: tuple[str, ...]
+    write_disposition: str
+    incremental: str | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How a connector authenticates, and the names of its secret arguments."""
+
+    type: str
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """A rate limit the API documents: `requests` per `per_seconds`."""
+
+    requests: int
+    per_seconds: float
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Replay:
+    """How to run a connector offline: the cassette to play and extra source arguments."""
+
+    cassette: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectorEntry:
+    """One connector of the catalog."""
+
+    name: str
+    title: str
+    description: str
+    category: str
+    module: str
+    source_function: str
+    seed: str
+    contract: str | None
+    maturity: str
+    base_url: str
+    auth: Auth
+    rate_limits: tuple[RateLimitInfo, ...]
+    replay: Replay
+    resources: tuple[Resource, ...]
+
+    @property
+    def resource_names(self) -> list[str]:
+        return [resource.name for resource in self.resources]
+
+    def resource(self, name: str) -> Resource:
+        """The resource called `name`; `UnknownConnectorError` naming the existing ones."""
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise UnknownConnectorError(
+            f"{self.name} has no resource `{name}`; it has: {', '.join(self.resource_names)}"
+        )
+
+    def cassette_path(self, root: Path | None = None) -> Path:
+        """The cassette `run --replay` and the demo play: cassettes/<name>/<cassette>.yaml."""
+        return (root or ROOT) / "cassettes" / self.name / f"{self.replay.cassette}.yaml"
+
+    def source_factory(self) -> Any:
+        """Import `module` and return its source function (a dlt source factory)."""
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as exc:
+            raise CatalogError(
+                f"{self.name}: module `{self.module}` does not import: {exc}"
+            ) from exc
+        factory = getattr(module, self.source_function, None)
+        if factory is None:
+            raise CatalogError(
+                f"{self.name}: `{self.module}` has no source function `{self.source_function}`"
+            )
+        return factory
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every connector of the catalog, in file order."""
+
+    connectors: tuple[ConnectorEntry, ...]
+    path: Path = CATALOG_PATH
+
+    def __iter__(self) -> Iterator[ConnectorEntry]:
+        return iter(self.connectors)
+
+    def __len__(self) -> int:
+        return len(self.connectors)
+
+    @property
+    def names(self) -> list[str]:
+        return [entry.name for entry in self.connectors]
+
+    def get(self, name: str) -> ConnectorEntry:
+        """The connector called `name`; `UnknownConnectorError` naming the existing ones."""
+        for entry in self.connectors:
+            if entry.name == name:
+                return entry
+        raise UnknownConnectorError(
+            f"unknown connector `{name}`; the catalog has: {', '.join(self.names)}"
+        )
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON schema of `catalog.yml`."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def validate(data: Any) -> None:
+    """Raise `CatalogError` listing every way `data` (a parsed catalog) is invalid.
+
+    Beyond the JSON schema: connector and resource names are unique, and a resource's
+    `parent` is another resource of the same connector.
+    """
+    validator = jsonschema.Draft202012Validator(schema())
+    problems = [
+        f"{'/'.join(str(part) for part in error.absolute_path) or '(top)'}: {error.message}"
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    ]
+    if not problems:
+        problems = _cross_reference_problems(data["connectors"])
+    if problems:
+        raise CatalogError("catalog.yml is invalid:\n  " + "\n  ".join(problems))
+
+
+def _cross_reference_problems(connectors: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for entry in connectors:
+        name = entry["name"]
+        if name in seen:
+            problems.append(f"connector `{name}` is listed twice")
+        seen.add(name)
+        if entry["module"] != f"connectors.{name}":
+            problems.append(f"{name}: module must be `connectors.{name}`")
+        resources = [resource["name"] for resource in entry["resources"]]
+        for duplicate in sorted({r for r in resources if resources.count(r) > 1}):
+            problems.append(f"{name}: resource `{duplicate}` is listed twice")
+        for resource in entry["resources"]:
+            parent = resource.get("parent")
+            if parent is not None and parent not in resources:
+                problems.append(
+                    f"{name}: resource `{resource['name']}` names unknown parent `{parent}`"
+                )
+    return problems
+
+
+def parse(data: Any, path: Path = CATALOG_PATH) -> Catalog:
+    """Validate a parsed catalog and return it typed."""
+    validate(data)
+    return Catalog(tuple(_entry(raw) for raw in data["connectors"]), path)
+
+
+def load_catalog(path: Path | str | None = None) -> Catalog:
+    """Read, validate and return `catalog.yml` (default: the repository's)."""
+    path = Path(path) if path is not None else CATALOG_PATH
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"no catalog at {path}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path.name} is not valid YAML: {exc}") from None
+    return parse(data, path)
+
+
+def _entry(raw: dict[str, Any]) -> ConnectorEntry:
+    limits = raw["rate_limit"] or []
+    if isinstance(limits, dict):
+        limits = [limits]
+    return ConnectorEntry(
+        name=raw["name"],
+        title=raw["title"],
+        description=" ".join(raw["description"].split()),
+        category=raw["category"],
+        module=raw["module"],
+        source_function=raw["source_function"],
+        seed=raw["seed"],
+        contract=raw.get("contract"),
+        maturity=raw["maturity"],
+        base_url=raw["base_url"],
+        auth=Auth(type=raw["auth"]["type"], secrets=tuple(raw["auth"]["secrets"])),
+        rate_limits=tuple(
+            RateLimitInfo(limit["requests"], limit["per_seconds"], limit.get("path"))
+            for limit in limits
+        ),
+        replay=Replay(cassette=raw["replay"]["cassette"], kwargs=dict(raw["replay"]["kwargs"])),
+        resources=tuple(
+            Resource(
+                name=resource["name"],
+                primary_key=tuple(resource["primary_key"]),
+                write_disposition=resource["write_disposition"],
+                incremental=resource.get("incremental"),
+                parent=resource.get("parent"),
+            )
+            for resource in raw["resources"]
+        ),
+    )

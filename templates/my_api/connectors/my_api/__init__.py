@@ -1,0 +1,77 @@
+"""My API (seed 000): users in full, orders merged incrementally on `updated_at`.
+
+Contract: ../shared/api-contracts/template.md. Start here: edit the resource table and
+`settings.py`, then the fake server (tests/fakes/my_api.py), and re-record the
+cassettes with `make record-connector NAME=my_api`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from connectors.my_api.settings import INITIAL_UPDATED_AFTER, REQUESTS_PER_MINUTE
+from shared.auth import bearer_token, require_secret
+from shared.builder import SourceHttp, build_resources
+from shared.paginators import JSONLinkPaginator, SinglePagePaginator
+from shared.rate_limit import RateLimit
+from shared.retries import RetryPolicy
+
+
+def updated_after(initial_value: str) -> dict[str, Any]:
+    """The `updated_after` query parameter, bound to the `updated_at` cursor."""
+    return {"type": "incremental", "cursor_path": "updated_at", "initial_value": initial_value}
+
+
+def resource_table(initial_updated_after: str) -> list[dict[str, Any]]:
+    """The contract's resource table."""
+    return [
+        {
+            "name": "users",
+            "endpoint": {"path": "/users", "paginator": SinglePagePaginator()},
+            "write_disposition": "replace",
+        },
+        {
+            "name": "orders",
+            "endpoint": {
+                "path": "/orders",
+                "paginator": JSONLinkPaginator(next_url_path="next_page_url"),
+                "params": {"updated_after": updated_after(initial_updated_after)},
+            },
+        },
+    ]
+
+
+@dlt.source(name="my_api")
+def my_api_source(
+    api_key: str = dlt.secrets.value,
+    base_url: str = dlt.config.value,
+    initial_updated_after: str = INITIAL_UPDATED_AFTER,
+    requests_per_minute: int = REQUESTS_PER_MINUTE,
+    max_retries: int = 5,
+) -> list[DltResource]:
+    """Load My API.
+
+    Args:
+        api_key: the API key, sent as a bearer token (`sources.my_api.api_key`).
+        base_url: the API's base URL (`sources.my_api.base_url`), e.g. `https://api.example.com`.
+        initial_updated_after: ISO 8601 UTC instant the first sync of orders starts at.
+        requests_per_minute: pace requests under this rate, across all threads.
+        max_retries: retries of a 429 or 5xx before the sync fails.
+    """
+    http = SourceHttp(
+        connector="my_api",
+        base_url=base_url,
+        auth=bearer_token(require_secret(api_key, "my_api", "api_key")),
+        secret_keys=["api_key"],
+        retry_policy=RetryPolicy(max_retries=max_retries),
+        rate_limits=[RateLimit(requests_per_minute, 60)],
+    )
+    defaults = {
+        "primary_key": "id",
+        "write_disposition": "merge",
+        "endpoint": {"data_selector": "data"},
+    }
+    return build_resources(http, resource_table(initial_updated_after), defaults)

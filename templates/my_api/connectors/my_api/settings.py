@@ -1,0 +1,7 @@
+"""Constants of My API (../shared/api-contracts/template.md)."""
+
+DEFAULT_BASE_URL = "https://api.example.com"
+#: where the first sync of orders starts: orders updated at or after this instant
+INITIAL_UPDATED_AFTER = "2024-01-01T00:00:00Z"
+#: pace requests under this rate unless the source is given another one
+REQUESTS_PER_MINUTE = 60

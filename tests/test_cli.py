@@ -1,0 +1,295 @@
+"""`python -m connectors`: list, show, run (live and --replay), demo; and the one-line
+errors for what a user can fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from connectors import snippets
+from connectors.cli import main
+from shared.catalog import ConnectorEntry, load_catalog
+from tests.fakes.crm import TOKEN, CrmFake
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = load_catalog()
+WITH_SECRETS = [entry for entry in CATALOG if entry.auth.secrets]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in an empty folder, with dlt's state there and no credentials in the env."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
+    for key in list(os.environ):
+        if key.startswith("SOURCES__"):
+            monkeypatch.delenv(key)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_lines(stderr: str) -> list[str]:
+    """What a failed command said, without dlt's progress lines."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def table(stdout: str) -> dict[str, int]:
+    """The `TABLE  ROWS` lines a run or the demo printed."""
+    return {
+        match[1]: int(match[2])
+        for match in re.finditer(r"^(\S+)\s+(\d+)$", stdout, flags=re.MULTILINE)
+    }
+
+
+def stored_counts(database: Path, datasets: list[str]) -> dict[str, int]:
+    """Rows per `dataset.table` in a DuckDB file (dlt's own tables left out)."""
+    with duckdb.connect(str(database)) as db:
+        tables = db.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_name NOT LIKE '_dlt%'"
+        ).fetchall()
+        counts = {}
+        for schema, name in tables:
+            if schema in datasets:
+                ((rows,),) = db.execute(f'SELECT COUNT(*) FROM "{schema}"."{name}"').fetchall()
+                counts[f"{schema}.{name}"] = rows
+        return counts
+
+
+# -- list / show -----------------------------------------------------------------------
+
+
+def test_list_prints_one_row_per_catalog_connector(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "list")
+
+    assert code == 0
+    rows = [line.split()[0] for line in out.splitlines()[1:] if line and line[0] != " "]
+    assert rows[: len(CATALOG)] == CATALOG.names
+    for entry in CATALOG:
+        row = next(line for line in out.splitlines() if line.startswith(f"{entry.name} "))
+        assert entry.auth.type in row and str(len(entry.resources)) in row.split()
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_show_prints_resources_secrets_snippet_and_dango_entry(
+    capsys: pytest.CaptureFixture[str], entry: ConnectorEntry
+) -> None:
+    settings = snippets.source_settings(entry)
+
+    code, out, _ = cli(capsys, "show", entry.name)
+
+    assert code == 0
+    for resource in entry.resources:
+        row = rf"^  {re.escape(resource.name)}\s+.*\s{resource.write_disposition}\s"
+        assert re.search(row, out, re.MULTILINE), resource.name
+    assert snippets.secrets_toml(settings) in out
+    assert snippets.dango_source(entry, settings) in out
+    dango = yaml.safe_load(snippets.dango_source(entry, settings))["sources"][0]
+    assert dango["type"] == "dlt_native"
+    assert dango["dlt_native"]["source_module"] == entry.module
+    assert dango["dlt_native"]["source_function"] == entry.source_function
+    assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.required_config)
+
+
+def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Path) -> None:
+    """The printed secrets.toml, config.toml and .dango/sources.yml, pasted into a
+    project, are enough to build every source (dlt resolves the rest from them)."""
+    secrets, config, dango = [], [], []
+    for entry in CATALOG:
+        settings = snippets.source_settings(entry)
+        secrets.append(snippets.secrets_toml(settings).replace('"..."', '"from-secrets-toml"'))
+        config.append(snippets.config_toml(entry, settings))
+        dango += yaml.safe_load(snippets.dango_source(entry, settings))["sources"]
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt/secrets.toml").write_text("\n".join(secrets))
+    (tmp_path / ".dlt/config.toml").write_text("\n".join(config))
+    (tmp_path / "sources.yml").write_text(yaml.safe_dump({"sources": dango}))
+    script = textwrap.dedent(
+        """
+        import importlib, yaml
+        for source in yaml.safe_load(open("sources.yml"))["sources"]:
+            native = source["dlt_native"]
+            factory = getattr(importlib.import_module(native["source_module"]),
+                              native["source_function"])
+            from_dlt = factory()  # secrets and config from .dlt/
+            from_dango = factory(**native["function_kwargs"])  # secrets from .dlt/
+            print(source["name"], len(from_dlt.selected_resources),
+                  len(from_dango.selected_resources))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == [
+        f"{e.name} {len(e.resources)} {len(e.resources)}" for e in CATALOG
+    ]
+
+
+# -- run ---------------------------------------------------------------------------------
+
+
+def test_run_replay_loads_the_chosen_resources_and_prints_rows_per_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    recorded = CrmFake()  # the data the crm cassettes were recorded from
+
+    code, out, err = cli(capsys, "run", "crm", "--replay", "--resources", "users,site")
+
+    assert code == 0, err
+    assert table(out) == {"users": len(recorded.data["users"]), "site": 1}
+    assert "replaying cassettes/crm/full_sync.yaml" in err
+    assert (tmp_path / "crm_replay.duckdb").exists()
+
+
+def test_run_replay_twice_reloads_the_same_rows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first = cli(capsys, "run", "crm", "--replay", "--dataset", "crm_twice")
+    second = cli(capsys, "run", "crm", "--replay", "--dataset", "crm_twice")
+
+    assert first[0] == second[0] == 0
+    assert table(first[1]) == table(second[1])
+    with duckdb.connect(str(tmp_path / "crm_replay.duckdb")) as db:
+        ((users,),) = db.execute("SELECT COUNT(*) FROM crm_twice.users").fetchall()
+    assert users == table(first[1])["users"] == len(CrmFake().data["users"])
+
+
+def test_run_against_a_live_api_uses_credentials_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CrmFake() as fake:
+        monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__CRM__REQUESTS_PER_MINUTE", "60000")
+
+        code, out, err = cli(
+            capsys, "run", "crm", "--resources", "pipelines,stages", "--base-url", fake.base_url
+        )
+
+    assert code == 0, err
+    assert table(out) == {
+        "pipelines": len(fake.data["pipelines"]),
+        "stages": len(fake.data["stages"]),
+    }
+    assert {r.headers["Authorization"] for r in fake.requests} == {f"Bearer {TOKEN}"}
+
+
+def test_a_rejected_token_is_one_line_naming_the_secret_without_its_value(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CrmFake() as fake:
+        monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", "not-the-token")
+
+        code, _, err = cli(
+            capsys, "run", "crm", "--resources", "users", "--base-url", fake.base_url
+        )
+
+    assert code == 1
+    (line,) = error_lines(err)
+    assert "401" in line and "sources.crm.bearer_token" in line
+    assert "not-the-token" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("entry", WITH_SECRETS, ids=[e.name for e in WITH_SECRETS])
+def test_missing_credentials_are_one_line_naming_what_to_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, entry: ConnectorEntry
+) -> None:
+    # the required config is there, so what is missing is the credentials
+    settings = snippets.source_settings(entry)
+    for key, value in snippets.config_values(entry, settings).items():
+        monkeypatch.setenv(
+            settings.env_var(key), value if isinstance(value, str) else json.dumps(value)
+        )
+
+    code, out, err = cli(capsys, "run", entry.name)
+
+    assert code == 1
+    assert out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: {entry.name}: ")
+    secret = entry.auth.secrets[0]
+    assert f"sources.{settings.section}.{secret}" in line
+    assert settings.env_var(secret) in line
+
+
+def test_unknown_connector_is_one_line_listing_the_catalog(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in (["run", "nope"], ["show", "nope"], ["run", "nope", "--replay"]):
+        code, out, err = cli(capsys, *command)
+
+        assert code == 2
+        assert err.splitlines() == [
+            f"error: unknown connector `nope`; the catalog has: {', '.join(CATALOG.names)}"
+        ]
+
+
+def test_unknown_resource_is_one_line_listing_the_connectors_resources(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    crm = CATALOG.get("crm")
+
+    code, _, err = cli(capsys, "run", "crm", "--replay", "--resources", "users,nope")
+
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: crm has no resource `nope`; it has: {', '.join(crm.resource_names)}"
+    ]
+
+
+def test_the_installed_entry_point_exits_non_zero_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "connectors", "run", "crm", "--resources", "nope"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: crm has no resource `nope`; it has: users,")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    database = tmp_path / "demo.duckdb"
+
+    code, out, err = cli(capsys, "demo", "--database", str(database))
+    again = cli(capsys, "demo", "--database", str(database))
+
+    assert code == 0, err
+    printed = table(out)
+    assert {name.split(".")[0] for name in printed} == set(CATALOG.names)
+    stored = stored_counts(database, CATALOG.names)
+    assert printed == stored
+    for entry in CATALOG:
+        for resource in entry.resources:
+            assert f"{entry.name}.{resource.name}" in printed
+    # a second demo into the same file replaces, rather than adds to, what is there
+    assert again[0] == 0 and table(again[1]) == printed
+    assert printed["crm.users"] == len(CrmFake().data["users"])

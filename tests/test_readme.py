@@ -1,0 +1,95 @@
+"""README.md: its connector table is generated from catalog.yml and fails this test when
+it drifts; its quick start is the two make commands; it covers what a user needs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from connectors.cli import main
+from connectors.readme import END, START, catalog_table, render, update_readme
+from shared.catalog import load_catalog
+from shared.errors import ConnectorError
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CATALOG = load_catalog()
+
+
+def sections(markdown: str) -> list[str]:
+    return re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+
+
+def test_connector_table_is_the_one_generated_from_the_catalog() -> None:
+    assert render(README, CATALOG) == README, (
+        "README.md's connector table is out of date: run `python -m connectors readme`"
+    )
+
+
+def test_table_has_one_row_per_connector_with_its_secrets_and_tables() -> None:
+    rows = catalog_table(CATALOG).splitlines()[2:]
+
+    assert [row.split(" | ")[0] for row in rows] == [f"| `{name}`" for name in CATALOG.names]
+    for row, entry in zip(rows, CATALOG, strict=True):
+        assert all(f"`{secret}`" in row for secret in entry.auth.secrets)
+        assert all(resource.name in row for resource in entry.resources)
+        assert entry.maturity in row
+
+
+def test_quick_start_comes_first_with_exactly_make_demo_and_make_test() -> None:
+    assert sections(README)[0] == "Quick start"
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", quick_start, flags=re.DOTALL)
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+
+    assert commands == ["make demo", "make test"]
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "Using a connector from plain dlt",
+        "Using a connector from Dango",
+        "Secrets",
+        "Adding a connector",
+        "Recording cassettes",
+        "Security",
+    ],
+)
+def test_readme_has_a_section_on(topic: str) -> None:
+    assert topic in sections(README)
+
+
+def test_readme_keeps_the_security_and_cassette_facts() -> None:
+    flat = " ".join(README.split())
+
+    assert "A next-page link to any other origin is **refused**" in flat
+    assert "re-recording unchanged data gives byte-identical files" in flat
+    assert "record mode `none`" in flat
+    assert "make new-connector NAME=my_shop FROM=crm" in flat
+
+
+def test_check_reports_a_drifted_table_and_the_command_rewrites_it(tmp_path: Path) -> None:
+    drifted = tmp_path / "README.md"
+    drifted.write_text(f"# x\n\n{START}\n| old | table |\n{END}\n\nafter\n", encoding="utf-8")
+
+    assert update_readme(CATALOG, drifted, check=True) is False
+    assert "| old | table |" in drifted.read_text()  # --check changes nothing
+
+    assert update_readme(CATALOG, drifted) is False
+    assert drifted.read_text() == f"# x\n\n{START}\n{catalog_table(CATALOG)}\n{END}\n\nafter\n"
+    assert update_readme(CATALOG, drifted, check=True) is True
+
+
+def test_readme_check_command_passes_on_the_repository_readme(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["readme", "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_a_readme_without_the_markers_is_a_clear_error() -> None:
+    with pytest.raises(ConnectorError, match="catalog:start"):
+        render("# no markers here\n", CATALOG)

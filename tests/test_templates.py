@@ -1,0 +1,231 @@
+"""`make new-connector`: a connector made from the template, or copied from any catalog
+connector, passes its own tests, the catalog check and ruff with no edits; a bad or
+taken name is refused and writes nothing.
+
+All of it happens in ONE temporary copy of the repository: every connector is generated
+there first, then ONE pytest subprocess runs their tests. The template's tests run in
+full; a copy's replay tests run (its loopback tests exercise the same renamed fake and
+are left to `make test-connector`, to keep the suite's time down). Set
+`NEW_CONNECTOR_TESTS=all` to run the copies' loopback tests too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from connectors.scaffold import ScaffoldError, create_connector
+from shared.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = load_catalog()
+TEMPLATE_COPY = "my_shop"
+#: what the copy leaves out: environments, caches, local databases
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "*.duckdb"
+)
+
+
+def clone_name(original: str) -> str:
+    return f"copy_of_{original}"
+
+
+def run(copy: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """`python <command>` inside the copy, importing the copy's packages."""
+    env = {**os.environ, "PYTHONPATH": str(copy), "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    return subprocess.run(
+        [sys.executable, *command], cwd=copy, env=env, capture_output=True, text=True
+    )
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repository with a connector from the template and a copy of every
+    catalog connector (made through the CLI, as `make new-connector` does)."""
+    copy = tmp_path_factory.mktemp("new-connector") / "repo"
+    shutil.copytree(ROOT, copy, ignore=IGNORED)
+    created = run(copy, "-m", "connectors", "new", TEMPLATE_COPY)
+    assert created.returncode == 0, created.stderr
+    for entry in CATALOG:
+        created = run(copy, "-m", "connectors", "new", clone_name(entry.name), "--from", entry.name)
+        assert created.returncode == 0, created.stderr
+    return copy
+
+
+def generated_python(copy: Path, name: str) -> list[Path]:
+    files = [*(copy / "connectors" / name).rglob("*.py"), copy / "tests/fakes" / f"{name}.py"]
+    files += sorted((copy / "tests/connectors").glob(f"test_{name}.py"))
+    files += sorted((copy / "tests/connectors").glob(f"test_{name}_loopback.py"))
+    return [path for path in files if path.exists()]
+
+
+def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: Path) -> None:
+    run_all = os.environ.get("NEW_CONNECTOR_TESTS") == "all"
+    names = [TEMPLATE_COPY, *(clone_name(entry.name) for entry in CATALOG)]
+    test_files = [
+        path.relative_to(repo_copy).as_posix()
+        for name in names
+        for path in generated_python(repo_copy, name)
+        if path.name.startswith("test_")
+        and (name == TEMPLATE_COPY or run_all or not path.stem.endswith("_loopback"))
+    ]
+    report = repo_copy / "report.xml"
+
+    result = run(
+        repo_copy,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+        "tests/test_catalog.py",
+        *test_files,
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    junit = report.read_text(encoding="utf-8")
+    for name in names:
+        # every generated connector ran its own tests and was checked against the catalog
+        assert f'classname="tests.connectors.test_{name}"' in junit, name
+        assert f"test_source_yields_exactly_the_listed_resources_keys_and_dispositions[{name}]" in (
+            junit
+        ), name
+    assert 'classname="tests.connectors.test_my_shop"' in junit
+    assert "test_a_rejected_api_key_fails_naming_the_secret_to_set" in junit
+
+
+def _violations(copy: Path, files: list[Path]) -> Counter[str]:
+    result = run(
+        copy, "-m", "ruff", "check", "--output-format", "json", *(str(path) for path in files)
+    )
+    return Counter(violation["code"] for violation in json.loads(result.stdout or "[]"))
+
+
+def test_generated_connectors_are_ruff_clean(repo_copy: Path) -> None:
+    template_files = generated_python(repo_copy, TEMPLATE_COPY)
+    formatted = run(repo_copy, "-m", "ruff", "format", "--check", *map(str, template_files))
+
+    assert _violations(repo_copy, template_files) == Counter()
+    assert formatted.returncode == 0, formatted.stdout
+    for entry in CATALOG:
+        files = generated_python(repo_copy, clone_name(entry.name))
+        formatted = run(repo_copy, "-m", "ruff", "format", "--check", *map(str, files))
+        # a copy adds no finding to what its original already has
+        original = _violations(repo_copy, generated_python(repo_copy, entry.name))
+        assert _violations(repo_copy, files) - original == Counter(), entry.name
+        assert formatted.returncode == 0, formatted.stdout
+
+
+def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy: Path) -> None:
+    name = TEMPLATE_COPY
+    catalog = load_catalog(repo_copy / "catalog.yml")
+    entry = catalog.get(name)
+    module = (repo_copy / "connectors" / name / "__init__.py").read_text()
+
+    assert '@dlt.source(name="my_shop")' in module
+    assert "def my_shop_source(" in module
+    assert "my_api" not in module
+    assert "class MyShopFake(FakeServer)" in (repo_copy / "tests/fakes/my_shop.py").read_text()
+    assert sorted(p.name for p in (repo_copy / "cassettes" / name).iterdir()) == [
+        "full_sync.yaml",
+        "incremental.yaml",
+    ]
+    assert (entry.module, entry.source_function, entry.seed) == (
+        "connectors.my_shop",
+        "my_shop_source",
+        "000",
+    )
+    assert [(r.name, r.write_disposition, r.incremental) for r in entry.resources] == [
+        ("users", "replace", None),
+        ("orders", "merge", "updated_at"),
+    ]
+    # appended after the connectors that were there, which are unchanged
+    assert catalog.names[: len(CATALOG)] == CATALOG.names
+    assert catalog.connectors[: len(CATALOG)] == CATALOG.connectors
+
+
+@pytest.mark.parametrize("original", CATALOG.names)
+def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
+    repo_copy: Path, original: str
+) -> None:
+    name = clone_name(original)
+    entry = load_catalog(repo_copy / "catalog.yml").get(name)
+    code = "\n".join(p.read_text() for p in generated_python(repo_copy, name))
+
+    assert (entry.module, entry.source_function) == (f"connectors.{name}", f"{name}_source")
+    assert entry.resources == CATALOG.get(original).resources
+    assert entry.base_url == CATALOG.get(original).base_url
+    assert f"from connectors.{name} import {name}_source" in code
+    assert not re.search(rf"connectors\.{original}\b|tests\.fakes\.{original}\b", code)
+    assert tree(repo_copy / "cassettes" / name) == tree(ROOT / "cassettes" / original)
+
+
+@pytest.mark.parametrize(
+    ("name", "original", "message"),
+    [
+        ("crm", None, "connector `crm` already exists in catalog.yml"),
+        ("MyShop", None, "invalid connector name `MyShop`"),
+        ("my-shop", None, "invalid connector name `my-shop`"),
+        ("2shop", None, "invalid connector name `2shop`"),
+        ("class", None, "invalid connector name `class`"),
+        ("scaffold", None, "connector `scaffold` already exists: connectors/scaffold.py"),
+        ("fresh", "nope", "unknown connector `nope` to copy; the catalog has: crm"),
+    ],
+)
+def test_invalid_taken_or_unknown_names_are_refused_and_nothing_is_written(
+    repo_copy: Path, name: str, original: str | None, message: str
+) -> None:
+    before = tree(repo_copy)
+
+    with pytest.raises(ScaffoldError) as error:
+        create_connector(name, original, root=repo_copy)
+
+    assert message in str(error.value)
+    assert tree(repo_copy) == before
+
+
+def test_cli_refuses_a_taken_name_in_one_line_with_a_usage_exit_code(repo_copy: Path) -> None:
+    before = tree(repo_copy)
+
+    result = run(repo_copy, "-m", "connectors", "new", TEMPLATE_COPY)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: connector `{TEMPLATE_COPY}` already exists in catalog.yml"
+    ]
+    assert tree(repo_copy) == before
+
+
+def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:
+    def recipe(*variables: str) -> list[str]:
+        dry_run = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), "new-connector", *variables],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [line for line in dry_run.stdout.splitlines() if "-m connectors new" in line]
+
+    assert [line.split("python ", 1)[1] for line in recipe("NAME=my_shop", "FROM=crm")] == [
+        "-m connectors new my_shop --from crm"
+    ]
+    assert [line.split("python ", 1)[1].strip() for line in recipe("NAME=my_shop")] == [
+        "-m connectors new my_shop"
+    ]
