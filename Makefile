@@ -39,6 +39,9 @@ record-connector: install  ## re-record cassettes from the fake (LIVE=1: the rea
 demo: install  ## sync every connector from its cassettes into demo.duckdb
 	$(BIN)/python -m connectors demo
 
+bench: install  ## throughput, fan-out and memory against baselines; writes BENCHMARKS.md (~6 min)
+	$(BIN)/python -m bench
+
 new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm]
 	@test -n "$(NAME)" || { echo "usage: make new-connector NAME=<name> [FROM=<connector>]"; exit 2; }
 	$(BIN)/python -m connectors new $(NAME) $(if $(FROM),--from $(FROM))

@@ -145,6 +145,7 @@ def crm_source(
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
     backoff_factor: float = 1.0,
+    arrow_pages: bool = False,
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -156,6 +157,10 @@ def crm_source(
         requests_per_minute: pace requests under this rate, across all threads.
         max_retries: retries of a 429 or 5xx before the sync fails.
         backoff_factor: seconds before the first retry of a 5xx; doubles on each retry.
+        arrow_pages: load every table as Arrow tables (pages gathered into about 1,000
+            rows) instead of rows: several times faster on large syncs (BENCHMARKS.md).
+            Nested arrays and objects (`emailAddresses`, ...) land as JSON columns of
+            their row instead of child tables; tables, keys and cursors stay the same.
     """
     http = SourceHttp(
         connector="crm",
@@ -175,4 +180,6 @@ def crm_source(
         "write_disposition": "merge",
         "endpoint": {"paginator": HeaderLinkPaginator(), "params": {"perPage": PER_PAGE}},
     }
-    return build_resources(http, resource_table(initial_since), defaults)
+    table = resource_table(initial_since)
+    fast = [resource["name"] for resource in table] if arrow_pages else []
+    return build_resources(http, table, defaults, arrow_pages=fast)
