@@ -92,9 +92,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     _print_table(rows, ("NAME", "PRIMARY KEY", "WRITE", "INCREMENTAL", "PARENT"), indent="  ")
     print("\n.dlt/secrets.toml:\n")
     print(snippets.secrets_toml(settings))
-    envs = ", ".join(settings.env_var(secret) for secret in settings.secrets)
+    envs = [settings.env_var(secret) for secret in settings.secrets]
     if envs:
-        print(f"(or the environment variables {envs})\n")
+        noun = "variable" if len(envs) == 1 else "variables"
+        print(f"(or the environment {noun} {', '.join(envs)})\n")
     print(".dlt/config.toml (plain dlt):\n")
     print(snippets.config_toml(entry, settings))
     print(".dango/sources.yml (Dango):\n")
@@ -302,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     try:
         return int(args.handler(args))
+    except BrokenPipeError:  # `connectors show crm | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConnectorError as exc:
         if args.traceback:
             raise

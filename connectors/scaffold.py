@@ -42,8 +42,9 @@ class ScaffoldError(ConnectorError):
 class Renamer:
     """Renames one connector's identifiers to another's in code and paths:
     `crm` -> `foo` (modules, strings, config keys, `crm_source`), `Crm` -> `Foo` (class
-    names), `CRM` -> `FOO` (environment variables) and the title, but never inside a
-    URL path (`/crm/v3`) or another identifier (`incident_crm`)."""
+    names), `CRM` -> `FOO` (environment variables), the title, and the repository's own
+    paths (`tests/fakes/crm.py`), but never inside a URL path (`/crm/v3`) or another
+    identifier (`incident_crm`)."""
 
     old: str
     new: str

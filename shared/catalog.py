@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from shared.cassettes import cassette_path
 from shared.errors import ConnectorError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +106,10 @@ class ConnectorEntry:
         )
 
     def cassette_path(self, root: Path | None = None) -> Path:
-        """The cassette `run --replay` and the demo play: cassettes/<name>/<cassette>.yaml."""
-        return (root or ROOT) / "cassettes" / self.name / f"{self.replay.cassette}.yaml"
+        """The cassette `run --replay` and the demo play: cassettes/<name>/<cassette>.yaml
+        (under the repository at `root`, default this one)."""
+        cassettes = root / "cassettes" if root is not None else None
+        return cassette_path(self.name, self.replay.cassette, cassettes)
 
     def source_factory(self) -> Any:
         """Import `module` and return its source function (a dlt source factory)."""

@@ -175,16 +175,15 @@ def test_run_replay_twice_reloads_the_same_rows(
     assert users == table(first[1])["users"] == len(CrmFake().data["users"])
 
 
-def test_run_against_a_live_api_uses_credentials_from_the_environment(
+def test_run_against_a_live_api_takes_credentials_and_base_url_from_dlt_config(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with CrmFake() as fake:
         monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__CRM__BASE_URL", fake.base_url)
         monkeypatch.setenv("SOURCES__CRM__REQUESTS_PER_MINUTE", "60000")
 
-        code, out, err = cli(
-            capsys, "run", "crm", "--resources", "pipelines,stages", "--base-url", fake.base_url
-        )
+        code, out, err = cli(capsys, "run", "crm", "--resources", "pipelines,stages")
 
     assert code == 0, err
     assert table(out) == {

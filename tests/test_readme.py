@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors import snippets
 from connectors.cli import main
 from connectors.readme import END, START, catalog_table, render, update_readme
 from shared.catalog import load_catalog
@@ -69,6 +70,15 @@ def test_readme_keeps_the_security_and_cassette_facts() -> None:
     assert "re-recording unchanged data gives byte-identical files" in flat
     assert "record mode `none`" in flat
     assert "make new-connector NAME=my_shop FROM=crm" in flat
+
+
+def test_dango_and_secrets_examples_are_what_show_prints_for_crm() -> None:
+    crm = CATALOG.get("crm")
+    settings = snippets.source_settings(crm)
+    blocks = re.findall(r"```(?:yaml|toml)\n# [^\n]+\n(.*?)```", README, flags=re.DOTALL)
+
+    assert snippets.dango_source(crm, settings) in blocks
+    assert snippets.secrets_toml(settings) in blocks
 
 
 def test_check_reports_a_drifted_table_and_the_command_rewrites_it(tmp_path: Path) -> None:
