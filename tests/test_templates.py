@@ -57,14 +57,13 @@ def tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the repository with a connector from the template and a copy of every
-    catalog connector (made through the CLI, as `make new-connector` does)."""
+    catalog connector."""
     copy = tmp_path_factory.mktemp("new-connector") / "repo"
     shutil.copytree(ROOT, copy, ignore=IGNORED)
-    created = run(copy, "-m", "connectors", "new", TEMPLATE_COPY)
+    created = run(copy, "-m", "connectors", "new", TEMPLATE_COPY)  # as `make new-connector`
     assert created.returncode == 0, created.stderr
-    for entry in CATALOG:
-        created = run(copy, "-m", "connectors", "new", clone_name(entry.name), "--from", entry.name)
-        assert created.returncode == 0, created.stderr
+    for entry in CATALOG:  # the same function, in process: one interpreter start fewer each
+        create_connector(clone_name(entry.name), entry.name, root=copy)
     return copy
 
 
