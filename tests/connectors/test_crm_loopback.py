@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from itertools import pairwise
 
 import dlt
 import pytest
@@ -59,7 +60,7 @@ def test_503_burst_in_the_middle_of_paging_is_retried_without_losing_a_page(
     parties = fake.requests_to("/api/v2/parties")
     assert [r.status for r in parties] == [200, 503, 503, 503, 200, 200]
     assert [r.args.get("page") for r in parties[1:5]] == ["2"] * 4
-    waits = [later.at - earlier.at for earlier, later in zip(parties[1:4], parties[2:5])]
+    waits = [later.at - earlier.at for earlier, later in pairwise(parties[1:5])]
     assert waits[0] >= 0.04 and waits[1] >= 0.09 and waits[2] >= 0.19  # 0.05, 0.1, 0.2
     assert count(pipeline, "parties") == 260
     assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM parties") == [(260,)]
@@ -163,7 +164,7 @@ def test_requests_are_paced_under_requests_per_minute(
     sync(pipeline, fake, "users", "tasks", "stages", requests_per_minute=300)
 
     times = sorted(r.at for r in fake.requests)
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in pairwise(times)]
     # 300/min with 10% headroom: one request every 0.222 s
     assert len(times) == 5
     assert min(gaps) >= 0.2
