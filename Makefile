@@ -39,7 +39,7 @@ record-connector: install  ## re-record cassettes from the fake (LIVE=1: the rea
 demo: install  ## sync every connector from its cassettes into demo.duckdb
 	$(BIN)/python -m connectors demo
 
-bench: install  ## throughput, fan-out and memory against baselines; writes BENCHMARKS.md (~6 min)
+bench: install  ## throughput, fan-out and memory against baselines; writes BENCHMARKS.md (~5 min)
 	$(BIN)/python -m bench
 
 new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm]

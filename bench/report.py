@@ -94,7 +94,7 @@ def render(
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` (`python -m bench`) on {when}. Every number and ratio below",
+        f"Written by `make bench` (`python -m bench`) on {when}. Every table and ratio below",
         "comes from that one run on this machine; the fake servers ran on loopback in their",
         "own processes, every variant in a fresh process of its own (peak RSS is that",
         "process's maximum resident set, from `os.wait4`).",
@@ -134,7 +134,8 @@ def _throughput(t: Throughput) -> list[str]:
         "Parties with three nested arrays each (`emailAddresses`, `phoneNumbers`, `fields`),",
         "100 per page, `Link`-header paging, bearer auth, merge on `id`. Seconds run from the",
         "first request to the data committed in DuckDB (interpreter start-up and imports",
-        f"excluded). The catalog and raw rows are the median of {runs} interleaved runs.",
+        f"excluded). The catalog and raw rows are the median of {runs} interleaved runs. The",
+        "catalog runs use the DuckDB memory setting in the notes.",
         "",
         "| variant | rows | seconds | rows/s | peak RSS MB | catalog fast path is |",
         "|---|---:|---:|---:|---:|---:|",
@@ -164,9 +165,10 @@ def _throughput(t: Throughput) -> list[str]:
         "parties of the same data, not all of them: dlt's default DuckDB path peaked at",
         f"{t.dlt_default.peak_rss_mb:,.0f} MB for those (its `insert_values` statements; its",
         "peak grows with the rows), so the full size would exhaust this machine's memory and",
-        "the bench's time budget. Its rows/s falls as loads grow (637 rows/s at 20,000 rows,",
-        "585 at 50,000 when this bench was written), so the ratio against (a) is if anything",
-        "understated. `python -m bench --baseline-rows N` runs it at any size.",
+        "the bench's time budget (when this bench was written it peaked at about 3.5 GB for",
+        "20,000 rows and 6.7 GB for 50,000, at 637 and 585 rows/s). The ratio against (a)",
+        "assumes its rows/s would hold at the full size. `python -m bench --baseline-rows N`",
+        "runs it at any size.",
         "",
         "Tables as loaded: "
         + "; ".join(
@@ -207,10 +209,12 @@ def _fanout(f: Fanout | str) -> list[str]:
         "",
         "| mode | requests | 429s | seconds | / bound | speed-up |",
         "|---|---:|---:|---:|---:|---:|",
-        f"| concurrent (`concurrent_children=True`, default) | {f.concurrent_server['requests']:,} "
+        "| concurrent (`concurrent_children=True`, the connector's default) "
+        f"| {f.concurrent_server['requests']:,} "
         f"| {f.concurrent_server['rate_limited']} | {f.concurrent.seconds:.2f} "
         f"| {f.vs_bound:.2f} | {f.speedup:.1f}x |",
-        f"| sequential (`concurrent_children=False`) | {f.sequential_server['requests']:,} "
+        "| sequential (`concurrent_children=False`, like dlt's `rest_api` default) "
+        f"| {f.sequential_server['requests']:,} "
         f"| {f.sequential_server['rate_limited']} | {f.sequential.seconds:.2f} "
         f"| {f.sequential.seconds / f.bound:.2f} | 1.0x |",
         "",
@@ -235,8 +239,9 @@ def _memory(m: Memory) -> list[str]:
         with_defaults = (
             f"{default.peak_rss_mb:,.0f} | {default.seconds:.1f}" if default else "— | —"
         )
+        before_load = run.result.get("peak_rss_before_load_mb", 0.0)
         rows.append(
-            f"| {size:,} | {run.peak_rss_mb:,.0f} | {run.seconds:.1f} "
+            f"| {size:,} | {run.peak_rss_mb:,.0f} | {before_load:,.0f} | {run.seconds:.1f} "
             f"| {run.rows_per_second:,.0f} | {with_defaults} |"
         )
     return [
@@ -246,9 +251,9 @@ def _memory(m: Memory) -> list[str]:
         f"`memory_limit` at {m.memory_limit} (see the notes), and with DuckDB's defaults for",
         "comparison.",
         "",
-        "| rows | peak RSS MB | seconds | rows/s "
+        "| rows | peak RSS MB | peak RSS MB before the load | seconds | rows/s "
         "| peak RSS MB, DuckDB defaults | seconds, DuckDB defaults |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"- peak RSS at most {TARGETS['peak_rss_mb']:.0f} MB: {m.peak:,.0f} MB, "
@@ -257,6 +262,16 @@ def _memory(m: Memory) -> list[str]:
         f"{m.growth:+.0%}, {verdict(m.growth < TARGETS['rss_growth'])}",
         "",
     ]
+
+
+def _spill_cost(m: Memory) -> str:
+    size = max(m.limited)
+    if size not in m.duckdb_defaults:
+        return "not measured in this run"
+    limited, default = m.limited[size], m.duckdb_defaults[size]
+    return (
+        f"{limited.seconds:.0f} s instead of {default.seconds:.0f} s at {size:,} rows in this run"
+    )
 
 
 def _notes(m: Memory) -> list[str]:
@@ -284,15 +299,16 @@ def _notes(m: Memory) -> list[str]:
         f'memory_limit = "{m.memory_limit}"',
         "```",
         "",
-        "Extract and normalize stay flat (about 150 MB, most of it the libraries) whatever",
-        "the size; the load's merge (dlt de-duplicates the staging table by primary key with",
-        "a window function) is what grows with DuckDB's defaults, which let DuckDB use up to",
-        "80% of RAM. With the limit DuckDB spills that work to disk, costing some seconds at",
-        "a million rows. dlt's writer buffers (`DATA_WRITER__BUFFER_MAX_ITEMS`,",
-        "`DATA_WRITER__FILE_MAX_ITEMS`) are left at their defaults: with Arrow batches the",
-        "extract's memory does not grow with the row count.",
+        "Extract and normalize stay flat whatever the size (the memory table's \"before the",
+        "load\" column; most of that is the libraries). The load's merge (dlt de-duplicates the",
+        "staging table by primary key with a window function) is what grows with DuckDB's",
+        "defaults, which let DuckDB use up to 80% of RAM. With the limit DuckDB spills that",
+        f"work to disk instead, which costs time at a million rows ({_spill_cost(m)}). dlt's",
+        "writer buffers (`DATA_WRITER__BUFFER_MAX_ITEMS`, `DATA_WRITER__FILE_MAX_ITEMS`) are",
+        "left at their defaults: with Arrow batches the extract's memory does not grow with",
+        "the row count.",
         "",
-        "**Reproduce.** `make bench` (about 6 minutes on 2 cores; options:",
+        "**Reproduce.** `make bench` (about 5 minutes on 2 cores; options:",
         "`python -m bench --help`). Other processes on the machine show up as noise, most",
         "in the raw and fast-path seconds; the load average at start is in the machine table.",
     ]

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.extract.exceptions import DataItemRequiredForDynamicTableHints
 from dlt.extract.items_transform import ItemTransform
 from dlt.extract.resource import DltResource
 
@@ -155,7 +156,10 @@ def yield_arrow_pages(resource: DltResource) -> DltResource:
     Columns the resource's hints declare non-nullable (its primary key) are declared so
     in the tables too, so dlt finds no conflict between the hints and the data.
     """
-    columns = resource.compute_table_schema().get("columns", {})
+    try:
+        columns = resource.compute_table_schema().get("columns", {})
+    except DataItemRequiredForDynamicTableHints:  # hints that depend on the data: none known
+        columns = {}
     not_null = [name for name, column in columns.items() if column.get("nullable") is False]
     resource.add_step(RecordsToArrow(not_null=not_null))
     resource.add_step(IsoDatetimesToTimestamps())
