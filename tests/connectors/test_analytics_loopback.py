@@ -15,6 +15,7 @@ from connectors.analytics import analytics_source, retry_policy
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
 from shared.loading import run_source
 from tests.dataset import count, query
+from tests.failures import root_cause
 from tests.fakes.analytics import (
     API_KEY,
     API_KEY_AUTH,
@@ -43,16 +44,6 @@ def sync(
 ) -> Any:
     source = analytics_source(base_url=fake.base_url, resources=list(resources), **kwargs)
     return run_source(pipeline, source)
-
-
-def raised(error: BaseException, cls: type[E]) -> E:
-    """The connector's error inside dlt's pipeline exceptions."""
-    current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, cls):
-            return current
-        current = current.__cause__ or current.__context__
-    raise AssertionError(f"no {cls.__name__} in {error!r}")
 
 
 def assert_no_secret(message: str) -> None:
@@ -101,7 +92,7 @@ def test_rejected_api_key_fails_at_once_naming_the_config_key_never_the_key(
     with pytest.raises(Exception) as caught:
         sync(pipeline, fake, ["events"], **API_KEY_AUTH)
 
-    error = raised(caught.value, AuthenticationError)
+    error = root_cause(caught.value, AuthenticationError)
     assert [r.status for r in fake.requests] == [401]  # no retry, nothing to renew
     assert "401" in str(error) and "sources.analytics.api_key" in str(error)
     assert "api_key=***" in str(error)
@@ -188,7 +179,7 @@ def test_token_rejected_again_after_renewal_fails_after_exactly_one_renewal(
     with pytest.raises(Exception) as caught:
         sync(pipeline, fake, ["events"], **OAUTH_AUTH)
 
-    error = raised(caught.value, AuthenticationError)
+    error = root_cause(caught.value, AuthenticationError)
     assert len(fake.token_requests()) == 2
     assert [r.status for r in fake.data_requests()] == [401, 401]
     assert "sources.analytics.client_id" in str(error)
@@ -204,7 +195,7 @@ def test_wrong_client_secret_fails_at_the_token_url_before_any_data_request(
     with pytest.raises(Exception) as caught:
         sync(pipeline, fake, ["events"], **OAUTH_AUTH)
 
-    error = raised(caught.value, AuthenticationError)
+    error = root_cause(caught.value, AuthenticationError)
     assert [r.status for r in fake.token_requests()] == [401]
     assert fake.data_requests() == []
     assert "/oauth/token" in str(error) and "client_secret" in str(error)
@@ -313,7 +304,7 @@ def test_retry_exhaustion_is_one_attempt_plus_three_retries_then_a_clear_redacte
     with pytest.raises(Exception) as caught:
         sync(pipeline, fake, ["events"], **API_KEY_AUTH)
 
-    error = raised(caught.value, RequestFailedError)
+    error = root_cause(caught.value, RequestFailedError)
     assert [r.status for r in fake.requests] == [503] * 4
     assert error.status_code == 503
     message = str(error)
@@ -350,7 +341,7 @@ def test_a_status_outside_the_seeds_list_fails_without_retrying(
     with pytest.raises(Exception) as caught:
         sync(pipeline, fake, ["events"], **API_KEY_AUTH)
 
-    assert raised(caught.value, RequestFailedError).status_code == status
+    assert root_cause(caught.value, RequestFailedError).status_code == status
     assert [r.status for r in fake.requests] == [status]
 
 

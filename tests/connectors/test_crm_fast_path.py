@@ -17,7 +17,7 @@ from connectors.crm import crm_source
 from shared.errors import AuthenticationError
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import count, query
-from tests.failures import find_cause
+from tests.failures import root_cause
 from tests.fakes.crm import RECORDING, CrmFake
 from tests.recording import replay
 
@@ -190,7 +190,7 @@ def test_rejected_token_on_the_fast_path_names_the_secret(
     with pytest.raises(Exception) as raised:
         run_source(pipeline, source)
 
-    error = find_cause(raised.value, AuthenticationError)
+    error = root_cause(raised.value, AuthenticationError)
     assert error is not None
     assert "bearer_token" in str(error)
     assert "wrong-token" not in str(error)

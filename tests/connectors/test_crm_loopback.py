@@ -14,7 +14,7 @@ from connectors.crm import crm_source
 from shared.errors import AuthenticationError, ForeignOriginError, RequestFailedError
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.failures import find_cause
+from tests.failures import root_cause
 from tests.fakes.base import Fault
 from tests.fakes.crm import TOKEN, CrmFake
 
@@ -74,7 +74,7 @@ def test_persistent_5xx_fails_with_a_clear_error_after_the_retries(
     with pytest.raises(Exception) as raised:
         sync(pipeline, fake, "stages", max_retries=2, backoff_factor=0.01)
 
-    error = find_cause(raised.value, RequestFailedError)
+    error = root_cause(raised.value, RequestFailedError)
     assert error is not None and error.status_code == 502
     assert "crm: resource `stages`" in str(error)
     assert "502" in str(error) and "after 3 attempt(s)" in str(error)
@@ -90,7 +90,7 @@ def test_401_fails_at_once_naming_the_secret_key_without_the_token(
     with pytest.raises(Exception) as raised:
         run_source(pipeline, source.with_resources("users"))
 
-    error = find_cause(raised.value, AuthenticationError)
+    error = root_cause(raised.value, AuthenticationError)
     assert error is not None
     message = str(error)
     assert "crm: resource `users`" in message and "401" in message
@@ -128,7 +128,7 @@ def test_next_link_to_a_foreign_origin_is_refused_and_never_sees_the_token(
             sync(pipeline, fake, "users")
 
         assert foreign.requests == []
-    error = find_cause(raised.value, ForeignOriginError)
+    error = root_cause(raised.value, ForeignOriginError)
     assert error is not None
     assert foreign_origin in str(error)
     assert TOKEN not in str(raised.value)
@@ -142,7 +142,7 @@ def test_missing_token_is_a_configuration_error_naming_the_key() -> None:
 
     with pytest.raises(Exception) as raised:
         crm_source(bearer_token="", base_url="https://api.example.com")
-    error = find_cause(raised.value, ConfigurationError)
+    error = root_cause(raised.value, ConfigurationError)
     assert error is not None and "sources.crm.bearer_token" in str(error)
 
 

@@ -44,7 +44,7 @@ def sync(pipeline: dlt.Pipeline, fake: HubSpotContactsFake, **kwargs: Any) -> No
     run_source(pipeline, source)
 
 
-def find_cause(exc: BaseException, cls: type[BaseException]) -> BaseException | None:
+def root_cause(exc: BaseException, cls: type[BaseException]) -> BaseException | None:
     current: BaseException | None = exc
     while current is not None:
         if isinstance(current, cls):
@@ -105,7 +105,7 @@ def test_a_window_that_cannot_advance_fails_clearly_instead_of_looping(
     with pytest.raises(Exception) as raised:
         sync(pipeline, fake)
 
-    error = find_cause(raised.value, ConnectorError)
+    error = root_cause(raised.value, ConnectorError)
     assert error is not None
     assert "more than 400 contacts share lastmodifieddate" in str(error)
     # the first window (from the stored cursor) advances to the shared stamp; the second,
@@ -203,7 +203,7 @@ def test_401_names_the_api_key_config_key_and_not_the_key(
     with pytest.raises(Exception) as raised:
         run_source(pipeline, source)
 
-    error = find_cause(raised.value, AuthenticationError)
+    error = root_cause(raised.value, AuthenticationError)
     assert error is not None
     assert "`sources.hubspot_contacts.api_key`" in str(error)
     assert "401" in str(error)

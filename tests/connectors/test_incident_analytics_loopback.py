@@ -18,6 +18,7 @@ from shared.errors import AuthenticationError, ConfigurationError, RequestFailed
 from shared.loading import run_source
 from shared.offset_cap import OffsetCapError
 from tests.dataset import count, query
+from tests.failures import root_cause
 from tests.fakes.base import Fault
 from tests.fakes.incident_analytics import (
     EPOCH,
@@ -47,16 +48,6 @@ def source(fake: IncidentAnalyticsFake, *resources: str, **kwargs: Any) -> Any:
         api_token=kwargs.pop("api_token", TOKEN), base_url=fake.base_url, **{**NO_PACING, **kwargs}
     )
     return loaded.with_resources(*resources) if resources else loaded
-
-
-def cause(error: BaseException, kind: type[BaseException]) -> BaseException:
-    """The first exception of type `kind` in `error`'s chain."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, kind):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    raise AssertionError(f"no {kind.__name__} in the chain of {error!r}")
 
 
 def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
@@ -124,7 +115,7 @@ def test_one_updated_at_holding_20000_alerts_fails_clearly_instead_of_looping(
     with IncidentAnalyticsFake(alerts=stream) as fake, pytest.raises(PipelineStepFailed) as info:
         run_source(pipeline, source(fake, "alerts"))  # type: ignore[arg-type]
 
-    error = cause(info.value, OffsetCapError)
+    error = root_cause(info.value, OffsetCapError)
     assert "incident_analytics" in str(error)
     assert "offset cap of 20000" in str(error)
     assert f"{millis(EPOCH)}" in str(error)
@@ -216,7 +207,7 @@ def test_429_that_never_clears_fails_with_a_clear_error_after_the_retries(
     with pytest.raises(PipelineStepFailed) as info:
         run_source(pipeline, source(fake, "teams", max_retries=2))
 
-    error = cause(info.value, RequestFailedError)
+    error = root_cause(info.value, RequestFailedError)
     assert error.status_code == 429  # type: ignore[attr-defined]
     assert "incident_analytics: resource `teams`" in str(error)
     assert "after 3 attempt(s)" in str(error)
@@ -249,7 +240,7 @@ def test_server_errors_are_retried_and_a_persistent_one_fails_clearly(
     )
     with pytest.raises(PipelineStepFailed) as info:
         run_source(pipeline, source(fake, "integrations", max_retries=1))
-    error = cause(info.value, RequestFailedError)
+    error = root_cause(info.value, RequestFailedError)
     assert error.status_code == 500  # type: ignore[attr-defined]
     assert "resource `integrations`" in str(error) and "boom" in str(error)
 
@@ -261,7 +252,7 @@ def test_bad_key_fails_with_an_error_naming_the_config_key_and_not_the_key(
     with pytest.raises(PipelineStepFailed) as info:
         run_source(pipeline, source(fake, api_token=wrong))
 
-    error = cause(info.value, AuthenticationError)
+    error = root_cause(info.value, AuthenticationError)
     assert "sources.incident_analytics.api_token" in str(error)
     assert "401" in str(error)
     assert wrong not in str(error)
@@ -283,7 +274,7 @@ def test_missing_key_is_a_configuration_error_naming_the_config_key() -> None:
     with pytest.raises(Exception) as info:
         incident_analytics_source(api_token="", base_url="https://api.example.com")
 
-    error = cause(info.value, ConfigurationError)
+    error = root_cause(info.value, ConfigurationError)
     assert "sources.incident_analytics.api_token" in str(error)
 
 

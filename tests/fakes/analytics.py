@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from werkzeug.routing import Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import FakeServer
@@ -28,17 +27,6 @@ TOKEN_PATH = "/oauth/token"
 FRACTIONS = ("", ".25", ".125", ".123456")
 LISTS = {"events": "/v1/events", "users": "/v1/users", "page_views": "/v1/pageviews"}
 KEY_HEADER = "api_key"
-UNDERSCORE_HEADERS = "analytics_fake.underscore_headers"
-
-
-class UnderscoreHeadersHandler(WSGIRequestHandler):
-    """werkzeug drops request headers with underscores (WSGI cannot tell `api_key` from
-    `api-key`); the contract's header is named `api_key`, so hand those over as sent."""
-
-    def make_environ(self) -> Any:
-        environ = super().make_environ()
-        environ[UNDERSCORE_HEADERS] = {k: v for k, v in self.headers.items() if "_" in k}
-        return environ
 
 
 def stamp(moment: datetime, fraction: str = "") -> str:
@@ -131,17 +119,6 @@ class AnalyticsFake(FakeServer):
             Rule(TOKEN_PATH, endpoint="token", methods=["POST"]),
         ]
 
-    def start(self) -> AnalyticsFake:
-        self._server = make_server(
-            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=UnderscoreHeadersHandler
-        )
-        # a short poll keeps stop() (and so each test's teardown) quick
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
     # -- auth --------------------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
         if request.path == TOKEN_PATH:
@@ -151,10 +128,10 @@ class AnalyticsFake(FakeServer):
                 self.tokens.clear()
                 self.revoke_after = None
         key = request.args.get("api_key")
-        for name, value in request.environ.get(UNDERSCORE_HEADERS, {}).items():
-            if name.lower() == KEY_HEADER:
-                self.key_headers.append(name)
-                key = value
+        sent = self.sent_header(request, KEY_HEADER)
+        if sent is not None:
+            self.key_headers.append(sent[0])
+            key = sent[1]
         if key is not None:
             return key == self.api_key
         header = request.headers.get("Authorization", "")

@@ -20,15 +20,17 @@ from werkzeug.wrappers import Request, Response
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
-class UnderscoreHeadersHandler(WSGIRequestHandler):
-    """werkzeug's dev server drops request headers whose names contain `_` (as nginx
-    does); contracts such as `api_key: <key>` need them, so pass them through."""
+RAW_HEADERS = "fake.raw_headers"
+
+
+class RawHeadersHandler(WSGIRequestHandler):
+    """werkzeug's dev server drops request headers whose names contain `_` (WSGI cannot
+    tell `api_key` from `api-key`); contracts such as `api_key: <key>` need them, so keep
+    the headers exactly as sent (read them with `FakeServer.sent_header`)."""
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
-        for key, value in self.headers.items():
-            if "_" in key:
-                environ["HTTP_" + key.upper().replace("-", "_")] = value
+        environ[RAW_HEADERS] = list(self.headers.items())
         return environ
 
 
@@ -89,7 +91,7 @@ class FakeServer:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> FakeServer:
         self._server = make_server(
-            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=UnderscoreHeadersHandler
+            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=RawHeadersHandler
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -139,6 +141,15 @@ class FakeServer:
 
     def authorized(self, request: Request) -> bool:
         return True
+
+    @staticmethod
+    def sent_header(request: Request, name: str) -> tuple[str, str] | None:
+        """The header `name` (case-insensitive, `_` and `-` distinct) as the client sent
+        it: `(name as sent, value)`, or None."""
+        for sent_name, value in request.environ.get(RAW_HEADERS, []):
+            if sent_name.lower() == name.lower():
+                return sent_name, value
+        return None
 
     def unauthorized(self) -> Response:
         return self.json_response({"message": "Unauthorized"}, 401)

@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 from werkzeug.routing import Rule
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import FakeServer
@@ -104,16 +103,6 @@ class HubSpotContactsFake(FakeServer):
             Rule(LIST_PATH, endpoint="list_contacts", methods=["GET"]),
             Rule(SEARCH_PATH, endpoint="search_contacts", methods=["POST"]),
         ]
-
-    def start(self) -> HubSpotContactsFake:
-        # as FakeServer.start, polling for shutdown every 0.05 s instead of 0.5 s, so each
-        # test's teardown is quick
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
 
     # -- behaviour a test controls ---------------------------------------------------
     def enforce_search_window(self, requests: int, seconds: float) -> None:

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from werkzeug.routing import Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import FakeServer
@@ -18,16 +17,6 @@ API_KEY = "pt-fake-api-key-5c1b0e9d7a3f"
 #: only this many search results can be paged
 SEARCH_CAP = 1000
 MAX_PAGE_SIZE = 250
-
-
-class RawHeadersHandler(WSGIRequestHandler):
-    """werkzeug's dev server drops headers with an underscore (`api_key`), as nginx does by
-    default; the contract's key header has one, so keep the raw headers in the environ."""
-
-    def make_environ(self) -> Any:
-        environ = super().make_environ()
-        environ["fake.raw_headers"] = {k.lower(): v for k, v in self.headers.items()}
-        return environ
 
 
 def stamp(moment: datetime) -> str:
@@ -215,14 +204,6 @@ class ProjectTrackerFake(FakeServer):
             Rule("/v1/search/epics", endpoint="search_epics"),
         ]
 
-    def start(self) -> ProjectTrackerFake:
-        self._server = make_server(
-            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=RawHeadersHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         with self._in_flight_lock:
             self.in_flight += 1
@@ -235,8 +216,8 @@ class ProjectTrackerFake(FakeServer):
 
     # -- contract behaviour ------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
-        raw_headers = request.environ.get("fake.raw_headers", {})
-        return raw_headers.get(self.header.lower()) == self.api_key
+        sent = self.sent_header(request, self.header)
+        return sent is not None and sent[1] == self.api_key
 
     def data(self, body: Any) -> Response:
         return self.json_response({"data": body})

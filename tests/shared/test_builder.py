@@ -22,7 +22,7 @@ from shared.errors import ConfigurationError, RequestFailedError
 from shared.loading import run_source
 from shared.paginators import HeaderLinkPaginator
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.shared.exception_chain import root_cause
+from tests.failures import root_cause
 
 BASE_URL = "https://api.example.com"
 TOKEN = "tok-5e6f7a8b"

@@ -15,7 +15,7 @@ from shared.errors import AuthenticationError, RequestFailedError
 from shared.paginators import SinglePagePaginator
 from shared.responses import error_hook
 from shared.retries import RetryPolicy
-from tests.shared.exception_chain import root_cause
+from tests.failures import root_cause
 
 BASE_URL = "https://api.example.com"
 TOKEN = "tok-9f8e7d6c5b4a"

@@ -16,7 +16,7 @@ from shared.paginators import HeaderLinkPaginator
 from shared.rate_limit import RateLimit
 from shared.retries import RetryPolicy
 from shared.session import DEFAULT_TIMEOUT, ConnectorSession
-from tests.shared.exception_chain import root_cause
+from tests.failures import root_cause
 
 BASE_URL = "https://api.example.com"
 FOREIGN = "https://cdn.elsewhere.example"
