@@ -73,6 +73,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         about.append(f"contract {entry.contract}")
     print(f"{entry.name}: {entry.title} ({', '.join(about)})")
     print(f"  {entry.description}\n")
+    for note in entry.notes:
+        print(f"  note: {note}\n")
     print(f"source:      from {entry.module} import {entry.source_function}")
     print(f"base URL:    {entry.base_url}")
     print(f"auth:        {entry.auth.type} ({', '.join(entry.auth.secrets) or 'no secrets'})")

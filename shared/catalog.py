@@ -91,6 +91,7 @@ class ConnectorEntry:
     rate_limits: tuple[RateLimitInfo, ...]
     replay: Replay
     resources: tuple[Resource, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def resource_names(self) -> list[str]:
@@ -248,4 +249,5 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
             )
             for resource in raw["resources"]
         ),
+        notes=tuple(" ".join(note.split()) for note in raw.get("notes", [])),
     )

@@ -289,3 +289,19 @@ def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
         for resource in entry.resources:
             assert f"{entry.name}.{resource.name}" in printed
     assert printed["crm.users"] == len(CrmFake().data["users"])
+
+
+def test_show_prints_the_catalog_notes_and_the_fast_path_note_names_a_real_argument(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import inspect
+
+    from connectors.crm import crm_source
+
+    entry = load_catalog().get("crm")
+    code, out, _ = cli(capsys, "show", "crm")
+
+    assert code == 0
+    assert entry.notes and all(f"note: {note}" in out for note in entry.notes)
+    assert "arrow_pages=True" in entry.notes[0]
+    assert "arrow_pages" in inspect.signature(crm_source).parameters
