@@ -27,6 +27,7 @@ test-connector: install  ## one connector's tests: make test-connector NAME=crm
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared
 
 format: install
 	$(BIN)/ruff format .

@@ -32,13 +32,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import dlt
 from dlt.common.jsonpath import compile_path
+from dlt.common.typing import TLoaderFileFormat
 from dlt.extract.resource import DltResource
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.config_setup import make_parent_key_name
+from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
 
 from shared.arrow_pages import page_rows, yield_arrow_pages
 from shared.errors import ConfigurationError
@@ -48,7 +50,7 @@ from shared.retries import RetryPolicy
 from shared.session import ConnectorSession, ForeignLinks, query_credential_names
 
 EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent")
-DEFAULT_FILE_FORMAT = "parquet"
+DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
 
 
 @dataclass
@@ -104,7 +106,7 @@ def build_resources(
     *,
     session: ConnectorSession | None = None,
     parallel_children: bool = True,
-    file_format: str | None = DEFAULT_FILE_FORMAT,
+    file_format: TLoaderFileFormat | None = DEFAULT_FILE_FORMAT,
     arrow_pages: Collection[str] = (),
 ) -> list[DltResource]:
     """Build dlt resources from a connector's resource table.
@@ -124,7 +126,7 @@ def build_resources(
         The resources in the order of `resources`.
     """
     session = session or http.session()
-    client = {"base_url": http.base_url, "session": session}
+    client: ClientConfig = {"base_url": http.base_url, "session": session}
     plain: list[dict[str, Any]] = []
     deferred: list[dict[str, Any]] = []
     hidden: list[DltResource] = []
@@ -167,7 +169,7 @@ def build_resources(
         (deferred if is_deferred else plain).append(config)
 
     built: dict[str, DltResource] = {}
-    first = rest_api_resources({"client": client, "resources": [*hidden, *plain]})
+    first = rest_api_resources(_rest_api_config(client, [*hidden, *plain]))
     built.update({resource.name: resource for resource in first})
     if deferred:
         proxies = [
@@ -175,7 +177,7 @@ def build_resources(
             for proxy, where in filtered_parents.items()
         ]
         second = rest_api_resources(
-            {"client": client, "resources": [*proxies, *_refs(deferred, built), *deferred]}
+            _rest_api_config(client, [*proxies, *_refs(deferred, built), *deferred])
         )
         built.update({resource.name: resource for resource in second})
 
@@ -190,6 +192,15 @@ def build_resources(
             yield_arrow_pages(resource)
         result.append(resource)
     return result
+
+
+def _rest_api_config(
+    client: ClientConfig, resources: list[DltResource | dict[str, Any]]
+) -> RESTAPIConfig:
+    # the resource dicts are assembled key by key from the connector's table, so they are
+    # plain dicts here; `rest_api_resources` validates them against `EndpointResource`
+    endpoint_resources = cast("list[str | EndpointResource | DltResource]", resources)
+    return {"client": client, "resources": endpoint_resources}
 
 
 def _to_rest_api_config(

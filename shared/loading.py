@@ -53,5 +53,6 @@ def row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
                 rows = client.execute_sql(f"SELECT COUNT(*) FROM {qualified}")
             except Exception:  # a table in the schema that never received rows
                 continue
+            assert rows is not None  # a SELECT always returns a result set
             counts[table] = int(rows[0][0])
     return counts

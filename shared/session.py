@@ -80,7 +80,7 @@ class ConnectorSession(requests.Session):
     def redact(self, url: str) -> str:
         return redact_url(url, self.sensitive_params)
 
-    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = request.url or ""
         if origin_of(url) != self.origin:
             if self.foreign_links == "refuse":
@@ -130,10 +130,10 @@ class ConnectorSession(requests.Session):
         def log_retry(state: tenacity.RetryCallState) -> None:
             # called only when a retry really follows
             outcome = state.outcome
-            failed = outcome is None or outcome.failed
+            assert outcome is not None  # tenacity sets it before calling before_sleep
             what = (
                 type(outcome.exception()).__name__
-                if failed and outcome
+                if outcome.failed
                 else outcome.result().status_code
             )
             logger.warning(
@@ -146,7 +146,7 @@ class ConnectorSession(requests.Session):
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
-        retry_on = tenacity.retry_if_result(policy.should_retry)
+        retry_on: tenacity.retry_base = tenacity.retry_if_result(policy.should_retry)
         if policy.retry_connection_errors:
             retry_on = retry_on | tenacity.retry_if_exception_type(
                 (requests.ConnectionError, requests.Timeout)
