@@ -30,6 +30,7 @@ from requests.auth import AuthBase
 
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError, redact_url
 from shared.origins import origin_of
+from shared.retries import RetryPolicy
 
 
 class OriginScopedAuth(AuthBase):
@@ -90,13 +91,18 @@ def http_basic(username: str, password: str) -> AuthBase:
     return HttpBasicAuth(username=username, password=password)
 
 
+#: token requests: a few quick retries of 429/5xx (Retry-After honoured), then a clear error
+TOKEN_RETRY_POLICY = RetryPolicy(max_retries=3, backoff_factor=1.0, max_wait=30.0)
+
+
 @configspec
 class RenewingClientCredentials(OAuth2ClientCredentials):
     """OAuth2 client credentials that renew the token `expiry_margin` seconds before it
     expires (so a token never expires in flight) and on demand after a `401`.
 
-    The token request goes through its own plain session (not the paced, retrying data
-    session) and its failures are reported without the client secret.
+    The token request goes through a session of its own, scoped to the token URL's
+    origin and retried on 429/5xx (`TOKEN_RETRY_POLICY`), not the source's paced data
+    session; its failures are reported without the client secret.
     """
 
     expiry_margin: float = 30.0
@@ -130,6 +136,15 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
         request.headers["Authorization"] = f"Bearer {token}"
         return request
 
+    def _token_session(self) -> requests.Session:
+        from shared.session import ConnectorSession  # shared.session imports this module
+
+        if not isinstance(self.session, ConnectorSession):
+            self.session = ConnectorSession(
+                self.connector, self.access_token_url, retry_policy=TOKEN_RETRY_POLICY
+            )
+        return self.session
+
     def renew(self) -> None:
         """Drop the current token; the next request fetches a new one."""
         with self._lock:
@@ -138,7 +153,9 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
     def obtain_token(self) -> None:
         url = self.access_token_url
         try:
-            response = self.session.post(url, timeout=60, **self.build_access_token_request())
+            response = self._token_session().post(
+                url, timeout=60, **self.build_access_token_request()
+            )
         except requests.RequestException as exc:
             raise RequestFailedError(
                 f"{self.connector}: could not reach the token URL {redact_url(url)}: "
@@ -156,8 +173,15 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
                 f"{response.status_code}",
                 status_code=response.status_code,
             )
-        payload: dict[str, Any] = response.json()
-        if not payload.get("access_token"):
+        try:
+            payload: dict[str, Any] = response.json()
+        except ValueError:
+            raise RequestFailedError(
+                f"{self.connector}: the token URL {redact_url(url)} answered "
+                f"{response.status_code} with a body that is not JSON",
+                status_code=response.status_code,
+            ) from None
+        if not isinstance(payload, dict) or not payload.get("access_token"):
             raise AuthenticationError(
                 f"{self.connector}: the token URL {redact_url(url)} returned no access_token"
             )

@@ -3,6 +3,7 @@ and never carries a secret: URLs are redacted before they reach a message."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,6 +50,16 @@ def redact_url(url: str, extra_sensitive: Iterable[str] = ()) -> str:
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*,:")))
+
+
+def redact_query_values(text: str, extra_sensitive: Iterable[str] = ()) -> str:
+    """Redact `name=value` pairs of credential-like parameters anywhere in free text (an
+    error body that echoes the request URL, say)."""
+    names = sorted({*SENSITIVE_PARAMS, *extra_sensitive}, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?i)(?<![\w-])(" + "|".join(re.escape(name) for name in names) + r")=[^&\s\"'<>]+"
+    )
+    return pattern.sub(lambda match: f"{match.group(1)}=***", text)
 
 
 def secret_hint(connector: str, secret_keys: Iterable[str]) -> str:

@@ -14,7 +14,13 @@ from typing import Any
 from dlt.sources.helpers.rest_client.exceptions import IgnoreResponseException
 from requests import Response
 
-from shared.errors import AuthenticationError, RequestFailedError, redact_url, secret_hint
+from shared.errors import (
+    AuthenticationError,
+    RequestFailedError,
+    redact_query_values,
+    redact_url,
+    secret_hint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ def error_hook(
             logger.warning("%s: %s is gone (404); skipping this parent", where, url)
             raise IgnoreResponseException
         attempts = getattr(response, "attempts", None)
-        detail = _short_body(response)
+        detail = _short_body(response, sensitive_params)
         raise RequestFailedError(
             f"{where}: {response.request.method} {url} failed with {status} {response.reason}"
             + (f" after {attempts} attempt(s)" if attempts else "")
@@ -64,6 +70,8 @@ def error_hook(
     return hook
 
 
-def _short_body(response: Response, limit: int = 300) -> str:
-    text = (response.text or "").strip().replace("\n", " ")
+def _short_body(response: Response, sensitive_params: Sequence[str] = (), limit: int = 300) -> str:
+    """The start of the error body, with credential query parameters an API may echo
+    (`...?api_key=...`) redacted."""
+    text = redact_query_values((response.text or "").strip().replace("\n", " "), sensitive_params)
     return text[:limit] + ("…" if len(text) > limit else "")

@@ -87,8 +87,9 @@ class ConnectorSession(requests.Session):
                 raise ForeignOriginError(
                     f"{self.connector}: refusing to request {self.redact(url)}: it is outside "
                     f"the origin of base_url ({self.origin}), and credentials are only sent "
-                    "there. Pass foreign_links='follow_without_credentials' to follow such "
-                    "links without credentials."
+                    "there. A connector that trusts such links builds its SourceHttp with "
+                    "foreign_links='follow_without_credentials' to follow them without "
+                    "credentials."
                 )
             strip_credentials(request, self.sensitive_params)
         if kwargs.get("timeout") is None:  # requests' own get/post pass timeout=None

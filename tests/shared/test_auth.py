@@ -22,7 +22,12 @@ from shared.auth import (
     oauth2_client_credentials,
     require_secret,
 )
-from shared.errors import AuthenticationError, ConfigurationError, ForeignOriginError
+from shared.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ForeignOriginError,
+    RequestFailedError,
+)
 from shared.session import ConnectorSession
 
 BASE_URL = "https://api.example.com/v1"
@@ -295,6 +300,33 @@ def test_oauth2_token_answer_without_access_token_is_an_authentication_error(
 
     with pytest.raises(AuthenticationError, match="no access_token"):
         oauth_session().get(f"{BASE_URL}/items")
+
+
+def test_oauth2_token_request_is_retried_on_503_then_succeeds(
+    mocked: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    mocked.post(TOKEN_URL, status=503, json={"error": "busy"}, headers={"Retry-After": "1"})
+    mocked.post(TOKEN_URL, json={"access_token": "fresh-token", "expires_in": 3600})
+    mocked.get(f"{BASE_URL}/items", json=[])
+
+    oauth_session().get(f"{BASE_URL}/items")
+
+    token_calls = [c for c in mocked.calls if c.request.url == TOKEN_URL]
+    assert [c.response.status_code for c in token_calls] == [503, 200]
+    assert sleeps == [1.0]
+    (data_call,) = data_calls(mocked)
+    assert data_call.headers["Authorization"] == "Bearer fresh-token"
+
+
+def test_oauth2_token_answer_that_is_not_json_is_a_clear_error(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.post(TOKEN_URL, body="<html>gateway</html>", status=200)
+
+    with pytest.raises(RequestFailedError, match="not JSON") as raised:
+        oauth_session().get(f"{BASE_URL}/items")
+    assert SECRET not in str(raised.value)
+    assert data_calls(mocked) == []
 
 
 # -- require_secret ----------------------------------------------------------------------

@@ -164,3 +164,19 @@ def test_failure_message_redacts_the_query_api_key_whatever_the_parameter_is_cal
     error = root_cause(raised.value, RequestFailedError)
     assert "hapikey=***" in str(error)
     assert TOKEN not in str(error) and TOKEN not in str(raised.value)
+
+
+def test_error_body_echoing_the_request_url_has_its_query_credentials_redacted(
+    mocked: responses.RequestsMock,
+) -> None:
+    echoed = "bad request for /v1/items?user_key=K3Y-0123456789&page=2 (api_key=K3Y-0123456789)"
+    mocked.get("https://api.example.com/v1/items", status=400, body=echoed)
+    hook = error_hook("demo", "items", ["user_key"], sensitive_params=["user_key"])
+
+    response = requests.get("https://api.example.com/v1/items?user_key=K3Y-0123456789")
+    with pytest.raises(RequestFailedError) as raised:
+        hook(response)
+
+    message = str(raised.value)
+    assert "K3Y-0123456789" not in message
+    assert "user_key=***" in message and "api_key=***" in message and "page=2" in message
