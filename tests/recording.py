@@ -4,6 +4,11 @@ Each fake module (`tests/fakes/<name>.py`) exports a `RECORDING`: the source fun
 how to start its fake, fake credentials, the canonical base URL and the steps (one
 cassette each; a step may change the fake's data first, e.g. for a second incremental
 run). `make record-connector NAME=x` records them; tests replay them.
+
+Credentials: the fake's (`credentials`) are used when recording from the fake and when
+replaying; under LIVE=1 only the environment variables named by `live_credentials` are
+passed. A step may carry its own pair of both (steps differing in auth mode), used
+instead of the Recording's.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ class Step:
 
     cassette: str
     prepare: Callable[[Any], Any] | None = None
+    #: further source arguments (never credentials: those go in the two fields below)
     source_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: this step's fake credentials (recording from the fake, replaying), instead of the
+    #: Recording's; for steps that differ in auth mode. Never sent in LIVE mode.
+    credentials: dict[str, str] | None = None
+    #: source argument -> environment variable for LIVE=1, instead of the Recording's
+    live_credentials: dict[str, str] | None = None
 
 
 @dataclass
@@ -48,12 +59,24 @@ class Recording:
     #: source arguments for offline runs, recording from the fake and replaying (e.g. no pacing)
     offline_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def step_credentials(self, step: Step) -> dict[str, str]:
+        """The fake credentials `step` runs with: its own, else the Recording's."""
+        return self.credentials if step.credentials is None else step.credentials
+
+    def step_live_credentials(self, step: Step) -> dict[str, str]:
+        """Source argument -> environment variable for `step` under LIVE=1."""
+        return self.live_credentials if step.live_credentials is None else step.live_credentials
+
     def scrubber(self, recorded_origin: str) -> Scrubber:
+        # every credential argument's name is scrubbed, whichever step passes it
+        names = dict.fromkeys(
+            [*self.credentials, *(name for step in self.steps for name in step.credentials or {})]
+        )
         return Scrubber(
             recorded_origin=recorded_origin,
             canonical_origin=self.canonical_base_url,
             headers=self.secret_headers,
-            fields=[*self.secret_fields, *self.credentials],
+            fields=[*self.secret_fields, *names],
             volatile_headers=self.volatile_headers,
         )
 
@@ -63,31 +86,40 @@ def load_recording(connector: str) -> Recording:
     return module.RECORDING
 
 
+def live_step_credentials(rec: Recording) -> list[dict[str, str]]:
+    """Each step's credentials read from the environment for LIVE=1 (never the fake's);
+    a SystemExit naming every missing variable before anything runs."""
+    wanted = [rec.step_live_credentials(step) for step in rec.steps]
+    missing = list(
+        dict.fromkeys(
+            env for mapping in wanted for env in mapping.values() if not os.environ.get(env)
+        )
+    )
+    if missing:
+        raise SystemExit(f"LIVE=1 needs these environment variables: {', '.join(missing)}")
+    return [{arg: os.environ[env] for arg, env in mapping.items()} for mapping in wanted]
+
+
 def record(rec: Recording, live: bool = False, root: Path | None = None) -> list[Path]:
     """Run every step against the fake (or the real API when `live`) and write cassettes."""
     written = []
+    live_credentials = live_step_credentials(rec) if live else []
     with tempfile.TemporaryDirectory() as workdir:
         pipeline = duckdb_pipeline(
             f"record_{rec.connector}", database=f"{workdir}/record.duckdb", pipelines_dir=workdir
         )
         fake = None if live else rec.fake().start()
         try:
-            if live:
-                missing = [env for env in rec.live_credentials.values() if not os.environ.get(env)]
-                if missing:
-                    raise SystemExit(
-                        f"LIVE=1 needs these environment variables: {', '.join(missing)}"
-                    )
+            if fake is None:
                 base_url = os.environ.get(rec.live_base_url_env) or rec.canonical_base_url
-                credentials = {arg: os.environ[env] for arg, env in rec.live_credentials.items()}
                 extra: dict[str, Any] = {}
             else:
-                base_url, credentials, extra = fake.base_url, rec.credentials, rec.offline_kwargs
+                base_url, extra = fake.base_url, rec.offline_kwargs
             scrubber = rec.scrubber(base_url)
-            scrubber.fields = [*scrubber.fields]  # credentials' values are scrubbed by name
-            for step in rec.steps:
+            for index, step in enumerate(rec.steps):
                 if step.prepare and fake is not None:
                     step.prepare(fake)
+                credentials = live_credentials[index] if live else rec.step_credentials(step)
                 path = cassette_path(rec.connector, step.cassette, root)
                 source = rec.source(base_url=base_url, **credentials, **extra, **step.source_kwargs)
                 with recording(path, scrubber):
@@ -114,7 +146,7 @@ def replay(
             continue
         source = rec.source(
             base_url=rec.canonical_base_url,
-            **rec.credentials,
+            **rec.step_credentials(step),
             **rec.offline_kwargs,
             **step.source_kwargs,
         )

@@ -80,8 +80,11 @@ def test_api_key_goes_in_the_query_and_is_scrubbed_from_the_cassette(
 def test_columns_keep_nullable_and_extra_fields_and_load_as_parquet(
     pipeline: dlt.Pipeline,
 ) -> None:
+    step = RECORDING.steps[0]
     source = RECORDING.source(
-        base_url=RECORDING.canonical_base_url, **RECORDING.steps[0].source_kwargs
+        base_url=RECORDING.canonical_base_url,
+        **RECORDING.step_credentials(step),
+        **step.source_kwargs,
     )
     with replaying(
         cassette_path("analytics", "full_sync"), RECORDING.scrubber(RECORDING.canonical_base_url)

@@ -218,6 +218,13 @@ RESOURCES: list[Any] = [
 OAUTH_RESOURCES: list[Any] = ["events", {"name": "page_views", "path": "/v1/pageviews"}]
 API_KEY_AUTH = {"api_key": API_KEY}
 OAUTH_AUTH = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_url": TOKEN_PATH}
+#: source argument -> environment variable, for recording against the real API (LIVE=1)
+LIVE_API_KEY_AUTH = {"api_key": "ANALYTICS_API_KEY"}
+LIVE_OAUTH_AUTH = {
+    "client_id": "ANALYTICS_CLIENT_ID",
+    "client_secret": "ANALYTICS_CLIENT_SECRET",
+    "token_url": "ANALYTICS_TOKEN_URL",
+}
 
 
 def _recording() -> Any:
@@ -229,18 +236,30 @@ def _recording() -> Any:
         source=analytics_source,
         fake=AnalyticsFake,
         # the steps differ in auth mode (exactly one per run), so each carries its own
+        # fake credentials and the environment variables LIVE=1 reads instead
         credentials={},
         canonical_base_url="https://api.example.com",
         steps=[
-            Step("full_sync", source_kwargs={"resources": RESOURCES, **API_KEY_AUTH}),
+            Step(
+                "full_sync",
+                source_kwargs={"resources": RESOURCES},
+                credentials=API_KEY_AUTH,
+                live_credentials=LIVE_API_KEY_AUTH,
+            ),
             Step(
                 "incremental",
                 prepare=lambda fake: fake.change_for_second_run(),
-                source_kwargs={"resources": RESOURCES, **API_KEY_AUTH},
+                source_kwargs={"resources": RESOURCES},
+                credentials=API_KEY_AUTH,
+                live_credentials=LIVE_API_KEY_AUTH,
             ),
-            Step("oauth_sync", source_kwargs={"resources": OAUTH_RESOURCES, **OAUTH_AUTH}),
+            Step(
+                "oauth_sync",
+                source_kwargs={"resources": OAUTH_RESOURCES},
+                credentials=OAUTH_AUTH,
+                live_credentials=LIVE_OAUTH_AUTH,
+            ),
         ],
-        live_credentials={"api_key": "ANALYTICS_API_KEY"},
         live_base_url_env="ANALYTICS_BASE_URL",
         secret_fields=["api_key", "client_id", "client_secret", "access_token"],
     )
