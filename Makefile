@@ -19,10 +19,15 @@ install: $(STAMP)
 test: install  ## the whole test suite, offline
 	$(BIN)/python -m pytest -q
 
+# A connector's test files: test_NAME.py, and test_NAME_loopback.py and
+# test_NAME_fast_path.py where they exist (connectors/scaffold.py's TEST_SUFFIXES).
+# Named one by one, not test_NAME_*.py, which would also run a connector named NAME_copy.
+CONNECTOR_TESTS = $(wildcard $(addprefix tests/connectors/test_$(NAME),.py _loopback.py _fast_path.py))
+
 test-connector: install  ## one connector's tests: make test-connector NAME=crm
 	@test -n "$(NAME)" || { echo "usage: make test-connector NAME=<connector>"; exit 2; }
 	@test -f tests/connectors/test_$(NAME).py || { echo "no tests for connector '$(NAME)' (tests/connectors/test_$(NAME).py)"; exit 2; }
-	$(BIN)/python -m pytest -q $(wildcard tests/connectors/test_$(NAME).py tests/connectors/test_$(NAME)_loopback.py)
+	$(BIN)/python -m pytest -q $(CONNECTOR_TESTS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,10 +24,10 @@ from typing import Any
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from connectors.scaffold import ScaffoldError  # noqa: E402
-from shared.catalog import ConnectorEntry, UnknownConnectorError, load_catalog  # noqa: E402
+from shared.catalog import Auth, ConnectorEntry, UnknownConnectorError, load_catalog  # noqa: E402
 from shared.errors import ConnectorError  # noqa: E402
 
-#: exit status of a usage error (unknown connector or resource, taken name)
+#: exit status of a usage error (unknown connector, resource or destination, taken name)
 USAGE = 2
 #: exit status of a run that failed (missing credentials, rejected token, API errors)
 FAILED = 1
@@ -63,6 +64,39 @@ def _rate_limits(entry: ConnectorEntry) -> str:
     )
 
 
+def _auth_mode(mode: Auth) -> str:
+    needs = ", ".join(mode.secrets) or "no secrets"
+    if mode.config:
+        needs += f"; config {', '.join(mode.config)}"
+    return f"{mode.type} ({needs})"
+
+
+def _auth_summary(entry: ConnectorEntry) -> str:
+    modes = [_auth_mode(mode) for mode in entry.auth.modes]
+    return modes[0] if len(modes) == 1 else "either " + " or ".join(modes)
+
+
+def _print_secrets(entry: ConnectorEntry, settings: Any) -> None:
+    """The `.dlt/secrets.toml` snippet, one per auth mode when there are several."""
+    from connectors import snippets
+
+    modes = entry.auth.modes
+    for number, mode in enumerate(modes):
+        if len(modes) == 1:
+            print("\n.dlt/secrets.toml:\n")
+            snippet, keys = snippets.secrets_toml(settings), settings.secrets
+        else:
+            lead = "\n.dlt/secrets.toml (one auth mode only), either" if number == 0 else "or"
+            print(f"{lead} {mode.type}:\n")
+            snippet = snippets.auth_mode_toml(entry, settings, mode)
+            keys = snippets.auth_mode_keys(entry, settings, mode)
+        print(snippet)
+        envs = [settings.env_var(key) for key in keys]
+        if envs:
+            noun = "variable" if len(envs) == 1 else "variables"
+            print(f"(or the environment {noun} {', '.join(envs)})\n")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from connectors import snippets
 
@@ -77,10 +111,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  note: {note}\n")
     print(f"source:      from {entry.module} import {entry.source_function}")
     print(f"base URL:    {entry.base_url}")
-    print(f"auth:        {entry.auth.type} ({', '.join(entry.auth.secrets) or 'no secrets'})")
+    print(f"auth:        {_auth_summary(entry)}")
     print(f"rate limit:  {_rate_limits(entry)}")
     print(f"replay:      cassettes/{entry.name}/{entry.replay.cassette}.yaml\n")
-    print("resources:")
+    if entry.configurable_resources:
+        print(
+            f"resources (configured by `sources.{settings.section}.resources`; "
+            "these are the replay configuration's):"
+        )
+    else:
+        print("resources:")
     rows = [
         (
             r.name,
@@ -92,12 +132,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         for r in entry.resources
     ]
     _print_table(rows, ("NAME", "PRIMARY KEY", "WRITE", "INCREMENTAL", "PARENT"), indent="  ")
-    print("\n.dlt/secrets.toml:\n")
-    print(snippets.secrets_toml(settings))
-    envs = [settings.env_var(secret) for secret in settings.secrets]
-    if envs:
-        noun = "variable" if len(envs) == 1 else "variables"
-        print(f"(or the environment {noun} {', '.join(envs)})\n")
+    _print_secrets(entry, settings)
     print(".dlt/config.toml (plain dlt):\n")
     print(snippets.config_toml(entry, settings))
     print(".dango/sources.yml (Dango):\n")
@@ -111,8 +146,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 # -- run / demo ------------------------------------------------------------------------
 
 
+#: the message of a connection error `shared.session` re-raised with the URL redacted
+OUR_CONNECTION_ERROR = re.compile(r"^[a-z][a-z0-9_]*: could not reach ")
+
+
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc` and everything it wraps: dlt's step failures, causes and contexts."""
+    """`exc` and everything it wraps, outermost first: dlt's step failures, causes, and
+    contexts unless suppressed (`raise ... from None` hides a library message, e.g. one
+    repeating a URL with its credentials)."""
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
     while pending:
@@ -124,26 +165,66 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         for inner in (
             getattr(current, "exception", None),
             current.__cause__,
-            current.__context__,
+            None if current.__suppress_context__ else current.__context__,
         ):
             if isinstance(inner, BaseException):
                 pending.append(inner)
 
 
 def explain(exc: BaseException, entry: ConnectorEntry | None = None) -> str:
-    """One line saying what went wrong and, where the user can fix it, what to set."""
+    """One line saying what went wrong and, where the user can fix it, what to set.
+
+    Our own words come before a library's: missing config, then the outermost
+    `ConnectorError` or message naming the connector, then a connection error our
+    session re-raised with its URL redacted; only then the innermost exception.
+    """
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.destination.exceptions import UnknownDestinationModule
 
     causes = list(_causes(exc))
     for cause in causes:
         if isinstance(cause, ConfigFieldMissingException) and entry is not None:
             return _missing_config(entry, list(cause.fields))
+        if isinstance(cause, UnknownDestinationModule):
+            return _unknown_destination(cause)
+    own_prefix = f"{entry.name}: " if entry is not None else None
     for cause in causes:
-        if isinstance(cause, ConnectorError):
+        if isinstance(cause, ConnectorError) or (
+            own_prefix is not None and str(cause).startswith(own_prefix)
+        ):
+            return _first_line(cause)
+    for cause in causes:
+        if OUR_CONNECTION_ERROR.match(str(cause)):
             return _first_line(cause)
     root = causes[-1]
     prefix = f"{entry.name}: " if entry is not None else ""
     return f"{prefix}{type(root).__name__}: {_first_line(root)}"
+
+
+def known_destinations() -> list[str]:
+    """The destinations dlt ships, duckdb (the default) first."""
+    import dlt.destinations
+
+    shipped = sorted(name for name in dlt.destinations.__all__ if name != "destination")
+    return sorted(shipped, key=lambda name: name != "duckdb")
+
+
+def _unknown_destination(exc: Any) -> str:
+    """dlt's multi-paragraph message about an unknown destination, in one line."""
+    known = ", ".join(known_destinations())
+    if getattr(exc, "destination_type", None):
+        return (
+            f"destination `{exc.ref}` has the unknown destination type "
+            f"`{exc.destination_type}`; try {known}"
+        )
+    return f"unknown destination `{exc.ref}`; try {known}"
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """A failed run the user fixes on the command line (e.g. `--destination nope`)."""
+    from dlt.common.destination.exceptions import UnknownDestinationModule
+
+    return any(isinstance(cause, UnknownDestinationModule) for cause in _causes(exc))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -205,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.traceback or isinstance(exc, UnknownConnectorError):
                 raise
             print(f"error: {explain(exc, entry)}", file=sys.stderr)
-            return FAILED
+            return USAGE if _is_usage_error(exc) else FAILED
     print(f"{entry.name}: rows loaded per table ({result.seconds:.1f} s)")
     _print_table(sorted(result.rows.items()), ("TABLE", "ROWS"))
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.catalog import ROOT, Catalog, ConnectorEntry
+from shared.catalog import ROOT, Auth, Catalog, ConnectorEntry
 from shared.errors import ConnectorError
 
 README_PATH = ROOT / "README.md"
@@ -22,19 +22,27 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
 
 
+def _auth(mode: Auth) -> str:
+    needs = ", ".join(f"`{secret}`" for secret in mode.secrets) or "none"
+    if mode.config:
+        needs += "; config " + ", ".join(f"`{key}`" for key in mode.config)
+    return f"{mode.type} ({needs})"
+
+
 def _row(entry: ConnectorEntry) -> str:
-    secrets = ", ".join(f"`{secret}`" for secret in entry.auth.secrets) or "none"
     incremental = [r.name for r in entry.resources if r.incremental]
     tables = ", ".join(
         f"{r.name} (incremental)" if r.name in incremental else r.name for r in entry.resources
     )
+    if entry.configurable_resources:
+        tables = f"configured; the replay loads {tables}"
     origin = f"seed {entry.seed}"
     if entry.contract:
         origin = f"[{entry.contract}]({CONTRACTS}/{entry.contract}), {origin}"
     cells = [
         f"`{entry.name}`",
         f"**{entry.title}**: {entry.description}",
-        f"{entry.auth.type} ({secrets})",
+        " or ".join(_auth(mode) for mode in entry.auth.modes),
         tables,
         entry.maturity,
         origin,

@@ -20,7 +20,7 @@ from typing import Any
 import dlt
 
 from shared.cassettes import Scrubber, replaying
-from shared.catalog import Catalog, ConnectorEntry
+from shared.catalog import Catalog, ConnectorEntry, UnknownConnectorError
 from shared.loading import duckdb_pipeline, row_counts, run_source
 
 DEMO_DATABASE = "demo.duckdb"
@@ -46,9 +46,25 @@ def replay_scrubber(entry: ConnectorEntry) -> Scrubber:
 
 
 def check_resources(entry: ConnectorEntry, resources: Sequence[str]) -> None:
-    """Raise `UnknownConnectorError` for a resource the connector does not have."""
+    """Raise `UnknownConnectorError` for a resource the catalog says the connector does
+    not have. A connector with `configurable_resources` has whatever its configuration
+    says: its names are checked on the built source (`check_source_resources`)."""
+    if entry.configurable_resources:
+        return
     for name in resources:
         entry.resource(name)
+
+
+def check_source_resources(entry: ConnectorEntry, source: Any, resources: Sequence[str]) -> None:
+    """Raise `UnknownConnectorError` for a resource the built `source` does not have,
+    naming the ones it has (for a configurable source: the configured ones)."""
+    available = list(source.selected_resources)
+    unknown = [name for name in resources if name not in available]
+    if unknown:
+        has = "is configured with" if entry.configurable_resources else "has"
+        raise UnknownConnectorError(
+            f"{entry.name} has no resource `{unknown[0]}`; it {has}: {', '.join(available)}"
+        )
 
 
 def configured(section: str, key: str) -> bool:
@@ -94,6 +110,7 @@ def build_source(
     factory = entry.source_factory()
     source = factory(**source_arguments(entry, factory, replay, base_url))
     if resources:
+        check_source_resources(entry, source, resources)
         source = source.with_resources(*resources)
     return source
 

@@ -32,6 +32,9 @@ TEMPLATE_ENTRY = "catalog-entry.yml"
 VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: folders whose files are copied byte for byte, never renamed inside
 VERBATIM_DIRS = ("cassettes",)
+#: a connector's test files are tests/connectors/test_<name><suffix>.py, one per suffix
+#: (the Makefile's `test-connector` runs the same list)
+TEST_SUFFIXES = ("", "_loopback", "_fast_path")
 
 
 class ScaffoldError(ConnectorError):
@@ -99,11 +102,13 @@ class Plan:
 
 def _in_repository_path(name: str) -> str:
     """`name` inside a path of this repository (`connectors/crm/`, `cassettes/crm/`,
-    `tests/fakes/crm.py`, `test_crm.py`), which, unlike a URL path, is renamed."""
+    `tests/fakes/crm.py`, `test_crm.py`, `test_crm_loopback.py`), which, unlike a URL
+    path, is renamed."""
     escaped = re.escape(name)
+    suffixes = "|".join(re.escape(suffix) for suffix in TEST_SUFFIXES)
     return (
         rf"(?<=connectors/){escaped}(?=[/.])|(?<=cassettes/){escaped}(?=/)"
-        rf"|(?<=fakes/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:_loopback)?\.py)"
+        rf"|(?<=fakes/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:{suffixes})\.py)"
     )
 
 
@@ -131,7 +136,7 @@ def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
         root / "connectors" / name,
         root / "connectors" / f"{name}.py",
         root / "tests" / "fakes" / f"{name}.py",
-        root / "tests" / "connectors" / f"test_{name}.py",
+        *(root / "tests" / "connectors" / f"test_{name}{suffix}.py" for suffix in TEST_SUFFIXES),
         root / "cassettes" / name,
     ]
     existing = [path for path in taken if path.exists()]

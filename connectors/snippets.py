@@ -16,7 +16,7 @@ import dlt
 import tomlkit
 import yaml
 
-from shared.catalog import ConnectorEntry
+from shared.catalog import Auth, ConnectorEntry
 
 PLACEHOLDER = "..."
 
@@ -76,6 +76,23 @@ def secrets_toml(settings: SourceSettings) -> str:
     if not settings.secrets:
         return "# no secrets needed\n"
     return tomlkit.dumps({"sources": {settings.section: dict.fromkeys(settings.secrets, "...")}})
+
+
+def auth_mode_keys(entry: ConnectorEntry, settings: SourceSettings, mode: Auth) -> tuple[str, ...]:
+    """What a user sets for one auth mode: its secrets and config keys (e.g. a token URL),
+    and any secret the source takes that no auth mode names."""
+    others = [name for name in settings.secrets if name not in entry.auth.all_secrets]
+    return tuple(dict.fromkeys([*mode.secrets, *mode.config, *others]))
+
+
+def auth_mode_toml(entry: ConnectorEntry, settings: SourceSettings, mode: Auth) -> str:
+    """The `.dlt/secrets.toml` snippet of one auth mode (a connector accepting several
+    modes needs exactly one configured). For the default mode with no config keys, this
+    is `secrets_toml(settings)`; dlt reads a mode's config keys from secrets.toml too."""
+    keys = auth_mode_keys(entry, settings, mode)
+    if not keys:
+        return "# no secrets needed\n"
+    return tomlkit.dumps({"sources": {settings.section: dict.fromkeys(keys, PLACEHOLDER)}})
 
 
 def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:

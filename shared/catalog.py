@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,31 @@ class Resource:
 
 @dataclass(frozen=True)
 class Auth:
-    """How a connector authenticates, and the names of its secret arguments."""
+    """How a connector authenticates: the default mode's type, secret arguments and
+    config arguments (e.g. a token URL), and the other modes it accepts instead.
+
+    Args:
+        type: the mode, e.g. `api_key` or `oauth2_client_credentials`.
+        secrets: the source's secret arguments this mode needs.
+        config: the (not secret) config arguments this mode needs.
+        alternatives: modes accepted instead of this one (the user configures one).
+    """
 
     type: str
     secrets: tuple[str, ...]
+    config: tuple[str, ...] = ()
+    alternatives: tuple[Auth, ...] = ()
+
+    @property
+    def modes(self) -> tuple[Auth, ...]:
+        """Every accepted mode, the default first, each without alternatives."""
+        return (replace(self, alternatives=()), *self.alternatives)
+
+    @property
+    def all_secrets(self) -> tuple[str, ...]:
+        """The secret arguments of every mode, the default's first."""
+        names = [secret for mode in self.modes for secret in mode.secrets]
+        return tuple(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,8 @@ class ConnectorEntry:
     replay: Replay
     resources: tuple[Resource, ...]
     notes: tuple[str, ...] = ()
+    #: the resources are the source's configuration (listed: the replay configuration's)
+    configurable_resources: bool = False
 
     @property
     def resource_names(self) -> list[str]:
@@ -188,6 +211,9 @@ def _cross_reference_problems(connectors: list[dict[str, Any]]) -> list[str]:
         seen.add(name)
         if entry["module"] != f"connectors.{name}":
             problems.append(f"{name}: module must be `connectors.{name}`")
+        modes = [entry["auth"]["type"], *(m["type"] for m in entry["auth"].get("alternatives", []))]
+        for duplicate in sorted({mode for mode in modes if modes.count(mode) > 1}):
+            problems.append(f"{name}: auth mode `{duplicate}` is listed twice")
         resources = [resource["name"] for resource in entry["resources"]]
         for duplicate in sorted({r for r in resources if resources.count(r) > 1}):
             problems.append(f"{name}: resource `{duplicate}` is listed twice")
@@ -208,10 +234,17 @@ def parse(data: Any, path: Path = CATALOG_PATH) -> Catalog:
 
 def load_catalog(path: Path | str | None = None) -> Catalog:
     """Read, validate and return `catalog.yml` (default: the repository's)."""
+    default = path is None
     path = Path(path) if path is not None else CATALOG_PATH
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if default:  # an install from a wheel ships the packages, not the catalog files
+            raise CatalogError(
+                f"no catalog at {path}: the catalog, its cassettes and templates live in "
+                "the repository, not in an installed package; run from a checkout of the "
+                "catalog: pip install -e ."
+            ) from None
         raise CatalogError(f"no catalog at {path}") from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path.name} is not valid YAML: {exc}") from None
@@ -233,7 +266,7 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
         contract=raw.get("contract"),
         maturity=raw["maturity"],
         base_url=raw["base_url"],
-        auth=Auth(type=raw["auth"]["type"], secrets=tuple(raw["auth"]["secrets"])),
+        auth=_auth(raw["auth"]),
         rate_limits=tuple(
             RateLimitInfo(limit["requests"], limit["per_seconds"], limit.get("path"))
             for limit in limits
@@ -250,4 +283,14 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
             for resource in raw["resources"]
         ),
         notes=tuple(" ".join(note.split()) for note in raw.get("notes", [])),
+        configurable_resources=raw.get("configurable_resources", False),
+    )
+
+
+def _auth(raw: dict[str, Any]) -> Auth:
+    return Auth(
+        type=raw["type"],
+        secrets=tuple(raw["secrets"]),
+        config=tuple(raw.get("config", [])),
+        alternatives=tuple(_auth(mode) for mode in raw.get("alternatives", [])),
     )

@@ -1,17 +1,23 @@
 """catalog.yml is valid against its JSON schema and agrees with the code: every connector
-package is listed, and every listed source yields exactly the listed resources with their
-keys, write dispositions and parents."""
+package is listed, every listed source yields exactly the listed resources with their
+keys, write dispositions, incremental cursors and parents, and every auth mode's secrets
+and config are arguments of the source."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
+import dlt
 import pytest
 import yaml
+from dlt.common.configuration.specs.base_configuration import is_secret_hint
+from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 
 from connectors.runner import source_arguments
 from connectors.snippets import source_settings
@@ -57,6 +63,48 @@ def primary_key(resource: Any) -> list[str]:
 def write_disposition(resource: Any) -> str:
     disposition = resource.write_disposition
     return disposition["disposition"] if isinstance(disposition, dict) else disposition
+
+
+def incremental_cursor(resource: Any) -> str | None:
+    """The cursor path of the resource's `dlt.sources.incremental`, or None. dlt keeps it
+    in one of three places, depending on how the resource was made:
+
+    - applied as a hint (`apply_hints(incremental=...)`, as shared/client_incremental.py
+      does on the table half of a split parent): `resource.incremental` is the
+      `Incremental` step itself, or the wrapper holding it;
+    - a dlt `rest_api` resource: the `incremental_object` argument its function was
+      called with (`resource.explicit_args`);
+    - a hand-written resource (hubspot_contacts' `contacts`): the default of its
+      incremental parameter.
+    """
+    step = resource.incremental
+    if isinstance(step, Incremental):
+        return step.cursor_path
+    if isinstance(step, IncrementalResourceWrapper) and step.incremental is not None:
+        return step.incremental.cursor_path
+    try:
+        arguments = resource.explicit_args or {}
+    except TypeError:  # a resource dlt has not called yet has no arguments
+        arguments = {}
+    for value in arguments.values():
+        if isinstance(value, Incremental):
+            return value.cursor_path
+    parameter = IncrementalResourceWrapper.get_incremental_arg(
+        inspect.signature(resource._pipe.gen)
+    )
+    if parameter is not None and isinstance(parameter.default, Incremental):
+        return parameter.default.cursor_path
+    return None
+
+
+def cursor_mismatches(entry: ConnectorEntry, source: Any) -> list[str]:
+    """Each listed resource whose `incremental` differs from its built resource's cursor."""
+    resources = source.selected_resources
+    return [
+        f"{listed.name}: catalog {listed.incremental!r}, code {code!r}"
+        for listed in entry.resources
+        if (code := incremental_cursor(resources[listed.name])) != listed.incremental
+    ]
 
 
 def pipe_ancestors(resource: Any) -> list[str]:
@@ -120,6 +168,16 @@ def _with(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         (lambda: _with(_crm(), "module", "connectors.other"), "module must be"),
         (lambda: _with(_crm(), "resources.3.parent", "nobody"), "unknown parent `nobody`"),
         (lambda: _with(_crm(), "resources.1.name", "users"), "`users` is listed twice"),
+        (
+            lambda: _with(_crm(), "auth.alternatives", [{"type": "basic", "secret": ["x"]}]),
+            "auth/alternatives/0",
+        ),
+        (
+            lambda: _with(_crm(), "auth.alternatives", [{"type": "bearer", "secrets": ["x"]}]),
+            "auth mode `bearer` is listed twice",
+        ),
+        (lambda: _with(_crm(), "auth.scopes", ["read"]), "'scopes' was unexpected"),
+        (lambda: _with(_crm(), "configurable_resources", "yes"), "configurable_resources"),
     ],
     ids=[
         "missing-replay",
@@ -131,6 +189,10 @@ def _with(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         "module-not-named-after-connector",
         "unknown-parent",
         "duplicate-resource",
+        "malformed-auth-alternative",
+        "auth-alternative-repeats-the-default",
+        "unknown-auth-key",
+        "non-boolean-configurable-resources",
     ],
 )
 def test_schema_and_cross_checks_reject_a_broken_entry_naming_what_is_wrong(
@@ -186,6 +248,53 @@ def test_source_yields_exactly_the_listed_resources_keys_and_dispositions(
 
 
 @pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_listed_incremental_cursors_are_the_resources_cursors(entry: ConnectorEntry) -> None:
+    source = instantiate(entry)
+
+    assert cursor_mismatches(entry, source) == []
+    # the catalog lists incremental resources for every connector that has them
+    assert any(resource.incremental for resource in entry.resources), entry.name
+
+
+@pytest.mark.parametrize(
+    ("connector", "resource", "wrong"),
+    [
+        ("crm", "parties", "createdAt"),  # rest_api: the incremental_object argument
+        ("crm", "users", "updatedAt"),  # a resource with no cursor
+        ("project_tracker", "epics", "created_at"),  # client_incremental's hinted table
+        ("project_tracker", "search_epics", None),  # rest_api, client-side cursor
+        ("hubspot_contacts", "contacts", "updatedAt"),  # custom resource's default
+        ("analytics", "users", "created_at"),  # configured (replay.kwargs)
+    ],
+)
+def test_a_wrong_incremental_cursor_in_the_catalog_is_caught(
+    connector: str, resource: str, wrong: str | None
+) -> None:
+    entry = CATALOG.get(connector)
+    broken = dataclasses.replace(
+        entry,
+        resources=tuple(
+            dataclasses.replace(listed, incremental=wrong) if listed.name == resource else listed
+            for listed in entry.resources
+        ),
+    )
+
+    (mismatch,) = cursor_mismatches(broken, instantiate(entry))
+
+    assert mismatch == (
+        f"{resource}: catalog {wrong!r}, code {entry.resource(resource).incremental!r}"
+    )
+
+
+def _is_secret(factory: Any, name: str) -> bool:
+    """Whether dlt resolves argument `name` as a secret: its default is
+    `dlt.secrets.value`, or its type is a secret type (`TSecretStrValue`)."""
+    parameter = inspect.signature(factory).parameters[name]
+    hints = typing.get_type_hints(inspect.unwrap(factory), include_extras=True)
+    return parameter.default is dlt.secrets.value or is_secret_hint(hints.get(name))
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
 def test_listed_secrets_are_the_sources_secret_arguments(entry: ConnectorEntry) -> None:
     factory = entry.source_factory()
     settings = source_settings(entry, factory)
@@ -194,6 +303,28 @@ def test_listed_secrets_are_the_sources_secret_arguments(entry: ConnectorEntry) 
     assert set(entry.auth.secrets) <= parameters
     # every argument dlt resolves as a secret is named in the catalog
     assert set(settings.secrets) == set(entry.auth.secrets)
+    for mode in entry.auth.modes:  # alternative modes too: secrets secret, config not
+        assert set(mode.secrets) | set(mode.config) <= parameters, mode.type
+        assert all(_is_secret(factory, name) for name in mode.secrets), mode.type
+        assert not any(_is_secret(factory, name) for name in mode.config), mode.type
+
+
+def test_analytics_lists_its_oauth2_mode_as_an_alternative_to_the_api_key() -> None:
+    modes = CATALOG.get("analytics").auth.modes
+
+    assert [(m.type, m.secrets, m.config) for m in modes] == [
+        ("api_key", ("api_key",), ()),
+        ("oauth2_client_credentials", ("client_id", "client_secret"), ("token_url",)),
+    ]
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_configurable_resources_is_set_exactly_for_sources_taking_a_resource_list(
+    entry: ConnectorEntry,
+) -> None:
+    parameters = inspect.signature(entry.source_factory()).parameters
+
+    assert entry.configurable_resources == ("resources" in parameters)
 
 
 @pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,14 +16,16 @@ import duckdb
 import pytest
 import yaml
 
-from connectors import snippets
-from connectors.cli import main
-from shared.catalog import ConnectorEntry, load_catalog
+from connectors import runner, snippets
+from connectors.cli import known_destinations, main
+from shared.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
+from tests.fakes.analytics import TOKEN_PATH, AnalyticsFake
 from tests.fakes.crm import TOKEN, CrmFake
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
 WITH_SECRETS = [entry for entry in CATALOG if entry.auth.secrets]
+ALTERNATIVE_MODES = [(entry, mode) for entry in CATALOG for mode in entry.auth.alternatives]
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +105,94 @@ def test_show_prints_resources_secrets_snippet_and_dango_entry(
     assert dango["dlt_native"]["source_module"] == entry.module
     assert dango["dlt_native"]["source_function"] == entry.source_function
     assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.required_config)
+
+
+def test_show_prints_a_secrets_snippet_for_each_auth_mode_as_either_or(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    entry = CATALOG.get("analytics")
+    settings = snippets.source_settings(entry)
+
+    code, out, _ = cli(capsys, "show", "analytics")
+
+    assert code == 0
+    assert (
+        "auth:        either api_key (api_key) or oauth2_client_credentials "
+        "(client_id, client_secret; config token_url)"
+    ) in out
+    either = out.index(".dlt/secrets.toml (one auth mode only), either api_key:")
+    other = out.index("or oauth2_client_credentials:")
+    assert either < out.index(snippets.secrets_toml(settings)) < other
+    oauth = out[other:].split("(or the environment", 1)[0]
+    assert "[sources.analytics]" in oauth
+    assert re.findall(r"^(\w+) = ", oauth, re.MULTILINE) == [
+        "client_id",
+        "client_secret",
+        "token_url",
+    ]
+    assert "api_key" not in oauth
+    assert (
+        "(or the environment variables SOURCES__ANALYTICS__CLIENT_ID, "
+        "SOURCES__ANALYTICS__CLIENT_SECRET, SOURCES__ANALYTICS__TOKEN_URL)"
+    ) in out
+
+
+def test_a_live_run_configured_as_shows_oauth_snippet_says_authenticates_by_oauth2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, out, _ = cli(capsys, "show", "analytics")
+    oauth = out.split("or oauth2_client_credentials:", 1)[1]
+    env_vars = re.search(r"\(or the environment variables ([^)]+)\)", oauth)
+    assert env_vars is not None
+
+    with AnalyticsFake() as fake:
+        values = {
+            "CLIENT_ID": fake.client_id,
+            "CLIENT_SECRET": fake.client_secret,
+            "TOKEN_URL": TOKEN_PATH,
+        }
+        for variable in env_vars[1].split(", "):  # exactly the keys `show` named
+            monkeypatch.setenv(variable, values[variable.rsplit("__", 1)[1]])
+        monkeypatch.setenv("SOURCES__ANALYTICS__BASE_URL", fake.base_url)
+        monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["events"]')
+
+        code, out, err = cli(capsys, "run", "analytics")
+
+    assert code == 0, err
+    assert table(out) == {"events": len(fake.data["events"])}
+    assert len(fake.token_requests()) == 1
+    data = fake.data_requests()
+    assert data and all(r.headers["Authorization"].startswith("Bearer ") for r in data)
+    assert not any("api_key" in r.args for r in data)
+
+
+@pytest.mark.parametrize(
+    ("entry", "mode"), ALTERNATIVE_MODES, ids=[f"{e.name}-{m.type}" for e, m in ALTERNATIVE_MODES]
+)
+def test_an_alternative_auth_modes_snippet_is_what_dlt_needs_to_build_the_source(
+    tmp_path: Path, entry: ConnectorEntry, mode: object
+) -> None:
+    settings = snippets.source_settings(entry)
+    (tmp_path / ".dlt").mkdir()
+    secrets = snippets.auth_mode_toml(entry, settings, mode)  # type: ignore[arg-type]
+    (tmp_path / ".dlt/secrets.toml").write_text(secrets.replace('"..."', '"from-secrets-toml"'))
+    (tmp_path / ".dlt/config.toml").write_text(snippets.config_toml(entry, settings))
+    script = (
+        f"from {entry.module} import {entry.source_function} as factory\n"
+        "print(sorted(factory().selected_resources))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == str(sorted(entry.resource_names))
 
 
 def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Path) -> None:
@@ -254,6 +345,160 @@ def test_unknown_resource_is_one_line_listing_the_connectors_resources(
     assert err.splitlines() == [
         f"error: crm has no resource `nope`; it has: {', '.join(crm.resource_names)}"
     ]
+
+
+def test_a_configurable_source_checks_resources_against_its_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """analytics loads what `sources.analytics.resources` lists, not the catalog's
+    (replay) resources: a configured name is accepted, an unconfigured one refused."""
+    analytics = CATALOG.get("analytics")
+    monkeypatch.setenv("SOURCES__ANALYTICS__API_KEY", "key")
+    monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["sessions", "events"]')
+    assert "sessions" not in analytics.resource_names
+
+    source = runner.build_source(analytics, resources=["sessions"])
+
+    assert list(source.selected_resources) == ["sessions"]
+    with pytest.raises(UnknownConnectorError, match="no resource `users`"):
+        runner.build_source(analytics, resources=["users"])  # in the catalog, not configured
+
+
+def test_an_unknown_resource_of_a_configurable_source_is_one_line_naming_the_configured_ones(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__ANALYTICS__API_KEY", "key")
+    monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["sessions", "events"]')
+
+    code, out, err = cli(capsys, "run", "analytics", "--resources", "events,nope")
+
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "error: analytics has no resource `nope`; it is configured with: sessions, events"
+    ]
+
+
+def test_replay_of_a_configurable_source_checks_resources_against_the_replay_configuration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    replayed = [
+        entry if isinstance(entry, str) else entry["name"]
+        for entry in CATALOG.get("analytics").replay.kwargs["resources"]
+    ]
+
+    code, _, err = cli(capsys, "run", "analytics", "--replay", "--resources", "nope")
+
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: analytics has no resource `nope`; it is configured with: {', '.join(replayed)}"
+    ]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_api_is_our_one_redacted_line_not_the_socket_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__CRM__MAX_RETRIES", "0")
+    base_url = f"http://127.0.0.1:{port}"
+
+    code, _, err = cli(capsys, "run", "crm", "--resources", "users", "--base-url", base_url)
+
+    assert code == 1
+    assert error_lines(err) == [
+        f"error: crm: could not reach {base_url}/api/v2/users?perPage=100 (ConnectionError)"
+    ]
+    assert "Connection refused" not in err and TOKEN not in err
+
+
+def test_an_unknown_destination_is_one_complete_line_naming_real_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = cli(capsys, "run", "crm", "--replay", "--destination", "nope")
+
+    assert (code, out) == (2, "")
+    (line,) = err.strip().splitlines()
+    assert line == f"error: unknown destination `nope`; try {', '.join(known_destinations())}"
+    assert line.startswith("error: unknown destination `nope`; try duckdb, ")
+    assert {"postgres", "bigquery", "filesystem"} <= set(known_destinations())
+
+
+def test_without_a_catalog_file_the_cli_says_to_run_from_a_checkout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a non-editable install (`pip install .`) sees: the packages import, but
+    catalog.yml, cassettes and templates are not installed next to them."""
+    missing = tmp_path / "site-packages" / "catalog.yml"
+    monkeypatch.setattr("shared.catalog.CATALOG_PATH", missing)
+
+    for command in (["list"], ["show", "crm"], ["run", "crm", "--replay"], ["demo"]):
+        code, out, err = cli(capsys, *command)
+
+        assert (code, out) == (1, "")
+        assert err.splitlines() == [
+            f"error: no catalog at {missing}: the catalog, its cassettes and templates live "
+            "in the repository, not in an installed package; run from a checkout of the "
+            "catalog: pip install -e ."
+        ]
+
+
+def _declared_distributions() -> set[str]:
+    """The distributions pyproject.toml's `dependencies` install: each requirement, and
+    what the extras it asks for (`dlt[duckdb,parquet]`) pull in."""
+    import importlib.metadata
+
+    import tomlkit
+    from packaging.requirements import Requirement
+
+    project = tomlkit.parse((ROOT / "pyproject.toml").read_text())["project"]
+    declared: set[str] = set()
+    for line in project["dependencies"]:
+        requirement = Requirement(str(line))
+        declared.add(requirement.name.lower())
+        for extra in requirement.extras:
+            for inner in importlib.metadata.requires(requirement.name) or []:
+                pulled = Requirement(inner)
+                if pulled.marker is not None and pulled.marker.evaluate({"extra": extra}):
+                    declared.add(pulled.name.lower())
+    return declared
+
+
+def test_every_library_the_connectors_and_shared_code_import_is_a_declared_dependency() -> None:
+    """A plain `pip install .` (no dev extras) has everything `connectors` and `shared`
+    import at run time, e.g. tomlkit for `show`'s snippets, vcrpy for `run --replay`."""
+    import ast
+    import importlib.metadata
+
+    distributions = importlib.metadata.packages_distributions()
+    imported: dict[str, str] = {}
+    for path in [*(ROOT / "connectors").rglob("*.py"), *(ROOT / "shared").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("connectors", "shared"):
+                    continue
+                imported[top] = path.relative_to(ROOT).as_posix()
+    declared = _declared_distributions()
+
+    undeclared = {
+        module: where
+        for module, where in imported.items()
+        if not {d.lower() for d in distributions.get(module, [module])} & declared
+    }
+    assert undeclared == {}
+    assert {"tomlkit", "vcr", "yaml", "dlt"} <= set(imported)
 
 
 def test_the_installed_entry_point_exits_non_zero_without_a_traceback(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ taken name is refused and writes nothing.
 
 All of it happens in ONE temporary copy of the repository: every connector is generated
 there first, then ONE pytest subprocess runs their tests. The template's tests run in
-full; a copy's replay tests run (its loopback tests exercise the same renamed fake and
-are left to `make test-connector`, to keep the suite's time down). Set
-`NEW_CONNECTOR_TESTS=all` to run the copies' loopback tests too.
+full; a copy's replay tests run (its loopback and fast-path tests exercise the same
+renamed fake and are left to `make test-connector`, to keep the suite's time down). Set
+`NEW_CONNECTOR_TESTS=all` to run the copies' loopback and fast-path tests too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.scaffold import ScaffoldError, create_connector
+from connectors.scaffold import TEST_SUFFIXES, ScaffoldError, create_connector
 from shared.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,7 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def generated_python(copy: Path, name: str) -> list[Path]:
     files = [*(copy / "connectors" / name).rglob("*.py"), copy / "tests/fakes" / f"{name}.py"]
-    files += sorted((copy / "tests/connectors").glob(f"test_{name}.py"))
-    files += sorted((copy / "tests/connectors").glob(f"test_{name}_loopback.py"))
+    files += [copy / "tests/connectors" / f"test_{name}{suffix}.py" for suffix in TEST_SUFFIXES]
     return [path for path in files if path.exists()]
 
 
@@ -82,7 +81,7 @@ def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: 
         for name in names
         for path in generated_python(repo_copy, name)
         if path.name.startswith("test_")
-        and (name == TEMPLATE_COPY or run_all or not path.stem.endswith("_loopback"))
+        and (name == TEMPLATE_COPY or run_all or path.stem == f"test_{name}")
     ]
     report = repo_copy / "report.xml"
 
@@ -210,6 +209,64 @@ def test_cli_refuses_a_taken_name_in_one_line_with_a_usage_exit_code(repo_copy: 
         f"error: connector `{TEMPLATE_COPY}` already exists in catalog.yml"
     ]
     assert tree(repo_copy) == before
+
+
+def test_make_test_connector_runs_every_test_file_of_the_connector_and_no_other(
+    tmp_path: Path,
+) -> None:
+    """`make test-connector NAME=crm` runs test_crm.py, test_crm_loopback.py and
+    test_crm_fast_path.py (when they exist), never those of a connector named crm_copy."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").touch()  # what `install` depends on
+    tests = tmp_path / "tests/connectors"
+    tests.mkdir(parents=True)
+    for stem in ("crm", "crm_loopback", "crm_fast_path", "crm_copy", "crm_copy_loopback", "api"):
+        (tests / f"test_{stem}.py").touch()
+    (tests / "test_api_loopback.py").touch()
+
+    def pytest_arguments(name: str) -> list[str]:
+        dry_run = subprocess.run(
+            ["make", "-n", "-C", str(tmp_path), "test-connector", f"NAME={name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        (line,) = [line for line in dry_run.stdout.splitlines() if "-m pytest" in line]
+        return line.split("-m pytest -q ", 1)[1].split()
+
+    assert pytest_arguments("crm") == [
+        "tests/connectors/test_crm.py",
+        "tests/connectors/test_crm_loopback.py",
+        "tests/connectors/test_crm_fast_path.py",
+    ]
+    assert pytest_arguments("crm_copy") == [
+        "tests/connectors/test_crm_copy.py",
+        "tests/connectors/test_crm_copy_loopback.py",
+    ]
+    assert pytest_arguments("api") == [
+        "tests/connectors/test_api.py",
+        "tests/connectors/test_api_loopback.py",
+    ]
+
+
+def test_the_repositorys_connectors_test_files_all_have_a_known_suffix() -> None:
+    """Every tests/connectors/test_<name>*.py is one `make test-connector NAME=<name>`
+    runs (a new suffix must be added to TEST_SUFFIXES and the Makefile)."""
+    known = {f"test_{entry.name}{suffix}.py" for entry in CATALOG for suffix in TEST_SUFFIXES}
+    found = {path.name for path in (ROOT / "tests/connectors").glob("test_*.py")}
+
+    assert found <= known
+
+
+def test_a_copy_renames_its_fast_path_tests_with_the_rest(repo_copy: Path) -> None:
+    name = clone_name("crm")
+    fast_path = repo_copy / "tests/connectors" / f"test_{name}_fast_path.py"
+
+    assert fast_path in generated_python(repo_copy, name)
+    code = fast_path.read_text()
+    assert f"from connectors.{name} import {name}_source" in code
+    assert f"from tests.fakes.{name} import RECORDING" in code
+    assert not re.search(r"connectors\.crm\b|tests\.fakes\.crm\b|\bcrm_source\b", code)
 
 
 def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:
