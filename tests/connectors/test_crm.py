@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
+import pytest
 
+from shared.cassettes import cassette_path, replaying
 from shared.loading import run_source
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.fakes.crm import RECORDING
@@ -84,17 +87,21 @@ def test_full_sync_keys_are_unique_and_children_carry_their_parent(pipeline: dlt
     )
 
 
-def test_full_sync_loads_parquet_not_insert_values(pipeline: dlt.Pipeline) -> None:
+@pytest.mark.parametrize(
+    "run",
+    [
+        # a plain pipeline.run, no loader_file_format: the connector's hints choose parquet
+        pytest.param(lambda pipeline, source: pipeline.run(source), id="plain-pipeline-run"),
+        pytest.param(run_source, id="shared-run-source"),
+    ],
+)
+def test_full_sync_loads_parquet_not_insert_values(pipeline: dlt.Pipeline, run: Any) -> None:
     source = RECORDING.source(
         base_url=RECORDING.canonical_base_url, **RECORDING.credentials, **RECORDING.offline_kwargs
     )
-    from shared.cassettes import cassette_path, replaying
-
-    with replaying(
-        cassette_path("crm", "full_sync"), RECORDING.scrubber(RECORDING.canonical_base_url)
-    ):
-        # a plain pipeline.run, no loader_file_format: the connector's hints choose parquet
-        info = pipeline.run(source)
+    scrubber = RECORDING.scrubber(RECORDING.canonical_base_url)
+    with replaying(cassette_path("crm", "full_sync"), scrubber):
+        info = run(pipeline, source)
     assert loaded_file_formats(info) == {"parquet"}
 
 
@@ -144,16 +151,3 @@ def test_second_run_sends_since_one_second_before_the_stored_maximum_and_merges(
     state = pipeline.state["sources"]["crm"]["resources"]["parties"]["incremental"]
     (cursor_state,) = state.values()
     assert cursor_state["last_value"] == "2024-03-01T14:25:00Z"
-
-
-def test_replay_with_run_source_uses_parquet_too(pipeline: dlt.Pipeline) -> None:
-    source = RECORDING.source(
-        base_url=RECORDING.canonical_base_url, **RECORDING.credentials, **RECORDING.offline_kwargs
-    )
-    from shared.cassettes import cassette_path, replaying
-
-    with replaying(
-        cassette_path("crm", "full_sync"), RECORDING.scrubber(RECORDING.canonical_base_url)
-    ):
-        info = run_source(pipeline, source)
-    assert loaded_file_formats(info) == {"parquet"}
