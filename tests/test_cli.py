@@ -44,6 +44,19 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def run_python_in(project: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh interpreter from `project` (a user's project folder), with
+    the catalog importable and no SOURCES__* variables leaking in from this process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=project,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+
+
 def error_lines(stderr: str) -> list[str]:
     """What a failed command said, without dlt's progress lines."""
     return [line for line in stderr.splitlines() if line.startswith("error:")]
@@ -181,15 +194,7 @@ def test_an_alternative_auth_modes_snippet_is_what_dlt_needs_to_build_the_source
         f"from {entry.module} import {entry.source_function} as factory\n"
         "print(sorted(factory().selected_resources))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-    )
+    result = run_python_in(tmp_path, script)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == str(sorted(entry.resource_names))
@@ -221,15 +226,7 @@ def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Pa
                   len(from_dango.selected_resources))
         """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-    )
+    result = run_python_in(tmp_path, script)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == [

@@ -208,7 +208,7 @@ def test_429_that_never_clears_fails_with_a_clear_error_after_the_retries(
         run_source(pipeline, source(fake, "teams", max_retries=2))
 
     error = root_cause(info.value, RequestFailedError)
-    assert error.status_code == 429  # type: ignore[attr-defined]
+    assert error.status_code == 429
     assert "incident_analytics: resource `teams`" in str(error)
     assert "after 3 attempt(s)" in str(error)
     assert len(fake.requests_to("/v2/teams")) == 3
@@ -241,7 +241,7 @@ def test_server_errors_are_retried_and_a_persistent_one_fails_clearly(
     with pytest.raises(PipelineStepFailed) as info:
         run_source(pipeline, source(fake, "integrations", max_retries=1))
     error = root_cause(info.value, RequestFailedError)
-    assert error.status_code == 500  # type: ignore[attr-defined]
+    assert error.status_code == 500
     assert "resource `integrations`" in str(error) and "boom" in str(error)
 
 
