@@ -206,6 +206,25 @@ def oauth2_client_credentials(
     )
 
 
+def auth_secrets(auth: Any) -> list[str]:
+    """The secret values an authenticator sends (for the source's `Redactor`)."""
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    if inner is None:
+        return []
+    values: list[str] = []
+    if isinstance(inner, BearerTokenAuth):
+        values.append(inner.token)
+    elif isinstance(inner, APIKeyAuth):
+        values.append(inner.api_key)
+        # a scheme word (`GenieKey <key>`) travels with the key; the key alone is secret
+        values.extend(inner.api_key.split()[1:])
+    elif isinstance(inner, HttpBasicAuth):
+        values.extend([inner.password, f"{inner.username}:{inner.password}"])
+    elif isinstance(inner, OAuth2ClientCredentials):
+        values.extend([inner.client_secret, inner.access_token or ""])
+    return [value for value in values if value]
+
+
 def require_secret(value: Any, connector: str, key: str) -> str:
     """Return `value` as a non-empty string, or raise a `ConfigurationError` naming the key."""
     if value is None or (isinstance(value, str) and not value.strip()):

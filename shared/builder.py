@@ -45,6 +45,7 @@ from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIC
 from shared.arrow_pages import page_rows, yield_arrow_pages
 from shared.errors import ConfigurationError
 from shared.rate_limit import RateLimit
+from shared.redaction import Redactor
 from shared.responses import error_hook
 from shared.retries import RetryPolicy
 from shared.session import ConnectorSession, ForeignLinks, query_credential_names
@@ -66,6 +67,7 @@ class SourceHttp:
         rate_limits: the source's rate limits, paced across all its threads.
         foreign_links: `"refuse"` or `"follow_without_credentials"`.
         sensitive_params: query parameter names to redact in logs and errors.
+        redactor: the source's redactor: every secret value, masked wherever it appears.
     """
 
     connector: str
@@ -76,6 +78,7 @@ class SourceHttp:
     rate_limits: Sequence[RateLimit] = ()
     foreign_links: ForeignLinks = "refuse"
     sensitive_params: Sequence[str] = ()
+    redactor: Redactor = field(default_factory=Redactor)
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -96,6 +99,7 @@ class SourceHttp:
             rate_limits=self.rate_limits,
             foreign_links=self.foreign_links,
             sensitive_params=self.sensitive_params,
+            redactor=self.redactor,
         )
 
 

@@ -25,10 +25,11 @@ from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest, Response
 from requests.hooks import default_hooks, dispatch_hook
 
-from shared.auth import OriginScopedAuth
+from shared.auth import OriginScopedAuth, auth_secrets
 from shared.errors import ForeignOriginError, redact_url
 from shared.origins import origin_of
 from shared.rate_limit import RateLimit, RequestPacer
+from shared.redaction import Redactor
 from shared.retries import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class ConnectorSession(requests.Session):
             `"refuse"` (default) raises `ForeignOriginError` before anything is sent;
             `"follow_without_credentials"` sends it with no credentials attached.
         sensitive_params: query parameter names to redact in logs and messages.
+        redactor: the source's redactor (secrets by value); one is made from `auth`'s
+            secrets when none is given.
     """
 
     def __init__(
@@ -61,8 +64,11 @@ class ConnectorSession(requests.Session):
         rate_limits: Sequence[RateLimit] = (),
         foreign_links: ForeignLinks = "refuse",
         sensitive_params: Sequence[str] = (),
+        redactor: Redactor | None = None,
     ) -> None:
         super().__init__()
+        self.redactor = redactor or Redactor()
+        self.redactor.register(*auth_secrets(auth))
         self.connector = connector
         self.base_url = base_url
         self.origin = origin_of(base_url)
@@ -78,7 +84,7 @@ class ConnectorSession(requests.Session):
         self.trust_env = False
 
     def redact(self, url: str) -> str:
-        return redact_url(url, self.sensitive_params)
+        return self.redactor.redact(redact_url(url, self.sensitive_params))
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = request.url or ""
