@@ -25,6 +25,7 @@ from connectors.hubspot_contacts.settings import (
     POLICY_WINDOW_SECONDS,
     PROPERTY_COLUMNS,
     REQUESTS_PER_TEN_SECONDS,
+    SEARCH_LOOKBACK_SECONDS,
     SEARCH_PAGE_SIZE,
     SEARCH_PATH,
     SEARCH_REQUESTS_PER_SECOND,
@@ -32,7 +33,7 @@ from connectors.hubspot_contacts.settings import (
 )
 from shared.auth import bearer_token, require_secret
 from shared.builder import DEFAULT_FILE_FORMAT, SourceHttp
-from shared.errors import ConnectorError
+from shared.keyset import KeysetPaginator
 from shared.paginators import JSONResponseCursorPaginator
 from shared.rate_limit import RateLimit
 from shared.responses import error_hook
@@ -46,7 +47,9 @@ CONTACT_COLUMNS: dict[str, Any] = {
     "id": {"data_type": "text", "nullable": False},
     **{column: {"data_type": "text"} for column in PROPERTY_COLUMNS},
     "created_at": {"data_type": "timestamp"},
-    "updated_at": {"data_type": "timestamp"},
+    # keyset paging reads a contact twice when it changes mid-sync (the old copy, then
+    # the new one further on): the merge keeps the copy with the latest `updated_at`
+    "updated_at": {"data_type": "timestamp", "dedup_sort": "desc"},
     "archived": {"data_type": "bool"},
 }
 
@@ -88,16 +91,21 @@ def list_contacts(
     )
 
 
+def modified_since(window_start: int) -> list[dict[str, Any]]:
+    """The search's `filterGroups`: contacts modified at or after `window_start` (epoch ms)."""
+    return [
+        {
+            "filters": [
+                {"propertyName": LAST_MODIFIED, "operator": "GTE", "value": str(window_start)}
+            ]
+        }
+    ]
+
+
 def search_body(window_start: int, properties: Sequence[str]) -> dict[str, Any]:
     """The search for contacts modified at or after `window_start` (epoch ms), oldest first."""
     return {
-        "filterGroups": [
-            {
-                "filters": [
-                    {"propertyName": LAST_MODIFIED, "operator": "GTE", "value": str(window_start)}
-                ]
-            }
-        ],
+        "filterGroups": modified_since(window_start),
         "sorts": [{"propertyName": LAST_MODIFIED, "direction": "ASCENDING"}],
         "properties": list(properties),
         "limit": SEARCH_PAGE_SIZE,
@@ -107,44 +115,33 @@ def search_body(window_start: int, properties: Sequence[str]) -> dict[str, Any]:
 def search_changed_contacts(
     client: RESTClient, since: Any, properties: Sequence[str], hooks: Hooks
 ) -> Iterator[PageData[Any]]:
-    """Every contact modified at or after `since`, however many there are.
+    """Every contact modified at or after `since` (the stored cursor, already moved back by
+    the lookback window), however many there are.
 
-    The search pages by offset (`after` in the body) and answers 400 to any page reaching
-    past its first 10,000 results. Sorted by `lastmodifieddate`, the rest stay reachable:
-    before the page that would cross the cap, a new window starts `GTE` the largest
-    `lastmodifieddate` seen, from offset 0. Contacts on the boundary come twice; the merge
-    on `id` keeps one.
+    `after` is an offset over `lastmodifieddate` order, capped at 10,000 results, and a
+    contact modified while the search pages moves to the end and shifts the rest. So
+    every page is a new search `GTE` the largest `lastmodifieddate` seen, `after` unset
+    (keyset paging): nothing shifts past a page boundary and no offset nears the cap.
+    Contacts at that boundary come twice; the merge on `id` keeps one.
     """
     window_start = epoch_millis(since)
     assert window_start is not None
-    while True:
-        largest = window_start
-        paginator = JSONResponseCursorPaginator(
-            cursor_path="paging.next.after", cursor_body_path="after"
-        )
-        pages = client.paginate(
-            SEARCH_PATH,
-            method="POST",
-            json=search_body(window_start, properties),
-            paginator=paginator,
-            data_selector="results",
-            hooks=hooks,
-        )
-        for page in pages:
-            yield page
-            largest = max([largest, *(epoch_millis(c["properties"][LAST_MODIFIED]) for c in page)])
-            next_offset = int(page.request.json.get("after") or 0)
-            if paginator.has_next_page and next_offset + SEARCH_PAGE_SIZE > SEARCH_RESULT_CAP:
-                break
-        else:
-            return  # this window ended below the cap: nothing is left
-        pages.close()
-        if largest <= window_start:
-            raise ConnectorError(
-                f"{CONNECTOR}: more than {SEARCH_RESULT_CAP} contacts share "
-                f"{LAST_MODIFIED} {window_start} (epoch ms); the search cannot page past them"
-            )
-        window_start = largest
+    return client.paginate(
+        SEARCH_PATH,
+        method="POST",
+        json=search_body(window_start, properties),
+        paginator=KeysetPaginator(
+            key_path=f"properties.{LAST_MODIFIED}",
+            key=epoch_millis,
+            restart=lambda _first, modified: {"filterGroups": modified_since(modified)},
+            has_more_path="paging.next.after",
+            offset_param="after",
+            max_offset=SEARCH_RESULT_CAP,
+            connector=CONNECTOR,
+        ),
+        data_selector="results",
+        hooks=hooks,
+    )
 
 
 @dlt.source(name=CONNECTOR)
@@ -156,6 +153,7 @@ def hubspot_contacts_source(
     search_requests_per_second: int = SEARCH_REQUESTS_PER_SECOND,
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
+    search_lookback_seconds: float = SEARCH_LOOKBACK_SECONDS,
 ) -> DltResource:
     """Load HubSpot contacts.
 
@@ -169,6 +167,9 @@ def hubspot_contacts_source(
         max_retries: retries of a 429 or 5xx before the sync fails.
         max_retry_wait: upper bound in seconds on any wait before a retry (a 429 waits
             its `Retry-After`, else its policy's window: 10 s, or 1 s for the search).
+        search_lookback_seconds: later searches start this many seconds before the stored
+            cursor: the search index lags writes, so a contact modified just before another
+            may become searchable after it.
     """
     http = SourceHttp(
         connector=CONNECTOR,
@@ -196,9 +197,14 @@ def hubspot_contacts_source(
         file_format=DEFAULT_FILE_FORMAT,
     )
     def contacts(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental("updated_at"),
+        # `lag`: dlt hands back the stored cursor moved back by the lookback window, and
+        # keeps the contacts modified within it instead of dropping them as older
+        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
+            "updated_at", lag=search_lookback_seconds
+        ),
     ) -> Iterator[list[dict[str, Any]]]:
-        """Every contact on the first run; later, those changed since the stored `updated_at`."""
+        """Every contact on the first run; later, those changed since the stored
+        `updated_at` less the lookback window."""
         if updated_at.last_value is None:
             pages = list_contacts(client, properties, hooks)
         else:

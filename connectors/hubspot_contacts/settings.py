@@ -12,6 +12,8 @@ SEARCH_PATH = "/crm/v3/objects/contacts/search"
 SEARCH_PAGE_SIZE = 200
 #: the search refuses any page with `after + limit` beyond this many results
 SEARCH_RESULT_CAP = 10_000
+#: the search index lags writes: later searches start this long before the stored cursor
+SEARCH_LOOKBACK_SECONDS = 60.0
 #: contacts' modification stamp (other objects use `hs_lastmodifieddate`)
 LAST_MODIFIED = "lastmodifieddate"
 

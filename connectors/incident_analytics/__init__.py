@@ -16,6 +16,7 @@ from dlt.sources import DltResource
 from connectors.incident_analytics.settings import (
     AUTH_SCHEME,
     CURSOR,
+    INCIDENT_SORT,
     INITIAL_UPDATED_AT,
     MAX_RETRY_WAIT_SECONDS,
     OFFSET_CAP,
@@ -24,7 +25,7 @@ from connectors.incident_analytics.settings import (
 )
 from shared.auth import api_key_header, require_secret
 from shared.builder import SourceHttp, build_resources
-from shared.offset_cap import OffsetCapRestartPaginator
+from shared.keyset import KeysetPaginator
 from shared.paginators import JSONLinkPaginator, SinglePagePaginator
 from shared.rate_limit import RateLimit
 from shared.retries import RetryPolicy
@@ -32,6 +33,9 @@ from shared.timestamps import epoch_millis, to_datetime
 
 CONNECTOR = "incident_analytics"
 NEXT_PAGE = "paging.next"
+#: keyset paging reads a record twice when it changes mid-sync (the old copy, then the
+#: new one further on): the merge keeps the copy with the latest `updatedAt`
+NEWEST_COPY_WINS = {"updated_at": {"dedup_sort": "desc"}}
 
 
 def updated_since_query(millis: int) -> str:
@@ -64,30 +68,39 @@ def single_page() -> dict[str, Any]:
     return {"paginator": SinglePagePaginator()}
 
 
-def updated_since(initial_updated_at: str) -> dict[str, Any]:
-    """A paged list, oldest change first, filtered by `query=updatedAt>=<epoch ms>` bound to
-    the `updatedAt` cursor; restarted from the latest `updatedAt` seen before the offset cap."""
+def updated_since(initial_updated_at: str, sort: str) -> dict[str, Any]:
+    """A list filtered by `query=updatedAt>=<epoch ms>`, bound to the `updatedAt` cursor,
+    sorted ascending by `sort`. Paged by keyset: each page re-issues the query from offset
+    0, narrowed to `sort` at or after the largest value seen (`updatedAt>=<ms>`, or
+    `updatedAt>=<ms> AND createdAt>=<ms>`), so a record updated mid-sync cannot shift
+    another past a page boundary, and no offset reaches the cap."""
+
+    def restart(first: dict[str, Any], millis: int) -> dict[str, Any]:
+        if sort == CURSOR:
+            return {"query": updated_since_query(millis)}
+        return {"query": f"{first['query']} AND {sort}>={millis}"}
+
     return {
-        "paginator": OffsetCapRestartPaginator(
+        "paginator": KeysetPaginator(
+            key_path=sort,
+            key=epoch_millis,
+            restart=restart,
+            has_more_path=NEXT_PAGE,
             max_offset=OFFSET_CAP,
-            cursor_path=CURSOR,
-            cursor_key=epoch_millis,
-            restart_params=lambda millis: {"query": updated_since_query(millis)},
-            next_url_path=NEXT_PAGE,
             connector=CONNECTOR,
         ),
         "params": {
             "limit": PAGE_SIZE,
-            "sort": CURSOR,
+            "sort": sort,
             "order": "asc",
             "query": {
                 "type": "incremental",
                 "cursor_path": CURSOR,
                 "initial_value": initial_updated_at,
                 "last_value_func": latest,
-                # the merge on `id` de-duplicates the records at the boundary (and the
-                # overlap of a restart); dlt's own boundary hashes would cost O(n²) when
-                # many records share one `updatedAt`
+                # the merge on `id` de-duplicates the records read twice at each page's
+                # boundary; dlt's own boundary hashes would cost O(n²) when many records
+                # share one `updatedAt`
                 "primary_key": (),
                 "convert": lambda value: updated_since_query(epoch_millis(value)),
             },
@@ -104,9 +117,17 @@ def resource_table(initial_updated_at: str) -> list[dict[str, Any]]:
         {"name": "integrations", "endpoint": {"path": "/v2/integrations", **single_page()}},
         {
             "name": "incidents",
-            "endpoint": {"path": "/v1/incidents", **updated_since(initial_updated_at)},
+            "endpoint": {
+                "path": "/v1/incidents",
+                **updated_since(initial_updated_at, sort=INCIDENT_SORT),
+            },
+            "columns": NEWEST_COPY_WINS,
         },
-        {"name": "alerts", "endpoint": {"path": "/v2/alerts", **updated_since(initial_updated_at)}},
+        {
+            "name": "alerts",
+            "endpoint": {"path": "/v2/alerts", **updated_since(initial_updated_at, sort=CURSOR)},
+            "columns": NEWEST_COPY_WINS,
+        },
     ]
 
 

@@ -5,10 +5,14 @@ DEFAULT_BASE_URL = "https://api.example.com"
 AUTH_SCHEME = "GenieKey"
 #: the API takes 1-100 per page (default 20); the connector asks for the most
 PAGE_SIZE = 100
-#: a request with `offset + limit` above this is refused with 422
+#: a request with `offset + limit` above this is refused with 422 (keyset paging only
+#: uses offsets among records sharing one sort value)
 OFFSET_CAP = 20_000
 #: the cursor of `incidents` and `alerts`, filtered on through the `query` parameter
 CURSOR = "updatedAt"
+#: incidents cannot be sorted by `updatedAt` (the API documents `createdAt`, `tinyId`,
+#: `message`, `status`, `isSeen`, `owner`); they are paged by `createdAt` instead
+INCIDENT_SORT = "createdAt"
 #: the first sync asks for `updatedAt>=0`, i.e. everything
 INITIAL_UPDATED_AT = "1970-01-01T00:00:00Z"
 #: the contract names no request budget; this keeps a sync well clear of 429s

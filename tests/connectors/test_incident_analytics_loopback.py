@@ -1,5 +1,6 @@
-"""incident_analytics against its fake server over loopback: the 20,000 offset cap, 429
-bursts, server errors and rejected keys (../shared/api-contracts/incident_analytics.md)."""
+"""incident_analytics against its fake server over loopback: keyset paging (records
+updated mid-sync, the 20,000 offset cap, no `sort=updatedAt` on incidents), 429 bursts,
+server errors and rejected keys (../shared/api-contracts/incident_analytics.md)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import dlt
 import pytest
+import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.incident_analytics import incident_analytics_source
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
 from shared.loading import run_source
-from shared.offset_cap import OffsetCapError
+from shared.keyset import KeysetPagingError
 from tests.dataset import count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault
@@ -24,8 +27,9 @@ from tests.fakes.incident_analytics import (
     EPOCH,
     OFFSET_CAP,
     TOKEN,
-    AlertStream,
     IncidentAnalyticsFake,
+    RecordStream,
+    make_alert,
     millis,
     parse_stamp,
     record_id,
@@ -34,6 +38,9 @@ from tests.fakes.incident_analytics import (
 pytestmark = pytest.mark.loopback
 
 NO_PACING = {"requests_per_minute": 6_000_000}
+PATHS = {"incidents": "/v1/incidents", "alerts": "/v2/alerts"}
+#: the sort each incremental list asks for (incidents cannot sort by `updatedAt`)
+SORTS = {"incidents": "createdAt", "alerts": "updatedAt"}
 RETRY_LOG = re.compile(r"retry (\d+) of \d+ in ([\d.]+)s")
 
 
@@ -66,64 +73,188 @@ def test_full_sync_against_the_fake_loads_all_six_resources_without_a_refused_re
     assert {table: count(pipeline, table) for table in fake.data} == {
         table: len(rows) for table, rows in fake.data.items()
     }
-    # the fake answers 422 to incidents without `query` and to pages past the cap
+    # the fake answers 422 to incidents without `query`, sorted by `updatedAt`, and to
+    # pages past the cap
     assert {request.status for request in fake.requests} == {200}
-    assert all(r.args.get("query") == "updatedAt>=0" for r in fake.requests_to("/v1/incidents"))
+    incidents = fake.requests_to("/v1/incidents")
+    assert incidents[0].args["query"] == "updatedAt>=0"
+    assert all(r.args["query"].startswith("updatedAt>=0 AND createdAt>=") for r in incidents[1:])
+    assert {r.args["sort"] for r in incidents} == {"createdAt"}
     assert {r.headers["Authorization"] for r in fake.requests} == {f"GenieKey {TOKEN}"}
 
 
-def test_more_than_20000_alerts_load_completely_by_restarting_before_the_offset_cap(
-    pipeline: dlt.Pipeline,
+def test_incidents_never_ask_for_the_updated_at_sort_the_api_refuses(
+    fake: IncidentAnalyticsFake, pipeline: dlt.Pipeline
+) -> None:
+    refused = requests.get(
+        f"{fake.base_url}/v1/incidents",
+        params={"query": "updatedAt>=0", "sort": "updatedAt", "order": "asc"},
+        headers={"Authorization": f"GenieKey {TOKEN}"},
+        timeout=5,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["message"].startswith("Invalid sort field: updatedAt.")
+
+    run_source(pipeline, source(fake, "incidents"))
+
+    sent = fake.requests_to("/v1/incidents")[1:]
+    assert len(sent) == 2
+    assert [(r.args["sort"], r.args["order"], r.status) for r in sent] == [
+        ("createdAt", "asc", 200)
+    ] * 2
+    assert {row[0] for row in query(pipeline, "SELECT id FROM incidents")} == {
+        row["id"] for row in fake.data["incidents"]
+    }
+
+
+def keyset_chain(stream: RecordStream, requests: list[Any], bound: str) -> list[int]:
+    """The `bound>=` epoch ms of each request after the first, checking that each is the
+    largest stamp of the page the server answered the request before with."""
+    starts = []
+    at = 0
+    for request in requests[1:]:
+        first = stream.first_at_or_after(at)
+        previous_page = stream[first : first + 100]
+        expected = millis(parse_stamp(previous_page[-1][bound]))
+        start = int(request.args["query"].rsplit(f"{bound}>=", 1)[1])
+        assert start == expected
+        starts.append(start)
+        at = start
+    return starts
+
+
+@pytest.mark.parametrize("table", ["incidents", "alerts"])
+def test_more_than_20000_records_load_completely_without_an_offset_near_the_cap(
+    pipeline: dlt.Pipeline, table: str
 ) -> None:
     total = OFFSET_CAP + 550
-    stream = AlertStream(total, per_milli=3)
+    stream = RecordStream(total, per_milli=3, kind=f"stream-{table}")
     started = time.monotonic()
-    with IncidentAnalyticsFake(alerts=stream) as fake:
-        run_source(pipeline, source(fake, "alerts"))  # type: ignore[arg-type]
+    with IncidentAnalyticsFake(**{table: stream}) as fake:  # type: ignore[arg-type]
+        run_source(pipeline, source(fake, table))
     elapsed = time.monotonic() - started
 
     # all present, none duplicated
-    assert count(pipeline, "alerts") == total
-    assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM alerts") == [(total,)]
-    loaded = {row[0] for row in query(pipeline, "SELECT id FROM alerts")}
-    assert loaded == {record_id("stream-alert", i) for i in range(total)}
-    # never asked past the cap: one restart at offset 0 from the last record's millisecond
-    requests = fake.requests_to("/v2/alerts")
+    assert count(pipeline, table) == total
+    assert query(pipeline, f"SELECT COUNT(DISTINCT id) FROM {table}") == [(total,)]
+    loaded = {row[0] for row in query(pipeline, f"SELECT id FROM {table}")}
+    assert loaded == {record_id(f"stream-{table}", i) for i in range(total)}
+    # never an offset: every page re-issued the query from the largest sort value of the
+    # page before (keyset), so the cap was never near
+    requests = fake.requests_to(PATHS[table])
     assert {r.status for r in requests} == {200}
-    assert max(int(r.args.get("offset", 0)) + int(r.args["limit"]) for r in requests) == OFFSET_CAP
-    restarts = [r for r in requests if r.args["query"] != "updatedAt>=0"]
-    last_before_cap = parse_stamp(stream[OFFSET_CAP - 1]["updatedAt"])
-    assert [(r.args["query"], r.args["offset"]) for r in restarts[:1]] == [
-        (f"updatedAt>={millis(last_before_cap)}", "0")
+    assert all("offset" not in r.args for r in requests)
+    assert {(r.args["sort"], r.args["order"]) for r in requests} == {(SORTS[table], "asc")}
+    assert requests[0].args["query"] == "updatedAt>=0"
+    prefix = "updatedAt>=0 AND " if table == "incidents" else ""
+    starts = keyset_chain(stream, requests, SORTS[table])
+    assert [r.args["query"] for r in requests[1:]] == [
+        f"{prefix}{SORTS[table]}>={start}" for start in starts
     ]
-    assert all(r.args["query"] == restarts[0].args["query"] for r in restarts)
-    # the restart re-read the alerts of that millisecond already loaded: 200 pages, then
-    # the 552 alerts from index 19,998 on (the merge dropped the two read twice)
-    assert stream.first_at_or_after(millis(last_before_cap)) == OFFSET_CAP - 2
-    assert len(requests) == 200 + 6
-    assert {r.args["sort"] for r in requests} == {"updatedAt"}
-    state = pipeline.state["sources"]["incident_analytics"]["resources"]["alerts"]["incremental"]
+    assert starts == sorted(set(starts))  # each page moved on
+    # 3 records a millisecond: each page re-reads at most 2 of the page before
+    assert len(requests) <= total // 98 + 2
+    state = pipeline.state["sources"]["incident_analytics"]["resources"][table]["incremental"]
     assert state["updatedAt"]["last_value"] == stream[total - 1]["updatedAt"]
-    assert elapsed < 15
+    assert elapsed < 20
 
 
-def test_one_updated_at_holding_20000_alerts_fails_clearly_instead_of_looping(
+@pytest.mark.parametrize("table", ["incidents", "alerts"])
+def test_one_sort_value_holding_20000_records_fails_clearly_instead_of_looping(
+    pipeline: dlt.Pipeline, table: str
+) -> None:
+    stream = RecordStream(OFFSET_CAP + 100, per_milli=10**9)  # every record the same instant
+    assert stream[0]["updatedAt"] == stream[OFFSET_CAP + 99]["updatedAt"]
+    with (
+        IncidentAnalyticsFake(**{table: stream}) as fake,  # type: ignore[arg-type]
+        pytest.raises(PipelineStepFailed) as info,
+    ):
+        run_source(pipeline, source(fake, table))
+
+    error = root_cause(info.value, KeysetPagingError)
+    assert str(error).startswith("incident_analytics: cannot page http://127.0.0.1:")
+    assert str(error).endswith(
+        f"more than {OFFSET_CAP} records share `{SORTS[table]}` {millis(EPOCH)}, and the "
+        f"API's offset cap of {OFFSET_CAP} stops paging through them"
+    )
+    # paged through the one value by offset up to the cap, never past it, then stopped
+    requests = fake.requests_to(PATHS[table])
+    assert {r.status for r in requests} == {200}
+    offsets = [int(r.args.get("offset", 0)) for r in requests]
+    assert offsets[:3] == [0, 0, 99]
+    assert offsets[2:] == list(range(99, OFFSET_CAP - 100 + 1, 99))
+    assert offsets[-1] + 99 + 100 > OFFSET_CAP
+
+
+@pytest.mark.parametrize("table", ["incidents", "alerts"])
+def test_a_record_updated_mid_sync_skips_no_record_at_the_page_boundary(
+    fake: IncidentAnalyticsFake, pipeline: dlt.Pipeline, table: str
+) -> None:
+    ordered = sorted(fake.data[table], key=lambda r: (parse_stamp(r[SORTS[table]]), r["id"]))
+    moved = ordered[5]["id"]
+    newest = fake.newest_updated(table)
+    # after page 1, one of its records changes: it moves to the end of `updatedAt` order
+    # and every later record one place towards the start
+    fake.between_pages(
+        PATHS[table],
+        after=1,
+        action=lambda: fake.update(table, moved, newest + timedelta(hours=1), status="moved"),
+    )
+
+    run_source(pipeline, source(fake, table))
+
+    server = {r["id"]: (r["status"], parse_stamp(r["updatedAt"])) for r in fake.data[table]}
+    assert server[moved][0] == "moved"
+    loaded = query(pipeline, f"SELECT id, status, updated_at FROM {table}")
+    assert len(loaded) == len(server)
+    # 140 incidents, 230 alerts: 100 a page, one re-read at each boundary
+    assert len(fake.requests_to(PATHS[table])) == {"incidents": 2, "alerts": 3}[table]
+    if table == "alerts":
+        # every alert loaded, each as the server holds it now: the moved one at the end
+        assert {row[0]: (row[1], row[2]) for row in loaded} == server
+    else:
+        # incidents page by `createdAt`, where the change does not move the incident: every
+        # incident loaded, the changed one as it was when read; the cursor stayed below its
+        # new `updatedAt`, so the next run loads the change
+        assert {row[0] for row in loaded} == set(server)
+        run_source(pipeline, source(fake, table))
+        loaded = query(pipeline, f"SELECT id, status, updated_at FROM {table}")
+        assert {row[0]: (row[1], row[2]) for row in loaded} == server
+
+
+def test_records_moving_within_one_sort_value_are_read_again_and_none_is_lost(
     pipeline: dlt.Pipeline,
 ) -> None:
-    stream = AlertStream(OFFSET_CAP + 100, per_milli=10**9)  # every alert the same instant
-    assert stream[0]["updatedAt"] == stream[OFFSET_CAP + 99]["updatedAt"]
-    with IncidentAnalyticsFake(alerts=stream) as fake, pytest.raises(PipelineStepFailed) as info:
-        run_source(pipeline, source(fake, "alerts"))  # type: ignore[arg-type]
+    shared_stamp = "2024-08-21T10:00:00.500Z"
+    alerts = [{**make_alert(i, 1), "updatedAt": shared_stamp} for i in range(250)]
+    with IncidentAnalyticsFake(alerts=alerts) as fake:
+        ordered = sorted(alerts, key=lambda r: r["id"])
+        # after the first page inside the shared value (offset 99), two alerts of the
+        # part already read change: the rest shift two places and the one at the next
+        # boundary would slip past unread
+        later = parse_stamp(shared_stamp) + timedelta(minutes=5)
+        fake.between_pages(
+            "/v2/alerts",
+            after=3,
+            action=lambda: [
+                fake.update("alerts", ordered[i]["id"], later, status="moved") for i in (10, 20)
+            ],
+        )
+        run_source(pipeline, source(fake, "alerts"))
 
-    error = root_cause(info.value, OffsetCapError)
-    assert "incident_analytics" in str(error)
-    assert "offset cap of 20000" in str(error)
-    assert f"{millis(EPOCH)}" in str(error)
-    # it stopped at the cap: 200 pages, no page past it, no second pass
+    server = {r["id"]: (r["status"], parse_stamp(r["updatedAt"])) for r in fake.data["alerts"]}
+    loaded = query(pipeline, "SELECT id, status, updated_at FROM alerts")
+    assert {row[0]: (row[1], row[2]) for row in loaded} == server
+    assert len(loaded) == 250
     requests = fake.requests_to("/v2/alerts")
-    assert len(requests) == OFFSET_CAP // 100
-    assert {r.args["query"] for r in requests} == {"updatedAt>=0"}
-    assert {r.status for r in requests} == {200}
+    shared_query = f"updatedAt>={millis(parse_stamp(shared_stamp))}"
+    assert [(r.args["query"], r.args.get("offset")) for r in requests[:5]] == [
+        ("updatedAt>=0", None),
+        (shared_query, None),
+        (shared_query, "99"),
+        (shared_query, "198"),  # starts two records late: the value is read again
+        (shared_query, None),
+    ]
 
 
 def test_429_waits_retry_after_when_present_rather_than_the_period(

@@ -1,5 +1,8 @@
 """Fake HubSpot CRM v3 contacts API honouring ../shared/api-contracts/hubspot_contacts.md
-(seed 000)."""
+(seed 000): the list, and the search with its 10,000-result cap and its lagging index (a
+write becomes searchable `index_lag` seconds later; until then the search sees the
+contact as it was, or not at all if it is new). A test can change a contact between two
+pages (`between_pages`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -85,10 +89,19 @@ def make_contact(number: int, modified: datetime | None = None) -> dict[str, Any
 
 class HubSpotContactsFake(FakeServer):
     """HubSpot's contacts list and search. `count` contacts (ids 1..count), every 50th
-    archived; `token` is the accepted private-app token."""
+    archived; `token` is the accepted private-app token; `index_lag`: seconds before a
+    write (`modify`, `create`) is visible to the search."""
 
-    def __init__(self, count: int = 250, token: str = TOKEN, latency: float = 0.0) -> None:
+    def __init__(
+        self, count: int = 250, token: str = TOKEN, latency: float = 0.0, index_lag: float = 0.0
+    ) -> None:
         self.token = token
+        self.index_lag = index_lag
+        # id -> (monotonic time the write becomes searchable, the copy the index holds
+        # until then, or None for a contact the index has not seen yet)
+        self._unindexed: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._page_actions: list[tuple[str, int, Callable[[], Any]]] = []
+        self._served: dict[str, int] = {}
         self.contacts: list[dict[str, Any]] = [make_contact(n) for n in range(1, count + 1)]
         for contact in self.contacts[49::50]:
             contact["archived"] = True
@@ -121,6 +134,24 @@ class HubSpotContactsFake(FakeServer):
     def search_bodies(self) -> list[dict[str, Any]]:
         return [r.json() for r in self.requests_to(SEARCH_PATH, "POST")]
 
+    def between_pages(self, path: str, after: int, action: Callable[[], Any]) -> None:
+        """Run `action` once, right after the `after`-th successful response to `path` is
+        made and before the client can ask for the next page: a contact changing mid-sync."""
+        with self._lock:
+            self._page_actions.append((path, after, action))
+
+    def searchable(self) -> list[dict[str, Any]]:
+        """The contacts as the search index sees them now (lagging writes)."""
+        now = time.monotonic()
+        seen = []
+        for contact in self.contacts:
+            visible_at, stale = self._unindexed.get(contact["id"], (0.0, None))
+            if now >= visible_at:
+                seen.append(contact)
+            elif stale is not None:
+                seen.append(stale)
+        return seen
+
     # -- contract behaviour ------------------------------------------------------------
     def correlation_id(self) -> str:
         """A per-request id, deterministic so recorded error bodies repeat byte for byte."""
@@ -129,7 +160,16 @@ class HubSpotContactsFake(FakeServer):
     def _respond(self, request: Request) -> Response:
         with self._lock:
             self.arrivals.append((time.monotonic(), request.path))
-        return super()._respond(request)
+        response = super()._respond(request)
+        if response.status_code == 200:
+            with self._lock:
+                served = self._served[request.path] = self._served.get(request.path, 0) + 1
+                due = [a for a in self._page_actions if a[0] == request.path and a[1] == served]
+                for entry in due:
+                    self._page_actions.remove(entry)
+            for _, _, action in due:
+                action()
+        return response
 
     def authorized(self, request: Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"
@@ -227,7 +267,7 @@ class HubSpotContactsFake(FakeServer):
                 f"The search API cannot page past {SEARCH_CAP} results (after={after}, "
                 f"limit={limit})"
             )
-        rows = [c for c in self.contacts if not c["archived"]]
+        rows = [c for c in self.searchable() if not c["archived"]]
         groups = query.get("filterGroups") or []
         if groups:
             try:
@@ -281,9 +321,42 @@ class HubSpotContactsFake(FakeServer):
     def newest_modified(self) -> datetime:
         return max(parse_stamp(c["properties"]["lastmodifieddate"]) for c in self.contacts)
 
-    def modify(self, contact: dict[str, Any], moment: datetime, **properties: Any) -> None:
+    def modify(
+        self,
+        contact: dict[str, Any],
+        moment: datetime,
+        index_lag: float | None = None,
+        **properties: Any,
+    ) -> None:
+        """Change `contact` at `moment`; the search sees the change `index_lag` seconds
+        later (the fake's `index_lag` by default)."""
+        self._lag_index(contact, index_lag, contact)
         contact["properties"].update(properties, lastmodifieddate=stamp(moment))
         contact["updatedAt"] = stamp(moment)
+
+    def create(
+        self, moment: datetime, index_lag: float | None = None, **properties: Any
+    ) -> dict[str, Any]:
+        """A new contact modified at `moment`, searchable `index_lag` seconds later."""
+        contact = make_contact(len(self.contacts) + 1, moment)
+        contact["properties"].update(properties)
+        self._lag_index(contact, index_lag, None)
+        self.contacts.append(contact)
+        return contact
+
+    def _lag_index(
+        self, contact: dict[str, Any], lag: float | None, before: dict[str, Any] | None
+    ) -> None:
+        lag = self.index_lag if lag is None else lag
+        if lag <= 0:
+            return
+        if contact["id"] in self._unindexed:  # the index still holds an older copy
+            stale = self._unindexed[contact["id"]][1]
+        elif before is not None:
+            stale = {**before, "properties": dict(before["properties"])}
+        else:
+            stale = None
+        self._unindexed[contact["id"]] = (time.monotonic() + lag, stale)
 
     def change_for_second_run(self) -> dict[str, list[str]]:
         """Between two syncs: 205 contacts change (their company), three are created, one

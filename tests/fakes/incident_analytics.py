@@ -1,7 +1,9 @@
 """Fake incident-management API honouring ../shared/api-contracts/incident_analytics.md
 (seed 002): `GenieKey` auth, `{data, took, requestId, paging}` envelopes, absolute
-`paging.next` links, the `query=updatedAt>=<epoch ms>` filter, the 20,000 offset cap and
-timestamps with 0, 2, 3 or 6 fractional digits.
+`paging.next` links, the `query=updatedAt>=<epoch ms>[ AND createdAt>=<epoch ms>]` filter,
+the incident sort fields (`sort=updatedAt` on incidents is refused with 422), the 20,000
+offset cap and timestamps with 0, 2, 3 or 6 fractional digits. A test can change a record
+between two pages (`between_pages`).
 
 Everything it serves is deterministic (UUIDv5 ids, `took` and `requestId` derived from
 the request), so re-recording the cassettes gives the same bytes.
@@ -10,8 +12,9 @@ the request), so re-recording the cassettes gives the same bytes.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, overload
 from urllib.parse import urlencode
@@ -30,7 +33,10 @@ FRACTION_DIGITS = (0, 2, 3, 6)
 OFFSET_CAP = 20_000
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
-QUERY = re.compile(r"^updatedAt>=(\d+)$")
+#: the query filters the contract documents: `<field>>=<epoch ms>`, joined by ` AND `
+QUERY_CLAUSE = re.compile(r"^(updatedAt|createdAt)>=(\d+)$")
+#: the sort fields the real incidents API documents (no `updatedAt`)
+INCIDENT_SORT_FIELDS = ("createdAt", "tinyId", "message", "status", "isSeen", "owner")
 STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z$")
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 PAGED_LISTS = ("users", "services", "incidents", "alerts")
@@ -169,14 +175,18 @@ def make_alert(i: int, spread: int) -> dict[str, Any]:
     }
 
 
-class AlertStream(Sequence[dict[str, Any]]):
-    """`count` alerts made on demand, already in `updatedAt` order: `per_milli` alerts share
-    each millisecond. With `per_milli` above 1000, all of a millisecond's alerts have the
-    same `updatedAt`; otherwise the first of each millisecond has 3 fractional digits and
-    the rest 6, a microsecond apart (so a restart that rounded up would lose them)."""
+class RecordStream(Sequence[dict[str, Any]]):
+    """`count` records made on demand (ids `record_id(kind, i)`), already in `updatedAt`
+    and `createdAt` order (the two are equal): `per_milli` records share each millisecond.
+    With `per_milli` above 1000, all of a millisecond's records have the same stamps;
+    otherwise the first of each millisecond has 3 fractional digits and the rest 6, a
+    microsecond apart (so a restart that rounded up would lose them)."""
 
-    def __init__(self, count: int, per_milli: int = 1, start: datetime = EPOCH) -> None:
+    def __init__(
+        self, count: int, per_milli: int = 1, start: datetime = EPOCH, kind: str = "stream-alert"
+    ) -> None:
         self.count = count
+        self.kind = kind
         self.per_milli = per_milli
         self.start_millis = millis(start)
 
@@ -197,7 +207,7 @@ class AlertStream(Sequence[dict[str, Any]]):
         return self._make(index)
 
     def first_at_or_after(self, at_millis: int) -> int:
-        """Index of the first alert updated at or after `at_millis`."""
+        """Index of the first record stamped at or after `at_millis`."""
         return min(self.count, max(0, (at_millis - self.start_millis) * self.per_milli))
 
     def _make(self, i: int) -> dict[str, Any]:
@@ -207,9 +217,9 @@ class AlertStream(Sequence[dict[str, Any]]):
         ) + timedelta(microseconds=within)
         updated = stamp(moment, 6 if within else 3)
         return {
-            "id": record_id("stream-alert", i),
+            "id": record_id(self.kind, i),
             "tinyId": str(i),
-            "message": f"Alert {i}",
+            "message": f"Record {i}",
             "status": "open",
             "createdAt": updated,
             "updatedAt": updated,
@@ -222,7 +232,8 @@ class IncidentAnalyticsFake(FakeServer):
     Args:
         token: the accepted API key.
         scheme: the accepted word before it in the `Authorization` header.
-        alerts: replace the alerts, e.g. with an `AlertStream` of more than 20,000.
+        alerts: replace the alerts, e.g. with a `RecordStream` of more than 20,000.
+        incidents: replace the incidents likewise.
         latency: seconds added to every response.
     """
 
@@ -231,16 +242,22 @@ class IncidentAnalyticsFake(FakeServer):
         token: str = TOKEN,
         scheme: str = SCHEME,
         alerts: Sequence[dict[str, Any]] | None = None,
+        incidents: Sequence[dict[str, Any]] | None = None,
         latency: float = 0.0,
     ) -> None:
         self.token = token
         self.scheme = scheme
+        self._page_actions: list[tuple[str, int, Callable[[], Any]]] = []
+        self._served: dict[str, int] = {}
+        self._actions_lock = threading.Lock()
         self.data: dict[str, Sequence[dict[str, Any]]] = {
             "users": [make_user(i) for i in range(130)],
             "teams": [make_team(i) for i in range(7)],
             "services": [make_service(i) for i in range(110)],
             "integrations": [make_integration(i) for i in range(9)],
-            "incidents": [make_incident(i, 140) for i in range(140)],
+            "incidents": (
+                incidents if incidents is not None else [make_incident(i, 140) for i in range(140)]
+            ),
             "alerts": alerts if alerts is not None else [make_alert(i, 230) for i in range(230)],
         }
         super().__init__(latency=latency)
@@ -254,6 +271,36 @@ class IncidentAnalyticsFake(FakeServer):
             Rule("/v1/incidents", endpoint="paged_list", defaults={"kind": "incidents"}),
             Rule("/v2/alerts", endpoint="paged_list", defaults={"kind": "alerts"}),
         ]
+
+    # -- behaviour a test controls ---------------------------------------------------
+    def between_pages(self, path: str, after: int, action: Callable[[], Any]) -> None:
+        """Run `action` once, right after the `after`-th successful response to `path` is
+        made and before the client can ask for the next page: a record changing mid-sync."""
+        with self._actions_lock:
+            self._page_actions.append((path, after, action))
+
+    def _respond(self, request: Request) -> Response:
+        response = super()._respond(request)
+        if response.status_code == 200:
+            with self._actions_lock:
+                served = self._served[request.path] = self._served.get(request.path, 0) + 1
+                due = [a for a in self._page_actions if a[0] == request.path and a[1] == served]
+                for entry in due:
+                    self._page_actions.remove(entry)
+            for _, _, action in due:
+                action()
+        return response
+
+    def update(self, kind: str, id_: str, moment: datetime, **fields: Any) -> dict[str, Any]:
+        """Change record `id_` of `kind` at `moment` (its new `updatedAt`); returns it."""
+        rows = list(self.data[kind])
+        index = next(i for i, row in enumerate(rows) if row["id"] == id_)
+        rows[index] = {**rows[index], **fields, "updatedAt": stamp(moment, 3)}
+        self.data[kind] = rows
+        return rows[index]
+
+    def newest_updated(self, kind: str) -> datetime:
+        return max(parse_stamp(row["updatedAt"]) for row in self.data[kind])
 
     # -- contract behaviour ------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
@@ -300,13 +347,18 @@ class IncidentAnalyticsFake(FakeServer):
         query = request.args.get("query", "")
         if kind == "incidents" and not query:
             return self.error(422, "Query field cannot be empty.")
-        since: int | None = None
-        if query:
-            match = QUERY.match(query)
+        sort = request.args.get("sort")
+        if kind == "incidents" and sort is not None and sort not in INCIDENT_SORT_FIELDS:
+            return self.error(
+                422, f"Invalid sort field: {sort}. Valid fields: {', '.join(INCIDENT_SORT_FIELDS)}"
+            )
+        bounds: dict[str, int] = {}
+        for clause in query.split(" AND ") if query else []:
+            match = QUERY_CLAUSE.match(clause)
             if not match:
                 return self.error(422, f"Unsupported query: {query}")
-            since = int(match.group(1))
-        rows = self.select(kind, since, request.args.get("sort"), request.args.get("order", "desc"))
+            bounds[match.group(1)] = int(match.group(2))
+        rows = self.select(kind, bounds, sort, request.args.get("order", "desc"))
         total = len(rows)
         page = list(rows[offset : offset + limit])
         extra: dict[str, Any] = {"totalCount": total} if kind == "users" else {}
@@ -316,18 +368,21 @@ class IncidentAnalyticsFake(FakeServer):
         return self.json_response(self.envelope(request, page, **extra))
 
     def select(
-        self, kind: str, since: int | None, sort: str | None, order: str
+        self, kind: str, bounds: dict[str, int], sort: str | None, order: str
     ) -> Sequence[dict[str, Any]]:
+        """The records stamped at or after every bound (`field -> epoch ms`), sorted by
+        `sort` then `id` (unsorted without `sort`)."""
         rows = self.data[kind]
-        if isinstance(rows, AlertStream):
-            start = rows.first_at_or_after(since) if since is not None else 0
+        if isinstance(rows, RecordStream):
+            # a stream's `createdAt` equals its `updatedAt`: one bound, the larger
+            start = rows.first_at_or_after(max(bounds.values())) if bounds else 0
             return _Window(rows, start)
-        if since is not None:
-            rows = [row for row in rows if millis(parse_stamp(row["updatedAt"])) >= since]
-        if sort == "updatedAt":
+        for field, since in bounds.items():
+            rows = [row for row in rows if millis(parse_stamp(row[field])) >= since]
+        if sort in ("updatedAt", "createdAt"):
             rows = sorted(
                 rows,
-                key=lambda row: (parse_stamp(row["updatedAt"]), row["id"]),
+                key=lambda row: (parse_stamp(row[sort]), row["id"]),
                 reverse=order == "desc",
             )
         return rows
@@ -401,9 +456,9 @@ class IncidentAnalyticsFake(FakeServer):
 
 
 class _Window(Sequence[dict[str, Any]]):
-    """An `AlertStream` from index `start` on, without making the alerts before it."""
+    """A `RecordStream` from index `start` on, without making the alerts before it."""
 
-    def __init__(self, stream: AlertStream, start: int) -> None:
+    def __init__(self, stream: RecordStream, start: int) -> None:
         self.stream = stream
         self.start = start
 
