@@ -158,8 +158,9 @@ class KeysetPaginator(BasePaginator):
         last_ids = self._values(self.id_path, rows[-1])
         if len(rows) < 2 or not last_ids:
             raise self._error(
-                response, f"a page of records sharing `{self.key_name}` {self._start!r} "
-                "cannot be paged through (too short, or the records carry no id)"
+                response,
+                f"a page of records sharing `{self.key_name}` {self._start!r} "
+                "cannot be paged through (too short, or the records carry no id)",
             )
         offset = self._offset + len(rows) - 1
         limit = self._limit or len(rows)

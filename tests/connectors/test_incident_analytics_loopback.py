@@ -18,8 +18,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.incident_analytics import incident_analytics_source
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
-from shared.loading import run_source
 from shared.keyset import KeysetPagingError
+from shared.loading import run_source
 from tests.dataset import count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault
