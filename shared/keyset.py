@@ -105,7 +105,7 @@ class KeysetPaginator(BasePaginator):
 
     def init_request(self, request: Request) -> None:
         self._in_body = request.json is not None
-        self._first = copy.deepcopy(request.json if self._in_body else dict(request.params or {}))
+        self._first = self._fields(request)
         self._limit = int(self._first.get(self.limit_param) or 0)
         self.restarts = self._offset = self._rereads = 0
         self._start = self._expected_first_id = None
@@ -132,9 +132,7 @@ class KeysetPaginator(BasePaginator):
     def update_request(self, request: Request) -> None:
         if not self._next_fields:
             return
-        fields = request.json if self._in_body else request.params
-        if fields is None:
-            fields = {}
+        fields = self._fields(request)
         for name, value in self._next_fields.items():
             if value is None:
                 fields.pop(name, None)
@@ -201,6 +199,13 @@ class KeysetPaginator(BasePaginator):
         self._next_fields = self._at(0)
 
     # -- helpers ---------------------------------------------------------------------
+    def _fields(self, request: Request) -> dict[str, Any]:
+        """A copy of the request's parameters: its JSON body, or its query parameters."""
+        fields = request.json if self._in_body else (request.params or {})
+        if not isinstance(fields, dict):
+            raise TypeError(f"{self.connector}: keyset paging needs a dict of parameters")
+        return copy.deepcopy(fields)
+
     def _has_more(self, response: Response, rows: list[dict[str, Any]]) -> bool:
         if self.has_more_path is None:
             return bool(rows) and len(rows) >= (self._limit or len(rows))
