@@ -1,10 +1,13 @@
 """hubspot_contacts against its fake server over real loopback HTTP: what a cassette
-cannot replay (the 10,000-result search cap, rate limits and their 429s, bad credentials)."""
+cannot replay (keyset searches past the 10,000-result cap and past contacts modified
+mid-sync, the lagging search index and the lookback window, rate limits and their 429s,
+bad credentials)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import dlt
@@ -22,11 +25,9 @@ from tests.fakes.base import Fault
 from tests.fakes.hubspot_contacts import (
     FAST,
     LIST_PATH,
-    SEARCH_CAP,
     SEARCH_PATH,
     TOKEN,
     HubSpotContactsFake,
-    epoch_ms,
     parse_stamp,
     stamp_ms,
 )
@@ -54,11 +55,37 @@ def arrival_gaps(fake: HubSpotContactsFake, path: str) -> list[float]:
     return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
 
 
-def test_more_than_10000_changed_contacts_load_completely_by_restarting_the_search_window(
+def filter_value(body: dict[str, Any]) -> int:
+    (group,) = body["filterGroups"]
+    (condition,) = group["filters"]
+    assert (condition["propertyName"], condition["operator"]) == ("lastmodifieddate", "GTE")
+    return int(condition["value"])
+
+
+def stored_cursor(pipeline: dlt.Pipeline) -> str:
+    state = pipeline.state["sources"]["hubspot_contacts"]["resources"]["contacts"]
+    return str(state["incremental"]["updated_at"]["last_value"])
+
+
+def server_rows(fake: HubSpotContactsFake) -> dict[str, tuple[Any, ...]]:
+    return {
+        c["id"]: (c["properties"]["company"], parse_stamp(c["updatedAt"]))
+        for c in fake.contacts
+        if not c["archived"]
+    }
+
+
+def loaded_rows(pipeline: dlt.Pipeline) -> dict[str, tuple[Any, ...]]:
+    rows = query(pipeline, "SELECT id, company, updated_at FROM contacts")
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_more_than_10000_changed_contacts_load_completely_by_keyset_searches_below_the_cap(
     pipeline: dlt.Pipeline,
 ) -> None:
     with HubSpotContactsFake(count=3) as fake:
         sync(pipeline, fake)
+        cursor = stored_cursor(pipeline)
         added = fake.add_changed_contacts(10_450, per_stamp=3)
         started = time.monotonic()
 
@@ -71,40 +98,125 @@ def test_more_than_10000_changed_contacts_load_completely_by_restarting_the_sear
     assert set(added) <= expected
     assert query(pipeline, "SELECT COUNT(*) - COUNT(DISTINCT id) FROM contacts") == [(0,)]
 
+    # no `after` at all: every search starts `GTE` the largest lastmodifieddate the search
+    # before returned (keyset), so the 10,000 cap is never near
     bodies = fake.search_bodies()
-    assert all(int(b.get("after", 0)) + b["limit"] <= SEARCH_CAP for b in bodies)
     assert set(statuses(fake, SEARCH_PATH)) == {200}
-    starts = [b["filterGroups"][0]["filters"][0]["value"] for b in bodies if "after" not in b]
-    assert len(starts) == 2  # one restart
-    # the second window starts at the largest lastmodifieddate of the first 10,000 results
-    first_window = sorted(
-        (c for c in fake.contacts if epoch_ms(parse_stamp(c["updatedAt"])) >= int(starts[0])),
-        key=lambda c: (epoch_ms(parse_stamp(c["updatedAt"])), int(c["id"])),
-    )[:SEARCH_CAP]
-    assert starts[1] == str(epoch_ms(parse_stamp(first_window[-1]["updatedAt"])))
-    assert [int(b.get("after", 0)) for b in bodies[:50]] == list(range(0, SEARCH_CAP, 200))
+    assert all("after" not in body for body in bodies)
+    assert filter_value(bodies[0]) == stamp_ms(cursor) - 60_000
+    stamps = sorted(stamp_ms(c["updatedAt"]) for c in fake.contacts if not c["archived"])
+    for before, body in zip(bodies, bodies[1:], strict=False):
+        page = [s for s in stamps if s >= filter_value(before)][:200]
+        assert filter_value(body) == page[-1]
+    # 3 contacts a stamp: each search re-reads at most 2 of the one before
+    assert len(bodies) <= 10_453 // 198 + 2
     assert elapsed < 15
 
 
-def test_a_window_that_cannot_advance_fails_clearly_instead_of_looping(
+def test_one_stamp_shared_past_the_cap_fails_clearly_instead_of_looping(
     pipeline: dlt.Pipeline, fake: HubSpotContactsFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a cap of 400 stands in for 10,000: more contacts than that share one lastmodifieddate
     monkeypatch.setattr(hubspot_contacts, "SEARCH_RESULT_CAP", 400)
     sync(pipeline, fake)
     fake.add_changed_contacts(450, per_stamp=450)
+    shared_stamp = stamp_ms(fake.contacts[-1]["properties"]["lastmodifieddate"])
 
     with pytest.raises(Exception) as raised:
         sync(pipeline, fake)
 
     error = root_cause(raised.value, ConnectorError)
-    assert "more than 400 contacts share lastmodifieddate" in str(error)
-    # the first window (from the stored cursor) advances to the shared stamp; the second,
-    # starting there, reaches the cap without getting past it
+    assert str(error).startswith("hubspot_contacts: cannot page http://127.0.0.1:")
+    assert str(error).endswith(
+        f"more than 400 records share `properties.lastmodifieddate` {shared_stamp}, and the "
+        "API's offset cap of 400 stops paging through them"
+    )
+    # the first search (from the stored cursor) moves on to the shared stamp; from there
+    # the stamp is paged by offset until the next page would pass the cap
     bodies = fake.search_bodies()
-    assert [int(b.get("after", 0)) for b in bodies] == [0, 200, 0, 200]
-    shared_stamp = fake.contacts[-1]["properties"]["lastmodifieddate"]
-    assert bodies[2]["filterGroups"][0]["filters"][0]["value"] == str(stamp_ms(shared_stamp))
+    assert [(filter_value(b), b.get("after")) for b in bodies[1:]] == [
+        (shared_stamp, None),
+        (shared_stamp, "199"),
+    ]
+    assert set(statuses(fake, SEARCH_PATH)) == {200}
+
+
+def test_a_contact_modified_mid_sync_skips_no_contact_at_the_page_boundary(
+    pipeline: dlt.Pipeline, fake: HubSpotContactsFake
+) -> None:
+    sync(pipeline, fake)
+    changes = fake.change_for_second_run()
+    newest = fake.newest_modified()
+    # the fourth of the contacts changed since the first run: on the first search page
+    moved = next(c for c in fake.contacts if c["id"] == changes["changed"][3])
+    # after the first search page, one of its contacts changes again: it moves to the
+    # end of lastmodifieddate order and the rest shift one place towards the start
+    fake.between_pages(
+        SEARCH_PATH,
+        after=1,
+        action=lambda: fake.modify(moved, newest + timedelta(minutes=5), company="Moved Co"),
+    )
+
+    sync(pipeline, fake)
+
+    # every contact loaded as the server holds it now (a skipped one would keep the
+    # company of the first run), the moved one once, in its newest copy; the contact
+    # archived since keeps its row (the search never returns archived contacts)
+    loaded = loaded_rows(pipeline)
+    (archived,) = changes["archived"]
+    assert set(loaded) - set(server_rows(fake)) == {archived}
+    assert {i: row for i, row in loaded.items() if i != archived} == server_rows(fake)
+    assert loaded[moved["id"]][0] == "Moved Co"
+    assert len(fake.search_bodies()) == 2
+    assert stored_cursor(pipeline) == moved["updatedAt"]
+
+
+@pytest.mark.parametrize("lookback", [None, 30.0])
+def test_later_searches_look_back_before_the_cursor_and_load_a_contact_the_index_hid(
+    pipeline: dlt.Pipeline, lookback: float | None
+) -> None:
+    window = {} if lookback is None else {"search_lookback_seconds": lookback}
+    with HubSpotContactsFake(count=20) as fake:
+        sync(pipeline, fake, **window)
+        newest = fake.newest_modified()
+        # `late` is modified first but the index takes a second to show it; `prompt`,
+        # modified a moment later, is searchable at once
+        late = fake.create(newest + timedelta(seconds=1), index_lag=1.0, company="Late Co")
+        prompt = fake.create(newest + timedelta(seconds=2), company="Prompt Co")
+        first_cursor = stored_cursor(pipeline)
+
+        sync(pipeline, fake, **window)
+
+        window_ms = int((lookback or 60.0) * 1000)
+        assert filter_value(fake.search_bodies()[0]) == stamp_ms(first_cursor) - window_ms
+        loaded = loaded_rows(pipeline)
+        assert prompt["id"] in loaded and late["id"] not in loaded
+        assert stored_cursor(pipeline) == prompt["updatedAt"]
+        time.sleep(1.1)  # the index catches up
+
+        sync(pipeline, fake, **window)
+
+    # the third run's search starts the lookback before `prompt`, so `late` is found
+    assert filter_value(fake.search_bodies()[-1]) == stamp_ms(prompt["updatedAt"]) - window_ms
+    assert loaded_rows(pipeline) == server_rows(fake)
+    assert stored_cursor(pipeline) == prompt["updatedAt"]
+
+
+def test_without_a_lookback_the_lagging_index_loses_a_contact_for_good(
+    pipeline: dlt.Pipeline,
+) -> None:
+    # the fake's lag is real: a search from the stored cursor itself never finds `late`
+    with HubSpotContactsFake(count=20) as fake:
+        sync(pipeline, fake, search_lookback_seconds=0)
+        newest = fake.newest_modified()
+        late = fake.create(newest + timedelta(seconds=1), index_lag=1.0)
+        fake.create(newest + timedelta(seconds=2))
+        sync(pipeline, fake, search_lookback_seconds=0)
+        time.sleep(1.1)
+        sync(pipeline, fake, search_lookback_seconds=0)
+
+    assert late["id"] not in loaded_rows(pipeline)
+    assert len(loaded_rows(pipeline)) == len(server_rows(fake)) - 1
 
 
 def test_search_429_without_retry_after_waits_the_secondly_window_and_retries(
