@@ -35,7 +35,7 @@ CONNECTOR = "incident_analytics"
 NEXT_PAGE = "paging.next"
 #: keyset paging reads a record twice when it changes mid-sync (the old copy, then the
 #: new one further on): the merge keeps the copy with the latest `updatedAt`
-NEWEST_COPY_WINS = {"updated_at": {"dedup_sort": "desc"}}
+NEWEST_COPY_WINS = {CURSOR: {"dedup_sort": "desc"}}
 
 
 def updated_since_query(millis: int) -> str:

@@ -83,21 +83,16 @@ def test_ids_are_unique_uuid_strings_and_nested_lists_become_child_tables(
     assert {"integration__id", "is_seen", "updated_at"} <= columns(pipeline, "alerts")
 
 
-def test_paged_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
+def test_plain_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
     pipeline: dlt.Pipeline,
 ) -> None:
     (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
 
     offsets = {
         table: [params.get("offset") for params in sent(cassette, PATHS[table])]
-        for table in ("users", "services", "incidents", "alerts")
+        for table in ("users", "services")
     }
-    assert offsets == {
-        "users": [None, ["100"]],
-        "services": [None, ["100"]],
-        "incidents": [None, ["100"]],
-        "alerts": [None, ["100"], ["200"]],
-    }
+    assert offsets == {"users": [None, ["100"]], "services": [None, ["100"]]}
     for table in ("users", "services", "incidents", "alerts"):
         assert all(params["limit"] == ["100"] for params in sent(cassette, PATHS[table])), table
     # one page, no paging, no parameters
@@ -105,18 +100,30 @@ def test_paged_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
     assert sent(cassette, "/v2/integrations") == [{}]
 
 
-def test_incidents_and_alerts_always_send_the_query_sorted_by_updated_at_ascending(
+def test_incidents_sort_by_created_at_and_alerts_by_updated_at_each_page_a_keyset_restart(
     pipeline: dlt.Pipeline,
 ) -> None:
+    data = recorded_data()
+
     (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
 
-    for table in ("incidents", "alerts"):
+    for table, sort in (("incidents", "createdAt"), ("alerts", "updatedAt")):
         requests = sent(cassette, PATHS[table])
-        assert requests, table
-        for params in requests:
-            assert params["query"] == ["updatedAt>=0"], table
-            assert params["sort"] == ["updatedAt"], table
-            assert params["order"] == ["asc"], table
+        assert all(params["sort"] == [sort] and params["order"] == ["asc"] for params in requests)
+        # never an offset: each page after the first asks again from the largest `sort`
+        # value (epoch ms, truncated) of the page before, which the server sorted ascending
+        assert all("offset" not in params for params in requests), table
+        ordered = sorted(data[table], key=lambda row, s=sort: (parse_stamp(row[s]), row["id"]))
+        expected, start = ["updatedAt>=0"], 0
+        while True:
+            page = [row for row in ordered if millis(parse_stamp(row[sort])) >= start][:100]
+            if len(page) < 100:
+                break
+            start = millis(parse_stamp(page[-1][sort]))
+            prefix = "updatedAt>=0 AND " if table == "incidents" else ""
+            expected.append(f"{prefix}{sort}>={start}")
+        assert [params["query"] for params in requests] == [[q] for q in expected], table
+        assert len(expected) == {"incidents": 2, "alerts": 3}[table]
     # the plain lists are not filtered
     for table in ("users", "services"):
         assert all("query" not in params for params in sent(cassette, PATHS[table]))
@@ -175,7 +182,7 @@ def test_second_run_starts_from_the_stored_maximum_truncated_to_millis_and_merge
         assert sent(cassette, PATHS[table]) == [
             {
                 "limit": ["100"],
-                "sort": ["updatedAt"],
+                "sort": ["createdAt" if table == "incidents" else "updatedAt"],
                 "order": ["asc"],
                 "query": [f"updatedAt>={millis(newest)}"],
             }
