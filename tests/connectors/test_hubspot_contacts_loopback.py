@@ -141,34 +141,38 @@ def test_one_stamp_shared_past_the_cap_fails_clearly_instead_of_looping(
     assert set(statuses(fake, SEARCH_PATH)) == {200}
 
 
-def test_a_contact_modified_mid_sync_skips_no_contact_at_the_page_boundary(
+def test_contacts_modified_mid_sync_skip_no_contact_at_the_page_boundary(
     pipeline: dlt.Pipeline, fake: HubSpotContactsFake
 ) -> None:
     sync(pipeline, fake)
     changes = fake.change_for_second_run()
     newest = fake.newest_modified()
-    # the fourth of the contacts changed since the first run: on the first search page
-    moved = next(c for c in fake.contacts if c["id"] == changes["changed"][3])
-    # after the first search page, one of its contacts changes again: it moves to the
-    # end of lastmodifieddate order and the rest shift one place towards the start
+    # the fourth and fifth of the contacts changed since the first run: on the first page
+    moved = [c for c in fake.contacts if c["id"] in changes["changed"][3:5]]
+    # after the first search page, they change again: they move to the end of
+    # lastmodifieddate order and the rest shift two places towards the start (an offset,
+    # even one overlapping the page before by a contact, would skip one)
     fake.between_pages(
         SEARCH_PATH,
         after=1,
-        action=lambda: fake.modify(moved, newest + timedelta(minutes=5), company="Moved Co"),
+        action=lambda: [
+            fake.modify(contact, newest + timedelta(minutes=5, seconds=k), company="Moved Co")
+            for k, contact in enumerate(moved)
+        ],
     )
 
     sync(pipeline, fake)
 
     # every contact loaded as the server holds it now (a skipped one would keep the
-    # company of the first run), the moved one once, in its newest copy; the contact
+    # company of the first run), the moved ones once, in their newest copy; the contact
     # archived since keeps its row (the search never returns archived contacts)
     loaded = loaded_rows(pipeline)
     (archived,) = changes["archived"]
     assert set(loaded) - set(server_rows(fake)) == {archived}
     assert {i: row for i, row in loaded.items() if i != archived} == server_rows(fake)
-    assert loaded[moved["id"]][0] == "Moved Co"
+    assert {loaded[contact["id"]][0] for contact in moved} == {"Moved Co"}
     assert len(fake.search_bodies()) == 2
-    assert stored_cursor(pipeline) == moved["updatedAt"]
+    assert stored_cursor(pipeline) == moved[-1]["updatedAt"]
 
 
 @pytest.mark.parametrize("lookback", [None, 30.0])

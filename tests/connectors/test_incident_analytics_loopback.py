@@ -187,35 +187,39 @@ def test_one_sort_value_holding_20000_records_fails_clearly_instead_of_looping(
 
 
 @pytest.mark.parametrize("table", ["incidents", "alerts"])
-def test_a_record_updated_mid_sync_skips_no_record_at_the_page_boundary(
+def test_records_updated_mid_sync_skip_no_record_at_the_page_boundary(
     fake: IncidentAnalyticsFake, pipeline: dlt.Pipeline, table: str
 ) -> None:
     ordered = sorted(fake.data[table], key=lambda r: (parse_stamp(r[SORTS[table]]), r["id"]))
-    moved = ordered[5]["id"]
+    moved = [ordered[5]["id"], ordered[6]["id"]]
     newest = fake.newest_updated(table)
-    # after page 1, one of its records changes: it moves to the end of `updatedAt` order
-    # and every later record one place towards the start
+    # after page 1, two of its records change: they move to the end of `updatedAt` order
+    # and every later record two places towards the start (an offset, even one
+    # overlapping the page before by a record, would skip one)
     fake.between_pages(
         PATHS[table],
         after=1,
-        action=lambda: fake.update(table, moved, newest + timedelta(hours=1), status="moved"),
+        action=lambda: [
+            fake.update(table, row_id, newest + timedelta(hours=1), status="moved")
+            for row_id in moved
+        ],
     )
 
     run_source(pipeline, source(fake, table))
 
     server = {r["id"]: (r["status"], parse_stamp(r["updatedAt"])) for r in fake.data[table]}
-    assert server[moved][0] == "moved"
+    assert {server[row_id][0] for row_id in moved} == {"moved"}
     loaded = query(pipeline, f"SELECT id, status, updated_at FROM {table}")
     assert len(loaded) == len(server)
     # 140 incidents, 230 alerts: 100 a page, one re-read at each boundary
     assert len(fake.requests_to(PATHS[table])) == {"incidents": 2, "alerts": 3}[table]
     if table == "alerts":
-        # every alert loaded, each as the server holds it now: the moved one at the end
+        # every alert loaded, each as the server holds it now: the moved ones at the end
         assert {row[0]: (row[1], row[2]) for row in loaded} == server
     else:
-        # incidents page by `createdAt`, where the change does not move the incident: every
-        # incident loaded, the changed one as it was when read; the cursor stayed below its
-        # new `updatedAt`, so the next run loads the change
+        # incidents page by `createdAt`, where a change does not move the incident: every
+        # incident loaded, the changed ones as they were when read; the cursor stayed
+        # below their new `updatedAt`, so the next run loads the changes
         assert {row[0] for row in loaded} == set(server)
         run_source(pipeline, source(fake, table))
         loaded = query(pipeline, f"SELECT id, status, updated_at FROM {table}")
