@@ -33,6 +33,7 @@ from connectors.hubspot_contacts.settings import (
 )
 from shared.auth import bearer_token, require_secret
 from shared.builder import DEFAULT_FILE_FORMAT, SourceHttp
+from shared.errors import ConfigurationError
 from shared.keyset import KeysetPaginator
 from shared.paginators import JSONResponseCursorPaginator
 from shared.rate_limit import RateLimit
@@ -171,6 +172,11 @@ def hubspot_contacts_source(
             cursor: the search index lags writes, so a contact modified just before another
             may become searchable after it.
     """
+    if search_lookback_seconds < 0:
+        raise ConfigurationError(
+            f"{CONNECTOR}: `search_lookback_seconds` must be 0 or more, got "
+            f"{search_lookback_seconds}"
+        )
     http = SourceHttp(
         connector=CONNECTOR,
         base_url=base_url,

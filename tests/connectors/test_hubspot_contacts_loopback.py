@@ -319,6 +319,16 @@ def test_401_names_the_api_key_config_key_and_not_the_key(
     assert statuses(fake, LIST_PATH) == [401]
 
 
+def test_a_negative_lookback_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        hubspot_contacts_source(
+            api_key=TOKEN, base_url="https://api.hubapi.com", search_lookback_seconds=-5
+        )
+    assert str(raised.value) == (
+        "hubspot_contacts: `search_lookback_seconds` must be 0 or more, got -5"
+    )
+
+
 def test_missing_api_key_is_a_configuration_error_naming_the_key() -> None:
     with pytest.raises(ConfigurationError, match=r"sources\.hubspot_contacts\.api_key"):
         hubspot_contacts_source(api_key="  ", base_url="https://api.hubapi.com")
