@@ -41,6 +41,7 @@ from shared.stop_paging import stop_paging_on
 UPDATED_AT = {"cursor_path": CURSOR, "on_cursor_value_missing": "include"}
 CURSOR_COLUMN = {CURSOR: {"data_type": "timestamp"}}
 #: every story the sync sees, each once: a story need not belong to an epic
+#: (`shared.fan_in` reads the three story lists through one pipe for their children)
 STORIES_SEEN = ["epics_stories", "groups_stories", "iterations_stories"]
 
 

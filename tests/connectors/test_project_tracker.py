@@ -105,17 +105,14 @@ def test_full_sync_replay_loads_all_24_tables_with_the_fakes_row_counts(
 
     assert len(EXPECTED_ROWS) == 24
     assert {table: count(pipeline, table) for table in EXPECTED_ROWS} == EXPECTED_ROWS
-    # one request per list, one per parent row per child list, one per story for its
-    # comments and its history; the union of every story seen reads the epics, groups and
-    # iterations and their story lists a second time
+    # one request per list, one per parent row per child list, and one per story seen (14:
+    # 12 under epics, 1 only in a group, 1 only in an iteration) for its comments and one
+    # for its history; no list read twice
     fake = ProjectTrackerFake()
-    story_parents = [*fake.epics, *fake.groups, *fake.iterations]
-    union = 3 + len(story_parents)
-    assert union == 15
-    assert cassette.play_count == len(cassette.data) == 69 + 2 * 2 + union
+    assert len(fake.stories) == 14
+    assert cassette.play_count == len(cassette.data) == 45 + 2 * 14
     paths = [urlsplit(request.uri).path for request in cassette.requests]
-    assert paths.count("/v1/epics") == paths.count("/v1/groups") == 2
-    assert paths.count("/v1/categories") == 1
+    assert len(set(paths)) == len(paths)
     for story in fake.stories:
         assert paths.count(f"/v1/stories/{story['id']}/comments") == 1
         assert paths.count(f"/v1/stories/{story['id']}/history") == 1
@@ -201,7 +198,7 @@ def test_second_run_skips_unchanged_rows_but_reads_every_child_list_again(
     fake = ProjectTrackerFake()
     for epic in fake.epics:
         assert paths.count(f"/v1/epics/{epic['id']}/comments") == 1
-    assert len(paths) == 88
+    assert len(paths) == 73
     # only the two changed epics pass the cursor, and the one without `updated_at` (it
     # loads every run); unchanged lists load nothing but their records without a cursor
     loaded = pipeline.last_trace.last_normalize_info.row_counts
@@ -231,8 +228,8 @@ def test_group_stories_ask_for_the_contracts_1000_stories_a_request(full_sync: F
         for request in full_sync.cassette.requests
         if urlsplit(request.uri).path.startswith("/v1/groups/")
     ]
-    # three groups, read by the table and by the union; each fits one short page
-    assert groups == [{"limit": ["1000"], "offset": ["0"]}] * 6
+    # three groups, each fits one short page
+    assert groups == [{"limit": ["1000"], "offset": ["0"]}] * 3
 
 
 def test_full_sync_loads_parquet_not_insert_values(full_sync: FullSync) -> None:

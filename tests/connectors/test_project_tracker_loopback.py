@@ -77,8 +77,7 @@ def test_a_child_list_of_a_vanished_parent_is_skipped_with_a_warning(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     for path, reads in (
         (f"/v1/epics/{gone_epic}/comments", 1),
-        # read by the table and by the union of every story seen
-        (f"/v1/epics/{gone_epic}/stories", 2),
+        (f"/v1/epics/{gone_epic}/stories", 1),
         (f"/v1/stories/{gone_story}/comments", 1),
         (f"/v1/stories/{gone_story}/history", 1),
     ):
@@ -125,11 +124,10 @@ def test_pacing_keeps_a_full_sync_under_a_rolling_window_with_no_429(
     assert {r.status for r in fake.requests} == {200}
     sent = len(fake.requests)
     # no retries: 13 lists and a search page; 25 child lists under categories, epics, groups,
-    # iterations, milestones and objectives; the union of every story seen reads epics,
-    # groups, iterations and their 9 story lists again (12); comments and history of the
-    # 5 stories (3 under epics, 1 only in a group, 1 only in an iteration)
+    # iterations, milestones and objectives; comments and history of the 5 stories (3 under
+    # epics, 1 only in a group, 1 only in an iteration)
     assert len(fake.stories) == 5
-    assert sent == 14 + 25 + 12 + 2 * 5
+    assert sent == 14 + 25 + 2 * 5
     # evenly spaced at 90% of the rate: 18 a second
     assert elapsed >= (sent - 1) / 18
     assert count(pipeline, "epics_comments") == sum(len(c) for c in fake.comments_by_epic.values())
@@ -221,10 +219,10 @@ def test_sequential_children_load_the_same_rows_one_request_at_a_time(
         )
 
     assert fake.max_in_flight == 1
-    # the epics and their story lists; the union of every story seen reads them again, and
-    # the groups' and iterations' lists; then one history request per story
+    # every story seen needs the epics', groups' and iterations' story lists, once each;
+    # then one history request per story
     story_lists = len(fake.epics) + len(fake.groups) + len(fake.iterations)
-    assert len(fake.requests) == 1 + len(fake.epics) + 3 + story_lists + len(fake.stories)
+    assert len(fake.requests) == 3 + story_lists + len(fake.stories)
     assert count(pipeline, "epics_stories") == sum(1 for s in fake.stories if s["epic_id"])
     assert count(pipeline, "story_history") == 2 * len(fake.stories)
 
@@ -274,7 +272,7 @@ def test_a_group_asked_for_more_than_its_cap_fails_loudly_rather_than_loading_a_
     error = root_cause(failed.value, RequestFailedError)
     assert error.status_code == 400
     assert "`groups_stories`" in str(error)
-    assert {r.args["limit"] for r in fake.requests_to("/stories")} == {"1000"}
+    assert {r.args["limit"] for r in fake.requests_to("/v1/groups/")} == {"1000"}
 
 
 def test_stories_only_in_a_group_or_an_iteration_get_comments_and_history_once_each(

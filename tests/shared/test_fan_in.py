@@ -1,5 +1,6 @@
 """shared.fan_in: a child of several parents is requested once for every row any parent
-yields, whichever parents list it, on every run; the parents' tables are unchanged."""
+yields, whichever parents list it, on every run; every list is read once and its table
+keeps its rows, keys and cursor."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from shared.builder import SourceHttp
 from shared.errors import ConfigurationError
 from shared.fan_in import build_resources
 from shared.loading import run_source
-from tests.dataset import count, query
+from tests.dataset import columns, count, query
 
 BASE_URL = "https://api.example.com"
 
@@ -98,6 +99,11 @@ def source(resources: list[dict[str, Any]] | None = None, **options: Any) -> Any
     )()
 
 
+def primary_key(pipeline: dlt.Pipeline, table: str) -> list[str]:
+    table_columns = pipeline.default_schema.get_table_columns(table)
+    return [name for name, column in table_columns.items() if column.get("primary_key")]
+
+
 @pytest.mark.parametrize("parallel_children", [True, False])
 def test_every_task_any_parent_lists_gets_its_notes_requested_once(
     api: TasksApi, pipeline: dlt.Pipeline, parallel_children: bool
@@ -114,9 +120,10 @@ def test_every_task_any_parent_lists_gets_its_notes_requested_once(
     # the parents' tables keep their own rows and keys
     assert sorted(query(pipeline, "SELECT team_id, id FROM team_tasks")) == [("t1", 1), ("t2", 2)]
     assert sorted(query(pipeline, "SELECT sprint_id, id FROM sprint_tasks")) == [(1, 1), (2, 3)]
-    # the union reads the parents' lists itself: each list twice, never more
-    assert api.paths.count("/teams") == api.paths.count("/sprints") == 2
-    assert api.paths.count("/sprints/2/tasks") == 2
+    # one union reads every list once, for the tables and the child alike
+    assert sorted(p for p in api.paths if not p.endswith("/notes")) == sorted(
+        ["/teams", "/sprints", *api.tasks]
+    )
 
 
 def test_a_second_run_requests_every_tasks_notes_again(
@@ -131,7 +138,10 @@ def test_a_second_run_requests_every_tasks_notes_again(
     notes = sorted(p for p in api.paths if p.endswith("/notes"))
     assert notes == ["/tasks/1/notes", "/tasks/2/notes", "/tasks/3/notes", "/tasks/4/notes"]
     assert count(pipeline, "task_notes") == 4
-    # the parent's cursor still skips its unchanged rows: the union's copy keeps no cursor
+    # the sprints' cursor skips their unchanged rows, yet their tasks are read and loaded
+    loaded = pipeline.last_trace.last_normalize_info.row_counts
+    assert "sprints" not in loaded
+    assert loaded["sprint_tasks"] == 2 and loaded["team_tasks"] == 3
     state = pipeline.state["sources"]["demo"]["resources"]["sprints"]["incremental"]
     assert state["updated_at"]["last_value"] == "2024-01-01T00:00:00Z"
 
@@ -144,7 +154,16 @@ def test_selecting_only_the_child_still_reads_every_parent(
     assert sorted(query(pipeline, "SELECT task_id FROM task_notes")) == [(1,), (2,), (3,)]
     tables = {t["name"] for t in pipeline.default_schema.data_tables()}
     assert "team_tasks" not in tables and "sprint_tasks" not in tables
-    assert api.paths.count("/teams") == 1  # only the union's copy ran
+    assert api.paths.count("/teams") == 1
+
+
+def test_the_union_tags_never_reach_a_table(api: TasksApi, pipeline: dlt.Pipeline) -> None:
+    run_source(pipeline, source())
+
+    for table in ("teams", "sprints", "team_tasks", "sprint_tasks", "task_notes"):
+        assert not {c for c in columns(pipeline, table) if "fan_in" in c}, table
+    assert set(primary_key(pipeline, "team_tasks")) == {"team_id", "id"}
+    assert pipeline.default_schema.get_table("sprints")["write_disposition"] == "merge"
 
 
 def test_an_unknown_parent_in_the_list_names_the_resources(api: TasksApi) -> None:
@@ -162,4 +181,43 @@ def test_a_parent_with_several_parents_itself_is_refused(api: TasksApi) -> None:
         }
     )
     with pytest.raises(ConfigurationError, match="`task_notes`, which has several parents"):
+        source(resources)
+
+
+def test_selecting_a_parent_table_reads_only_its_own_lists(
+    api: TasksApi, pipeline: dlt.Pipeline
+) -> None:
+    run_source(pipeline, source().with_resources("teams", "sprint_tasks"))
+
+    assert sorted(api.paths) == sorted(
+        ["/teams", "/sprints", "/sprints/1/tasks", "/sprints/2/tasks"]
+    )
+    assert count(pipeline, "teams") == 2 and count(pipeline, "sprint_tasks") == 2
+    tables = {t["name"] for t in pipeline.default_schema.data_tables()}
+    assert "sprints" not in tables and "task_notes" not in tables
+
+
+def test_two_children_of_the_same_parents_must_take_the_same_field(api: TasksApi) -> None:
+    resources = table()
+    resources.append(
+        {
+            "name": "task_owners",
+            "endpoint": {"path": "/users/{owner}/profile"},
+            "parent": {
+                "resource": ["team_tasks", "sprint_tasks"],
+                "field": "name",
+                "column": "owner",
+            },
+        }
+    )
+    with pytest.raises(ConfigurationError, match="`task_owners` takes `name` from its parents"):
+        source(resources)
+
+
+def test_a_list_filtered_on_the_server_cannot_be_read_through_a_union(api: TasksApi) -> None:
+    resources = table()
+    resources[1]["endpoint"]["incremental"] = {"cursor_path": "updated_at", "start_param": "since"}
+    with pytest.raises(
+        ConfigurationError, match="demo: `sprints` filters by its cursor on the server"
+    ):
         source(resources)
