@@ -29,7 +29,7 @@ their children still receive rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -112,6 +112,7 @@ def build_resources(
     parallel_children: bool = True,
     file_format: TLoaderFileFormat | None = DEFAULT_FILE_FORMAT,
     arrow_pages: Collection[str] = (),
+    parents: Mapping[str, DltResource] | None = None,
 ) -> list[DltResource]:
     """Build dlt resources from a connector's resource table.
 
@@ -125,6 +126,8 @@ def build_resources(
         arrow_pages: names of resources that yield Arrow tables (batches of pages)
             instead of rows: much faster on large syncs; nested arrays land as `json`
             columns instead of child tables (see `shared.arrow_pages`).
+        parents: resources built elsewhere (`shared.fan_in`'s unions) that specs may name
+            as `parent`; they are extracted only to feed their children.
 
     Returns:
         The resources in the order of `resources`.
@@ -138,6 +141,7 @@ def build_resources(
     filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
 
     names = [resource["name"] for resource in resources]
+    external = dict(parents or {})
     for spec in resources:
         config = _to_rest_api_config(spec, http, defaults, parallel_children)
         name = config["name"]
@@ -151,7 +155,7 @@ def build_resources(
             raise ConfigurationError(f"{http.connector}: `{name}` has both parent and for_each")
         if parent:
             parent_name = parent["resource"]
-            if parent_name not in names:
+            if parent_name not in names and parent_name not in external:
                 raise ConfigurationError(
                     f"{http.connector}: `{name}` names unknown parent `{parent_name}`; "
                     f"the parent must be one of the resources: {', '.join(names)}"
@@ -173,7 +177,7 @@ def build_resources(
         (deferred if is_deferred else plain).append(config)
 
     built: dict[str, DltResource] = {}
-    first = rest_api_resources(_rest_api_config(client, [*hidden, *plain]))
+    first = rest_api_resources(_rest_api_config(client, [*hidden, *external.values(), *plain]))
     built.update({resource.name: resource for resource in first})
     if deferred:
         proxies = [

@@ -16,6 +16,7 @@ from connectors.project_tracker.settings import (
     API_KEY_HEADER,
     BACKOFF_FACTOR,
     CURSOR,
+    GROUP_STORIES_LIMIT,
     MAX_RETRIES,
     REQUESTS_PER_MINUTE,
     SEARCH_CAP_ERROR,
@@ -25,31 +26,54 @@ from connectors.project_tracker.settings import (
 from shared.auth import api_key_header as header_auth
 from shared.auth import require_secret
 from shared.builder import SourceHttp
-from shared.client_incremental import build_resources
-from shared.paginators import JSONResponseCursorPaginator, SinglePagePaginator
+from shared.fan_in import build_resources
+from shared.paginators import (
+    JSONResponseCursorPaginator,
+    ShortPageOffsetPaginator,
+    SinglePagePaginator,
+)
 from shared.rate_limit import RateLimit
 from shared.retries import RetryPolicy
 from shared.stop_paging import stop_paging_on
 
-#: client-side cursor: the lists have no time filter, so only rows are skipped, not requests
-UPDATED_AT = {"cursor_path": CURSOR}
+#: client-side cursor: the lists have no time filter, so only rows are skipped, not requests;
+#: a record without `updated_at` (missing or null) loads and leaves the cursor where it is
+UPDATED_AT = {"cursor_path": CURSOR, "on_cursor_value_missing": "include"}
+CURSOR_COLUMN = {CURSOR: {"data_type": "timestamp"}}
+#: every story the sync sees, each once: a story need not belong to an epic
+#: (`shared.fan_in` reads the three story lists through one pipe for their children)
+STORIES_SEEN = ["epics_stories", "groups_stories", "iterations_stories"]
 
 
 def listed(name: str, path: str, cursor: bool = True) -> dict[str, Any]:
     """A top-level list (or single object); `cursor` when its records have `updated_at`."""
-    endpoint: dict[str, Any] = {"path": path}
-    if cursor:
-        endpoint["incremental"] = UPDATED_AT
-    return {"name": name, "endpoint": endpoint}
-
-
-def child(name: str, path: str, parent: str, primary_key: str | list[str] = "id") -> dict[str, Any]:
-    """A list under each row of `parent`, loaded in full every run; its rows carry the
-    parent's id in the column named by the path's placeholder."""
-    (column,) = re.findall(r"{(\w+)}", path)
+    if not cursor:
+        return {"name": name, "endpoint": {"path": path}}
+    # the cursor column stays a timestamp even on a run where every record has it null
     return {
         "name": name,
-        "endpoint": {"path": path},
+        "endpoint": {"path": path, "incremental": UPDATED_AT},
+        "columns": CURSOR_COLUMN,
+    }
+
+
+def child(
+    name: str,
+    path: str,
+    parent: str | list[str],
+    primary_key: str | list[str] = "id",
+    paginator: Any = None,
+) -> dict[str, Any]:
+    """A list under each row of `parent` (or of every listed parent, each row once),
+    loaded in full every run; its rows carry the parent's id in the column named by the
+    path's placeholder."""
+    (column,) = re.findall(r"{(\w+)}", path)
+    endpoint: dict[str, Any] = {"path": path}
+    if paginator is not None:
+        endpoint["paginator"] = paginator
+    return {
+        "name": name,
+        "endpoint": endpoint,
         "parent": {"resource": parent, "field": "id", "column": column},
         "primary_key": primary_key,
         "skip_missing_parent": True,
@@ -69,6 +93,7 @@ def search(query: str) -> dict[str, Any]:
             ],
             "incremental": UPDATED_AT,
         },
+        "columns": CURSOR_COLUMN,
     }
 
 
@@ -95,7 +120,14 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
         child("epics_stories", "/v1/epics/{epic_id}/stories", "epics"),
         listed("files", "/v1/files"),
         listed("groups", "/v1/groups", cursor=False),
-        child("groups_stories", "/v1/groups/{group_id}/stories", "groups", ["group_id", "id"]),
+        child(
+            "groups_stories",
+            "/v1/groups/{group_id}/stories",
+            "groups",
+            ["group_id", "id"],
+            # at most 1,000 stories a request, `offset` paging until a short page
+            paginator=ShortPageOffsetPaginator(limit=GROUP_STORIES_LIMIT),
+        ),
         listed("iterations", "/v1/iterations"),
         child(
             "iterations_stories",
@@ -121,8 +153,8 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
             ["objective_id", "id"],
         ),
         listed("workflows", "/v1/workflows"),
-        child("stories_comments", "/v1/stories/{story_id}/comments", "epics_stories"),
-        child("story_history", "/v1/stories/{story_id}/history", "epics_stories"),
+        child("stories_comments", "/v1/stories/{story_id}/comments", STORIES_SEEN),
+        child("story_history", "/v1/stories/{story_id}/history", STORIES_SEEN),
         search(search_query),
     ]
 

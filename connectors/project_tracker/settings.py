@@ -16,3 +16,6 @@ SEARCH_PAGE_SIZE = 250
 SEARCH_QUERY = "*"
 #: past the first 1,000 results, the search answers 400 with this error code
 SEARCH_CAP_ERROR = "maximum-results-exceeded"
+#: `groups/{group_id}/stories` returns at most this many stories a request (its default
+#: and maximum `limit`); a group with more is paged by `offset` until a short page
+GROUP_STORIES_LIMIT = 1000

@@ -16,7 +16,8 @@ from tests.dataset import columns, count, loaded_file_formats, query
 from tests.fakes.project_tracker import RECORDING, ProjectTrackerFake
 from tests.recording import replay
 
-# counts of the recorded fake's data (ProjectTrackerFake() defaults: 6 epics, 2 stories each)
+# counts of the recorded fake's data (ProjectTrackerFake() defaults: 6 epics, 2 stories each,
+# one story only in a group and one only in an iteration)
 EXPECTED_ROWS = {
     "categories": 3,
     "categories_milestones": 4,
@@ -28,9 +29,9 @@ EXPECTED_ROWS = {
     "epics_stories": 12,
     "files": 2,
     "groups": 3,
-    "groups_stories": 12,
+    "groups_stories": 13,
     "iterations": 3,
-    "iterations_stories": 12,
+    "iterations_stories": 13,
     "labels": 4,
     "member": 1,
     "members": 3,
@@ -39,10 +40,16 @@ EXPECTED_ROWS = {
     "objectives": 3,
     "objectives_epics": 6,
     "workflows": 2,
-    "stories_comments": 18,
-    "story_history": 24,
+    "stories_comments": 21,
+    "story_history": 28,
     "search_epics": 6,
 }
+
+#: every story the sync sees: under an epic, a group or an iteration
+STORIES_SEEN = (
+    "(SELECT id FROM epics_stories UNION SELECT id FROM groups_stories "
+    "UNION SELECT id FROM iterations_stories)"
+)
 
 # child table -> (parent-id column, parent table, primary key per the contract)
 CHILDREN = {
@@ -54,8 +61,8 @@ CHILDREN = {
     "iterations_stories": ("iteration_id", "iterations", ["iteration_id", "id"]),
     "milestones_epics": ("milestone_id", "milestones", ["milestone_id", "id"]),
     "objectives_epics": ("objective_id", "objectives", ["objective_id", "id"]),
-    "stories_comments": ("story_id", "epics_stories", ["id"]),
-    "story_history": ("story_id", "epics_stories", ["id"]),
+    "stories_comments": ("story_id", STORIES_SEEN, ["id"]),
+    "story_history": ("story_id", STORIES_SEEN, ["id"]),
 }
 
 
@@ -98,11 +105,17 @@ def test_full_sync_replay_loads_all_24_tables_with_the_fakes_row_counts(
 
     assert len(EXPECTED_ROWS) == 24
     assert {table: count(pipeline, table) for table in EXPECTED_ROWS} == EXPECTED_ROWS
-    # one request per list, one per parent row per child list; no listing read twice
-    assert cassette.play_count == len(cassette.data) == 69
+    # one request per list, one per parent row per child list, and one per story seen (14:
+    # 12 under epics, 1 only in a group, 1 only in an iteration) for its comments and one
+    # for its history; no list read twice
+    fake = ProjectTrackerFake()
+    assert len(fake.stories) == 14
+    assert cassette.play_count == len(cassette.data) == 45 + 2 * 14
     paths = [urlsplit(request.uri).path for request in cassette.requests]
-    assert paths.count("/v1/epics") == 1
-    assert paths.count("/v1/categories") == 1
+    assert len(set(paths)) == len(paths)
+    for story in fake.stories:
+        assert paths.count(f"/v1/stories/{story['id']}/comments") == 1
+        assert paths.count(f"/v1/stories/{story['id']}/history") == 1
 
 
 def test_children_carry_their_parents_id_and_the_contracts_primary_keys(
@@ -125,12 +138,12 @@ def test_children_carry_their_parents_id_and_the_contracts_primary_keys(
             (0,)
         ], child
     # parent ids come from the parent row: each story under the epic that lists it
-    stories = {(s["id"], s["epic_id"]) for s in fake.stories}
+    stories = {(s["id"], s["epic_id"]) for s in fake.stories if s["epic_id"]}
     assert set(query(pipeline, "SELECT id, epic_id FROM epics_stories")) == stories
     # group ids are UUID strings, kept as text
-    groups = {(s["id"], s["group_id"]) for s in fake.stories}
+    groups = {(s["id"], s["group_id"]) for s in fake.stories if s["group_id"]}
     assert set(query(pipeline, "SELECT id, group_id FROM groups_stories")) == groups
-    # grandchildren: comments and history of every story, keyed by the story
+    # grandchildren: comments and history of every story seen, keyed by the story
     per_story = query(pipeline, "SELECT story_id, COUNT(*) FROM story_history GROUP BY 1")
     assert len(per_story) == len(fake.stories)
     assert {n for _, n in per_story} == {2}
@@ -185,12 +198,15 @@ def test_second_run_skips_unchanged_rows_but_reads_every_child_list_again(
     fake = ProjectTrackerFake()
     for epic in fake.epics:
         assert paths.count(f"/v1/epics/{epic['id']}/comments") == 1
-    assert len(paths) == 69
-    # only the two changed epics pass the cursor; unchanged lists load nothing
+    assert len(paths) == 73
+    # only the two changed epics pass the cursor, and the one without `updated_at` (it
+    # loads every run); unchanged lists load nothing but their records without a cursor
     loaded = pipeline.last_trace.last_normalize_info.row_counts
-    assert loaded["epics"] == 2
-    assert loaded["search_epics"] == 2
-    assert "categories" not in loaded and "labels" not in loaded
+    assert fake.undated["epics"] == [1005] and fake.undated["labels"] == [700]
+    assert loaded["epics"] == 2 + 1
+    assert loaded["search_epics"] == 2 + 1
+    assert loaded["labels"] == 1
+    assert "categories" not in loaded and "milestones" not in loaded
     # children load in full: the comment added under an unchanged epic arrived
     assert loaded["epics_comments"] == EXPECTED_ROWS["epics_comments"] + 1
     assert query(pipeline, "SELECT epic_id FROM epics_comments WHERE id = 29999") == [(1000,)]
@@ -199,8 +215,21 @@ def test_second_run_skips_unchanged_rows_but_reads_every_child_list_again(
     assert count(pipeline, "epics_comments") == 7
     renamed = query(pipeline, "SELECT id FROM epics WHERE name LIKE '%(renamed)' ORDER BY id")
     assert renamed == [(1001,), (1004,)]
+    # the cursor is the newest `updated_at` the fake now serves
+    fake.change_for_second_run()
+    newest = max(epic["updated_at"] for epic in fake.epics if epic.get("updated_at"))
     state = pipeline.state["sources"]["project_tracker"]["resources"]["epics"]["incremental"]
-    assert state["updated_at"]["last_value"] == "2024-05-06T09:10:00Z"
+    assert state["updated_at"]["last_value"] == newest == "2024-05-06T09:09:00Z"
+
+
+def test_group_stories_ask_for_the_contracts_1000_stories_a_request(full_sync: FullSync) -> None:
+    groups = [
+        parse_qs(urlsplit(request.uri).query)
+        for request in full_sync.cassette.requests
+        if urlsplit(request.uri).path.startswith("/v1/groups/")
+    ]
+    # three groups, each fits one short page
+    assert groups == [{"limit": ["1000"], "offset": ["0"]}] * 3
 
 
 def test_full_sync_loads_parquet_not_insert_values(full_sync: FullSync) -> None:

@@ -13,6 +13,7 @@ import dlt
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+import connectors.project_tracker as connector
 from connectors.project_tracker import project_tracker_source
 from connectors.project_tracker.settings import REQUESTS_PER_MINUTE
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
@@ -74,25 +75,29 @@ def test_a_child_list_of_a_vanished_parent_is_skipped_with_a_warning(
         run_source(pipeline, source(fake, "epics", *EPIC_FAMILY))
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    for path in (
-        f"/v1/epics/{gone_epic}/comments",
-        f"/v1/epics/{gone_epic}/stories",
-        f"/v1/stories/{gone_story}/comments",
-        f"/v1/stories/{gone_story}/history",
+    for path, reads in (
+        (f"/v1/epics/{gone_epic}/comments", 1),
+        (f"/v1/epics/{gone_epic}/stories", 1),
+        (f"/v1/stories/{gone_story}/comments", 1),
+        (f"/v1/stories/{gone_story}/history", 1),
     ):
-        assert [r.status for r in fake.requests_to(path)] == [404], path
+        assert [r.status for r in fake.requests_to(path)] == [404] * reads, path
         assert any(path in w and "404" in w for w in warnings), path
-    # the vanished epic's stories were never listed, so neither were their comments
-    lost_stories = [s["id"] for s in fake.stories if s["epic_id"] == gone_epic]
-    assert not fake.requests_to(f"/v1/stories/{lost_stories[0]}/")
     assert query(pipeline, f"SELECT COUNT(*) FROM epics_comments WHERE epic_id = {gone_epic}") == [
         (0,)
     ]
+    # the vanished epic's stories are not in its list, but the sync still sees them under
+    # their group and iteration: their comments and history load
+    lost_stories = [s["id"] for s in fake.stories if s["epic_id"] == gone_epic]
+    for story in lost_stories:
+        assert query(pipeline, f"SELECT COUNT(*) FROM story_history WHERE story_id = {story}") == [
+            (2,)
+        ]
     # everything else loaded
     assert count(pipeline, "epics") == len(fake.epics)
-    assert count(pipeline, "epics_stories") == len(fake.stories) - len(lost_stories)
-    expected_history = 2 * (len(fake.stories) - len(lost_stories) - 1)
-    assert count(pipeline, "story_history") == expected_history
+    epic_stories = [s for s in fake.stories if s["epic_id"] is not None]
+    assert count(pipeline, "epics_stories") == len(epic_stories) - len(lost_stories)
+    assert count(pipeline, "story_history") == 2 * (len(fake.stories) - 1)
     kept_comments = sum(len(c) for e, c in fake.comments_by_epic.items() if e != gone_epic)
     assert count(pipeline, "epics_comments") == kept_comments
 
@@ -118,7 +123,11 @@ def test_pacing_keeps_a_full_sync_under_a_rolling_window_with_no_429(
     assert fake.limited_responses == 0
     assert {r.status for r in fake.requests} == {200}
     sent = len(fake.requests)
-    assert sent == 45  # 14 lists and a search page, 30 child lists: no retries
+    # no retries: 13 lists and a search page; 25 child lists under categories, epics, groups,
+    # iterations, milestones and objectives; comments and history of the 5 stories (3 under
+    # epics, 1 only in a group, 1 only in an iteration)
+    assert len(fake.stories) == 5
+    assert sent == 14 + 25 + 2 * 5
     # evenly spaced at 90% of the rate: 18 a second
     assert elapsed >= (sent - 1) / 18
     assert count(pipeline, "epics_comments") == sum(len(c) for c in fake.comments_by_epic.values())
@@ -126,7 +135,7 @@ def test_pacing_keeps_a_full_sync_under_a_rolling_window_with_no_429(
         len(c) for c in fake.comments_by_story.values()
     )
     assert count(pipeline, "story_history") == 2 * len(fake.stories)
-    assert count(pipeline, "groups_stories") == len(fake.stories)
+    assert count(pipeline, "groups_stories") == sum(1 for s in fake.stories if s["group_id"])
     assert count(pipeline, "search_epics") == len(fake.epics)
 
 
@@ -197,7 +206,7 @@ def test_children_are_fetched_concurrently_by_default(pipeline: dlt.Pipeline) ->
         run_source(pipeline, source(fake, "epics", "epics_stories"))
 
     assert fake.max_in_flight > 1
-    assert count(pipeline, "epics_stories") == len(fake.stories)
+    assert count(pipeline, "epics_stories") == sum(1 for s in fake.stories if s["epic_id"])
 
 
 def test_sequential_children_load_the_same_rows_one_request_at_a_time(
@@ -210,6 +219,142 @@ def test_sequential_children_load_the_same_rows_one_request_at_a_time(
         )
 
     assert fake.max_in_flight == 1
-    assert len(fake.requests) == 1 + len(fake.epics) + len(fake.stories)
-    assert count(pipeline, "epics_stories") == len(fake.stories)
+    # every story seen needs the epics', groups' and iterations' story lists, once each;
+    # then one history request per story
+    story_lists = len(fake.epics) + len(fake.groups) + len(fake.iterations)
+    assert len(fake.requests) == 3 + story_lists + len(fake.stories)
+    assert count(pipeline, "epics_stories") == sum(1 for s in fake.stories if s["epic_id"])
     assert count(pipeline, "story_history") == 2 * len(fake.stories)
+
+
+@pytest.mark.parametrize(
+    ("stories", "offsets"),
+    [(25, [0, 10, 20]), (20, [0, 10, 20])],
+    ids=["short-last-page", "full-last-page-then-empty"],
+)
+def test_a_group_with_more_stories_than_one_request_returns_is_paged_by_offset(
+    pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch, stories: int, offsets: list[int]
+) -> None:
+    # the real cap is 1,000 stories a request; 10 keeps the test fast and the logic the same
+    monkeypatch.setattr(connector, "GROUP_STORIES_LIMIT", 10)
+    with ProjectTrackerFake(
+        epics=0,
+        stories_per_epic=0,
+        group_only_stories=stories,
+        iteration_only_stories=0,
+        group_stories_cap=10,
+    ) as fake:
+        run_source(pipeline, source(fake, "groups", "groups_stories"))
+
+    big, *others = [group["id"] for group in fake.groups]
+    expected = {(s["group_id"], s["id"]) for s in fake.stories}
+    assert len(expected) == stories
+    assert set(query(pipeline, "SELECT group_id, id FROM groups_stories")) == expected
+    pages = fake.requests_to(f"/v1/groups/{big}/stories")
+    assert [int(r.args["offset"]) for r in pages] == offsets
+    assert {r.args["limit"] for r in pages} == {"10"}
+    assert {r.status for r in pages} == {200}
+    # a group with no stories: one short (empty) page
+    for group in others:
+        assert [r.args["offset"] for r in fake.requests_to(f"/v1/groups/{group}/stories")] == ["0"]
+
+
+def test_a_group_asked_for_more_than_its_cap_fails_loudly_rather_than_loading_a_part(
+    pipeline: dlt.Pipeline,
+) -> None:
+    # the control for the test above: the fake holds the connector to the cap it documents
+    with (
+        ProjectTrackerFake(epics=0, group_only_stories=25, group_stories_cap=10) as fake,
+        pytest.raises(PipelineStepFailed) as failed,
+    ):
+        run_source(pipeline, source(fake, "groups", "groups_stories"))
+
+    error = root_cause(failed.value, RequestFailedError)
+    assert error.status_code == 400
+    assert "`groups_stories`" in str(error)
+    assert {r.args["limit"] for r in fake.requests_to("/v1/groups/")} == {"1000"}
+
+
+def test_stories_only_in_a_group_or_an_iteration_get_comments_and_history_once_each(
+    fake: ProjectTrackerFake, pipeline: dlt.Pipeline
+) -> None:
+    group_only = next(s["id"] for s in fake.stories if s["epic_id"] is None and s["group_id"])
+    iteration_only = next(
+        s["id"] for s in fake.stories if s["epic_id"] is None and s["iteration_id"]
+    )
+
+    run_source(pipeline, source(fake))
+
+    for story in (group_only, iteration_only):
+        comments = query(pipeline, f"SELECT id FROM stories_comments WHERE story_id = {story}")
+        assert sorted(comments) == sorted((c["id"],) for c in fake.comments_by_story[story])
+        history = query(pipeline, f"SELECT id FROM story_history WHERE story_id = {story}")
+        assert sorted(history) == sorted((h["id"],) for h in fake.history_by_story[story])
+    assert query(pipeline, f"SELECT group_id FROM groups_stories WHERE id = {group_only}") == [
+        (fake.groups[0]["id"],)
+    ]
+    assert query(
+        pipeline, f"SELECT iteration_id FROM iterations_stories WHERE id = {iteration_only}"
+    ) == [(300,)]
+    assert query(
+        pipeline, f"SELECT COUNT(*) FROM epics_stories WHERE id IN ({group_only}, {iteration_only})"
+    ) == [(0,)]
+    # every story sits under up to three parents, yet its lists are requested once
+    for story in fake.stories:
+        for child in ("comments", "history"):
+            assert len(fake.requests_to(f"/v1/stories/{story['id']}/{child}")) == 1
+    assert count(pipeline, "story_history") == sum(map(len, fake.history_by_story.values()))
+    assert count(pipeline, "stories_comments") == sum(map(len, fake.comments_by_story.values()))
+
+
+def cursor(pipeline: dlt.Pipeline, resource: str) -> Any:
+    resources = pipeline.state["sources"]["project_tracker"]["resources"]
+    return resources[resource]["incremental"]["updated_at"]["last_value"]
+
+
+def test_records_without_updated_at_load_every_run_and_leave_the_cursor_where_it_is(
+    fake: ProjectTrackerFake, pipeline: dlt.Pipeline
+) -> None:
+    undated = fake.undated
+    assert set(undated) == {"epics", "stories", "members", "labels", "files", "epic_workflow"}
+    tables = {"epics": "epics", "members": "members", "labels": "labels", "files": "files"}
+    lists = {"epics": fake.epics, **{t: fake.lists[t] for t in ("members", "labels", "files")}}
+
+    run_source(pipeline, source(fake))
+
+    for kind, table in tables.items():
+        for record_id in undated[kind]:
+            rows = query(pipeline, f"SELECT updated_at FROM {table} WHERE id = '{record_id}'")
+            assert rows == [(None,)], (table, record_id)
+        newest = max(r["updated_at"] for r in lists[kind] if r.get("updated_at"))
+        assert cursor(pipeline, table) == newest, table
+    assert query(pipeline, "SELECT id, updated_at FROM epic_workflow") == [(1, None)]
+    assert cursor(pipeline, "epic_workflow") is None
+    for story in undated["stories"]:
+        # one story only in a group, one only in an iteration (updated_at null, missing)
+        rows = query(
+            pipeline,
+            f"SELECT updated_at FROM groups_stories WHERE id = {story} "
+            f"UNION ALL SELECT updated_at FROM iterations_stories WHERE id = {story}",
+        )
+        assert rows == [(None,)], story
+        history = query(pipeline, f"SELECT COUNT(*) FROM story_history WHERE story_id = {story}")
+        assert history == [(2,)], story
+    # the undated epic is still a parent: its children are requested
+    undated_epic = undated["epics"][0]
+    assert [r.status for r in fake.requests_to(f"/v1/epics/{undated_epic}/comments")] == [200]
+    assert query(pipeline, f"SELECT updated_at FROM search_epics WHERE id = {undated_epic}") == [
+        (None,)
+    ]
+    cursors = {table: cursor(pipeline, table) for table in tables.values()}
+
+    run_source(pipeline, source(fake))
+
+    # nothing changed: only the records without a cursor value load again
+    loaded = pipeline.last_trace.last_normalize_info.row_counts
+    for kind, table in tables.items():
+        assert loaded.get(table) == len(undated[kind]), table
+    assert loaded.get("epic_workflow") == 1
+    assert {table: cursor(pipeline, table) for table in tables.values()} == cursors
+    for kind, table in tables.items():
+        assert count(pipeline, table) == len(lists[kind]), table

@@ -17,6 +17,8 @@ API_KEY = "pt-fake-api-key-5c1b0e9d7a3f"
 #: only this many search results can be paged
 SEARCH_CAP = 1000
 MAX_PAGE_SIZE = 250
+#: `groups/{group_id}/stories` returns at most this many stories a request
+GROUP_STORIES_CAP = 1000
 
 
 def stamp(moment: datetime) -> str:
@@ -43,6 +45,12 @@ class ProjectTrackerFake(FakeServer):
         epics: how many epics (the search matches all of them, whatever the query).
         stories_per_epic: stories under each epic; each story also sits in a group and an
             iteration.
+        group_only_stories: stories in the first group and no epic or iteration.
+        iteration_only_stories: stories in the first iteration and no epic or group.
+        group_stories_cap: the most stories `groups/{group_id}/stories` returns a request
+            (its default and maximum `limit`; the real API's is 1,000).
+        undated: leave `updated_at` out, or null, on a few records of the types the
+            contract names (epics, stories, members, labels, files, epic_workflow).
         api_key: the accepted key; `header` is the header it must come in.
         latency: seconds every response is delayed.
     """
@@ -51,10 +59,15 @@ class ProjectTrackerFake(FakeServer):
         self,
         epics: int = 6,
         stories_per_epic: int = 2,
+        group_only_stories: int = 1,
+        iteration_only_stories: int = 1,
+        group_stories_cap: int = GROUP_STORIES_CAP,
+        undated: bool = True,
         api_key: str = API_KEY,
         header: str = "api_key",
         latency: float = 0.0,
     ) -> None:
+        self.group_stories_cap = group_stories_cap
         self.api_key = api_key
         self.header = header
         #: ids of parents deleted mid-sync: their child lists answer 404
@@ -108,6 +121,20 @@ class ProjectTrackerFake(FakeServer):
                         iteration_id=300 + n % 3,
                     )
                 )
+        # stories outside every epic: the contract's "a story need not belong to an epic"
+        for where in ["group"] * group_only_stories + ["iteration"] * iteration_only_stories:
+            n = len(self.stories)
+            self.stories.append(
+                entity(
+                    5000 + n,
+                    f"Story {n} ({where} only)",
+                    n,
+                    story_type="chore",
+                    epic_id=None,
+                    group_id=self.groups[0]["id"] if where == "group" else None,
+                    iteration_id=300 if where == "iteration" else None,
+                )
+            )
         self.comments_by_epic = {
             epic["id"]: [
                 entity(
@@ -185,7 +212,31 @@ class ProjectTrackerFake(FakeServer):
             ),
             "member": {"id": uuid(2, 0), "mention_name": "m0", "workspace": {"name": "Example"}},
         }
+        #: ids of the records served without `updated_at` (key left out) or with it null
+        self.undated: dict[str, list[Any]] = {}
+        if undated:
+            self.leave_undated()
         super().__init__(latency=latency)
+
+    def leave_undated(self) -> None:
+        """Leave `updated_at` out of, or null on, one record of each type the contract
+        names: a real API may send such records, and they must load."""
+        targets = [
+            ("epics", self.epics[-1:], "missing"),
+            ("stories", self.stories[-2:-1], "null"),
+            ("stories", self.stories[-1:], "missing"),
+            ("members", self.lists["members"][-1:], "missing"),
+            ("labels", self.lists["labels"][:1], "null"),
+            ("files", self.lists["files"][-1:], "missing"),
+            ("epic_workflow", [self.objects["epic-workflow"]], "null"),
+        ]
+        for kind, records, how in targets:
+            for record in records:
+                if how == "missing":
+                    record.pop("updated_at", None)
+                else:
+                    record["updated_at"] = None
+                self.undated.setdefault(kind, []).append(record["id"])
 
     def rules(self) -> list[Rule]:
         return [
@@ -252,8 +303,18 @@ class ProjectTrackerFake(FakeServer):
         return self.children(id_, self.epics, rows)
 
     def group_stories(self, request: Request, id_: str) -> Response:
+        """At most `limit` stories (default and maximum: the cap) from `offset`."""
+        try:
+            limit = int(request.args.get("limit", self.group_stories_cap))
+            offset = int(request.args.get("offset", 0))
+        except ValueError:
+            return self.json_response({"message": "limit and offset must be integers"}, 400)
+        if not 1 <= limit <= self.group_stories_cap or offset < 0:
+            return self.json_response(
+                {"message": f"limit must be 1..{self.group_stories_cap}, offset >= 0"}, 400
+            )
         rows = [s for s in self.stories if s["group_id"] == id_]
-        return self.children(id_, self.groups, rows)
+        return self.children(id_, self.groups, rows[offset : offset + limit])
 
     def iteration_stories(self, request: Request, id_: int) -> Response:
         rows = [s for s in self.stories if s["iteration_id"] == id_]
@@ -303,7 +364,7 @@ class ProjectTrackerFake(FakeServer):
     def change_for_second_run(self) -> dict[str, Any]:
         """Between two syncs: two epics change, and an epic whose `updated_at` does not
         move gets a new comment (children must be read again for every parent)."""
-        newest = max(epic["updated_at"] for epic in self.epics)
+        newest = max(epic["updated_at"] for epic in self.epics if epic.get("updated_at"))
         later = stamp(datetime.fromisoformat(newest.replace("Z", "+00:00")) + timedelta(minutes=5))
         changed = [self.epics[1], self.epics[4]]
         for epic in changed:

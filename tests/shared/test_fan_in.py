@@ -1,0 +1,223 @@
+"""shared.fan_in: a child of several parents is requested once for every row any parent
+yields, whichever parents list it, on every run; every list is read once and its table
+keeps its rows, keys and cursor."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import dlt
+import pytest
+import requests
+import responses
+
+from shared.builder import SourceHttp
+from shared.errors import ConfigurationError
+from shared.fan_in import build_resources
+from shared.loading import run_source
+from tests.dataset import columns, count, query
+
+BASE_URL = "https://api.example.com"
+
+
+class TasksApi:
+    """`/teams` and `/sprints`, the tasks under each, and `/tasks/{id}/notes`.
+
+    Task 1 is in team 1 and sprint 1; task 2 only in team 2; task 3 only in sprint 2.
+    """
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.teams = [{"id": "t1"}, {"id": "t2"}]
+        self.sprints = [
+            {"id": 1, "updated_at": "2024-01-01T00:00:00Z"},
+            {"id": 2, "updated_at": "2023-12-01T00:00:00Z"},
+        ]
+        self.tasks = {
+            "/teams/t1/tasks": [{"id": 1, "name": "both"}],
+            "/teams/t2/tasks": [{"id": 2, "name": "team only"}],
+            "/sprints/1/tasks": [{"id": 1, "name": "both"}],
+            "/sprints/2/tasks": [{"id": 3, "name": "sprint only"}],
+        }
+        self.paths: list[str] = []
+        mock.add_callback("GET", re.compile(rf"{BASE_URL}/.*"), callback=self.reply)
+
+    def reply(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        path = urlsplit(request.url or "").path
+        self.paths.append(path)
+        if path == "/teams":
+            return 200, {}, json.dumps(self.teams)
+        if path == "/sprints":
+            return 200, {}, json.dumps(self.sprints)
+        if path in self.tasks:
+            return 200, {}, json.dumps(self.tasks[path])
+        task_id = int(path.split("/")[2])
+        return 200, {}, json.dumps([{"id": task_id * 100, "text": f"note on {task_id}"}])
+
+
+@pytest.fixture
+def api() -> Iterator[TasksApi]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield TasksApi(mock)
+
+
+def table(notes_parents: Any = ("team_tasks", "sprint_tasks")) -> list[dict[str, Any]]:
+    return [
+        {"name": "teams", "endpoint": {"path": "/teams"}},
+        {
+            "name": "sprints",
+            "endpoint": {"path": "/sprints", "incremental": {"cursor_path": "updated_at"}},
+        },
+        {
+            "name": "team_tasks",
+            "endpoint": {"path": "/teams/{team_id}/tasks"},
+            "parent": {"resource": "teams", "field": "id", "column": "team_id"},
+            "primary_key": ["team_id", "id"],
+        },
+        {
+            "name": "sprint_tasks",
+            "endpoint": {"path": "/sprints/{sprint_id}/tasks"},
+            "parent": {"resource": "sprints", "field": "id", "column": "sprint_id"},
+            "primary_key": ["sprint_id", "id"],
+        },
+        {
+            "name": "task_notes",
+            "endpoint": {"path": "/tasks/{task_id}/notes"},
+            "parent": {"resource": list(notes_parents), "field": "id", "column": "task_id"},
+        },
+    ]
+
+
+def source(resources: list[dict[str, Any]] | None = None, **options: Any) -> Any:
+    http = SourceHttp(connector="demo", base_url=BASE_URL)
+    defaults = {"primary_key": "id", "write_disposition": "merge"}
+    return dlt.source(
+        lambda: build_resources(http, resources or table(), defaults, **options), name="demo"
+    )()
+
+
+def primary_key(pipeline: dlt.Pipeline, table: str) -> list[str]:
+    table_columns = pipeline.default_schema.get_table_columns(table)
+    return [name for name, column in table_columns.items() if column.get("primary_key")]
+
+
+@pytest.mark.parametrize("parallel_children", [True, False])
+def test_every_task_any_parent_lists_gets_its_notes_requested_once(
+    api: TasksApi, pipeline: dlt.Pipeline, parallel_children: bool
+) -> None:
+    run_source(pipeline, source(parallel_children=parallel_children))
+
+    assert sorted(query(pipeline, "SELECT task_id, id FROM task_notes")) == [
+        (1, 100),
+        (2, 200),
+        (3, 300),
+    ]
+    notes = sorted(p for p in api.paths if p.endswith("/notes"))
+    assert notes == ["/tasks/1/notes", "/tasks/2/notes", "/tasks/3/notes"]
+    # the parents' tables keep their own rows and keys
+    assert sorted(query(pipeline, "SELECT team_id, id FROM team_tasks")) == [("t1", 1), ("t2", 2)]
+    assert sorted(query(pipeline, "SELECT sprint_id, id FROM sprint_tasks")) == [(1, 1), (2, 3)]
+    # one union reads every list once, for the tables and the child alike
+    assert sorted(p for p in api.paths if not p.endswith("/notes")) == sorted(
+        ["/teams", "/sprints", *api.tasks]
+    )
+
+
+def test_a_second_run_requests_every_tasks_notes_again(
+    api: TasksApi, pipeline: dlt.Pipeline
+) -> None:
+    run_source(pipeline, source())
+    api.paths.clear()
+    api.tasks["/teams/t2/tasks"].append({"id": 4, "name": "new"})
+
+    run_source(pipeline, source())
+
+    notes = sorted(p for p in api.paths if p.endswith("/notes"))
+    assert notes == ["/tasks/1/notes", "/tasks/2/notes", "/tasks/3/notes", "/tasks/4/notes"]
+    assert count(pipeline, "task_notes") == 4
+    # the sprints' cursor skips their unchanged rows, yet their tasks are read and loaded
+    loaded = pipeline.last_trace.last_normalize_info.row_counts
+    assert "sprints" not in loaded
+    assert loaded["sprint_tasks"] == 2 and loaded["team_tasks"] == 3
+    state = pipeline.state["sources"]["demo"]["resources"]["sprints"]["incremental"]
+    assert state["updated_at"]["last_value"] == "2024-01-01T00:00:00Z"
+
+
+def test_selecting_only_the_child_still_reads_every_parent(
+    api: TasksApi, pipeline: dlt.Pipeline
+) -> None:
+    run_source(pipeline, source().with_resources("task_notes"))
+
+    assert sorted(query(pipeline, "SELECT task_id FROM task_notes")) == [(1,), (2,), (3,)]
+    tables = {t["name"] for t in pipeline.default_schema.data_tables()}
+    assert "team_tasks" not in tables and "sprint_tasks" not in tables
+    assert api.paths.count("/teams") == 1
+
+
+def test_the_union_tags_never_reach_a_table(api: TasksApi, pipeline: dlt.Pipeline) -> None:
+    run_source(pipeline, source())
+
+    for table in ("teams", "sprints", "team_tasks", "sprint_tasks", "task_notes"):
+        assert not {c for c in columns(pipeline, table) if "fan_in" in c}, table
+    assert set(primary_key(pipeline, "team_tasks")) == {"team_id", "id"}
+    assert pipeline.default_schema.get_table("sprints")["write_disposition"] == "merge"
+
+
+def test_an_unknown_parent_in_the_list_names_the_resources(api: TasksApi) -> None:
+    with pytest.raises(ConfigurationError, match=r"`task_notes` names unknown parent `epics`"):
+        source(table(notes_parents=["team_tasks", "epics"]))
+
+
+def test_a_parent_with_several_parents_itself_is_refused(api: TasksApi) -> None:
+    resources = table()
+    resources.append(
+        {
+            "name": "note_likes",
+            "endpoint": {"path": "/notes/{note_id}/likes"},
+            "parent": {"resource": ["task_notes", "teams"], "field": "id", "column": "note_id"},
+        }
+    )
+    with pytest.raises(ConfigurationError, match="`task_notes`, which has several parents"):
+        source(resources)
+
+
+def test_selecting_a_parent_table_reads_only_its_own_lists(
+    api: TasksApi, pipeline: dlt.Pipeline
+) -> None:
+    run_source(pipeline, source().with_resources("teams", "sprint_tasks"))
+
+    assert sorted(api.paths) == sorted(
+        ["/teams", "/sprints", "/sprints/1/tasks", "/sprints/2/tasks"]
+    )
+    assert count(pipeline, "teams") == 2 and count(pipeline, "sprint_tasks") == 2
+    tables = {t["name"] for t in pipeline.default_schema.data_tables()}
+    assert "sprints" not in tables and "task_notes" not in tables
+
+
+def test_two_children_of_the_same_parents_must_take_the_same_field(api: TasksApi) -> None:
+    resources = table()
+    resources.append(
+        {
+            "name": "task_owners",
+            "endpoint": {"path": "/users/{owner}/profile"},
+            "parent": {
+                "resource": ["team_tasks", "sprint_tasks"],
+                "field": "name",
+                "column": "owner",
+            },
+        }
+    )
+    with pytest.raises(ConfigurationError, match="`task_owners` takes `name` from its parents"):
+        source(resources)
+
+
+def test_a_list_filtered_on_the_server_cannot_be_read_through_a_union(api: TasksApi) -> None:
+    resources = table()
+    resources[1]["endpoint"]["incremental"] = {"cursor_path": "updated_at", "start_param": "since"}
+    with pytest.raises(
+        ConfigurationError, match="demo: `sprints` filters by its cursor on the server"
+    ):
+        source(resources)
