@@ -118,11 +118,6 @@ def _print_secrets(entry: ConnectorEntry, settings: Any) -> None:
             print(f"(or the environment {noun} {', '.join(envs)})\n")
 
 
-def connector_readme(entry: ConnectorEntry) -> str:
-    """The connector's own README (what it loads, auth, config, limits), repo-relative."""
-    return f"connectors/{entry.name}/README.md"
-
-
 def loaded_column(cursor: str) -> str:
     """The column dlt loads an API field into: `updatedAt` -> `updated_at` (dlt's
     snake_case naming; a nested path `a.b` lands as `a__b`)."""
@@ -142,6 +137,7 @@ def _cursor(cursor: str | None) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from connectors import snippets
+    from connectors.readme import connector_readme
 
     entry = load_catalog().get(args.name)
     settings = snippets.source_settings(entry)
