@@ -24,6 +24,9 @@ from dlt.common.runtime.collector import Collector
 #: the loggers whose DEBUG records are counted: one per request sent, one per pacing wait
 REQUEST_LOGGER = "urllib3.connectionpool"
 PACING_LOGGER = "shared.rate_limit"
+#: urllib3's DEBUG record of a response (its others, e.g. "Starting new HTTP connection",
+#: are not requests)
+REQUEST_FORMAT = '"%s %s %s"'
 #: `shared.rate_limit`'s message for a wait, with the seconds waited
 PACING_MESSAGE = re.compile(r"waiting ([0-9.]+) s")
 #: set to 1 to force progress (0 to silence it) whatever stderr is
@@ -41,16 +44,19 @@ def wanted(stream: TextIO, forced: bool = False) -> bool:
 
 
 class _Counter(logging.Handler):
-    """Counts the records of one logger (and the seconds of pacing waits); calls
-    `on_wait` with the seconds of each wait."""
+    """Counts the records of one logger (only those whose format contains `format_`, if
+    given) and the seconds of pacing waits; calls `on_wait` with the seconds of each."""
 
-    def __init__(self, on_wait: Any = None) -> None:
+    def __init__(self, on_wait: Any = None, format_: str | None = None) -> None:
         super().__init__(logging.DEBUG)
         self.records = 0
         self.seconds = 0.0
         self.on_wait = on_wait
+        self.format = format_
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.format is not None and self.format not in str(record.msg):
+            return
         self.records += 1
         waiting = PACING_MESSAGE.search(record.getMessage())
         if waiting:
@@ -71,7 +77,7 @@ class Progress(Collector):
         self.period = period
         self.step = ""
         self.rows: dict[str, int] = {}
-        self.requests = _Counter()
+        self.requests = _Counter(format_=REQUEST_FORMAT)
         self.waits = _Counter(on_wait=self._waiting)
         self._last = 0.0
         self._lock = threading.Lock()

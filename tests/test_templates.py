@@ -339,3 +339,38 @@ def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:
     assert [line.split("python ", 1)[1].strip() for line in recipe("NAME=my_shop")] == [
         "-m connectors new my_shop"
     ]
+
+
+def _make_dry_run(tmp_path: Path, target: str) -> list[str]:
+    """The commands `make -n TARGET` would run from a fresh clone (no .venv yet)."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").touch()
+    dry_run = subprocess.run(
+        ["make", "-n", "-C", str(tmp_path), target], capture_output=True, text=True, check=True
+    )
+    return dry_run.stdout.splitlines()
+
+
+def test_make_demo_installs_only_the_runtime(tmp_path: Path) -> None:
+    installs = [line for line in _make_dry_run(tmp_path, "demo") if "pip install" in line]
+
+    assert installs[-1].endswith("pip install -q -e .")
+    assert not any("[dev]" in line or "mypy" in line or "ruff" in line for line in installs)
+
+
+def test_make_bench_writes_an_untracked_report_unless_published(tmp_path: Path) -> None:
+    bench = [line for line in _make_dry_run(tmp_path, "bench") if "-m bench" in line]
+    publish = [line for line in _make_dry_run(tmp_path, "bench-publish") if "-m bench" in line]
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "check-ignore", "-q", "bench/results/BENCHMARKS.md"]
+    )
+
+    assert [line.split("-m bench", 1)[1] for line in bench] == [
+        " --output bench/results/BENCHMARKS.md"
+    ]
+    assert [line.split("-m bench", 1)[1] for line in publish] == [" --output BENCHMARKS.md"]
+    assert tracked.returncode == 0  # git ignores the default report
+    help_line = next(
+        line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("bench:")
+    )
+    assert "~15 min on 2 cores" in help_line
