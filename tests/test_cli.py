@@ -519,9 +519,10 @@ def test_the_installed_entry_point_exits_non_zero_without_a_traceback(tmp_path: 
 
 
 def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "demo.duckdb"
+    monkeypatch.setenv("CONNECTORS_PROGRESS", "1")  # captured stderr is no terminal
 
     code, out, err = cli(capsys, "demo", "--database", str(database))
 
@@ -534,6 +535,12 @@ def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
         for resource in entry.resources:
             assert f"{entry.name}.{resource.name}" in printed
     assert printed["crm.users"] == len(CrmFake().data["users"])
+    # forced progress: each connector's requests and rows per resource, on stderr only
+    for entry in CATALOG:
+        assert re.search(rf"^{entry.name}: extract: [1-9]\d* requests.*; rows: ", err, re.M)
+    users = len(CrmFake().data["users"])
+    assert re.search(rf"^crm: extract: .*; rows: .*\busers {users}\b", err, re.M)
+    assert "extract:" not in out
 
 
 def test_show_prints_the_catalog_notes_and_the_fast_path_note_names_a_real_argument(
