@@ -233,7 +233,7 @@ def explain(
     causes = list(_causes(exc))
     for cause in causes:
         if isinstance(cause, ConfigFieldMissingException):
-            kind = getattr(cause.config, "destination_type", None)
+            kind = _destination_kind(cause)
             if kind:  # the destination's own settings, not the source's
                 return _missing_destination_config(str(kind), list(cause.fields))
             if entry is not None:
@@ -302,6 +302,21 @@ def _missing_config(entry: ConnectorEntry, fields: list[str]) -> str:
     return f"{entry.name}: missing {', '.join(fields)}; set " + " and ".join(wanted)
 
 
+def _destination_kind(exc: Any) -> str | None:
+    """The destination type (`postgres`) whose configuration `exc` (dlt's missing-field
+    error) is about, or None when it is not a destination's: the configuration object's
+    `destination_type`, else the `destination.<type>` section dlt looked under."""
+    kind = getattr(getattr(exc, "config", None), "destination_type", None)
+    if kind:
+        return str(kind)
+    for traces in (getattr(exc, "traces", None) or {}).values():
+        for trace in traces:
+            sections = list(getattr(trace, "sections", None) or ())
+            if len(sections) >= 2 and sections[0] == "destination":
+                return str(sections[1])
+    return None
+
+
 def _missing_destination_config(kind: str, fields: list[str]) -> str:
     """A destination's missing settings: they live under `destination.<type>`, not under
     the connector's `sources.<name>`."""
@@ -325,15 +340,21 @@ def _missing_driver(kind: str, exc: ModuleNotFoundError) -> str:
 def _bad_config_value(entry: ConnectorEntry, exc: Any) -> str:
     """A setting dlt found but cannot read as its type (bad JSON in an env variable),
     named by its key; the value itself is not repeated (it may be a secret)."""
+    import inspect
+
     from connectors.snippets import source_settings
 
     settings = source_settings(entry)
     field = str(exc.field_name)
     hint = getattr(exc.hint, "__name__", None) or str(exc.hint)
     reason = f" ({_first_line(exc.__cause__)})" if exc.__cause__ is not None else ""
+    if field in inspect.signature(entry.source_factory()).parameters:
+        where = f"`sources.{settings.section}.{field}` (env {settings.env_var(field)})"
+    else:  # not the source's: a destination's or dlt's own setting
+        where = f"the setting `{field}`"
     return (
-        f"{entry.name}: `sources.{settings.section}.{field}` (env {settings.env_var(field)}) "
-        f"is not a valid {hint}{reason}; a list or mapping in an environment variable is JSON"
+        f"{entry.name}: {where} is not a valid {hint}{reason}; "
+        "a list or mapping in an environment variable is JSON"
     )
 
 
