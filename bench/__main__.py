@@ -1,5 +1,6 @@
 """`make bench` (`python -m bench`): throughput, fan-out and memory, each against its
-baselines in the same run; prints the tables and writes BENCHMARKS.md.
+baselines in the same run; prints the tables and writes bench/results/BENCHMARKS.md
+(untracked; `make bench-publish` rewrites the tracked BENCHMARKS.md).
 
 Every variant runs in its own process (`bench.measure`), the fake servers in others
 (`bench.serve`). The scenarios:
@@ -153,7 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epics", type=int, default=1000, help="fan-out child requests")
     parser.add_argument("--memory-rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--quick", action="store_true", help="skip the DuckDB-defaults memory runs")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "bench" / "results" / "BENCHMARKS.md",
+        help="where to write the report (untracked; `make bench-publish` writes BENCHMARKS.md)",
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -165,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render(host, throughput, fanout, memory)
     print()
     print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(f"wrote {args.output}")
     return 0

@@ -3,13 +3,15 @@ code, sync the demo, start a new connector.
 
     connectors list
     connectors show crm
-    connectors run crm [--destination duckdb] [--dataset D] [--resources a,b] [--replay]
-    connectors demo
+    connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
+                       [--replay] [--base-url URL] [--progress]
+    connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
     connectors readme [--check]
 
 Errors a user can fix (an unknown connector or resource, missing credentials, a
-rejected token) end in one line saying what to set or what exists, and a non-zero exit.
+rejected token) end in one line saying what to set or what exists, and a non-zero exit;
+Ctrl-C prints "interrupted" and exits 130.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
@@ -31,6 +35,15 @@ from shared.errors import ConnectorError  # noqa: E402
 USAGE = 2
 #: exit status of a run that failed (missing credentials, rejected token, API errors)
 FAILED = 1
+#: exit status after Ctrl-C (128 + SIGINT), as a shell reports it
+INTERRUPTED = 130
+#: the distribution this package is installed as (for `--version`)
+DISTRIBUTION = "dlt-connector-catalog"
+
+
+class UsageError(ConnectorError):
+    """A command-line value that cannot work (a relative `--base-url`, a `--database` in
+    a missing folder): said in one line, exit status `USAGE`."""
 
 
 def _print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], indent: str = "") -> None:
@@ -47,7 +60,15 @@ def _print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], indent: 
 def cmd_list(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     rows = [
-        (e.name, e.title, e.category, e.auth.type, len(e.resources), e.maturity) for e in catalog
+        (
+            e.name,
+            e.title,
+            e.category,
+            " or ".join(mode.type for mode in e.auth.modes),
+            len(e.resources),
+            e.maturity,
+        )
+        for e in catalog
     ]
     _print_table(rows, ("NAME", "TITLE", "CATEGORY", "AUTH", "RESOURCES", "MATURITY"))
     print(f"\n{len(catalog)} connectors. Details: python -m connectors show NAME")
@@ -97,8 +118,26 @@ def _print_secrets(entry: ConnectorEntry, settings: Any) -> None:
             print(f"(or the environment {noun} {', '.join(envs)})\n")
 
 
+def loaded_column(cursor: str) -> str:
+    """The column dlt loads an API field into: `updatedAt` -> `updated_at` (dlt's
+    snake_case naming; a nested path `a.b` lands as `a__b`)."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    naming = NamingConvention()
+    return "__".join(naming.normalize_identifier(part) for part in cursor.split("."))
+
+
+def _cursor(cursor: str | None) -> str:
+    """The incremental cursor as the API field and the loaded column, when they differ."""
+    if not cursor:
+        return "-"
+    column = loaded_column(cursor)
+    return cursor if column == cursor else f"{cursor} -> {column}"
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from connectors import snippets
+    from connectors.readme import connector_readme
 
     entry = load_catalog().get(args.name)
     settings = snippets.source_settings(entry)
@@ -113,7 +152,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"base URL:    {entry.base_url}")
     print(f"auth:        {_auth_summary(entry)}")
     print(f"rate limit:  {_rate_limits(entry)}")
-    print(f"replay:      cassettes/{entry.name}/{entry.replay.cassette}.yaml\n")
+    print(f"replay:      cassettes/{entry.name}/{entry.replay.cassette}.yaml")
+    print(f"docs:        {connector_readme(entry)}\n")
     if entry.configurable_resources:
         print(
             f"resources (configured by `sources.{settings.section}.resources`; "
@@ -126,12 +166,14 @@ def cmd_show(args: argparse.Namespace) -> int:
             r.name,
             ", ".join(r.primary_key) or "-",
             r.write_disposition,
-            r.incremental or "-",
+            _cursor(r.incremental),
             r.parent or "-",
         )
         for r in entry.resources
     ]
-    _print_table(rows, ("NAME", "PRIMARY KEY", "WRITE", "INCREMENTAL", "PARENT"), indent="  ")
+    _print_table(
+        rows, ("NAME", "PRIMARY KEY", "WRITE", "INCREMENTAL (API -> COLUMN)", "PARENT"), indent="  "
+    )
     _print_secrets(entry, settings)
     print(".dlt/config.toml (plain dlt):\n")
     print(snippets.config_toml(entry, settings))
@@ -171,22 +213,37 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
                 pending.append(inner)
 
 
-def explain(exc: BaseException, entry: ConnectorEntry | None = None) -> str:
+def explain(
+    exc: BaseException, entry: ConnectorEntry | None = None, destination: str | None = None
+) -> str:
     """One line saying what went wrong and, where the user can fix it, what to set.
 
-    Our own words come before a library's: missing config, then the outermost
+    Our own words come before a library's: missing config (the destination's, e.g.
+    `destination.postgres.credentials`, told apart from the source's), a config value
+    dlt cannot parse, a destination driver to install, then the outermost
     `ConnectorError` or message naming the connector, then a connection error our
     session re-raised with its URL redacted; only then the innermost exception.
     """
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.configuration.exceptions import (
+        ConfigFieldMissingException,
+        ConfigValueCannotBeCoercedException,
+    )
     from dlt.common.destination.exceptions import UnknownDestinationModule
 
     causes = list(_causes(exc))
     for cause in causes:
-        if isinstance(cause, ConfigFieldMissingException) and entry is not None:
-            return _missing_config(entry, list(cause.fields))
+        if isinstance(cause, ConfigFieldMissingException):
+            kind = _destination_kind(cause)
+            if kind:  # the destination's own settings, not the source's
+                return _missing_destination_config(str(kind), list(cause.fields))
+            if entry is not None:
+                return _missing_config(entry, list(cause.fields))
+        if isinstance(cause, ConfigValueCannotBeCoercedException) and entry is not None:
+            return _bad_config_value(entry, cause)
         if isinstance(cause, UnknownDestinationModule):
             return _unknown_destination(cause)
+        if isinstance(cause, ModuleNotFoundError) and destination not in (None, "duckdb"):
+            return _missing_driver(str(destination), cause)
     own_prefix = f"{entry.name}: " if entry is not None else None
     for cause in causes:
         if isinstance(cause, ConnectorError) or (
@@ -245,21 +302,108 @@ def _missing_config(entry: ConnectorEntry, fields: list[str]) -> str:
     return f"{entry.name}: missing {', '.join(fields)}; set " + " and ".join(wanted)
 
 
+def _destination_kind(exc: Any) -> str | None:
+    """The destination type (`postgres`) whose configuration `exc` (dlt's missing-field
+    error) is about, or None when it is not a destination's: the configuration object's
+    `destination_type`, else the `destination.<type>` section dlt looked under."""
+    kind = getattr(getattr(exc, "config", None), "destination_type", None)
+    if kind:
+        return str(kind)
+    for traces in (getattr(exc, "traces", None) or {}).values():
+        for trace in traces:
+            sections = list(getattr(trace, "sections", None) or ())
+            if len(sections) >= 2 and sections[0] == "destination":
+                return str(sections[1])
+    return None
+
+
+def _missing_destination_config(kind: str, fields: list[str]) -> str:
+    """A destination's missing settings: they live under `destination.<type>`, not under
+    the connector's `sources.<name>`."""
+    wanted = [
+        f"`destination.{kind}.{field}` in .dlt/secrets.toml "
+        f"(or env DESTINATION__{kind.upper()}__{field.upper()})"
+        for field in fields
+    ]
+    return f"destination {kind}: missing {', '.join(fields)}; set " + " and ".join(wanted)
+
+
+def _missing_driver(kind: str, exc: ModuleNotFoundError) -> str:
+    """A destination whose client library is not installed: dlt's extra installs it."""
+    module = exc.name or _first_line(exc)
+    return (
+        f"destination {kind}: its driver `{module}` is not installed; "
+        f'run: pip install "dlt[{kind}]"'
+    )
+
+
+def _bad_config_value(entry: ConnectorEntry, exc: Any) -> str:
+    """A setting dlt found but cannot read as its type (bad JSON in an env variable),
+    named by its key; the value itself is not repeated (it may be a secret)."""
+    import inspect
+
+    from connectors.snippets import source_settings
+
+    settings = source_settings(entry)
+    field = str(exc.field_name)
+    hint = getattr(exc.hint, "__name__", None) or str(exc.hint)
+    reason = f" ({_first_line(exc.__cause__)})" if exc.__cause__ is not None else ""
+    if field in inspect.signature(entry.source_factory()).parameters:
+        where = f"`sources.{settings.section}.{field}` (env {settings.env_var(field)})"
+    else:  # not the source's: a destination's or dlt's own setting
+        where = f"the setting `{field}`"
+    return (
+        f"{entry.name}: {where} is not a valid {hint}{reason}; "
+        "a list or mapping in an environment variable is JSON"
+    )
+
+
 def _resource_list(value: str | None) -> list[str]:
     return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def check_base_url(value: str | None) -> None:
+    """Refuse a `--base-url` that is not an absolute http(s) URL, blaming the flag (dlt
+    would otherwise report a bad `sources.<name>.base_url`)."""
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"--base-url `{value}` is not an absolute http(s) URL; "
+            "give scheme and host, e.g. --base-url https://api.example.com"
+        )
+
+
+def check_database(flag: str, value: str | None) -> None:
+    """Refuse a DuckDB file in a folder that does not exist, once, before any load."""
+    if value is None:
+        return
+    folder = Path(value).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {value}: the folder {folder} does not exist; create it first")
+
+
+def progress_collector(args: argparse.Namespace, label: str) -> Any:
+    """Our progress collector on stderr when stderr is a terminal or progress is forced
+    (`--progress`, `CONNECTORS_PROGRESS=1`); None (dlt shows nothing) otherwise."""
+    from connectors.progress import Progress, wanted
+
+    return Progress(sys.stderr, label) if wanted(sys.stderr, args.progress) else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from dlt.common.runtime.collector import LogCollector
-
     from connectors import runner
 
     entry = load_catalog().get(args.name)
+    check_base_url(args.base_url)
+    if args.database is not None and args.destination != "duckdb":
+        raise UsageError(f"--database is a DuckDB file; --destination is {args.destination}")
+    check_database("--database", args.database)
     resources = _resource_list(args.resources)
     runner.check_resources(entry, resources)
-    progress = LogCollector(log_period=1.0, logger=sys.stderr, dump_system_stats=False)
     mode = f"replaying cassettes/{entry.name}/{entry.replay.cassette}.yaml" if args.replay else ""
     with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch:
         try:
@@ -272,32 +416,51 @@ def cmd_run(args: argparse.Namespace) -> int:
                 dataset=args.dataset,
                 replay=args.replay,
                 pipelines_dir=scratch if args.replay else None,
-                progress=progress,
+                progress=progress_collector(args, entry.name),
+                database=args.database,
             )
+            where = _destination_of(entry, pipeline, args)
             print(
-                f"{entry.name}: loading into {args.destination} dataset "
-                f"{pipeline.dataset_name}" + (f", {mode}" if mode else ""),
+                f"{entry.name}: loading into {where}" + (f", {mode}" if mode else ""),
                 file=sys.stderr,
             )
             result = runner.load(
                 entry, pipeline, source, replay=args.replay, partial=bool(resources)
             )
         except Exception as exc:
+            if runner.interrupted(exc):
+                raise KeyboardInterrupt from exc
             if args.traceback or isinstance(exc, UnknownConnectorError):
                 raise
-            print(f"error: {explain(exc, entry)}", file=sys.stderr)
+            print(f"error: {explain(exc, entry, args.destination)}", file=sys.stderr)
             return USAGE if _is_usage_error(exc) else FAILED
-    print(f"{entry.name}: rows loaded per table ({result.seconds:.1f} s)")
+    print(f"{entry.name}: loaded into {where}")
+    print(f"rows loaded per table ({result.seconds:.1f} s)")
     _print_table(sorted(result.rows.items()), ("TABLE", "ROWS"))
     return 0
+
+
+def _destination_of(entry: ConnectorEntry, pipeline: Any, args: argparse.Namespace) -> str:
+    """Where a run loads: the DuckDB file (absolute), dataset and pipeline name."""
+    from connectors.runner import database_path
+
+    if args.destination == "duckdb":
+        target = str(database_path(entry, args.replay, args.database))
+    else:
+        target = str(args.destination)
+    return f"{target}, dataset {pipeline.dataset_name} (dlt pipeline {pipeline.pipeline_name})"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from connectors import runner
 
+    check_database("--database", args.database)
     catalog = load_catalog()
     result = runner.demo(
-        catalog, args.database, on_progress=lambda line: print(line, file=sys.stderr)
+        catalog,
+        args.database,
+        on_progress=lambda line: print(line, file=sys.stderr),
+        collector=lambda entry: progress_collector(args, entry.name),
     )
     rows = [
         (f"{connector}.{table}", rows)
@@ -305,7 +468,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for table, rows in tables.items()
     ]
     print(
-        f"{result.database.name}: {len(result.tables)} connectors, {len(rows)} tables "
+        f"{result.database}: {len(result.tables)} connectors, {len(rows)} tables "
         "(one dataset per connector)"
     )
     _print_table(rows, ("TABLE", "ROWS"))
@@ -340,10 +503,28 @@ def cmd_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+PROGRESS_HELP = (
+    "show progress on stderr (requests, rows per resource, pacing waits) even when it is "
+    "not a terminal; CONNECTORS_PROGRESS=1 does the same, =0 silences it"
+)
+
+
+def version() -> str:
+    """`connectors 0.1.0 (dlt 1.31.0)`: this catalog's version and dlt's."""
+    import importlib.metadata
+
+    try:
+        ours = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        ours = "unknown (not installed)"
+    return f"connectors {ours} (dlt {importlib.metadata.version('dlt')})"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="connectors", description="Browse and run the dlt connector catalog."
     )
+    top.add_argument("--version", action="version", version=version())
     top.add_argument(
         "--traceback", action="store_true", help="show the full traceback of a failed run"
     )
@@ -358,14 +539,21 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a connector's pipeline")
     run.add_argument("name")
     run.add_argument("--destination", default="duckdb", help="a dlt destination (duckdb)")
+    run.add_argument(
+        "--database",
+        metavar="PATH",
+        help="the DuckDB file to load (default: <name>.duckdb, replays <name>_replay.duckdb)",
+    )
     run.add_argument("--dataset", help="the dataset (schema) to load into")
     run.add_argument("--resources", help="comma-separated resources to load (default: all)")
     run.add_argument("--replay", action="store_true", help="run offline from the cassette")
     run.add_argument("--base-url", help="the API's base URL (default: dlt config, then catalog)")
+    run.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     run.set_defaults(handler=cmd_run)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")
     demo.add_argument("--database", default="demo.duckdb", help="the DuckDB file to load")
+    demo.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     demo.set_defaults(handler=cmd_demo)
 
     new = commands.add_parser("new", help="start a connector from the template or a copy")
@@ -386,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     try:
         return int(args.handler(args))
+    except KeyboardInterrupt:
+        # Ctrl-C: one word, the shell's exit status for SIGINT; no traceback
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
     except BrokenPipeError:  # `connectors show crm | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -393,4 +585,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.traceback:
             raise
         print(f"error: {_first_line(exc)}", file=sys.stderr)
-        return USAGE if isinstance(exc, (UnknownConnectorError, ScaffoldError)) else FAILED
+        usage = (UnknownConnectorError, ScaffoldError, UsageError)
+        return USAGE if isinstance(exc, usage) else FAILED

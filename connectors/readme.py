@@ -14,7 +14,12 @@ from shared.errors import ConnectorError
 README_PATH = ROOT / "README.md"
 START = "<!-- catalog:start -->"
 END = "<!-- catalog:end -->"
-CONTRACTS = "../shared/api-contracts"
+
+
+def connector_readme(entry: ConnectorEntry) -> str:
+    """The connector's own README, relative to the repository root (and so to README.md):
+    what it loads, auth and secrets, config, tables, incremental behaviour, limits."""
+    return f"connectors/{entry.name}/README.md"
 
 
 def _cell(text: str) -> str:
@@ -36,9 +41,7 @@ def _row(entry: ConnectorEntry) -> str:
     )
     if entry.configurable_resources:
         tables = f"configured; the replay loads {tables}"
-    origin = f"seed {entry.seed}"
-    if entry.contract:
-        origin = f"[{entry.contract}]({CONTRACTS}/{entry.contract}), {origin}"
+    origin = f"[{entry.name}/README.md]({connector_readme(entry)}), seed {entry.seed}"
     cells = [
         f"`{entry.name}`",
         f"**{entry.title}**: {entry.description}",
@@ -53,7 +56,7 @@ def _row(entry: ConnectorEntry) -> str:
 def catalog_table(catalog: Catalog) -> str:
     """The markdown table of every connector, in catalog order."""
     header = [
-        "| connector | what it loads | auth (secrets) | tables | maturity | contract |",
+        "| connector | what it loads | auth (secrets) | tables | maturity | docs |",
         "|---|---|---|---|---|---|",
     ]
     return "\n".join([*header, *(_row(entry) for entry in catalog)])

@@ -46,13 +46,19 @@ def replay_scrubber(entry: ConnectorEntry) -> Scrubber:
 
 
 def check_resources(entry: ConnectorEntry, resources: Sequence[str]) -> None:
-    """Raise `UnknownConnectorError` for a resource the catalog says the connector does
-    not have. A connector with `configurable_resources` has whatever its configuration
-    says: its names are checked on the built source (`check_source_resources`)."""
-    if entry.configurable_resources:
+    """Raise `UnknownConnectorError` for a resource the connector's code does not yield
+    (not the catalog's list, which may be stale), before any credential is needed: the
+    source is built with stand-in credentials, which sends no request. A connector with
+    `configurable_resources` has whatever its configuration says: its names are checked
+    on the source as configured (`check_source_resources`)."""
+    if entry.configurable_resources or not resources:
         return
-    for name in resources:
-        entry.resource(name)
+    factory = entry.source_factory()
+    try:
+        probe = factory(**source_arguments(entry, factory, replay=True, base_url=None))
+    except Exception:  # the real build reports what is wrong, in its own words
+        return
+    check_source_resources(entry, probe, resources)
 
 
 def check_source_resources(entry: ConnectorEntry, source: Any, resources: Sequence[str]) -> None:
@@ -115,6 +121,25 @@ def build_source(
     return source
 
 
+#: what a `connectors run` pipeline's name starts with, so it never shares dlt's state
+#: with a user's own pipeline named after the connector (the README's `dlt.pipeline("crm")`)
+PIPELINE_PREFIX = "connectors_"
+
+
+def pipeline_name(entry: ConnectorEntry, replay: bool = False) -> str:
+    """`connectors_crm`, or `connectors_crm_replay` for a replay."""
+    return f"{PIPELINE_PREFIX}{entry.name}" + ("_replay" if replay else "")
+
+
+def database_path(
+    entry: ConnectorEntry, replay: bool = False, database: str | Path | None = None
+) -> Path:
+    """The DuckDB file a run loads into, absolute: `database`, else `<name>.duckdb` (a
+    replay: `<name>_replay.duckdb`) in the current folder."""
+    default = f"{entry.name}_replay.duckdb" if replay else f"{entry.name}.duckdb"
+    return Path(database or default).expanduser().resolve()
+
+
 def make_pipeline(
     entry: ConnectorEntry,
     destination: str = "duckdb",
@@ -122,18 +147,29 @@ def make_pipeline(
     replay: bool = False,
     pipelines_dir: str | None = None,
     progress: Any = None,
+    database: str | Path | None = None,
 ) -> dlt.Pipeline:
     """A pipeline for one connector, loading into dataset `<name>_data` (DuckDB: in the
-    file `<name>.duckdb`). Replays get their own pipeline, file and dataset
-    (`<name>_replay`), so replaying never drops tables a live run loaded."""
+    file `database`, by default `<name>.duckdb` in the current folder, as an absolute
+    path). Replays get their own pipeline, file and dataset (`<name>_replay`), so
+    replaying never drops tables a live run loaded.
+
+    The pipeline is named `connectors_<name>` (see `pipeline_name`), never plain
+    `<name>`: a user's own `dlt.pipeline("crm", ...)` keeps its state under that name in
+    the same pipelines folder, and a run must not pick it up (its cursors, its database).
+    """
     name = f"{entry.name}_replay" if replay else entry.name
     dataset = dataset or f"{name}_data"
     if destination == "duckdb":
         return duckdb_pipeline(
-            name, dataset_name=dataset, pipelines_dir=pipelines_dir, progress=progress
+            pipeline_name(entry, replay),
+            database=str(database_path(entry, replay, database)),
+            dataset_name=dataset,
+            pipelines_dir=pipelines_dir,
+            progress=progress,
         )
     return dlt.pipeline(
-        pipeline_name=name,
+        pipeline_name=pipeline_name(entry, replay),
         destination=destination,
         dataset_name=dataset,
         pipelines_dir=pipelines_dir,
@@ -194,13 +230,31 @@ class DemoResult:
     failures: dict[str, BaseException]
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` is (or wraps, as dlt's step failures do) a Ctrl-C."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        if isinstance(current, BaseException) and id(current) not in seen:
+            seen.add(id(current))
+            pending += [getattr(current, "exception", None), current.__cause__]
+            pending.append(current.__context__)
+    return False
+
+
 def demo(
     catalog: Catalog,
     database: str | Path = DEMO_DATABASE,
     on_progress: Callable[[str], None] = lambda line: None,
+    collector: Callable[[ConnectorEntry], Any] | None = None,
 ) -> DemoResult:
     """Replay every connector's cassette into one DuckDB file, one dataset per connector
-    (named after it). A connector that fails is reported and the others still load."""
+    (named after it). A connector that fails is reported and the others still load; a
+    Ctrl-C stops the demo (`KeyboardInterrupt`). `collector(entry)` gives each
+    connector's pipeline a dlt progress collector."""
     database = Path(database).resolve()
     tables: dict[str, dict[str, int]] = {}
     failures: dict[str, BaseException] = {}
@@ -213,10 +267,13 @@ def demo(
                 database=str(database),
                 dataset_name=entry.name,
                 pipelines_dir=pipelines_dir,
+                progress=collector(entry) if collector is not None else None,
             )
             try:
                 result = sync(entry, pipeline, replay=True)
             except Exception as exc:
+                if interrupted(exc):
+                    raise KeyboardInterrupt from exc
                 failures[entry.name] = exc
                 on_progress(f"{entry.name}: failed")
                 continue

@@ -123,6 +123,26 @@ def title_of(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+#: this repository's own top-level packages and folders a connector must not be named after
+PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
+
+
+def shadowed_module(name: str) -> str | None:
+    """What importable module `name` is, if any: a standard-library module (`json`), an
+    installed library's (`dlt`, `requests`), or one of this repository's packages
+    (`shared`). A connector of that name would shadow it; None when the name is free."""
+    import importlib.metadata
+
+    if name in PROJECT_NAMES:
+        return f"this repository's `{name}` package"
+    if name in sys.stdlib_module_names:
+        return f"a Python standard-library module (`{name}`)"
+    distributions = importlib.metadata.packages_distributions().get(name)
+    if distributions:
+        return f"a module of the installed library {distributions[0]} (`{name}`)"
+    return None
+
+
 def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
     """Refuse a name that is not a lowercase Python identifier or is already taken."""
     if not VALID_NAME.match(name) or keyword.iskeyword(name):
@@ -132,6 +152,13 @@ def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
         )
     if name in catalog_names:
         raise ScaffoldError(f"connector `{name}` already exists in catalog.yml")
+    shadowed = shadowed_module(name)
+    if shadowed:
+        raise ScaffoldError(
+            f"connector name `{name}` is refused: it is the name of {shadowed}, and the "
+            f"connector's modules (connectors/{name}/, tests/fakes/{name}.py) would shadow "
+            f"`import {name}`; choose another, e.g. {name}_api"
+        )
     taken = [
         root / "connectors" / name,
         root / "connectors" / f"{name}.py",

@@ -3,7 +3,9 @@
 Everything here is derived from the catalog entry and the source function's signature:
 arguments defaulting to `dlt.secrets.value` are secrets, arguments defaulting to
 `dlt.config.value` are required config, and dlt looks both up under
-`sources.<section>` (the section is the connector's module name).
+`sources.<section>` (the section is the connector's module name). `base_url` defaults to
+the canonical URL in every source, and the snippets still show it: it is the one config
+value a user most often changes (a sandbox, a regional host, a fake server).
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ class SourceSettings:
         section: the config section: keys live under `sources.<section>`.
         secrets: secret arguments, the catalog's auth secrets first.
         required_config: arguments dlt must find in config (no default).
+        config: the config the snippets show: `base_url` (when the source takes it), then
+            the required config.
     """
 
     section: str
     secrets: tuple[str, ...]
     required_config: tuple[str, ...]
+    config: tuple[str, ...] = ()
 
     def env_var(self, key: str) -> str:
         return f"SOURCES__{self.section.upper()}__{key.upper()}"
@@ -53,17 +58,19 @@ def source_settings(entry: ConnectorEntry, factory: Any | None = None) -> Source
     parameters = inspect.signature(factory).parameters.values()
     secrets = [p.name for p in parameters if p.default is dlt.secrets.value]
     config = [p.name for p in parameters if p.default is dlt.config.value]
+    shown = [p.name for p in parameters if p.name == "base_url"]
+    shown += [name for name in config if name not in shown]
     reference = getattr(factory, "ref", None)
     section = getattr(reference, "section", None) or entry.module.rsplit(".", 1)[-1]
     ordered = [*entry.auth.secrets, *(name for name in secrets if name not in entry.auth.secrets)]
-    return SourceSettings(section, tuple(ordered), tuple(config))
+    return SourceSettings(section, tuple(ordered), tuple(config), tuple(shown))
 
 
 def config_values(entry: ConnectorEntry, settings: SourceSettings) -> dict[str, Any]:
-    """Values for the required config: the canonical `base_url`, others from the replay
-    arguments (an example that works against the recorded API) or a placeholder."""
+    """Values for the config the snippets show: the canonical `base_url`, others from the
+    replay arguments (an example that works against the recorded API) or a placeholder."""
     values: dict[str, Any] = {}
-    for key in settings.required_config:
+    for key in settings.config:
         if key == "base_url":
             values[key] = entry.base_url
         else:
@@ -96,7 +103,7 @@ def auth_mode_toml(entry: ConnectorEntry, settings: SourceSettings, mode: Auth) 
 
 
 def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:
-    """The `.dlt/config.toml` snippet for plain dlt: the required config values."""
+    """The `.dlt/config.toml` snippet for plain dlt: `base_url` and the required config."""
     values = config_values(entry, settings)
     if not values:
         return "# no config needed\n"

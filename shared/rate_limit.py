@@ -8,10 +8,14 @@ every thread of one source, so concurrent child requests stay under the limit to
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass
+
+#: `connectors run` counts its DEBUG records to show pacing waits (connectors/progress.py)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,5 +59,6 @@ class RequestPacer:
             self._next_slot = slot + self.limit.interval
         delay = slot - now
         if delay > 0:
+            logger.debug("waiting %.3f s for the rate limit", delay)
             time.sleep(delay)
         return delay

@@ -97,6 +97,22 @@ def incremental_cursor(resource: Any) -> str | None:
     return None
 
 
+def resource_differences(entry: ConnectorEntry, source: Any) -> str:
+    """What a stale catalog entry gets wrong about the source's resources, in words
+    ("" when they agree): the code, not the catalog, decides what `run --resources` takes."""
+    code = list(source.selected_resources)
+    missing = [name for name in code if name not in entry.resource_names]
+    ghosts = [name for name in entry.resource_names if name not in code]
+    problems = []
+    if missing:
+        problems.append(f"the source yields {', '.join(missing)}, which catalog.yml does not list")
+    if ghosts:
+        problems.append(f"catalog.yml lists {', '.join(ghosts)}, which the source does not yield")
+    if not problems:
+        return ""
+    return f"{entry.name}: " + "; ".join(problems) + " (update catalog.yml's resources)"
+
+
 def cursor_mismatches(entry: ConnectorEntry, source: Any) -> list[str]:
     """Each listed resource whose `incremental` differs from its built resource's cursor."""
     resources = source.selected_resources
@@ -228,7 +244,7 @@ def test_source_yields_exactly_the_listed_resources_keys_and_dispositions(
     source = instantiate(entry)
 
     resources = source.selected_resources
-    assert sorted(resources) == sorted(entry.resource_names)
+    assert resource_differences(entry, source) == ""
     listed = set(entry.resource_names)
     for listed_resource in entry.resources:
         resource = resources[listed_resource.name]
@@ -333,3 +349,51 @@ def test_replay_cassette_is_recorded(entry: ConnectorEntry) -> None:
 
     assert path.is_file(), f"{entry.name}: no cassette {path.relative_to(ROOT)}"
     assert "interactions:" in path.read_text(encoding="utf-8")[:200]
+
+
+def test_a_stale_catalog_entry_is_reported_naming_the_difference() -> None:
+    entry = CATALOG.get("crm")
+    stale = dataclasses.replace(
+        entry,
+        resources=tuple(
+            [r for r in entry.resources if r.name != "stages"]
+            + [dataclasses.replace(entry.resource("users"), name="ghost")]
+        ),
+    )
+
+    assert resource_differences(stale, instantiate(entry)) == (
+        "crm: the source yields stages, which catalog.yml does not list; catalog.yml lists "
+        "ghost, which the source does not yield (update catalog.yml's resources)"
+    )
+
+
+#: what every connector's own README covers (issue 14: in the project's words)
+README_SECTIONS = [
+    "Auth and secrets",
+    "Config",
+    "Tables and keys",
+    "Incremental behaviour",
+    "Rate limits",
+    "Known limits",
+]
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_every_connector_has_its_own_readme_covering_auth_config_tables_and_limits(
+    entry: ConnectorEntry,
+) -> None:
+    from connectors.readme import connector_readme
+
+    path = ROOT / connector_readme(entry)
+    assert path.is_file(), f"{entry.name}: no {connector_readme(entry)}"
+    text = path.read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+
+    for section in README_SECTIONS:
+        assert any(heading.startswith(section) for heading in headings), (entry.name, section)
+    for secret in entry.auth.all_secrets:
+        assert f"`{secret}`" in text or f"{secret} =" in text, (entry.name, secret)
+    for resource in entry.resources:
+        assert f"`{resource.name}`" in text, (entry.name, resource.name)
+    assert entry.base_url in text
+    assert "shared/api-contracts" not in text

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -117,7 +119,8 @@ def test_show_prints_resources_secrets_snippet_and_dango_entry(
     assert dango["type"] == "dlt_native"
     assert dango["dlt_native"]["source_module"] == entry.module
     assert dango["dlt_native"]["source_function"] == entry.source_function
-    assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.required_config)
+    assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.config)
+    assert set(settings.required_config) <= set(settings.config)
 
 
 def test_show_prints_a_secrets_snippet_for_each_auth_mode_as_either_or(
@@ -516,9 +519,10 @@ def test_the_installed_entry_point_exits_non_zero_without_a_traceback(tmp_path: 
 
 
 def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "demo.duckdb"
+    monkeypatch.setenv("CONNECTORS_PROGRESS", "1")  # captured stderr is no terminal
 
     code, out, err = cli(capsys, "demo", "--database", str(database))
 
@@ -531,6 +535,12 @@ def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
         for resource in entry.resources:
             assert f"{entry.name}.{resource.name}" in printed
     assert printed["crm.users"] == len(CrmFake().data["users"])
+    # forced progress: each connector's requests and rows per resource, on stderr only
+    for entry in CATALOG:
+        assert re.search(rf"^{entry.name}: extract: [1-9]\d* requests.*; rows: ", err, re.M)
+    users = len(CrmFake().data["users"])
+    assert re.search(rf"^crm: extract: .*; rows: .*\busers {users}\b", err, re.M)
+    assert "extract:" not in out
 
 
 def test_show_prints_the_catalog_notes_and_the_fast_path_note_names_a_real_argument(
@@ -547,3 +557,367 @@ def test_show_prints_the_catalog_notes_and_the_fast_path_note_names_a_real_argum
     assert entry.notes and all(f"note: {note}" in out for note in entry.notes)
     assert "arrow_pages=True" in entry.notes[0]
     assert "arrow_pages" in inspect.signature(crm_source).parameters
+
+
+# -- the first hour of a new user (issue 14) ------------------------------------------
+
+
+def connectors_command(
+    cwd: Path, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m connectors ARGV` in a fresh interpreter from `cwd`, with pipes (not a
+    terminal) for stdout and stderr, no SOURCES__*/DESTINATION__* variables from this
+    process, and dlt's state under `cwd`."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__", "DESTINATION__", "CONNECTORS_"))
+    }
+    base.update(PYTHONPATH=str(ROOT), DLT_DATA_DIR=str(cwd / "dlt-data"))
+    return subprocess.run(
+        [sys.executable, "-m", "connectors", *argv],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("destination", ["postgres", "bigquery"])
+def test_missing_destination_credentials_name_the_destination_setting_not_the_sources(
+    tmp_path: Path, destination: str
+) -> None:
+    # the issue's trap: a database URL set as the source's credentials
+    env = {"SOURCES__CRM__CREDENTIALS": "postgresql://user:password@127.0.0.1:5/db"}
+
+    result = connectors_command(
+        tmp_path, "run", "crm", "--replay", "--destination", destination, env=env
+    )
+
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        f"error: destination {destination}: missing credentials; set "
+        f"`destination.{destination}.credentials` in .dlt/secrets.toml "
+        f"(or env DESTINATION__{destination.upper()}__CREDENTIALS)"
+    ]
+    assert "sources.crm" not in result.stderr and "password" not in result.stderr
+
+
+def test_a_missing_destination_driver_says_which_extra_to_install(tmp_path: Path) -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("psycopg2") is None, "this test needs psycopg2 absent"
+    env = {"DESTINATION__POSTGRES__CREDENTIALS": "postgresql://u:p@127.0.0.1:5/db"}
+
+    result = connectors_command(
+        tmp_path, "run", "crm", "--replay", "--destination", "postgres", env=env
+    )
+
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        "error: destination postgres: its driver `psycopg2` is not installed; "
+        'run: pip install "dlt[postgres]"'
+    ]
+
+
+def _users_in(database: Path, dataset: str) -> int:
+    with duckdb.connect(str(database)) as db:
+        ((rows,),) = db.execute(f"SELECT COUNT(*) FROM {dataset}.users").fetchall()
+    return int(rows)
+
+
+def test_a_live_run_says_where_it_loaded_and_ignores_a_plain_dlt_pipeline_named_crm(
+    tmp_path: Path,
+) -> None:
+    """The README's plain-dlt example ran first, in another folder, as pipeline `crm`
+    with the same dlt state folder: `connectors run crm` uses its own pipeline
+    (`connectors_crm`), loads the full data into ./crm.duckdb and prints that path."""
+    other, here = tmp_path / "other", tmp_path / "here"
+    other.mkdir(), here.mkdir()
+    state = {"DLT_DATA_DIR": str(tmp_path / "dlt-data")}
+    plain = (
+        "import dlt\n"
+        'pipeline = dlt.pipeline("crm", destination="duckdb", dataset_name="crm_data")\n'
+        'pipeline.run([{"id": 1, "name": "from the plain script"}], table_name="users")\n'
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", plain],
+        cwd=other,
+        env={**os.environ, **state, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+
+    with CrmFake() as fake:
+        env = {
+            **state,
+            "SOURCES__CRM__BEARER_TOKEN": TOKEN,
+            "SOURCES__CRM__BASE_URL": fake.base_url,
+            "SOURCES__CRM__REQUESTS_PER_MINUTE": "60000",
+        }
+        result = connectors_command(here, "run", "crm", "--resources", "users", env=env)
+        custom = tmp_path / "elsewhere.duckdb"
+        chosen = connectors_command(
+            here, "run", "crm", "--resources", "users", "--database", str(custom), env=env
+        )
+
+    assert result.returncode == 0, result.stderr
+    database = (here / "crm.duckdb").resolve()
+    assert result.stdout.splitlines()[0] == (
+        f"crm: loaded into {database}, dataset crm_data (dlt pipeline connectors_crm)"
+    )
+    assert table(result.stdout) == {"users": len(fake.data["users"])}
+    assert _users_in(database, "crm_data") == len(fake.data["users"])
+    assert _users_in(other / "crm.duckdb", "crm_data") == 1  # the plain script's, untouched
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.splitlines()[0].startswith(f"crm: loaded into {custom.resolve()}, ")
+    assert _users_in(custom, "crm_data") == len(fake.data["users"])
+
+
+def test_run_resources_are_checked_against_the_code_not_a_stale_catalog(tmp_path: Path) -> None:
+    """A catalog that misses `stages` and lists a `ghost` the code does not have: the
+    code decides (`stages` loads, `ghost` is refused, naming what the code yields)."""
+    raw = yaml.safe_load((ROOT / "catalog.yml").read_text())
+    crm = next(entry for entry in raw["connectors"] if entry["name"] == "crm")
+    crm["resources"] = [r for r in crm["resources"] if r["name"] != "stages"]
+    crm["resources"].append({"name": "ghost", "primary_key": ["id"], "write_disposition": "merge"})
+    stale = tmp_path / "catalog.yml"
+    stale.write_text(yaml.safe_dump(raw))
+    script = (
+        "import sys, shared.catalog\n"
+        f"shared.catalog.CATALOG_PATH = shared.catalog.Path({str(stale)!r})\n"
+        "from connectors.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+
+    def run_with_stale_catalog(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", script, *argv],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+        )
+
+    added = run_with_stale_catalog("run", "crm", "--replay", "--resources", "stages")
+    ghost = run_with_stale_catalog("run", "crm", "--replay", "--resources", "ghost")
+
+    assert added.returncode == 0, added.stderr
+    assert table(added.stdout) == {"stages": len(CrmFake().data["stages"])}
+    assert ghost.returncode == 2
+    code_resources = CATALOG.get("crm").resource_names  # the real catalog agrees with the code
+    assert ghost.stderr.splitlines() == [
+        f"error: crm has no resource `ghost`; it has: {', '.join(code_resources)}"
+    ]
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_every_source_defaults_base_url_to_the_catalogs_canonical_url(
+    entry: ConnectorEntry,
+) -> None:
+    import inspect
+
+    parameter = inspect.signature(entry.source_factory()).parameters["base_url"]
+
+    assert parameter.default == entry.base_url
+
+
+def _printed_block(out: str, heading: str, end: str) -> str:
+    return out.split(heading, 1)[1].split(end, 1)[0].strip("\n") + "\n"
+
+
+def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Each connector's `plain dlt:` snippet, exactly as `show` prints it, with only the
+    secret set (env) and `show`'s config.toml pasted, loads every resource offline."""
+    snippets_printed, configs, env = {}, [], {"DLT_DATA_DIR": str(tmp_path / "dlt-data")}
+    for entry in CATALOG:
+        code, out, _ = cli(capsys, "show", entry.name)
+        assert code == 0
+        snippets_printed[entry.name] = _printed_block(out, "plain dlt:\n", "run it:")
+        configs.append(_printed_block(out, ".dlt/config.toml (plain dlt):\n", ".dango/"))
+        settings = snippets.source_settings(entry)
+        for secret, value in runner.dummy_credentials(entry).items():
+            env[settings.env_var(secret)] = value
+        for key, value in entry.replay.kwargs.items():  # offline pacing only
+            if key not in settings.config and key not in entry.auth.all_secrets:
+                env[settings.env_var(key)] = str(value)
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt/config.toml").write_text("\n".join(configs))
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from connectors.runner import replay_scrubber
+        from shared.cassettes import replaying
+        from shared.catalog import load_catalog
+        for name, snippet in json.loads(sys.argv[1]).items():
+            entry = load_catalog().get(name)
+            with replaying(entry.cassette_path(), replay_scrubber(entry)):
+                exec(snippet, {"__name__": "__main__"})
+        """
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(snippets_printed)],
+        cwd=tmp_path,
+        env={**base, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr[-4000:]
+    for entry in CATALOG:
+        assert "pipeline.run(" in snippets_printed[entry.name]
+        dataset = f"{entry.name}_data"
+        stored = stored_counts(tmp_path / f"{entry.name}.duckdb", [dataset])
+        for resource in entry.resources:
+            assert stored.get(f"{dataset}.{resource.name}", 0) > 0, (entry.name, resource.name)
+    assert stored_counts(tmp_path / "crm.duckdb", ["crm_data"])["crm_data.users"] == len(
+        CrmFake().data["users"]
+    )
+
+
+def test_demo_into_a_missing_folder_is_one_error_before_loading_anything(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "dir" / "x.duckdb"
+
+    result = connectors_command(tmp_path, "demo", "--database", str(missing))
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: --database {missing}: the folder {missing.parent} does not exist; create it first"
+    ]
+
+
+def test_bad_json_in_an_env_setting_names_the_setting(tmp_path: Path) -> None:
+    env = {"SOURCES__ANALYTICS__API_KEY": "key", "SOURCES__ANALYTICS__RESOURCES": "[events"}
+
+    result = connectors_command(tmp_path, "run", "analytics", env=env)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        "error: analytics: `sources.analytics.resources` (env SOURCES__ANALYTICS__RESOURCES) "
+        "is not a valid list ("
+    )
+    assert line.endswith("); a list or mapping in an environment variable is JSON")
+
+
+def test_a_relative_base_url_blames_the_flag(tmp_path: Path) -> None:
+    result = connectors_command(tmp_path, "run", "crm", "--base-url", "api.example.com")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "error: --base-url `api.example.com` is not an absolute http(s) URL; give scheme "
+        "and host, e.g. --base-url https://api.example.com"
+    ]
+
+
+def test_ctrl_c_during_a_paced_run_prints_interrupted_and_exits_130(tmp_path: Path) -> None:
+    with CrmFake() as fake:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "CONNECTORS_"))
+        }
+        env.update(
+            PYTHONPATH=str(ROOT),
+            DLT_DATA_DIR=str(tmp_path / "dlt-data"),
+            SOURCES__CRM__BEARER_TOKEN=TOKEN,
+            SOURCES__CRM__BASE_URL=fake.base_url,
+            SOURCES__CRM__REQUESTS_PER_MINUTE="1",  # the second page waits a minute
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connectors", "run", "crm", "--resources", "users"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not fake.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert fake.requests, "the run sent no request"
+        time.sleep(0.5)  # now in the pacing wait before page 2
+        process.send_signal(signal.SIGINT)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert out == ""
+    assert len(fake.requests) == 1
+
+
+def test_show_gives_the_cursor_as_api_field_and_loaded_column(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(capsys, "show", "crm")
+
+    assert code == 0
+    assert re.search(r"^  parties\s+id\s+merge\s+updatedAt -> updated_at\s+-$", out, re.M)
+    _, tracker, _ = cli(capsys, "show", "project_tracker")
+    assert re.search(r"^  epics\s+id\s+merge\s+updated_at\s+-$", tracker, re.M)
+
+
+def test_list_shows_every_auth_mode_and_version_names_ours_and_dlts(tmp_path: Path) -> None:
+    import dlt
+
+    listed = connectors_command(tmp_path, "list")
+    version = connectors_command(tmp_path, "--version")
+
+    assert listed.returncode == 0
+    (analytics,) = [line for line in listed.stdout.splitlines() if line.startswith("analytics ")]
+    assert " api_key or oauth2_client_credentials " in analytics
+    assert version.returncode == 0
+    assert re.fullmatch(rf"connectors \S+ \(dlt {re.escape(dlt.__version__)}\)\n", version.stdout)
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    result = connectors_command(tmp_path, "run", "crm", "--replay", "--resources", "users")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"crm: loading into {(tmp_path / 'crm_replay.duckdb').resolve()}, dataset "
+        "crm_replay_data (dlt pipeline connectors_crm_replay), replaying "
+        "cassettes/crm/full_sync.yaml"
+    ]
+    assert table(result.stdout) == {"users": len(CrmFake().data["users"])}
+
+
+@pytest.mark.parametrize("forced", [["--progress"], []], ids=["flag", "env"])
+def test_forced_progress_shows_requests_rows_and_pacing_waits(
+    tmp_path: Path, forced: list[str]
+) -> None:
+    with CrmFake() as fake:
+        env = {
+            "SOURCES__CRM__BEARER_TOKEN": TOKEN,
+            "SOURCES__CRM__BASE_URL": fake.base_url,
+            "SOURCES__CRM__REQUESTS_PER_MINUTE": "50",  # 1.2 s between the two pages
+        }
+        if not forced:
+            env["CONNECTORS_PROGRESS"] = "1"
+        result = connectors_command(
+            tmp_path, "run", "crm", "--resources", "users", *forced, env=env
+        )
+
+    assert result.returncode == 0, result.stderr
+    users = len(fake.data["users"])
+    assert len(fake.requests) == 2 and users > 100  # two pages, so one pacing wait
+    lines = result.stderr.splitlines()
+    assert any(
+        re.fullmatch(r"crm: waiting 1\.\d s for the rate limit \(1 requests so far\)", line)
+        for line in lines
+    ), lines
+    assert re.search(
+        rf"^crm: extract: 2 requests, 1 pacing wait \(1\.\d s\); rows: users {users}$",
+        result.stderr,
+        re.M,
+    ), lines
+    assert "crm: load ..." in lines
+    assert TOKEN not in result.stderr and "?" not in "".join(lines[1:])
+    assert table(result.stdout) == {"users": users}

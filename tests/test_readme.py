@@ -103,3 +103,34 @@ def test_readme_check_command_passes_on_the_repository_readme(
 def test_a_readme_without_the_markers_is_a_clear_error() -> None:
     with pytest.raises(ConnectorError, match="catalog:start"):
         render("# no markers here\n", CATALOG)
+
+
+def _relative_links(markdown: str) -> list[str]:
+    """The targets of the markdown links in `markdown` that point into the repository."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", markdown)
+    return [t.split("#", 1)[0] for t in targets if not re.match(r"^[a-z]+:|^#", t)]
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["README.md", *(f"connectors/{name}/README.md" for name in CATALOG.names)],
+)
+def test_every_link_resolves_inside_the_repository(document: str) -> None:
+    path = ROOT / document
+    links = _relative_links(path.read_text(encoding="utf-8"))
+
+    broken = [link for link in links if not (path.parent / link).exists()]
+    outside = [link for link in links if ROOT not in (path.parent / link).resolve().parents]
+    assert broken == [] and outside == []
+    if document == "README.md":
+        for name in CATALOG.names:
+            assert f"connectors/{name}/README.md" in links
+
+
+def test_every_make_target_is_in_the_readme_and_make_test_has_a_measured_time() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    (phony,) = re.findall(r"^\.PHONY: (.+)$", makefile, flags=re.MULTILINE)
+
+    undocumented = [target for target in phony.split() if f"`make {target}" not in README]
+    assert undocumented == []
+    assert re.search(r"`make test` takes about \d+ (s|min)", " ".join(README.split()))

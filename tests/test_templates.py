@@ -3,10 +3,13 @@ connector, passes its own tests, the catalog check and ruff with no edits; a bad
 taken name is refused and writes nothing.
 
 All of it happens in ONE temporary copy of the repository: every connector is generated
-there first, then ONE pytest subprocess runs their tests. The template's tests run in
-full; a copy's replay tests run (its loopback and fast-path tests exercise the same
-renamed fake and are left to `make test-connector`, to keep the suite's time down). Set
-`NEW_CONNECTOR_TESTS=all` to run the copies' loopback and fast-path tests too.
+there first, then ONE pytest subprocess runs their tests. The generated names are ones
+the repository does not use yet (`my_shop`, or `my_shop2` after a user's own
+`make new-connector NAME=my_shop`), so the README's example never breaks this suite.
+The template's tests run in full; a copy's replay tests run (its loopback and fast-path
+tests exercise the same renamed fake and are left to `make test-connector`, to keep the
+suite's time down). Set `NEW_CONNECTOR_TESTS=all` to run the copies' loopback and
+fast-path tests too.
 """
 
 from __future__ import annotations
@@ -22,12 +25,31 @@ from pathlib import Path
 
 import pytest
 
-from connectors.scaffold import TEST_SUFFIXES, ScaffoldError, create_connector
+from connectors.scaffold import TEST_SUFFIXES, ScaffoldError, camel, check_name, create_connector
 from shared.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
-TEMPLATE_COPY = "my_shop"
+
+
+def free_name(wanted: str, root: Path = ROOT) -> str:
+    """`wanted`, or `wanted2`, `wanted3`, ...: the first name `make new-connector` would
+    accept in the tree at `root` (a user may already have made `my_shop`)."""
+    catalog_names = load_catalog(root / "catalog.yml").names
+    for number in range(1, 100):
+        name = wanted if number == 1 else f"{wanted}{number}"
+        try:
+            check_name(name, root, catalog_names)
+        except ScaffoldError:
+            continue
+        return name
+    raise AssertionError(f"no free name like {wanted}")
+
+
+TEMPLATE_COPY = free_name("my_shop")
+#: a real vendor's name that starts with `test`: its `testrail_source` and `TestrailFake`
+#: must not be collected by pytest as a test function or class
+TEST_PREFIXED = free_name("testrail")
 #: what the copy leaves out: environments, caches, local databases
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "*.duckdb"
@@ -60,8 +82,9 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     catalog connector."""
     copy = tmp_path_factory.mktemp("new-connector") / "repo"
     shutil.copytree(ROOT, copy, ignore=IGNORED)
-    created = run(copy, "-m", "connectors", "new", TEMPLATE_COPY)  # as `make new-connector`
-    assert created.returncode == 0, created.stderr
+    for name in (TEMPLATE_COPY, TEST_PREFIXED):
+        created = run(copy, "-m", "connectors", "new", name)  # as `make new-connector`
+        assert created.returncode == 0, created.stderr
     for entry in CATALOG:  # the same function, in process: one interpreter start fewer each
         create_connector(clone_name(entry.name), entry.name, root=copy)
     return copy
@@ -75,13 +98,13 @@ def generated_python(copy: Path, name: str) -> list[Path]:
 
 def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: Path) -> None:
     run_all = os.environ.get("NEW_CONNECTOR_TESTS") == "all"
-    names = [TEMPLATE_COPY, *(clone_name(entry.name) for entry in CATALOG)]
+    names = [TEMPLATE_COPY, TEST_PREFIXED, *(clone_name(entry.name) for entry in CATALOG)]
     test_files = [
         path.relative_to(repo_copy).as_posix()
         for name in names
         for path in generated_python(repo_copy, name)
         if path.name.startswith("test_")
-        and (name == TEMPLATE_COPY or run_all or path.stem == f"test_{name}")
+        and (name in (TEMPLATE_COPY, TEST_PREFIXED) or run_all or path.stem == f"test_{name}")
     ]
     report = repo_copy / "report.xml"
 
@@ -105,7 +128,11 @@ def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: 
         assert f"test_source_yields_exactly_the_listed_resources_keys_and_dispositions[{name}]" in (
             junit
         ), name
-    assert 'classname="tests.connectors.test_my_shop"' in junit
+    assert f'classname="tests.connectors.test_{TEMPLATE_COPY}"' in junit
+    # nothing but the template's tests ran for the `test`-prefixed name: not its source
+    # function or its fake's class, which pytest's default `test*` pattern would collect
+    assert f'name="{TEST_PREFIXED}_source"' not in junit
+    assert f"cannot collect test class '{camel(TEST_PREFIXED)}Fake'" not in result.stdout
     assert "test_a_rejected_api_key_fails_naming_the_secret_to_set" in junit
 
 
@@ -137,17 +164,18 @@ def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy
     entry = catalog.get(name)
     module = (repo_copy / "connectors" / name / "__init__.py").read_text()
 
-    assert '@dlt.source(name="my_shop")' in module
-    assert "def my_shop_source(" in module
+    assert f'@dlt.source(name="{name}")' in module
+    assert f"def {name}_source(" in module
     assert "my_api" not in module
-    assert "class MyShopFake(FakeServer)" in (repo_copy / "tests/fakes/my_shop.py").read_text()
+    fake = (repo_copy / "tests/fakes" / f"{name}.py").read_text()
+    assert f"class {camel(name)}Fake(FakeServer)" in fake
     assert sorted(p.name for p in (repo_copy / "cassettes" / name).iterdir()) == [
         "full_sync.yaml",
         "incremental.yaml",
     ]
     assert (entry.module, entry.source_function, entry.seed) == (
-        "connectors.my_shop",
-        "my_shop_source",
+        f"connectors.{name}",
+        f"{name}_source",
         "000",
     )
     assert [(r.name, r.write_disposition, r.incremental) for r in entry.resources] == [
@@ -183,6 +211,10 @@ def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
         ("my-shop", None, "invalid connector name `my-shop`"),
         ("2shop", None, "invalid connector name `2shop`"),
         ("class", None, "invalid connector name `class`"),
+        ("json", None, "name `json` is refused: it is the name of a Python standard-library"),
+        ("dlt", None, "name `dlt` is refused: it is the name of a module of the installed library"),
+        ("requests", None, "would shadow `import requests`; choose another, e.g. requests_api"),
+        ("shared", None, "name `shared` is refused: it is the name of this repository's"),
         ("scaffold", None, "connector `scaffold` already exists: connectors/scaffold.py"),
         ("fresh", "nope", "unknown connector `nope` to copy; the catalog has: crm"),
     ],
@@ -196,6 +228,28 @@ def test_invalid_taken_or_unknown_names_are_refused_and_nothing_is_written(
         create_connector(name, original, root=repo_copy)
 
     assert message in str(error.value)
+    assert tree(repo_copy) == before
+
+
+def test_a_name_a_user_already_took_is_skipped_for_the_next_free_one(repo_copy: Path) -> None:
+    """After `make new-connector NAME=my_shop` (the README's example) this suite picks
+    another name instead of failing on "connector `my_shop` already exists"."""
+    assert free_name(TEMPLATE_COPY, repo_copy) == f"{TEMPLATE_COPY}2"
+    with pytest.raises(ScaffoldError, match="already exists"):
+        create_connector(TEMPLATE_COPY, root=repo_copy)
+
+
+def test_cli_refuses_a_shadowing_name_in_one_line_before_writing_anything(repo_copy: Path) -> None:
+    before = tree(repo_copy)
+
+    result = run(repo_copy, "-m", "connectors", "new", "json")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: connector name `json` is refused: it is the name of a Python standard-library "
+        "module (`json`), and the connector's modules (connectors/json/, tests/fakes/json.py) "
+        "would shadow `import json`; choose another, e.g. json_api"
+    ]
     assert tree(repo_copy) == before
 
 
@@ -285,3 +339,38 @@ def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:
     assert [line.split("python ", 1)[1].strip() for line in recipe("NAME=my_shop")] == [
         "-m connectors new my_shop"
     ]
+
+
+def _make_dry_run(tmp_path: Path, target: str) -> list[str]:
+    """The commands `make -n TARGET` would run from a fresh clone (no .venv yet)."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").touch()
+    dry_run = subprocess.run(
+        ["make", "-n", "-C", str(tmp_path), target], capture_output=True, text=True, check=True
+    )
+    return dry_run.stdout.splitlines()
+
+
+def test_make_demo_installs_only_the_runtime(tmp_path: Path) -> None:
+    installs = [line for line in _make_dry_run(tmp_path, "demo") if "pip install" in line]
+
+    assert installs[-1].endswith("pip install -q -e .")
+    assert not any("[dev]" in line or "mypy" in line or "ruff" in line for line in installs)
+
+
+def test_make_bench_writes_an_untracked_report_unless_published(tmp_path: Path) -> None:
+    bench = [line for line in _make_dry_run(tmp_path, "bench") if "-m bench" in line]
+    publish = [line for line in _make_dry_run(tmp_path, "bench-publish") if "-m bench" in line]
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "check-ignore", "-q", "bench/results/BENCHMARKS.md"]
+    )
+
+    assert [line.split("-m bench", 1)[1] for line in bench] == [
+        " --output bench/results/BENCHMARKS.md"
+    ]
+    assert [line.split("-m bench", 1)[1] for line in publish] == [" --output BENCHMARKS.md"]
+    assert tracked.returncode == 0  # git ignores the default report
+    help_line = next(
+        line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("bench:")
+    )
+    assert "~15 min on 2 cores" in help_line

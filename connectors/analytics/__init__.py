@@ -51,7 +51,7 @@ RESOURCE_DEFAULTS: dict[str, Any] = {
 
 @dlt.source(name="analytics")
 def analytics_source(
-    base_url: str = dlt.config.value,
+    base_url: str = "https://api.example.com",
     resources: list[str | dict[str, Any]] = dlt.config.value,
     api_key: TSecretStrValue | None = dlt.secrets.value,
     client_id: TSecretStrValue | None = None,

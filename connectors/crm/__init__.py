@@ -140,7 +140,7 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
 @dlt.source(name="crm")
 def crm_source(
     bearer_token: str = dlt.secrets.value,
-    base_url: str = dlt.config.value,
+    base_url: str = "https://api.example.com",
     initial_since: str | None = None,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,

@@ -134,7 +134,7 @@ def resource_table(initial_updated_at: str) -> list[dict[str, Any]]:
 @dlt.source(name=CONNECTOR)
 def incident_analytics_source(
     api_token: str = dlt.secrets.value,
-    base_url: str = dlt.config.value,
+    base_url: str = "https://api.example.com",
     auth_scheme: str = AUTH_SCHEME,
     initial_updated_at: str | None = INITIAL_UPDATED_AT,
     requests_per_minute: int = REQUESTS_PER_MINUTE,

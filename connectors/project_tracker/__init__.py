@@ -162,7 +162,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
 @dlt.source(name="project_tracker")
 def project_tracker_source(
     api_key: str = dlt.secrets.value,
-    base_url: str = dlt.config.value,
+    base_url: str = "https://api.example.com",
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     api_key_header: str = API_KEY_HEADER,
     search_query: str = SEARCH_QUERY,

@@ -76,6 +76,9 @@ class LoggedRequest:
 class FakeServer:
     """Base class: subclasses add `rules()` (werkzeug `Rule`s with endpoint = method name)."""
 
+    #: not a test class, even when a connector's name makes it `TestrailFake`
+    __test__ = False
+
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
         self.requests: list[LoggedRequest] = []

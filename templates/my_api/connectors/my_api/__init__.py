@@ -47,7 +47,7 @@ def resource_table(initial_updated_after: str) -> list[dict[str, Any]]:
 @dlt.source(name="my_api")
 def my_api_source(
     api_key: str = dlt.secrets.value,
-    base_url: str = dlt.config.value,
+    base_url: str = "https://api.example.com",
     initial_updated_after: str = INITIAL_UPDATED_AFTER,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
