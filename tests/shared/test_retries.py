@@ -55,8 +55,21 @@ def test_retry_after_http_date_is_the_seconds_until_that_date() -> None:
     assert 28.5 <= wait <= 30.0  # the date has whole seconds
 
 
-def test_retry_after_in_the_past_means_retry_now() -> None:
-    assert RetryPolicy().wait_seconds(answer(429, {"Retry-After": http_date_in(-60)}), 3) == 0.0
+def test_retry_after_a_moment_ago_means_retry_now() -> None:
+    assert RetryPolicy().wait_seconds(answer(429, {"Retry-After": http_date_in(-2)}), 3) == 0.0
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["-5", "-0.5", "soon", "", "nan", "inf", "Tue, 99 Foo 2024 99:99:99 GMT", "PAST"],
+)
+def test_unusable_retry_after_falls_back_to_the_backoff_not_retry_now(value: str) -> None:
+    if value == "PAST":
+        value = http_date_in(-3600)  # a date long past
+    policy = RetryPolicy(backoff_factor=0.5)
+
+    assert policy.wait_seconds(answer(429, {"Retry-After": value}), 3) == 2.0  # 0.5 * 2**2
+    assert policy.wait_seconds(answer(503, {"Retry-After": value}), 1) == 0.5
 
 
 def test_unparseable_retry_after_falls_back_to_backoff() -> None:
