@@ -61,6 +61,7 @@ from shared.session import (
     ConnectorSession,
     ForeignLinks,
     query_credential_names,
+    url_problem,
 )
 
 EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object")
@@ -106,6 +107,14 @@ class SourceHttp:
             raise ConfigurationError(
                 f"{self.connector}: base_url must be an absolute http(s) URL, got "
                 f"{self.base_url!r}; set `sources.{self.connector}.base_url`"
+            )
+        problem = url_problem(str(self.base_url))
+        if problem:
+            raise ConfigurationError(
+                self.redactor.redact(
+                    f"{self.connector}: base_url {self.base_url!r} is not a valid URL "
+                    f"({problem}); set `sources.{self.connector}.base_url`"
+                )
             )
         return ConnectorSession(
             connector=self.connector,

@@ -36,6 +36,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 import urllib3.response
+import urllib3.util
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest, Response
@@ -156,6 +157,13 @@ class ConnectorSession(requests.Session):
 
     def _send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = request.url or ""
+        problem = url_problem(url)
+        if problem:
+            raise UnrecoverableRequestError(
+                f"{self.connector}: {self.redact(url)} is not a valid URL ({problem}); "
+                f"retrying cannot help: check base_url (`sources.{self.connector}.base_url`) "
+                "or the link the API sent"
+            )
         if origin_of(url) != self.origin:
             if self.foreign_links == "refuse":
                 raise ForeignOriginError(
@@ -379,6 +387,23 @@ class ConnectorSession(requests.Session):
 
     def _renew_credentials(self) -> bool:
         return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()
+
+
+def url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a request URL (no host, a bad port, characters a
+    host cannot have), or None."""
+    try:
+        parsed = urllib3.util.parse_url(url)
+        port = urlsplit(url).port  # range-checked here, not by urllib3
+    except (urllib3.exceptions.LocationParseError, ValueError) as error:
+        return " ".join(str(error).split())[:200]
+    if parsed.scheme not in ("http", "https"):
+        return f"the scheme must be http or https, not {parsed.scheme!r}"
+    if not parsed.host:
+        return "it has no host name"
+    if port == 0:
+        return "port 0"
+    return None
 
 
 def bounded_timeout(timeout: Any, limit: float) -> Any:
