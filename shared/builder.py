@@ -188,7 +188,7 @@ def build_resources(
             # dlt (and the page check) would parse a string selector again on every page
             selector = config["endpoint"]["data_selector"] = compile_path(selector)
         config["endpoint"]["response_actions"].append(
-            http.page_check(name, selector, single_object=bool(spec.get("single_object")))
+            http.page_check(table_of(name), selector, single_object=bool(spec.get("single_object")))
         )
         parent = spec.get("parent")
         for_each = spec.get("for_each")
@@ -243,6 +243,13 @@ def build_resources(
     return result
 
 
+def table_of(resource_name: str) -> str:
+    """The table a resource loads, for messages: a hidden helper resource that does the
+    HTTP for a table (`epics__listing`, see `shared.client_incremental`) is named after
+    it. A `__` never occurs in a table's own name: dlt reserves it for nested tables."""
+    return resource_name.split("__", 1)[0]
+
+
 def _rest_api_config(
     client: ClientConfig, resources: list[DltResource | dict[str, Any]]
 ) -> RESTAPIConfig:
@@ -265,7 +272,7 @@ def _to_rest_api_config(
     is_child = bool(spec.get("parent") or spec.get("for_each"))
     hook = error_hook(
         http.connector,
-        name,
+        table_of(name),
         http.secret_keys,
         skip_missing=bool(spec.get("skip_missing_parent")),
         sensitive_params=http.sensitive_params,
