@@ -347,7 +347,7 @@ class ConnectorSession(requests.Session):
         # urllib3 >= 2: `read1` returns whatever has arrived; others (urllib3 1.x, a
         # cassette player's stand-in) read through requests, in small blocking chunks
         read1 = getattr(raw, "read1", None)
-        if not isinstance(raw, urllib3.response.BaseHTTPResponse):
+        if not isinstance(raw, urllib3.response.HTTPResponse):
             read1 = None
         chunks: list[bytes] = []
         try:
