@@ -23,6 +23,13 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   `skip_missing_parent`: `True` makes a 404 on a child request log a warning and skip
   that parent instead of failing the sync.
 
+  `single_object`: `True` for a resource whose data selector finds one object (the
+  contract says so: crm `site`), not a list of them.
+
+Every resource's pages are checked (`shared.pages.PageCheck`): the data selector must
+find a list of objects (or the one object), or the answer is retried like a 5xx and
+then fails the sync with an `InvalidResponseError`.
+
 Resources named in `arrow_pages` yield Arrow tables instead of rows (`shared.arrow_pages`);
 their children still receive rows.
 """
@@ -44,13 +51,20 @@ from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIC
 
 from shared.arrow_pages import page_rows, yield_arrow_pages
 from shared.errors import ConfigurationError
+from shared.pages import PageCheck
 from shared.rate_limit import RateLimit
 from shared.redaction import Redactor
 from shared.responses import error_hook
 from shared.retries import RetryPolicy
-from shared.session import ConnectorSession, ForeignLinks, query_credential_names
+from shared.session import (
+    DEFAULT_REQUEST_DEADLINE,
+    ConnectorSession,
+    ForeignLinks,
+    query_credential_names,
+    url_problem,
+)
 
-EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent")
+EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object")
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
 
 
@@ -68,6 +82,8 @@ class SourceHttp:
         foreign_links: `"refuse"` or `"follow_without_credentials"`.
         sensitive_params: query parameter names to redact in logs and errors.
         redactor: the source's redactor: every secret value, masked wherever it appears.
+        request_deadline: seconds one attempt of a request may take in all (connect,
+            headers and the whole body), besides the per-read timeout.
     """
 
     connector: str
@@ -79,6 +95,7 @@ class SourceHttp:
     foreign_links: ForeignLinks = "refuse"
     sensitive_params: Sequence[str] = ()
     redactor: Redactor = field(default_factory=Redactor)
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -91,6 +108,14 @@ class SourceHttp:
                 f"{self.connector}: base_url must be an absolute http(s) URL, got "
                 f"{self.base_url!r}; set `sources.{self.connector}.base_url`"
             )
+        problem = url_problem(str(self.base_url))
+        if problem:
+            raise ConfigurationError(
+                self.redactor.redact(
+                    f"{self.connector}: base_url {self.base_url!r} is not a valid URL "
+                    f"({problem}); set `sources.{self.connector}.base_url`"
+                )
+            )
         return ConnectorSession(
             connector=self.connector,
             base_url=self.base_url,
@@ -99,6 +124,23 @@ class SourceHttp:
             rate_limits=self.rate_limits,
             foreign_links=self.foreign_links,
             sensitive_params=self.sensitive_params,
+            redactor=self.redactor,
+            request_deadline=self.request_deadline,
+        )
+
+    def page_check(
+        self,
+        resource: str,
+        data_selector: Any = None,
+        single_object: bool = False,
+    ) -> PageCheck:
+        """The check of `resource`'s pages (see `shared.pages`); a response hook."""
+        return PageCheck(
+            connector=self.connector,
+            resource=resource,
+            data_selector=data_selector,
+            single_object=single_object,
+            sensitive_params=tuple(self.sensitive_params),
             redactor=self.redactor,
         )
 
@@ -146,9 +188,12 @@ def build_resources(
         config = _to_rest_api_config(spec, http, defaults, parallel_children)
         name = config["name"]
         selector = config["endpoint"].get("data_selector")
-        if name in arrow_pages and isinstance(selector, str):
-            # dlt parses a string selector again on every page; on the fast path that shows
-            config["endpoint"]["data_selector"] = compile_path(selector)
+        if isinstance(selector, str):
+            # dlt (and the page check) would parse a string selector again on every page
+            selector = config["endpoint"]["data_selector"] = compile_path(selector)
+        config["endpoint"]["response_actions"].append(
+            http.page_check(table_of(name), selector, single_object=bool(spec.get("single_object")))
+        )
         parent = spec.get("parent")
         for_each = spec.get("for_each")
         if parent and for_each:
@@ -202,6 +247,13 @@ def build_resources(
     return result
 
 
+def table_of(resource_name: str) -> str:
+    """The table a resource loads, for messages: a hidden helper resource that does the
+    HTTP for a table (`epics__listing`, see `shared.client_incremental`) is named after
+    it. A `__` never occurs in a table's own name: dlt reserves it for nested tables."""
+    return resource_name.split("__", 1)[0]
+
+
 def _rest_api_config(
     client: ClientConfig, resources: list[DltResource | dict[str, Any]]
 ) -> RESTAPIConfig:
@@ -224,10 +276,11 @@ def _to_rest_api_config(
     is_child = bool(spec.get("parent") or spec.get("for_each"))
     hook = error_hook(
         http.connector,
-        name,
+        table_of(name),
         http.secret_keys,
         skip_missing=bool(spec.get("skip_missing_parent")),
         sensitive_params=http.sensitive_params,
+        redactor=http.redactor,
     )
     config["endpoint"]["response_actions"] = [
         *config["endpoint"].get("response_actions", []),

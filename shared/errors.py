@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import requests
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 
 
@@ -32,6 +33,33 @@ class RequestFailedError(ConnectorError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class InvalidResponseError(RequestFailedError):
+    """A `2xx` answer that is not a page of data (wrong shape, HTML, not JSON), still so
+    after the retry policy's retries. The message names connector, resource, redacted URL,
+    status, content type and a short redacted excerpt of the body."""
+
+    def __init__(
+        self,
+        message: str,
+        connector: str = "",
+        resource: str = "",
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.connector = connector
+        self.resource = resource
+
+
+class RequestDeadlineExceeded(requests.exceptions.Timeout):
+    """A request took longer than its overall deadline (connect plus the whole body): a
+    server that accepts and never answers, or drips bytes. Retried like a timeout."""
+
+
+class UnrecoverableRequestError(RequestFailedError):
+    """A request that retrying cannot cure: the host name does not resolve, the URL is
+    malformed. Raised at once, never retried."""
 
 
 def redact_url(url: str, extra_sensitive: Iterable[str] = ()) -> str:

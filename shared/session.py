@@ -4,30 +4,54 @@ For each request it:
 
 1. refuses (or strips credentials from) a URL outside the origin of `base_url`;
 2. waits for the source's rate-limit pacers;
-3. sends, and retries per the source's `RetryPolicy` (statuses, connection errors,
-   `Retry-After` / reset / period headers, exponential backoff, bounded waits);
-4. on a `401`, renews a renewable credential (OAuth2) once and sends again;
-5. only then runs the response hooks (dlt's and the connector's error handling), so a
+3. sends, reading the body against an overall deadline (connect plus the whole body,
+   `request_deadline`) besides the per-read timeout, so a server that accepts and never
+   answers, or drips bytes, cannot hold a request for long;
+4. checks a 2xx answer against the resource's `PageCheck` (`shared.pages`), if the
+   request's hooks carry one: the body must be JSON holding the resource's records;
+5. retries per the source's `RetryPolicy` (statuses, pages that are not data, connection
+   errors, bodies cut off mid-transfer, deadlines; `Retry-After` / reset / period
+   headers, exponential backoff, bounded waits); errors retrying cannot cure (a host name
+   that does not resolve, a malformed URL) fail at once;
+6. on a `401`, renews a renewable credential (OAuth2) once and sends again;
+7. only then runs the response hooks (dlt's and the connector's error handling), so a
    429 that a retry cures never reaches them.
+
+Every exception leaving `send` has its whole `__cause__`/`__context__` chain scrubbed of
+the source's secrets (dlt pickles the chain into its trace).
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
+import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import tenacity
+import urllib3.exceptions
+import urllib3.response
+import urllib3.util
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest, Response
 from requests.hooks import default_hooks, dispatch_hook
 
 from shared.auth import OriginScopedAuth, auth_secrets
-from shared.errors import ForeignOriginError, redact_url
+from shared.errors import (
+    ForeignOriginError,
+    RequestDeadlineExceeded,
+    UnrecoverableRequestError,
+    redact_query_values,
+    redact_url,
+)
 from shared.origins import origin_of
+from shared.pages import PROBLEM, PageCheck, find_page_check
 from shared.rate_limit import RateLimit, RequestPacer
 from shared.redaction import Redactor
 from shared.retries import RetryPolicy
@@ -35,7 +59,39 @@ from shared.retries import RetryPolicy
 logger = logging.getLogger(__name__)
 
 ForeignLinks = Literal["refuse", "follow_without_credentials"]
+#: seconds one read (or the connect) may take, unless the caller gives a timeout
 DEFAULT_TIMEOUT = 60.0
+#: seconds a whole request may take: connect, headers and the entire body
+DEFAULT_REQUEST_DEADLINE = 300.0
+#: a wait before a retry this long (seconds) is announced as a warning of its own
+LONG_WAIT_SECONDS = 60.0
+#: the most bytes one read of a body takes; a read returns whatever has arrived
+BODY_CHUNK = 256 * 1024
+
+#: the connection failed, or the body was cut off mid-transfer: retried
+TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+#: what reading a body can raise besides requests' own errors (urllib3 and http.client
+#: errors, a reset socket): all mean the transfer broke off, and are retried
+BODY_READ_ERRORS: tuple[type[BaseException], ...] = (
+    *TRANSIENT_TRANSPORT_ERRORS,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+)
+#: a URL no retry can make valid
+MALFORMED_URL_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.URLRequired,
+    urllib3.exceptions.LocationValueError,
+)
 
 
 class ConnectorSession(requests.Session):
@@ -53,6 +109,9 @@ class ConnectorSession(requests.Session):
         sensitive_params: query parameter names to redact in logs and messages.
         redactor: the source's redactor (secrets by value); one is made from `auth`'s
             secrets when none is given.
+        request_deadline: seconds one attempt of a request may take in all (connect,
+            headers and the whole body); past it the attempt fails with
+            `RequestDeadlineExceeded` and is retried like a timeout.
     """
 
     def __init__(
@@ -65,6 +124,7 @@ class ConnectorSession(requests.Session):
         foreign_links: ForeignLinks = "refuse",
         sensitive_params: Sequence[str] = (),
         redactor: Redactor | None = None,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
     ) -> None:
         super().__init__()
         self.redactor = redactor or Redactor()
@@ -79,6 +139,7 @@ class ConnectorSession(requests.Session):
         self.pacers = [RequestPacer(limit) for limit in rate_limits]
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
+        self.request_deadline = request_deadline
         self.attempts = 0  # every request sent, retries included; read by tests and progress
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
@@ -87,7 +148,22 @@ class ConnectorSession(requests.Session):
         return self.redactor.redact(redact_url(url, self.sensitive_params))
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        try:
+            return self._send(request, **kwargs)
+        except BaseException as error:
+            # dlt stores the whole chain (trace.pickle): no secret may ride in any link
+            self.redactor.scrub_exception(error)
+            raise
+
+    def _send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = request.url or ""
+        problem = url_problem(url)
+        if problem:
+            raise UnrecoverableRequestError(
+                f"{self.connector}: {self.redact(url)} is not a valid URL ({problem}); "
+                f"retrying cannot help: check base_url (`sources.{self.connector}.base_url`) "
+                "or the link the API sent"
+            )
         if origin_of(url) != self.origin:
             if self.foreign_links == "refuse":
                 raise ForeignOriginError(
@@ -101,10 +177,16 @@ class ConnectorSession(requests.Session):
         if kwargs.get("timeout") is None:  # requests' own get/post pass timeout=None
             kwargs["timeout"] = DEFAULT_TIMEOUT
         hooks, request.hooks = request.hooks, default_hooks()
-        response = self._send_with_retries(request, **kwargs)
+        check = None if kwargs.get("stream") else find_page_check(hooks)
+        response = self._send_with_retries(request, check, **kwargs)
+        problem = getattr(response, PROBLEM, None)
+        if check is not None and problem is not None:
+            raise check.error(response, problem) from None
         return dispatch_hook("response", hooks, response, **kwargs)
 
-    def _send_with_retries(self, request: PreparedRequest, **kwargs: Any) -> Response:
+    def _send_with_retries(
+        self, request: PreparedRequest, check: PageCheck | None, **kwargs: Any
+    ) -> Response:
         policy = self.retry_policy
         renewed = False
         sent = 0
@@ -127,7 +209,12 @@ class ConnectorSession(requests.Session):
                 sent += 1
             # this request's attempts (not the session's), named when it finally fails
             response.attempts = sent  # type: ignore[attr-defined]
+            if check is not None and 200 <= response.status_code < 300:
+                check.problem(response)
             return response
+
+        def retry_result(response: Response) -> bool:
+            return policy.should_retry(response) or getattr(response, PROBLEM, None) is not None
 
         def wait(state: tenacity.RetryCallState) -> float:
             outcome = state.outcome
@@ -138,26 +225,42 @@ class ConnectorSession(requests.Session):
             # called only when a retry really follows
             outcome = state.outcome
             assert outcome is not None  # tenacity sets it before calling before_sleep
-            what = (
-                type(outcome.exception()).__name__
-                if outcome.failed
-                else outcome.result().status_code
-            )
+            response = None if outcome.failed else outcome.result()
+            if response is None:
+                what = type(outcome.exception()).__name__
+            elif getattr(response, PROBLEM, None) is not None:
+                what = f"{response.status_code} with {getattr(response, PROBLEM)}"
+            else:
+                what = str(response.status_code)
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            url = self.redact(request.url or "")
             logger.warning(
-                "%s: %s from %s; retry %d of %d in %.2fs",
-                self.connector,
-                what,
-                self.redact(request.url or ""),
-                state.attempt_number,
-                policy.max_retries,
-                state.next_action.sleep if state.next_action else 0.0,
+                self.redactor.redact(
+                    f"{self.connector}: {what} from {url}; retry {state.attempt_number} of "
+                    f"{policy.max_retries} in {sleep:.2f}s"
+                )
             )
+            if sleep >= LONG_WAIT_SECONDS:
+                until = datetime.now(timezone.utc) + timedelta(seconds=sleep)
+                named = response is not None and policy.reset_wait(response) is not None
+                logger.warning(
+                    "%s: waiting %.0f s (until %s UTC) before retrying %s: %s",
+                    self.connector,
+                    sleep,
+                    until.strftime("%H:%M:%S"),
+                    url,
+                    (
+                        f"the API's rate-limit window resets then "
+                        f"({policy.reset_header}; waits are capped at "
+                        f"{policy.rate_limit_cap:.0f} s)"
+                        if named
+                        else f"the API asked for it (waits are capped at {policy.max_wait:.0f} s)"
+                    ),
+                )
 
-        retry_on: tenacity.retry_base = tenacity.retry_if_result(policy.should_retry)
+        retry_on: tenacity.retry_base = tenacity.retry_if_result(retry_result)
         if policy.retry_connection_errors:
-            retry_on = retry_on | tenacity.retry_if_exception_type(
-                (requests.ConnectionError, requests.Timeout)
-            )
+            retry_on = retry_on | tenacity.retry_if_exception_type(TRANSIENT_TRANSPORT_ERRORS)
         retrying = tenacity.Retrying(
             retry=retry_on,
             stop=tenacity.stop_after_attempt(policy.max_retries + 1),
@@ -176,19 +279,180 @@ class ConnectorSession(requests.Session):
             if pacer.applies_to(path):
                 pacer.wait()
         self.attempts += 1
+        deadline = time.monotonic() + self.request_deadline
+        streamed = bool(kwargs.get("stream"))
+        kwargs["timeout"] = bounded_timeout(kwargs.get("timeout"), self.request_deadline)
+        kwargs["stream"] = True  # the body is read here, against the deadline
         try:
-            return super().send(request, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # the library's message repeats the full URL, query credentials included:
-            # re-raise the same type with a redacted message
-            raise type(exc)(
-                f"{self.connector}: could not reach {self.redact(request.url or '')} "
-                f"({type(exc).__name__})",
-                request=request,
+            response = super().send(request, **kwargs)
+            if not streamed:
+                self._read_body(response, deadline)
+            return response
+        except MALFORMED_URL_ERRORS as exc:
+            raise UnrecoverableRequestError(
+                f"{self.connector}: {self.redact(request.url or '')} is not a valid URL "
+                f"({type(exc).__name__}: {self._detail(exc)}); retrying cannot help: check "
+                f"base_url (`sources.{self.connector}.base_url`) or the link the API sent"
             ) from None
+        except requests.ConnectionError as exc:
+            if name_not_resolved(exc):
+                host = urlsplit(request.url or "").hostname or "?"
+                raise UnrecoverableRequestError(
+                    f"{self.connector}: the host name {host!r} of "
+                    f"{self.redact(request.url or '')} does not resolve (DNS); retrying cannot "
+                    f"help: check base_url (`sources.{self.connector}.base_url`) and the "
+                    "network's name resolution"
+                ) from None
+            raise self._transport_error(exc, request) from None
+        except BODY_READ_ERRORS as exc:
+            raise self._transport_error(exc, request) from None
+
+    def _transport_error(
+        self, exc: BaseException, request: PreparedRequest
+    ) -> requests.RequestException:
+        """The same failure as a retryable requests exception whose message names the
+        connector and the redacted URL (the library's own message repeats the full URL,
+        query credentials included)."""
+        url = self.redact(request.url or "")
+        kind: type[requests.RequestException]
+        if isinstance(exc, requests.RequestException):
+            kind = type(exc)
+        elif isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+            kind = requests.exceptions.ReadTimeout
+        elif isinstance(exc, urllib3.exceptions.DecodeError):
+            kind = requests.exceptions.ContentDecodingError
+        elif isinstance(exc, urllib3.exceptions.SSLError):
+            kind = requests.exceptions.SSLError
+        elif isinstance(exc, (urllib3.exceptions.ProtocolError, http.client.HTTPException)):
+            kind = requests.exceptions.ChunkedEncodingError
+        else:
+            kind = requests.ConnectionError
+        if isinstance(exc, RequestDeadlineExceeded):
+            message = str(exc)
+        elif issubclass(kind, (requests.exceptions.ChunkedEncodingError,)) or isinstance(
+            exc, requests.exceptions.ContentDecodingError
+        ):
+            message = (
+                f"{self.connector}: the answer from {url} was cut off or garbled in transfer "
+                f"({type(exc).__name__}: {self._detail(exc)})"
+            )
+        else:
+            message = f"{self.connector}: could not reach {url} ({type(exc).__name__})"
+        return kind(self.redactor.redact(message), request=request)
+
+    def _read_body(self, response: Response, deadline: float) -> None:
+        """Read the whole body into `response.content`, failing with
+        `RequestDeadlineExceeded` once `deadline` (monotonic) passes."""
+        raw = response.raw
+        # urllib3 >= 2: `read1` returns whatever has arrived; others (urllib3 1.x, a
+        # cassette player's stand-in) read through requests, in small blocking chunks
+        read1 = getattr(raw, "read1", None)
+        if not isinstance(raw, urllib3.response.HTTPResponse):
+            read1 = None
+        chunks: list[bytes] = []
+        try:
+            if read1 is None:
+                for chunk in response.iter_content(8192):
+                    chunks.append(chunk)
+                    self._check_deadline(response, deadline)
+            else:
+                while True:
+                    self._check_deadline(response, deadline)
+                    _limit_socket_wait(raw, deadline - time.monotonic())
+                    chunk = read1(BODY_CHUNK, decode_content=True)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+        except BaseException:
+            response.close()  # the connection is in an unknown state: never reuse it
+            raise
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+
+    def _check_deadline(self, response: Response, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise RequestDeadlineExceeded(
+                self.redactor.redact(
+                    f"{self.connector}: {self.redact(response.url or '')} did not answer in "
+                    f"full within the request deadline of {self.request_deadline:g} s "
+                    "(the server is stalling or sending very slowly)"
+                ),
+                request=response.request,
+            )
+
+    def _detail(self, exc: BaseException) -> str:
+        text = redact_query_values(str(exc), self.sensitive_params)
+        text = self.redactor.redact(" ".join(text.split()))
+        return text[:200] + ("…" if len(text) > 200 else "")
 
     def _renew_credentials(self) -> bool:
         return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()
+
+
+def url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a request URL (no host, a bad port, characters a
+    host cannot have), or None."""
+    try:
+        parsed = urllib3.util.parse_url(url)
+        port = urlsplit(url).port  # range-checked here, not by urllib3
+    except (urllib3.exceptions.LocationParseError, ValueError) as error:
+        return " ".join(str(error).split())[:200]
+    if parsed.scheme not in ("http", "https"):
+        return f"the scheme must be http or https, not {parsed.scheme!r}"
+    if not parsed.host:
+        return "it has no host name"
+    if port == 0:
+        return "port 0"
+    return None
+
+
+def bounded_timeout(timeout: Any, limit: float) -> Any:
+    """`timeout` (seconds, `(connect, read)`, or None) with each part at most `limit`:
+    no single wait may outlast the request's deadline."""
+    if timeout is None:
+        return (limit, limit)
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return (
+            limit if connect is None else min(connect, limit),
+            limit if read is None else min(read, limit),
+        )
+    if isinstance(timeout, (int, float)):
+        return min(float(timeout), limit)
+    return timeout  # a urllib3 Timeout object: the caller's own
+
+
+def _limit_socket_wait(raw: Any, remaining: float) -> None:
+    """Let the next read of the body wait at most `remaining` seconds (the per-read
+    timeout otherwise restarts with every byte a slow server sends)."""
+    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:
+        current = sock.gettimeout()
+        limit = max(remaining, 0.001)
+        sock.settimeout(limit if current is None else min(current, limit))
+    except OSError:  # the socket is already closed: the read will say so
+        pass
+
+
+def name_not_resolved(error: BaseException) -> bool:
+    """Whether `error` (a requests `ConnectionError`) comes from a host name that does not
+    resolve. `EAI_AGAIN` ("temporary failure in name resolution") is transient and left
+    to the retries."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return current.errno != socket.EAI_AGAIN
+        linked = (getattr(current, "reason", None), current.__cause__, current.__context__)
+        pending.extend(e for e in (*linked, *current.args) if isinstance(e, BaseException))
+    return False
 
 
 def query_credential_names(auth: Any) -> tuple[str, ...]:

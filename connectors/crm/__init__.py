@@ -23,7 +23,11 @@ from shared.builder import SourceHttp, build_resources
 from shared.paginators import HeaderLinkPaginator
 from shared.rate_limit import RateLimit
 from shared.retries import RetryPolicy
+from shared.session import DEFAULT_REQUEST_DEADLINE
 from shared.timestamps import iso_utc_seconds
+
+#: a 429's `X-RateLimit-Reset` can be up to an hour away; waiting for it is correct
+MAX_RATE_LIMIT_WAIT_SECONDS = 3600.0
 
 
 def since(initial_value: str | None) -> dict[str, Any]:
@@ -102,6 +106,7 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
         {
             "name": "site",
             "endpoint": {"path": "/api/v2/site", "data_selector": "site"},
+            "single_object": True,
             "primary_key": None,
             "write_disposition": "replace",
         },
@@ -146,6 +151,8 @@ def crm_source(
     max_retries: int = 5,
     backoff_factor: float = 1.0,
     arrow_pages: bool = False,
+    max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE,
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -161,6 +168,10 @@ def crm_source(
             rows) instead of rows: several times faster on large syncs (BENCHMARKS.md).
             Nested arrays and objects (`emailAddresses`, ...) land as JSON columns of
             their row instead of child tables; tables, keys and cursors stay the same.
+        max_rate_limit_wait: the longest wait in seconds for the rate-limit window to
+            reset after a 429 (`X-RateLimit-Reset`, up to an hour away on the real API);
+            each long wait is logged as a warning.
+        request_deadline: seconds one request may take in all (connect and whole body).
     """
     http = SourceHttp(
         connector="crm",
@@ -172,8 +183,10 @@ def crm_source(
             backoff_factor=backoff_factor,
             retry_after_header=None,  # the contract's 429 carries only X-RateLimit-Reset
             reset_header="X-RateLimit-Reset",
+            max_rate_limit_wait=max_rate_limit_wait,
         ),
         rate_limits=[RateLimit(requests_per_minute, 60)],
+        request_deadline=request_deadline,
     )
     defaults = {
         "primary_key": "id",

@@ -191,7 +191,12 @@ def hubspot_contacts_source(
         ],
     )
     client = RESTClient(base_url=base_url, session=http.session())
-    hooks: Hooks = {"response": [error_hook(CONNECTOR, "contacts", http.secret_keys)]}
+    hooks: Hooks = {
+        "response": [
+            error_hook(CONNECTOR, "contacts", http.secret_keys, redactor=http.redactor),
+            http.page_check("contacts", "results"),
+        ]
+    }
     extra = [name for name in extra_properties or () if name not in DEFAULT_PROPERTIES]
     properties = [*DEFAULT_PROPERTIES, *extra]
 

@@ -114,7 +114,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
             ["category_id", "id"],
         ),
         listed("custom_fields", "/v1/custom-fields"),
-        listed("epic_workflow", "/v1/epic-workflow"),
+        {**listed("epic_workflow", "/v1/epic-workflow"), "single_object": True},
         listed("epics", "/v1/epics"),
         child("epics_comments", "/v1/epics/{epic_id}/comments", "epics"),
         child("epics_stories", "/v1/epics/{epic_id}/stories", "epics"),
@@ -136,7 +136,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
             ["iteration_id", "id"],
         ),
         listed("labels", "/v1/labels"),
-        listed("member", "/v1/member", cursor=False),
+        {**listed("member", "/v1/member", cursor=False), "single_object": True},
         listed("members", "/v1/members"),
         listed("milestones", "/v1/milestones"),
         child(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -33,10 +35,19 @@ class RawHeadersHandler(WSGIRequestHandler):
         environ[RAW_HEADERS] = list(self.headers.items())
         return environ
 
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        # a fault that answered on the socket itself (or a client that left): this
+        # connection carries nothing more
+        self.close_connection = True
+
+
+#: how a `Fault` can damage the real answer in transfer
+Transport = Literal["cut_off", "stall", "drip", "reset"]
+
 
 @dataclass
 class Fault:
-    """A canned response served instead of the real one.
+    """A canned response served instead of the real one, or damage done to the real one.
 
     Args:
         status: the status to answer with.
@@ -45,14 +56,41 @@ class Fault:
         path: serve only for requests whose path contains this string.
         times: how many requests get the fault.
         after: let this many matching requests through first.
+        raw: bytes sent as the body as they are (HTML, truncated JSON, invalid UTF-8),
+            instead of `body` as JSON.
+        content_type: the Content-Type of a `raw` body.
+        transport: damage the real answer instead of replacing it:
+            `"cut_off"` declares the full Content-Length, sends half the body and closes;
+            `"stall"` accepts the request and answers nothing for `seconds`, then closes;
+            `"drip"` sends the answer one byte every `seconds`;
+            `"reset"` closes the connection with a TCP reset before answering.
+        seconds: the stall's length, or the pause between dripped bytes.
     """
 
-    status: int
+    status: int = 200
     body: Any = None
     headers: dict[str, Any] = field(default_factory=dict)
     path: str = ""
     times: int = 1
     after: int = 0
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    transport: Transport | None = None
+    seconds: float = 30.0
+
+
+#: bodies of the wrong shape or no JSON at all, for faults (`raw` bytes)
+HTML_ERROR_PAGE = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>Bad Gateway</h1><p>The proxy received an invalid response.</p></body></html>"
+)
+INVALID_UTF8 = b'{"data": [{"id": 1, "name": "caf\xe9 \xff\xfe"}]}'
+TOO_DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+class RawReplySent(ConnectionAbortedError):
+    """Raised by the app after it wrote (or withheld) the answer on the socket itself:
+    werkzeug treats it as a dropped connection and writes nothing more."""
 
 
 @dataclass
@@ -89,6 +127,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.url_map = Map(self.rules())
 
     # -- lifecycle ---------------------------------------------------------------
@@ -103,6 +142,7 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # ends stalls and drips
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -223,9 +263,19 @@ class FakeServer:
         if not self.authorized(request):
             return self.unauthorized()
         fault = self._take_fault(request.path)
+        if fault is not None and fault.transport is not None:
+            self._damage(request, fault)
         if fault is not None:
             headers = {k: str(v() if callable(v) else v) for k, v in fault.headers.items()}
-            return self.json_response(fault.body, fault.status, headers)
+            if fault.raw is None:
+                return self.json_response(fault.body, fault.status, headers)
+            response = Response(fault.raw, status=fault.status, content_type=fault.content_type)
+            for key, value in {**self.common_headers(), **headers}.items():
+                response.headers[key] = value
+            return response
+        return self._route(request)
+
+    def _route(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match()
@@ -234,3 +284,32 @@ class FakeServer:
         except HTTPException as exc:
             return self.json_response({"message": str(exc)}, exc.code or 400)
         return getattr(self, endpoint)(request, **values)
+
+    # -- transport faults ---------------------------------------------------------------
+    def _damage(self, request: Request, fault: Fault) -> None:
+        """Answer (or not) on the socket itself, as `fault.transport` says; never returns."""
+        sock: socket.socket = request.environ["werkzeug.socket"]
+        if fault.transport == "stall":
+            self._stopping.wait(fault.seconds)
+            raise RawReplySent("stalled")
+        if fault.transport == "reset":
+            # linger 0: closing sends a TCP RST instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raise RawReplySent("reset")
+        real = self._route(request)
+        body = real.get_data()
+        head = [f"HTTP/1.1 {real.status}"]
+        head += [f"{k}: {v}" for k, v in real.headers.items() if k.lower() != "content-length"]
+        head += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+        try:
+            sock.sendall("\r\n".join(head).encode("latin-1"))
+            if fault.transport == "cut_off":
+                sock.sendall(body[: len(body) // 2])
+            else:  # drip
+                for index in range(len(body)):
+                    if self._stopping.wait(fault.seconds):
+                        break
+                    sock.sendall(body[index : index + 1])
+        except OSError:  # the client gave up: that is the point of the fault
+            pass
+        raise RawReplySent(fault.transport)

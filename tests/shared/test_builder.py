@@ -301,3 +301,11 @@ def test_every_request_of_a_parent_child_chain_carries_the_credentials(
 
     sent = Counter(c.request.headers.get("Authorization") for c in mocked.calls)
     assert sent == {f"Bearer {TOKEN}": len(mocked.calls)}
+
+
+def test_messages_name_the_table_a_hidden_helper_resource_feeds() -> None:
+    from shared.builder import table_of
+
+    assert table_of("epics__listing") == "epics"
+    assert table_of("parties__for_employees") == "parties"
+    assert table_of("lost_reasons") == "lost_reasons"

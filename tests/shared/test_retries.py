@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -13,6 +14,7 @@ import pytest
 import requests
 import responses
 
+from shared.auth import api_key_query
 from shared.retries import RetryPolicy, parse_retry_after
 from shared.session import ConnectorSession
 
@@ -55,8 +57,21 @@ def test_retry_after_http_date_is_the_seconds_until_that_date() -> None:
     assert 28.5 <= wait <= 30.0  # the date has whole seconds
 
 
-def test_retry_after_in_the_past_means_retry_now() -> None:
-    assert RetryPolicy().wait_seconds(answer(429, {"Retry-After": http_date_in(-60)}), 3) == 0.0
+def test_retry_after_a_moment_ago_means_retry_now() -> None:
+    assert RetryPolicy().wait_seconds(answer(429, {"Retry-After": http_date_in(-2)}), 3) == 0.0
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["-5", "-0.5", "soon", "", "nan", "inf", "Tue, 99 Foo 2024 99:99:99 GMT", "PAST"],
+)
+def test_unusable_retry_after_falls_back_to_the_backoff_not_retry_now(value: str) -> None:
+    if value == "PAST":
+        value = http_date_in(-3600)  # a date long past
+    policy = RetryPolicy(backoff_factor=0.5)
+
+    assert policy.wait_seconds(answer(429, {"Retry-After": value}), 3) == 2.0  # 0.5 * 2**2
+    assert policy.wait_seconds(answer(503, {"Retry-After": value}), 1) == 0.5
 
 
 def test_unparseable_retry_after_falls_back_to_backoff() -> None:
@@ -259,3 +274,52 @@ def test_connection_errors_fail_at_once_when_the_policy_says_so(
 
     assert len(mocked.calls) == 1
     assert sleeps == []
+
+
+# -- rate-limit windows that reset far ahead ----------------------------------------------
+
+
+def test_the_wait_for_a_rate_limit_reset_has_its_own_cap_apart_from_the_backoff_cap() -> None:
+    policy = RetryPolicy(
+        max_wait=120.0, reset_header="X-RateLimit-Reset", max_rate_limit_wait=3600.0
+    )
+    in_half_an_hour = answer(429, {"X-RateLimit-Reset": str(int(time.time()) + 1800)})
+    in_two_hours = answer(429, {"X-RateLimit-Reset": str(int(time.time()) + 7200)})
+
+    assert 1798.0 <= policy.wait_seconds(in_half_an_hour, 1) <= 1800.1
+    assert policy.wait_seconds(in_two_hours, 1) == 3600.0
+    assert policy.wait_seconds(answer(503), 10) == 120.0  # the backoff keeps its own cap
+    # a 200's reset header says nothing about waiting
+    assert policy.wait_seconds(answer(503, {"X-RateLimit-Reset": "9999999999"}), 1) == 1.0
+
+
+def test_session_waits_out_an_hour_long_reset_and_says_why_in_a_warning(
+    mocked: responses.RequestsMock,
+    sleeps: list[float],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reset = int(time.time()) + 3000
+    mocked.get(ITEMS, status=429, headers={"X-RateLimit-Reset": str(reset)})
+    mocked.get(ITEMS, json=[])
+    secret = "tok-5e6f7a8b9c0d"
+    policy = RetryPolicy(
+        retry_after_header=None, reset_header="X-RateLimit-Reset", max_rate_limit_wait=3600.0
+    )
+    long_wait = ConnectorSession(
+        "demo", BASE_URL, auth=api_key_query(secret, param="key"), retry_policy=policy
+    )
+
+    with caplog.at_level(logging.WARNING, logger="shared.session"):
+        long_wait.get(ITEMS)
+
+    (slept,) = sleeps
+    assert 2998.0 <= slept <= 3000.1
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2
+    assert lines[1].startswith(f"demo: waiting {slept:.0f} s (until ")
+    assert "UTC) before retrying https://api.example.com/items?key=***" in lines[1]
+    assert (
+        "rate-limit window resets then (X-RateLimit-Reset; waits are capped at 3600 s)"
+        in (lines[1])
+    )
+    assert secret not in caplog.text

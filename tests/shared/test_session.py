@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
+import time
 from pathlib import Path
 
 import pytest
 import requests
 import responses
+import urllib3.exceptions
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
 
 from shared.auth import api_key_query, bearer_token
 from shared.builder import SourceHttp, build_resources
-from shared.errors import ForeignOriginError
+from shared.errors import (
+    ConfigurationError,
+    ForeignOriginError,
+    RequestDeadlineExceeded,
+    RequestFailedError,
+    UnrecoverableRequestError,
+)
 from shared.paginators import HeaderLinkPaginator
 from shared.rate_limit import RateLimit
 from shared.retries import RetryPolicy
 from shared.session import DEFAULT_TIMEOUT, ConnectorSession
 from tests.failures import root_cause
+from tests.fakes.base import FakeServer, Fault
 
 BASE_URL = "https://api.example.com"
 FOREIGN = "https://cdn.elsewhere.example"
@@ -184,3 +197,255 @@ def test_follow_without_credentials_drops_credential_query_params_echoed_into_a_
     (call,) = mocked.calls
     assert "KEY-0123456789" not in call.request.url
     assert "api_key" not in call.request.url and "page=2" in call.request.url
+
+
+# -- transport faults ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead(5 bytes)"),
+        requests.exceptions.ContentDecodingError("Received response with content-encoding"),
+        urllib3.exceptions.ProtocolError("Connection broken", ConnectionResetError(104, "reset")),
+        http.client.IncompleteRead(b"{", 120),
+        ConnectionResetError(104, "Connection reset by peer"),
+        requests.ConnectionError("Connection aborted."),
+    ],
+    ids=lambda fault: type(fault).__name__,
+)
+def test_cut_off_bodies_and_connection_resets_are_retried_like_connection_errors(
+    mocked: responses.RequestsMock, sleeps: list[float], fault: BaseException
+) -> None:
+    mocked.get(f"{BASE_URL}/items", body=fault)
+    mocked.get(f"{BASE_URL}/items", json={"data": [1]})
+    session = ConnectorSession("demo", BASE_URL, retry_policy=RetryPolicy(backoff_factor=0.5))
+
+    response = session.get(f"{BASE_URL}/items")
+
+    assert response.json() == {"data": [1]}
+    assert len(mocked.calls) == 2
+    assert sleeps == [0.5]  # the policy's backoff, as for a connection error
+
+
+def test_a_cut_off_body_that_persists_fails_with_a_one_line_redacted_requests_error(
+    mocked: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    url = f"{BASE_URL}/items?api_key={TOKEN}"
+    fault = urllib3.exceptions.ProtocolError(f"Connection broken at {url}", None)
+    mocked.get(f"{BASE_URL}/items", body=fault)
+    session = ConnectorSession(
+        "demo",
+        BASE_URL,
+        auth=api_key_query(TOKEN, param="api_key"),
+        retry_policy=RetryPolicy(max_retries=2, backoff_factor=0),
+    )
+
+    with pytest.raises(requests.exceptions.ChunkedEncodingError) as raised:
+        session.get(f"{BASE_URL}/items")
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"demo: the answer from {BASE_URL}/items?api_key=*** was cut off or garbled"
+    )
+    assert "ProtocolError" in message and "\n" not in message
+    assert len(mocked.calls) == 3
+    assert_chain_free_of(raised.value, TOKEN)
+
+
+def assert_chain_free_of(error: BaseException, secret: str) -> None:
+    """No exception of `error`'s cause/context chain mentions `secret` (dlt pickles it)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        assert secret not in str(current) and secret not in repr(current.args)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    assert len(seen) >= 2  # the chain really was walked
+
+
+def test_connection_errors_leave_no_secret_anywhere_in_the_exception_chain(
+    mocked: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    inner = requests.ConnectionError(
+        f"HTTPSConnectionPool: Max retries exceeded with url: /items?api_key={TOKEN}"
+    )
+    mocked.get(f"{BASE_URL}/items", body=inner)
+    session = ConnectorSession(
+        "demo",
+        BASE_URL,
+        auth=api_key_query(TOKEN, param="api_key"),
+        retry_policy=RetryPolicy(max_retries=0),
+    )
+
+    with pytest.raises(requests.ConnectionError) as raised:
+        session.get(f"{BASE_URL}/items")
+
+    assert str(raised.value) == (
+        f"demo: could not reach {BASE_URL}/items?api_key=*** (ConnectionError)"
+    )
+    assert_chain_free_of(raised.value, TOKEN)
+
+
+def test_error_bodies_echoing_the_credential_are_masked_in_the_failure(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.get(f"{BASE_URL}/items", status=400, body=f"bad request: credential was Bearer {TOKEN}")
+    http_config = SourceHttp("demo", BASE_URL, auth=bearer_token(TOKEN))
+    (items,) = build_resources(http_config, [{"name": "items", "endpoint": "/items"}])
+
+    with pytest.raises(Exception) as raised:
+        list(items)
+
+    error = root_cause(raised.value, RequestFailedError)
+    assert "credential was Bearer ***" in str(error)
+    assert TOKEN not in str(error)
+    assert_chain_free_of(raised.value, TOKEN)
+
+
+def test_a_host_name_that_does_not_resolve_fails_at_once_saying_so(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    lookups: list[str] = []
+
+    def getaddrinfo(host: str, *args: object, **kwargs: object) -> list[object]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    session = ConnectorSession("demo", "https://api.nowhere.example")
+
+    with pytest.raises(UnrecoverableRequestError) as raised:
+        session.get("https://api.nowhere.example/items")
+
+    assert str(raised.value) == (
+        "demo: the host name 'api.nowhere.example' of https://api.nowhere.example/items does "
+        "not resolve (DNS); retrying cannot help: check base_url (`sources.demo.base_url`) "
+        "and the network's name resolution"
+    )
+    assert lookups == ["api.nowhere.example"]  # not retried
+    assert sleeps == []
+
+
+def test_a_temporary_name_resolution_failure_is_retried(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    lookups: list[str] = []
+
+    def getaddrinfo(host: str, *args: object, **kwargs: object) -> list[object]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    session = ConnectorSession(
+        "demo", "https://api.nowhere.example", retry_policy=RetryPolicy(max_retries=2)
+    )
+
+    with pytest.raises(requests.ConnectionError):
+        session.get("https://api.nowhere.example/items")
+
+    assert len(lookups) == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://api.example.com:99999999/items", "is not a valid host or port"),
+        ("https://api.example.com:0/items", "port 0"),
+    ],
+)
+def test_a_malformed_url_fails_at_once_saying_so(
+    mocked: responses.RequestsMock, url: str, problem: str
+) -> None:
+    session = ConnectorSession("demo", BASE_URL)
+    request = requests.Request("GET", f"{BASE_URL}/items").prepare()
+    request.url = url  # a next-page link the API sent
+
+    with pytest.raises(UnrecoverableRequestError) as raised:
+        session.send(request)
+
+    assert str(raised.value).startswith(f"demo: {url} is not a valid URL (")
+    assert problem in str(raised.value) and "retrying cannot help" in str(raised.value)
+    assert len(mocked.calls) == 0
+
+
+def test_a_malformed_base_url_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        SourceHttp("demo", "https://api example.com").session()
+
+    assert str(raised.value) == (
+        "demo: base_url 'https://api example.com' is not a valid URL (Failed to parse: Host "
+        "'api example.com' contains invalid character ' '); set `sources.demo.base_url`"
+    )
+
+
+# -- the request deadline, over loopback ---------------------------------------------------
+
+
+class SlowFake(FakeServer):
+    """One endpoint, `/items`, answering `{"data": [...]}`; faults make it slow."""
+
+    def rules(self) -> list[Rule]:
+        return [Rule("/items", endpoint="items")]
+
+    def items(self, request: Request) -> Response:
+        return self.json_response({"data": [{"id": i, "pad": "x" * 20} for i in range(5)]})
+
+
+@pytest.mark.parametrize("transport", ["stall", "drip"])
+def test_a_server_that_never_answers_or_drips_fails_within_the_deadline(transport: str) -> None:
+    with SlowFake() as fake:
+        fake.inject(
+            Fault(transport=transport, seconds=30 if transport == "stall" else 0.05, times=3)
+        )
+        session = ConnectorSession(
+            "demo",
+            fake.base_url,
+            retry_policy=RetryPolicy(max_retries=1, backoff_factor=0),
+            request_deadline=1.0,
+        )
+        started = time.monotonic()
+        url = f"{fake.base_url}/items"
+
+        with pytest.raises(requests.Timeout) as raised:
+            session.get(url)
+
+        elapsed = time.monotonic() - started
+    assert 2.0 <= elapsed < 3.5  # two attempts of about one second each
+    assert len(fake.requests_to("/items")) == 2
+    if transport == "drip":  # headers arrived; the body did not in time
+        assert isinstance(raised.value, RequestDeadlineExceeded)
+        assert str(raised.value) == (
+            f"demo: {url} did not answer in full within the request deadline "
+            "of 1 s (the server is stalling or sending very slowly)"
+        )
+    else:  # nothing arrived: the read timeout, bounded by the deadline
+        assert isinstance(raised.value, requests.exceptions.ReadTimeout)
+        assert str(raised.value) == f"demo: could not reach {url} (ReadTimeout)"
+
+
+def test_a_slow_answer_within_the_deadline_is_read_whole() -> None:
+    with SlowFake() as fake:
+        fake.inject(Fault(transport="drip", seconds=0.001))
+        session = ConnectorSession("demo", fake.base_url, request_deadline=10.0)
+
+        response = session.get(f"{fake.base_url}/items")
+
+    assert [row["id"] for row in response.json()["data"]] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("transport", ["cut_off", "reset"])
+def test_a_real_cut_off_or_reset_is_retried_and_the_next_answer_read(transport: str) -> None:
+    with SlowFake() as fake:
+        fake.inject(Fault(transport=transport))
+        session = ConnectorSession(
+            "demo", fake.base_url, retry_policy=RetryPolicy(backoff_factor=0)
+        )
+
+        response = session.get(f"{fake.base_url}/items")
+
+    assert len(response.json()["data"]) == 5
+    assert len(fake.requests_to("/items")) == 2
