@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 import requests
 import tenacity
@@ -229,7 +229,17 @@ def strip_credentials(
         if carries_secret(header, str(value)):
             del request.headers[header]
     parts = urlsplit(request.url or "")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(key, value) for key, value in query if not carries_secret(key, value)]
-    if len(kept) != len(query):
-        request.url = urlunsplit(parts._replace(query=urlencode(kept)))
+    # each parameter is judged as sent and as decoded (`+` may stand for a space or be
+    # part of the secret); the ones kept keep their original encoding
+    pieces = [piece for piece in parts.query.split("&") if piece]
+    kept = []
+    for piece in pieces:
+        name, _, value = piece.partition("=")
+        if not (
+            carries_secret(unquote_plus(name), value)
+            or carries_secret(unquote_plus(name), unquote_plus(value))
+            or carries_secret(unquote(name), unquote(value))
+        ):
+            kept.append(piece)
+    if len(kept) != len(pieces):
+        request.url = urlunsplit(parts._replace(query="&".join(kept)))
