@@ -154,7 +154,10 @@ class Redactor:
                 exc.args = tuple(
                     self.redact(arg) if self.contains_secret(arg) else arg for arg in args
                 )
-        for attr in ("msg", "message", "reason", "strerror"):
+        # text attributes too (urllib3's `MaxRetryError.url` keeps the URL, query key
+        # included); objects (a request still in use by a retry) are left alone
+        names = {"msg", "message", "reason", "strerror", *getattr(exc, "__dict__", {})}
+        for attr in names:
             value = getattr(exc, attr, None)
             if isinstance(value, str) and self.contains_secret(value):
                 with contextlib.suppress(Exception):  # a read-only attribute

@@ -256,8 +256,9 @@ class FakeServer:
         if "Link" in response.headers:
             response.headers["Link"] = re.sub(
                 r"<([^>]*)>",
-                lambda m: f"<{m.group(1)}{'&' if '?' in m.group(1) else '?'}"
-                f"{urlencode({'echo': echo})}>",
+                lambda m: (
+                    f"<{m.group(1)}{'&' if '?' in m.group(1) else '?'}{urlencode({'echo': echo})}>"
+                ),
                 response.headers["Link"],
             )
         if response.mimetype == "application/json":
