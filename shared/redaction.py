@@ -24,7 +24,8 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4
 #: the loggers that can print a request's URL, headers or body: urllib3's connection
 #: pool ("Starting new HTTP connection", "GET /v1/x?api_key=... 200"), its retries, dlt
-#: (its REST client logs every request at debug), requests, vcrpy, and ours. A logger's
+#: (its REST client logs every request at debug), requests, vcrpy, and ours (shared,
+#: connectors). A logger's
 #: filters see only records logged on that very logger, not those its children propagate,
 #: so each emitting logger gets the filter (children that exist already included).
 LIBRARY_LOGGERS = (
@@ -40,6 +41,7 @@ LIBRARY_LOGGERS = (
     "vcr.stubs",
     "vcr.cassette",
     "shared",
+    "connectors",
 )
 
 

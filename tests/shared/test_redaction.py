@@ -94,10 +94,11 @@ def test_scrub_exception_masks_a_secret_inside_an_exception_argument() -> None:
 def test_an_active_redactor_masks_its_secrets_in_library_loggers(
     logger_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    logger = logging.getLogger(logger_name)  # exists before any source runs (module import)
     redactor = Redactor([SECRET])
     redactor.activate()
-    caplog.set_level(logging.DEBUG)
-    logger = logging.getLogger(logger_name)
+    # the logger's own level too: dlt sets its logger's level when a pipeline starts
+    caplog.set_level(logging.DEBUG, logger=logger_name)
     logger.debug('"GET /v1/events?api_key=%s HTTP/1.1" 200', quote(SECRET, safe=""))
     try:
         raise OSError(f"cannot reach ?k={SECRET}")
