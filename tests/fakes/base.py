@@ -252,14 +252,23 @@ class FakeServer:
 
     def _echo(self, request: Request, response: Response) -> None:
         echo = self.echoed(request)
+
+        def with_echo(url: str) -> str:
+            return f"{url}{'&' if '?' in url else '?'}{urlencode({'echo': echo})}"
+
+        def echo_links(value: Any) -> Any:  # next links in a JSON body (`paging.next`)
+            if isinstance(value, dict):
+                return {k: echo_links(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [echo_links(v) for v in value]
+            if isinstance(value, str) and value.startswith(self.origin):
+                return with_echo(value)
+            return value
+
         response.headers["X-Echo"] = echo.encode("utf-8").decode("latin-1")
         if "Link" in response.headers:
             response.headers["Link"] = re.sub(
-                r"<([^>]*)>",
-                lambda m: (
-                    f"<{m.group(1)}{'&' if '?' in m.group(1) else '?'}{urlencode({'echo': echo})}>"
-                ),
-                response.headers["Link"],
+                r"<([^>]*)>", lambda m: f"<{with_echo(m.group(1))}>", response.headers["Link"]
             )
         if response.mimetype == "application/json":
             try:
@@ -267,8 +276,7 @@ class FakeServer:
             except ValueError:
                 return
             if isinstance(body, dict):
-                body["echo"] = echo
-                response.set_data(json.dumps(body))
+                response.set_data(json.dumps({**echo_links(body), "echo": echo}))
 
     def _respond(self, request: Request) -> Response:
         if self._over_window():
