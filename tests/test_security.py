@@ -323,7 +323,11 @@ def test_live_recording_with_a_custom_key_header_writes_no_secret(
 ) -> None:
     rec = load_recording("project_tracker")
     steps = [
-        dataclasses.replace(step, source_kwargs={**step.source_kwargs, "api_key_header": "X-Key"})
+        # LIVE mode paces as for the real API; the loopback "API" needs no pacing
+        dataclasses.replace(
+            step,
+            source_kwargs={**step.source_kwargs, **rec.offline_kwargs, "api_key_header": "X-Key"},
+        )
         for step in rec.steps
     ]
     rec = dataclasses.replace(rec, steps=steps, secret_headers=())
