@@ -9,10 +9,17 @@ Requests to any other origin leave without credentials.
 The header/query/basic mechanics are dlt's (`BearerTokenAuth`, `APIKeyAuth`,
 `HttpBasicAuth`, `OAuth2ClientCredentials`); this module adds the scoping, a scheme word
 for API keys (`GenieKey <key>`), and token renewal with a safety margin.
+
+Secrets are cleaned before use: surrounding whitespace and line breaks (a secret read
+from a file usually ends in one) are stripped; a secret with a line break or another
+control character *inside* it is refused with a `ConfigurationError` that names the
+config key, never the value. Every secret, and every token obtained, is registered with
+the source's `Redactor` (`attach_redactor`).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any, Literal
@@ -30,7 +37,33 @@ from requests.auth import AuthBase
 
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError, redact_url
 from shared.origins import origin_of
+from shared.redaction import Redactor
 from shared.retries import RetryPolicy
+
+#: characters no header or query value may carry: `http.client` refuses them (and its
+#: error, `Invalid header value b'Bearer <token>\n'`, would print the secret)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_secret(value: Any, what: str = "a credential") -> str:
+    """`value` as a string without surrounding whitespace or line breaks.
+
+    Raises `ConfigurationError` (naming `what`, never the value) if a line break or
+    another control character remains inside it: such a secret cannot be sent and is
+    most likely two values pasted together.
+
+    Args:
+        value: the secret.
+        what: how to name it in the error, e.g. "`sources.crm.bearer_token`".
+    """
+    text = str(value).strip()
+    if _CONTROL.search(text):
+        raise ConfigurationError(
+            f"{what} contains a line break or another control character inside it, which "
+            "cannot be sent in a header or URL; set it again as a single line (the value "
+            "is not shown)"
+        )
+    return text
 
 
 class OriginScopedAuth(AuthBase):
@@ -64,7 +97,7 @@ class OriginScopedAuth(AuthBase):
 
 def bearer_token(token: str) -> AuthBase:
     """`Authorization: Bearer <token>`."""
-    return BearerTokenAuth(token=token)
+    return BearerTokenAuth(token=clean_secret(token, "the bearer token"))
 
 
 def api_key_header(
@@ -77,18 +110,22 @@ def api_key_header(
         header: the header name, e.g. `api_key` or `Authorization`.
         scheme: an optional scheme word such as `GenieKey`.
     """
+    api_key = clean_secret(api_key, "the API key")
     value = f"{scheme} {api_key}" if scheme else api_key
     return APIKeyAuth(name=header, api_key=value, location="header")
 
 
 def api_key_query(api_key: str, param: str = "api_key") -> AuthBase:
     """The key as a query parameter `?<param>=<api_key>`."""
-    return APIKeyAuth(name=param, api_key=api_key, location="query")
+    return APIKeyAuth(name=param, api_key=clean_secret(api_key, "the API key"), location="query")
 
 
 def http_basic(username: str, password: str) -> AuthBase:
     """HTTP basic authentication."""
-    return HttpBasicAuth(username=username, password=password)
+    return HttpBasicAuth(
+        username=clean_secret(username, "the username"),
+        password=clean_secret(password, "the password"),
+    )
 
 
 #: token requests: a few quick retries of 429/5xx (Retry-After honoured), then a clear error
@@ -113,6 +150,17 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
         self.session = requests.Session()
         self._lock = threading.Lock()
         self._expires_at = 0.0
+        # replaced by the source's redactor when a ConnectorSession takes this auth
+        self.redactor = Redactor([self.client_secret])
+
+    def use_redactor(self, redactor: Redactor) -> None:
+        """Register the client credentials (and every token obtained from now on) with
+        `redactor`, the source's, which also masks the token session's messages."""
+        redactor.register(self.client_secret, self.client_id, self.access_token)
+        redactor.register_name("Authorization")
+        self.redactor = redactor
+        if isinstance(self.session, requests.Session) and hasattr(self.session, "redactor"):
+            self.session.redactor = redactor
 
     def __getstate__(self) -> dict[str, Any]:
         # dlt's rest_api deep-copies its client config (this auth included) to validate
@@ -141,7 +189,10 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
 
         if not isinstance(self.session, ConnectorSession):
             self.session = ConnectorSession(
-                self.connector, self.access_token_url, retry_policy=TOKEN_RETRY_POLICY
+                self.connector,
+                self.access_token_url,
+                retry_policy=TOKEN_RETRY_POLICY,
+                redactor=self.redactor,
             )
         return self.session
 
@@ -151,6 +202,18 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
             self.access_token = None
 
     def obtain_token(self) -> None:
+        """Fetch a token and register it with the source's redactor before any use.
+
+        Every error leaving here is scrubbed with its whole `__cause__`/`__context__`
+        chain: dlt stores the chain in its trace, and the token request's own library
+        errors carry the token URL and may echo what was sent."""
+        try:
+            self._obtain_token()
+        except BaseException as exc:
+            self.redactor.scrub_exception(exc)
+            raise
+
+    def _obtain_token(self) -> None:
         url = self.access_token_url
         try:
             response = self._token_session().post(
@@ -158,9 +221,11 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
             )
         except requests.RequestException as exc:
             raise RequestFailedError(
-                f"{self.connector}: could not reach the token URL {redact_url(url)}: "
+                f"{self.connector}: could not reach the token URL "
+                f"{self.redactor.redact(redact_url(url))}: "
                 f"{type(exc).__name__}"
             ) from None
+        url = self.redactor.redact(url)
         if response.status_code in (400, 401, 403):
             raise AuthenticationError(
                 f"{self.connector}: the token URL {redact_url(url)} answered "
@@ -185,7 +250,10 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
             raise AuthenticationError(
                 f"{self.connector}: the token URL {redact_url(url)} returned no access_token"
             )
-        self.access_token = str(payload["access_token"])
+        token = str(payload["access_token"])
+        # registered before it is stored: no message can carry it unmasked
+        self.redactor.register(token)
+        self.access_token = token
         self._expires_at = time.monotonic() + self.parse_expiration_in_seconds(payload)
 
 
@@ -199,8 +267,8 @@ def oauth2_client_credentials(
     """OAuth2 client credentials against `token_url`, with renewal before expiry."""
     return RenewingClientCredentials(
         access_token_url=token_url,
-        client_id=client_id,
-        client_secret=client_secret,
+        client_id=clean_secret(client_id, "the OAuth2 client id"),
+        client_secret=clean_secret(client_secret, "the OAuth2 client secret"),
         expiry_margin=expiry_margin,
         connector=connector,
     )
@@ -225,14 +293,37 @@ def auth_secrets(auth: Any) -> list[str]:
     return [value for value in values if value]
 
 
+def auth_names(auth: Any) -> list[str]:
+    """The header or query parameter names an authenticator puts its credentials in."""
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    if isinstance(inner, APIKeyAuth):
+        return [inner.name]
+    if isinstance(inner, BearerTokenAuth | HttpBasicAuth | OAuth2ClientCredentials):
+        return ["Authorization"]
+    return []
+
+
+def attach_redactor(auth: Any, redactor: Redactor) -> None:
+    """Register `auth`'s secrets and credential names with the source's `redactor`; an
+    authenticator that obtains tokens (OAuth2) registers each of them there too."""
+    redactor.register(*auth_secrets(auth))
+    redactor.register_name(*auth_names(auth))
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    use_redactor = getattr(inner, "use_redactor", None)
+    if callable(use_redactor):
+        use_redactor(redactor)
+
+
 def require_secret(value: Any, connector: str, key: str) -> str:
-    """Return `value` as a non-empty string, or raise a `ConfigurationError` naming the key."""
+    """Return `value` as a non-empty string without surrounding whitespace or line
+    breaks, or raise a `ConfigurationError` naming the key (never the value): when it is
+    missing, or when a line break or control character sits inside it."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ConfigurationError(
             f"{connector}: no `{key}` configured; set `sources.{connector}.{key}` in "
             f".dlt/secrets.toml or the env var SOURCES__{connector.upper()}__{key.upper()}"
         )
-    return str(value)
+    return clean_secret(value, f"{connector}: `sources.{connector}.{key}`")
 
 
 ApiKeyLocation = Literal["header", "query"]

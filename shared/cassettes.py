@@ -1,8 +1,11 @@
 """Recording and replaying HTTP cassettes with vcrpy.
 
 Recording rewrites the recorded origin (a fake server on loopback, or the real API) to
-the connector's canonical base URL, scrubs every credential (headers, query parameters,
-form and JSON bodies) before anything is written, drops volatile headers, and writes
+the connector's canonical base URL, scrubs every credential before anything is written,
+by name (credential headers, query parameters, form and JSON fields, and the names the
+source's authenticator uses) and by value (any header, parameter, field or substring of
+a URL or body that holds a known secret or a token obtained during the recording,
+whatever it is called), drops volatile headers, and writes
 interactions sorted by request, so re-recording unchanged data gives byte-identical
 files. Replaying runs offline: record mode `none`, and every recorded interaction must
 be played.
@@ -21,6 +24,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
+
+from shared.redaction import Redactor
 
 REDACTED = "REDACTED"
 CREDENTIAL_HEADERS = frozenset(
@@ -51,6 +56,11 @@ class Scrubber:
         headers: further request header names that carry credentials.
         fields: further query/body field names that carry credentials.
         volatile_headers: further response header names whose values change every run.
+        secrets: secret values (the credentials the recording uses) replaced wherever
+            they appear, whatever they are called.
+        redactors: source redactors consulted at each interaction: their secrets (tokens
+            obtained mid-recording included) are replaced by value, and the header and
+            query names their authenticators use are scrubbed by name.
     """
 
     recorded_origin: str
@@ -58,9 +68,12 @@ class Scrubber:
     headers: Iterable[str] = ()
     fields: Iterable[str] = ()
     volatile_headers: Iterable[str] = ()
+    secrets: Iterable[str] = ()
+    redactors: list[Redactor] = field(default_factory=list)
     _headers: frozenset[str] = field(init=False)
     _fields: frozenset[str] = field(init=False)
     _volatile: frozenset[str] = field(init=False)
+    _known: Redactor = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorded_origin = self.recorded_origin.rstrip("/")
@@ -68,14 +81,39 @@ class Scrubber:
         self._headers = CREDENTIAL_HEADERS | {h.lower() for h in self.headers}
         self._fields = frozenset(f.lower() for f in CREDENTIAL_FIELDS | set(self.fields))
         self._volatile = VOLATILE_HEADERS | {h.lower() for h in self.volatile_headers}
+        self._known = Redactor(self.secrets)
 
     def rewrite(self, text: str) -> str:
         return text.replace(self.recorded_origin, self.canonical_origin)
 
+    def mask(self, text: str) -> str:
+        """`text` with every known secret value replaced by `REDACTED`."""
+        for redactor in (self._known, *self.redactors):
+            text = redactor.redact(text, REDACTED)
+        return text
+
+    def holds_secret(self, text: str) -> bool:
+        return any(r.contains_secret(text) for r in (self._known, *self.redactors))
+
+    def secret_header(self, name: str, values: Any) -> bool:
+        """A header to drop: a credential name, the auth's own name, or a secret value."""
+        lowered = name.lower()
+        auth_names = {n for r in self.redactors for n in r.names}
+        texts = values if isinstance(values, list) else [values]
+        return (
+            lowered in self._headers
+            or lowered in auth_names
+            or any(self.holds_secret(str(v)) for v in texts)
+        )
+
+    def _fields_now(self) -> frozenset[str]:
+        return self._fields | {n for r in self.redactors for n in r.names}
+
     def url(self, url: str) -> str:
-        parts = urlsplit(self.rewrite(url))
+        fields = self._fields_now()
+        parts = urlsplit(self.mask(self.rewrite(url)))
         query = [
-            (k, REDACTED if k.lower() in self._fields else v)
+            (k, REDACTED if k.lower() in fields else v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
         ]
         return urlunsplit(parts._replace(query=urlencode(query, safe=",:*")))
@@ -84,21 +122,21 @@ class Scrubber:
         if not body:
             return body
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-        text = self.rewrite(text)
+        text = self.mask(self.rewrite(text))
         try:
             text = json.dumps(self._scrub_json(json.loads(text)), separators=(",", ":"))
         except ValueError:
             if "=" in text and "{" not in text:  # a form body
+                fields = self._fields_now()
                 pairs = parse_qsl(text, keep_blank_values=True)
-                text = urlencode(
-                    [(k, REDACTED if k.lower() in self._fields else v) for k, v in pairs]
-                )
+                text = urlencode([(k, REDACTED if k.lower() in fields else v) for k, v in pairs])
         return text.encode("utf-8") if isinstance(body, bytes) else text
 
     def _scrub_json(self, value: Any) -> Any:
         if isinstance(value, dict):
+            fields = self._fields_now()
             return {
-                k: (REDACTED if k.lower() in self._fields else self._scrub_json(v))
+                k: (REDACTED if k.lower() in fields else self._scrub_json(v))
                 for k, v in value.items()
             }
         if isinstance(value, list):
@@ -109,7 +147,7 @@ class Scrubber:
     def request(self, request: Any) -> Any:
         request.uri = self.url(request.uri)
         for name in list(request.headers):
-            if name.lower() in self._headers or name.lower() in self._volatile:
+            if self.secret_header(name, request.headers[name]) or name.lower() in self._volatile:
                 del request.headers[name]
         request.body = self.body(request.body)
         return request
@@ -117,10 +155,12 @@ class Scrubber:
     def response(self, response: dict[str, Any]) -> dict[str, Any]:
         headers = response.get("headers", {})
         for name in list(headers):
-            if name.lower() in self._headers or name.lower() in self._volatile:
+            lowered = name.lower()
+            if lowered in self._headers or lowered in self._volatile:
                 del headers[name]
             else:
-                headers[name] = [self.rewrite(v) for v in headers[name]]
+                # a response header that echoes a secret keeps its place, not its value
+                headers[name] = [self.mask(self.rewrite(v)) for v in headers[name]]
         body = response.get("body", {})
         if body.get("string"):
             body["string"] = self.body(body["string"])

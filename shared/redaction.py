@@ -13,13 +13,36 @@ import base64
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
 #: values shorter than this are not registered: masking every `a` or `1` in a message
 #: would hide what the message says while protecting nothing
 MIN_SECRET_LENGTH = 4
+#: the loggers that can print a request's URL, headers or body: urllib3's connection
+#: pool ("Starting new HTTP connection", "GET /v1/x?api_key=... 200"), its retries, dlt
+#: (its REST client logs every request at debug), requests, vcrpy, and ours (shared,
+#: connectors). A logger's
+#: filters see only records logged on that very logger, not those its children propagate,
+#: so each emitting logger gets the filter (children that exist already included).
+LIBRARY_LOGGERS = (
+    "urllib3",
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "requests",
+    "dlt",
+    "vcr",
+    "vcr.stubs",
+    "vcr.cassette",
+    "shared",
+    "connectors",
+)
 
 
 class Redactor:
@@ -31,7 +54,33 @@ class Redactor:
     def __init__(self, secrets: Iterable[object] = ()) -> None:
         self._lock = threading.Lock()
         self._values: tuple[str, ...] = ()
+        #: names the credentials travel under (the auth's header or query parameter)
+        self.names: frozenset[str] = frozenset()
         self.register(*secrets)
+
+    # a source's redactor is one registry shared by everything that copies the source's
+    # configuration (dlt deep-copies its client config, auth included): a copy that
+    # registered a token in a registry of its own would leave the original blind to it
+    def __copy__(self) -> Redactor:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Redactor:
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def register_name(self, *names: str) -> None:
+        """Record the header or query names the credentials travel under (cassettes drop
+        them whatever the value, `strip_credentials` removes them on foreign requests)."""
+        with self._lock:
+            self.names = self.names | {name.lower() for name in names if name}
 
     def register(self, *secrets: object) -> None:
         """Add secret values (and the encodings they travel in: URL-quoted, stripped)."""
@@ -40,7 +89,12 @@ class Redactor:
             if secret is None:
                 continue
             text = str(secret)
-            for variant in (text, text.strip(), quote(text, safe=""), quote_plus(text)):
+            stripped = text.strip()
+            variants = {text, stripped, quote(stripped, safe=""), quote_plus(stripped)}
+            if len(stripped) >= 8:  # a secret may also travel base64-encoded (basic auth)
+                encoded = base64.b64encode(stripped.encode()).decode("ascii")
+                variants.update({encoded, encoded.rstrip("=")})
+            for variant in variants:
                 if len(variant) >= MIN_SECRET_LENGTH:
                     found.add(variant)
         if not found:
@@ -58,12 +112,12 @@ class Redactor:
     def values(self) -> tuple[str, ...]:
         return self._values
 
-    def redact(self, text: object) -> str:
-        """`text` as a string with every registered secret replaced by `***`."""
+    def redact(self, text: object, mask: str = MASK) -> str:
+        """`text` as a string with every registered secret replaced by `mask`."""
         result = str(text)
         for value in self._values:
             if value in result:
-                result = result.replace(value, MASK)
+                result = result.replace(value, mask)
         return result
 
     def contains_secret(self, text: object) -> bool:
@@ -84,6 +138,7 @@ class Redactor:
                 continue
             seen.add(id(current))
             self._scrub_args(current)
+            self._scrub_notes(current)
             if current.__cause__ is not None:
                 pending.append(current.__cause__)
             current = current.__context__
@@ -101,26 +156,108 @@ class Redactor:
                 exc.args = tuple(
                     self.redact(arg) if self.contains_secret(arg) else arg for arg in args
                 )
-        for attr in ("msg", "message", "reason", "strerror"):
+        # text attributes too (urllib3's `MaxRetryError.url` keeps the URL, query key
+        # included); objects (a request still in use by a retry) are left alone
+        names = {"msg", "message", "reason", "strerror", *getattr(exc, "__dict__", {})}
+        for attr in names:
             value = getattr(exc, attr, None)
             if isinstance(value, str) and self.contains_secret(value):
                 with contextlib.suppress(Exception):  # a read-only attribute
                     setattr(exc, attr, self.redact(value))
 
+    def _scrub_notes(self, exc: BaseException) -> None:
+        notes = getattr(exc, "__notes__", None)
+        if isinstance(notes, list) and any(self.contains_secret(note) for note in notes):
+            notes[:] = [self.redact(note) for note in notes]
+
     def logging_filter(self) -> logging.Filter:
-        """A filter that masks secrets in every record it sees (message and arguments)."""
-        return _RedactingFilter(self)
+        """A filter that masks this redactor's secrets in every record it sees."""
+        return _RedactingFilter(lambda: (self,))
+
+    def activate(self) -> None:
+        """Mask this redactor's secrets in the library loggers (`LIBRARY_LOGGERS`) for as
+        long as it lives (a source's sessions keep it alive while the source runs)."""
+        _install_library_filters()
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
+            for watcher in _WATCHERS:
+                if self not in watcher:
+                    watcher.append(self)
+
+
+_ACTIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
+_ACTIVE_LOCK = threading.Lock()
+_WATCHERS: list[list[Redactor]] = []
+_INSTALLED: set[str] = set()
+
+
+def active_redactors() -> tuple[Redactor, ...]:
+    """The redactors of the sources alive in this process."""
+    with _ACTIVE_LOCK:
+        return tuple(_ACTIVE)
+
+
+@contextlib.contextmanager
+def watching_redactors() -> Iterator[list[Redactor]]:
+    """Collect the redactors activated inside the block (a recording uses them to scrub
+    the tokens its sources obtain, which no one knows beforehand)."""
+    seen: list[Redactor] = []
+    with _ACTIVE_LOCK:
+        _WATCHERS.append(seen)
+    try:
+        yield seen
+    finally:
+        with _ACTIVE_LOCK:
+            _WATCHERS.remove(seen)
+
+
+def _install_library_filters() -> None:
+    """Attach one value-masking filter (over every live redactor) to each library logger
+    that can print a URL or a header, and to the children of those that exist already."""
+    names = set(LIBRARY_LOGGERS)
+    prefixes = tuple(f"{name}." for name in LIBRARY_LOGGERS)
+    names.update(
+        name
+        for name in list(logging.Logger.manager.loggerDict)
+        if isinstance(name, str) and name.startswith(prefixes)
+    )
+    with _ACTIVE_LOCK:
+        missing = names - _INSTALLED
+        _INSTALLED.update(missing)
+    for name in missing:
+        logging.getLogger(name).addFilter(_LIBRARY_FILTER)
 
 
 class _RedactingFilter(logging.Filter):
-    def __init__(self, redactor: Redactor) -> None:
+    """Masks secrets in a record's message, its exception and its stack text."""
+
+    def __init__(self, redactors: Any) -> None:
         super().__init__()
-        self.redactor = redactor
+        self.redactors = redactors  # a callable returning the redactors to apply
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.redactor.values:
+        redactors = [r for r in self.redactors() if r.values]
+        if not redactors:
+            return True
+        try:
             message = record.getMessage()
-            if self.redactor.contains_secret(message):
-                record.msg = self.redactor.redact(message)
-                record.args = None
+        except Exception:  # a malformed record: leave it to logging's own error report
+            return True
+        redacted = message
+        for redactor in redactors:
+            redacted = redactor.redact(redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            for redactor in redactors:
+                redactor.scrub_exception(record.exc_info[1])
+        for attr in ("exc_text", "stack_info"):
+            text = getattr(record, attr, None)
+            if text:
+                for redactor in redactors:
+                    text = redactor.redact(text)
+                setattr(record, attr, text)
         return True
+
+
+_LIBRARY_FILTER = _RedactingFilter(active_redactors)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 import requests
 import tenacity
@@ -42,7 +42,7 @@ from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest, Response
 from requests.hooks import default_hooks, dispatch_hook
 
-from shared.auth import OriginScopedAuth, auth_secrets
+from shared.auth import OriginScopedAuth, attach_redactor
 from shared.errors import (
     ForeignOriginError,
     RequestDeadlineExceeded,
@@ -128,7 +128,10 @@ class ConnectorSession(requests.Session):
     ) -> None:
         super().__init__()
         self.redactor = redactor or Redactor()
-        self.redactor.register(*auth_secrets(auth))
+        # the auth's secrets and names, and every token it obtains, go to this redactor;
+        # while it lives, the library loggers (urllib3, dlt) mask its secrets too
+        attach_redactor(auth, self.redactor)
+        self.redactor.activate()
         self.connector = connector
         self.base_url = base_url
         self.origin = origin_of(base_url)
@@ -173,7 +176,7 @@ class ConnectorSession(requests.Session):
                     "foreign_links='follow_without_credentials' to follow them without "
                     "credentials."
                 )
-            strip_credentials(request, self.sensitive_params)
+            strip_credentials(request, self.sensitive_params, self.redactor)
         if kwargs.get("timeout") is None:  # requests' own get/post pass timeout=None
             kwargs["timeout"] = DEFAULT_TIMEOUT
         hooks, request.hooks = request.hooks, default_hooks()
@@ -464,15 +467,43 @@ def query_credential_names(auth: Any) -> tuple[str, ...]:
     return ()
 
 
-def strip_credentials(request: PreparedRequest, sensitive_params: Sequence[str] = ()) -> None:
-    """Remove what carries credentials from a request bound for a foreign origin: the
-    credential headers, and credential-named query parameters (an API may echo its key
-    into the next-page links it returns)."""
+def strip_credentials(
+    request: PreparedRequest,
+    sensitive_params: Sequence[str] = (),
+    redactor: Redactor | None = None,
+) -> None:
+    """Remove what carries credentials from a request bound for a foreign origin (a next
+    link, or a redirect: requests sends each hop through `ConnectorSession.send`).
+
+    Removed: the standard credential headers; any header or query parameter named in
+    `sensitive_params` or by the authenticator (`redactor.names`: a custom key header such
+    as `X-Team-Key` included); and any header or query parameter whose value contains a
+    secret the redactor knows, whatever its name (an API may echo its key into the
+    next-page links it returns)."""
+    names = {name.lower() for name in (*SENSITIVE_PARAMS, *sensitive_params)}
+    if redactor is not None:
+        names |= redactor.names
+
+    def carries_secret(name: str, value: str) -> bool:
+        return name.lower() in names or (redactor is not None and redactor.contains_secret(value))
+
     for header in ("Authorization", "Proxy-Authorization", "Cookie"):
         request.headers.pop(header, None)
+    for header, value in list(request.headers.items()):
+        if carries_secret(header, str(value)):
+            del request.headers[header]
     parts = urlsplit(request.url or "")
-    sensitive = {name.lower() for name in (*SENSITIVE_PARAMS, *sensitive_params)}
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(key, value) for key, value in query if key.lower() not in sensitive]
-    if len(kept) != len(query):
-        request.url = urlunsplit(parts._replace(query=urlencode(kept)))
+    # each parameter is judged as sent and as decoded (`+` may stand for a space or be
+    # part of the secret); the ones kept keep their original encoding
+    pieces = [piece for piece in parts.query.split("&") if piece]
+    kept = []
+    for piece in pieces:
+        name, _, value = piece.partition("=")
+        if not (
+            carries_secret(unquote_plus(name), value)
+            or carries_secret(unquote_plus(name), unquote_plus(value))
+            or carries_secret(unquote(name), unquote(value))
+        ):
+            kept.append(piece)
+    if len(kept) != len(pieces):
+        request.url = urlunsplit(parts._replace(query="&".join(kept)))

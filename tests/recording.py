@@ -9,6 +9,10 @@ Credentials: the fake's (`credentials`) are used when recording from the fake an
 replaying; under LIVE=1 only the environment variables named by `live_credentials` are
 passed. A step may carry its own pair of both (steps differing in auth mode), used
 instead of the Recording's.
+
+Cassettes are scrubbed by name and by value: every credential value the recording uses
+(fake or live), every token its sources obtain (through their redactors), and the
+header or query names their authenticators put credentials in.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import dlt
 
 from shared.cassettes import Scrubber, cassette_path, recording, replaying
 from shared.loading import duckdb_pipeline, run_source
+from shared.redaction import watching_redactors
 
 
 @dataclass
@@ -67,7 +72,20 @@ class Recording:
         """Source argument -> environment variable for `step` under LIVE=1."""
         return self.live_credentials if step.live_credentials is None else step.live_credentials
 
-    def scrubber(self, recorded_origin: str) -> Scrubber:
+    def fake_secrets(self) -> list[str]:
+        """Every fake credential value of every step (URLs such as a token URL are not
+        secrets)."""
+        mappings = [self.credentials, *(step.credentials or {} for step in self.steps)]
+        return [
+            value
+            for mapping in mappings
+            for name, value in mapping.items()
+            if isinstance(value, str) and value and not name.endswith("_url")
+        ]
+
+    def scrubber(self, recorded_origin: str, secrets: Sequence[str] = ()) -> Scrubber:
+        """The scrubber: credential names, and by value the fake credentials plus
+        `secrets` (the live ones when recording live)."""
         # every credential argument's name is scrubbed, whichever step passes it
         names = dict.fromkeys(
             [*self.credentials, *(name for step in self.steps for name in step.credentials or {})]
@@ -78,6 +96,7 @@ class Recording:
             headers=self.secret_headers,
             fields=[*self.secret_fields, *names],
             volatile_headers=self.volatile_headers,
+            secrets=[*self.fake_secrets(), *secrets],
         )
 
 
@@ -115,15 +134,22 @@ def record(rec: Recording, live: bool = False, root: Path | None = None) -> list
                 extra: dict[str, Any] = {}
             else:
                 base_url, extra = fake.base_url, rec.offline_kwargs
-            scrubber = rec.scrubber(base_url)
+            live_values = [value for mapping in live_credentials for value in mapping.values()]
+            scrubber = rec.scrubber(base_url, secrets=live_values)
             for index, step in enumerate(rec.steps):
                 if step.prepare and fake is not None:
                     step.prepare(fake)
                 credentials = live_credentials[index] if live else rec.step_credentials(step)
                 path = cassette_path(rec.connector, step.cassette, root)
-                source = rec.source(base_url=base_url, **credentials, **extra, **step.source_kwargs)
-                with recording(path, scrubber):
-                    run_source(pipeline, source)
+                # the source's redactor (its secrets, the tokens it obtains, its
+                # authenticator's header name) is consulted for every interaction
+                with watching_redactors() as redactors:
+                    scrubber.redactors = redactors
+                    source = rec.source(
+                        base_url=base_url, **credentials, **extra, **step.source_kwargs
+                    )
+                    with recording(path, scrubber):
+                        run_source(pipeline, source)
                 written.append(path)
         finally:
             if fake is not None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from pathlib import Path
 
 import pytest
 import yaml
+
+from shared.redaction import Redactor
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 FILES = sorted(CASSETTES.glob("*/*.yaml"))
@@ -53,6 +56,22 @@ def fake_credentials(connector: str) -> list[str]:
     ]
 
 
+def live_credentials(connector: str) -> list[str]:
+    """The live credentials a LIVE=1 recording of the connector read from the environment,
+    where this environment has them (a developer who recorded live runs the scan too)."""
+    try:
+        recording = importlib.import_module(f"tests.fakes.{connector}").RECORDING
+    except (ModuleNotFoundError, AttributeError):
+        return []
+    mappings = [recording.live_credentials, *(s.live_credentials or {} for s in recording.steps)]
+    return [
+        os.environ[env]
+        for mapping in mappings
+        for name, env in mapping.items()
+        if os.environ.get(env) and not name.endswith("_url")
+    ]
+
+
 def test_there_are_cassettes_to_scan() -> None:
     assert FILES, "no cassettes found"
     assert {path.parent.name for path in FILES} >= {"crm"}
@@ -64,8 +83,9 @@ def test_cassette_holds_no_credential(path: Path) -> None:
     for shape in CREDENTIAL_SHAPES:
         match = shape.search(text)
         assert match is None, f"{path}: credential-like text {match.group(0)[:40]!r}"
-    for secret in fake_credentials(path.parent.name):
-        assert secret not in text, f"{path}: holds the fake's credential"
+    # by value, also URL-encoded and base64 (the forms a redactor knows)
+    known = Redactor([*fake_credentials(path.parent.name), *live_credentials(path.parent.name)])
+    assert not known.contains_secret(text), f"{path}: holds a credential the recording used"
     for interaction in yaml.safe_load(text)["interactions"]:
         sent = {name.lower() for name in interaction["request"]["headers"]}
         assert not sent & CREDENTIAL_HEADERS, f"{path}: request header {sent & CREDENTIAL_HEADERS}"
@@ -78,3 +98,22 @@ def test_the_scan_catches_a_planted_credential(tmp_path: Path) -> None:
     assert any(
         shape.search("Authorization: Bearer abcdef0123456789xyz") for shape in CREDENTIAL_SHAPES
     )
+
+
+def test_the_scan_catches_a_planted_credential_by_value_in_any_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import base64
+    from urllib.parse import quote
+
+    monkeypatch.setenv("CRM_BEARER_TOKEN", "live crm/token+0123456789")
+    (fake,) = fake_credentials("crm")
+    (live,) = live_credentials("crm")
+    known = Redactor([fake, live])
+    for planted in (
+        f"X-Echo: {fake}",
+        f"uri: https://api.example.com/x?t={quote(live, safe='')}",
+        f"body: {base64.b64encode(live.encode()).decode()}",
+    ):
+        assert known.contains_secret(planted), planted
+    assert not known.contains_secret("uri: https://api.example.com/x?t=REDACTED")

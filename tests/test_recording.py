@@ -199,3 +199,36 @@ def test_live_recording_against_a_loopback_api_sends_only_the_live_credentials_a
         for secret in (*LIVE_ENV.values(), API_KEY, CLIENT_ID, CLIENT_SECRET, "127.0.0.1"):
             assert secret not in text, (path.name, secret)
         assert "https://api.example.com/v1/" in text
+
+
+def test_a_live_api_echoing_credentials_and_tokens_leaves_none_in_the_cassettes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the "real API" repeats every credential it receives (and the OAuth2 tokens it
+    # issued) in bodies, an X-Echo header, redirects and next links: only scrubbing by
+    # value, with the tokens the source obtained mid-recording, keeps them out
+    from shared.redaction import Redactor
+    from tests.fakes.analytics import TOKEN_PREFIX
+
+    with AnalyticsFake(events=60, users=20, page_views=5) as api:
+        api.echo_secrets = True
+        api.api_key = LIVE_ENV["ANALYTICS_API_KEY"]
+        api.client_id = LIVE_ENV["ANALYTICS_CLIENT_ID"]
+        api.client_secret = LIVE_ENV["ANALYTICS_CLIENT_SECRET"]
+        monkeypatch.setenv("ANALYTICS_BASE_URL", api.base_url)
+        for env, value in LIVE_ENV.items():
+            monkeypatch.setenv(env, value)
+        monkeypatch.setenv("ANALYTICS_TOKEN_URL", f"{api.base_url}{TOKEN_PATH}")
+
+        written = record(load_recording("analytics"), live=True, root=tmp_path)
+
+    assert api.tokens_issued >= 1 and any("echo" in r.args for r in api.requests)
+    tokens = [f"{TOKEN_PREFIX}{n:04d}" for n in range(1, api.tokens_issued + 1)]
+    credentials = [
+        LIVE_ENV[f"ANALYTICS_{key}"] for key in ("API_KEY", "CLIENT_ID", "CLIENT_SECRET")
+    ]
+    secrets = Redactor([*credentials, *tokens])  # raw, URL-encoded and base64 forms
+    for path in written:
+        text = path.read_text()
+        assert "X-Echo" in text  # the echo was recorded, masked
+        assert not secrets.contains_secret(text), path.name

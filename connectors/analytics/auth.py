@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 from requests.auth import AuthBase
 
 from connectors.analytics.settings import API_KEY_PARAM
-from shared.auth import api_key_header, api_key_query, oauth2_client_credentials
+from shared.auth import api_key_header, api_key_query, oauth2_client_credentials, require_secret
 from shared.errors import ConfigurationError
 
 CONNECTOR = "analytics"
@@ -60,10 +60,12 @@ def authentication(
                 f"{CONNECTOR}: api_key_location must be one of {API_KEY_LOCATIONS}, got "
                 f"{api_key_location!r}; set `sources.{CONNECTOR}.api_key_location`"
             )
+        # stripped of surrounding whitespace; a line break inside is refused, naming the key
+        key = require_secret(api_key, CONNECTOR, "api_key")
         if api_key_location == "header":
-            auth = api_key_header(str(api_key), header=API_KEY_PARAM)
+            auth = api_key_header(key, header=API_KEY_PARAM)
         else:
-            auth = api_key_query(str(api_key), param=API_KEY_PARAM)
+            auth = api_key_query(key, param=API_KEY_PARAM)
         return Authentication(auth, ("api_key",))
     if not oauth_set:
         raise ConfigurationError(
@@ -86,8 +88,8 @@ def authentication(
         )
     auth = oauth2_client_credentials(
         token_url=absolute_token_url,
-        client_id=str(client_id),
-        client_secret=str(client_secret),
+        client_id=require_secret(client_id, CONNECTOR, "client_id"),
+        client_secret=require_secret(client_secret, CONNECTOR, "client_secret"),
         expiry_margin=expiry_margin,
         connector=CONNECTOR,
     )

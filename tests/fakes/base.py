@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import struct
 import threading
@@ -13,11 +14,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+#: headers every client sends that carry nothing secret (echo mode repeats the others)
+PLAIN_HEADERS = frozenset(
+    {"host", "user-agent", "accept", "accept-encoding", "connection", "content-length"}
+)
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -112,7 +119,16 @@ class LoggedRequest:
 
 
 class FakeServer:
-    """Base class: subclasses add `rules()` (werkzeug `Rule`s with endpoint = method name)."""
+    """Base class: subclasses add `rules()` (werkzeug `Rule`s with endpoint = method name).
+
+    `echo_secrets = True` (security tests) makes the server repeat what the client sent
+    (its non-standard headers, query and body: the credentials wherever they travel) in
+    an `X-Echo` header and an `echo` field of every JSON object body, success or error;
+    redirect each first request (307) to the same URL with an `echo` parameter; and add
+    that parameter to every `Link` next link.
+    """
+
+    echo_secrets: bool = False
 
     #: not a test class, even when a connector's name makes it `TestrailFake`
     __test__ = False
@@ -253,9 +269,57 @@ class FakeServer:
             self.requests.append(logged)
         if self.latency:
             time.sleep(self.latency)
-        response = self._respond(request)
+        if self.echo_secrets and "echo" not in request.args:
+            response = self._echo_redirect(request)
+        else:
+            response = self._respond(request)
+            if self.echo_secrets:
+                self._echo(request, response)
         logged.status = response.status_code
         return response(environ, start_response)
+
+    # -- echo mode (security tests) ----------------------------------------------------
+    @staticmethod
+    def echoed(request: Request) -> str:
+        """What the client sent that may hold a credential, on one line."""
+        # the raw headers: werkzeug drops names with `_` (`api_key`) from request.headers
+        raw = request.environ.get(RAW_HEADERS) or list(request.headers.items())
+        sent = [value for name, value in raw if name.lower() not in PLAIN_HEADERS]
+        sent += [request.query_string.decode(), request.get_data(as_text=True)[:500]]
+        return " ".join(" ".join(sent).split())
+
+    def _echo_redirect(self, request: Request) -> Response:
+        separator = "&" if request.query_string else "?"
+        location = f"{request.url}{separator}{urlencode({'echo': self.echoed(request)})}"
+        return Response("", status=307, headers={"Location": location})
+
+    def _echo(self, request: Request, response: Response) -> None:
+        echo = self.echoed(request)
+
+        def with_echo(url: str) -> str:
+            return f"{url}{'&' if '?' in url else '?'}{urlencode({'echo': echo})}"
+
+        def echo_links(value: Any) -> Any:  # next links in a JSON body (`paging.next`)
+            if isinstance(value, dict):
+                return {k: echo_links(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [echo_links(v) for v in value]
+            if isinstance(value, str) and value.startswith(self.origin):
+                return with_echo(value)
+            return value
+
+        response.headers["X-Echo"] = echo.encode("utf-8").decode("latin-1")
+        if "Link" in response.headers:
+            response.headers["Link"] = re.sub(
+                r"<([^>]*)>", lambda m: f"<{with_echo(m.group(1))}>", response.headers["Link"]
+            )
+        if response.mimetype == "application/json":
+            try:
+                body = json.loads(response.get_data())
+            except ValueError:
+                return
+            if isinstance(body, dict):
+                response.set_data(json.dumps({**echo_links(body), "echo": echo}))
 
     def _respond(self, request: Request) -> Response:
         if self._over_window():

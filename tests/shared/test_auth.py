@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import copy
+import sys
 from collections.abc import Callable
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
@@ -345,3 +347,102 @@ def test_require_secret_rejects_a_missing_secret_naming_the_config_key_and_env_v
 
 def test_require_secret_returns_a_present_secret_unchanged() -> None:
     assert require_secret(SECRET, "demo", "api_key") == SECRET
+
+
+# -- secrets are clean or refused; tokens go to the source's redactor --------------------
+
+
+@pytest.mark.parametrize("configured", [f"{SECRET}\n", f"  {SECRET}\r\n", f"\t{SECRET} "])
+@pytest.mark.parametrize("name", sorted(AUTHS))
+def test_surrounding_whitespace_and_line_breaks_are_stripped_from_every_kind_of_secret(
+    name: str, configured: str, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mocked.get(f"{BASE_URL}/items", json=[])
+    monkeypatch.setattr(sys.modules[__name__], "SECRET", configured)  # AUTHS read SECRET
+    auth = AUTHS[name]()
+    monkeypatch.undo()
+
+    session_with(auth).get(f"{BASE_URL}/items")
+
+    (call,) = mocked.calls
+    sent = [*call.request.headers.values(), call.request.url or ""]
+    expected = BASIC[len("Basic ") :] if name == "http_basic" else SECRET
+    assert any(expected in value for value in sent)
+    assert not any(configured in value for value in sent)
+    assert not any(ch in value for value in sent for ch in "\r\n\t")
+
+
+@pytest.mark.parametrize("inner", ["\n", "\r", "\x00", "\x7f"])
+def test_a_control_character_inside_a_secret_is_refused_without_printing_it(inner: str) -> None:
+    configured = f"{SECRET}{inner}second-line"
+    with pytest.raises(ConfigurationError) as raised:
+        require_secret(configured, "demo", "api_key")
+    assert str(raised.value) == (
+        "demo: `sources.demo.api_key` contains a line break or another control character "
+        "inside it, which cannot be sent in a header or URL; set it again as a single line "
+        "(the value is not shown)"
+    )
+    for build in (
+        lambda: bearer_token(configured),
+        lambda: api_key_header(configured),
+        lambda: api_key_query(configured),
+        lambda: http_basic("user", configured),
+        lambda: oauth2_client_credentials(TOKEN_URL, "client-1", configured),
+    ):
+        with pytest.raises(ConfigurationError) as refused:
+            build()
+        assert SECRET not in str(refused.value) and "second-line" not in str(refused.value)
+
+
+def test_require_secret_strips_a_trailing_line_break() -> None:
+    assert require_secret(f"{SECRET}\n", "demo", "api_key") == SECRET
+
+
+def test_the_oauth2_token_is_registered_with_the_sessions_redactor_before_use(
+    mocked: responses.RequestsMock,
+) -> None:
+    token_answers(mocked, "obtained-token-123")
+    mocked.get(f"{BASE_URL}/items", json=[])
+    session = oauth_session()
+    # dlt deep-copies its client config: a copied auth still registers with this redactor
+    session.auth = copy.deepcopy(session.auth)
+
+    session.get(f"{BASE_URL}/items")
+
+    redactor = session.redactor
+    assert redactor.redact("Bearer obtained-token-123 and " + SECRET) == "Bearer *** and ***"
+    assert redactor.redact("client-1") == "***"
+    assert "authorization" in redactor.names
+    # the token request's own session masks with the same redactor
+    inner = session.auth.inner
+    assert inner.session.redactor is redactor
+
+
+def test_a_token_url_failure_carries_no_secret_anywhere_in_its_chain(
+    mocked: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    leaky = requests.ConnectionError(f"cannot reach {TOKEN_URL}?client_secret={SECRET}")
+    mocked.post(TOKEN_URL, body=leaky)
+
+    with pytest.raises(RequestFailedError) as raised:
+        oauth_session().get(f"{BASE_URL}/items")
+
+    assert str(raised.value) == (
+        f"demo: could not reach the token URL {TOKEN_URL}: ConnectionError"
+    )
+    current: BaseException | None = raised.value
+    seen = 0
+    while current is not None:
+        seen += 1
+        assert SECRET not in str(current) and SECRET not in repr(current.args)
+        current = current.__cause__ or current.__context__
+    assert seen >= 2  # the library's error is still there, masked
+
+
+def test_attach_redactor_registers_the_key_and_the_name_it_travels_under() -> None:
+    from shared.redaction import Redactor
+
+    redactor = Redactor()
+    shared.auth.attach_redactor(api_key_header(SECRET, "X-Team-Key", scheme="GenieKey"), redactor)
+    assert redactor.redact(f"GenieKey {SECRET}") == "***"
+    assert redactor.names == {"x-team-key"}

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from shared.cassettes import (
     recording,
     replaying,
 )
+from shared.redaction import Redactor
 from shared.session import ConnectorSession
 from tests.fakes.base import FakeServer
 
@@ -119,6 +121,59 @@ def test_response_headers_lose_cookies_and_volatile_values_and_link_is_rewritten
         "Link": [f'<{CANONICAL}/v1/items?page=2>; rel="next"'],
         "Content-Type": ["application/json"],
     }
+
+
+def test_a_known_secret_is_scrubbed_by_value_whatever_it_is_called() -> None:
+    echoed = f"credential was Bearer {SECRET}"
+    request = vcr_request(
+        f"{RECORDED}/v1/items?page=2&echo={quote(SECRET, safe='')}&q={quote_plus(SECRET)}",
+        json.dumps({"filter": {"owner": SECRET}, "note": echoed}),
+        **{"X-Team-Key": SECRET, "X-Custom": f"Token {SECRET}", "Accept": "application/json"},
+    )
+    response = vcr_response(
+        {"error": echoed, "next": f"{RECORDED}/v1/items?p=3&k={SECRET}"},
+        X_Echo=echoed,
+        Content_Location=f"{RECORDED}/v1/items?k={quote(SECRET, safe='')}",
+    )
+    scrub = scrubber(secrets=[SECRET])
+
+    sent = scrub.request(request)
+    answered = scrub.response(response)
+
+    assert sent.uri == f"{CANONICAL}/v1/items?page=2&echo={REDACTED}&q={REDACTED}"
+    assert dict(sent.headers) == {"Accept": "application/json"}
+    assert json.loads(sent.body) == {
+        "filter": {"owner": REDACTED},
+        "note": f"credential was Bearer {REDACTED}",
+    }
+    assert answered["headers"] == {
+        "X-Echo": [f"credential was Bearer {REDACTED}"],
+        "Content-Location": [f"{CANONICAL}/v1/items?k={REDACTED}"],
+    }
+    assert json.loads(answered["body"]["string"]) == {
+        "error": f"credential was Bearer {REDACTED}",
+        "next": f"{CANONICAL}/v1/items?p=3&k={REDACTED}",
+    }
+
+
+def test_a_sources_redactor_adds_the_tokens_it_obtains_and_its_auths_header_name() -> None:
+    source_redactor = Redactor()
+    scrub = scrubber(redactors=[source_redactor])
+    # registered mid-recording, after the scrubber was made
+    source_redactor.register(ACCESS_TOKEN)
+    source_redactor.register_name("X-Team-Key", "team_key")
+
+    sent = scrub.request(
+        vcr_request(
+            f"{RECORDED}/v1/items?team_key=anything&page=1",
+            **{"X-Team-Key": "not-a-known-value", "X-Echo": ACCESS_TOKEN, "Accept": "*/*"},
+        )
+    )
+    answered = scrub.response(vcr_response({"seen": f"Bearer {ACCESS_TOKEN}"}))
+
+    assert sent.uri == f"{CANONICAL}/v1/items?team_key={REDACTED}&page=1"
+    assert dict(sent.headers) == {"Accept": "*/*"}
+    assert json.loads(answered["body"]["string"]) == {"seen": f"Bearer {REDACTED}"}
 
 
 # -- SortedYamlPersister ----------------------------------------------------------------

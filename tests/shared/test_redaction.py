@@ -1,0 +1,144 @@
+"""shared.redaction: secrets masked by value in messages, exception chains and library logs."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import logging
+import pickle
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from shared.redaction import MASK, Redactor, active_redactors, watching_redactors
+
+SECRET = "tok/9a8b+7c6d"
+
+
+def test_every_form_of_a_secret_is_masked_whatever_surrounds_it() -> None:
+    redactor = Redactor([f" {SECRET}\n"])
+    encoded = base64.b64encode(SECRET.encode()).decode()
+    text = (
+        f"Bearer {SECRET}; url ?k={quote(SECRET, safe='')}&j={quote_plus(SECRET)}; "
+        f"b64 {encoded}; with newline {SECRET}\n"
+    )
+    assert redactor.redact(text) == (
+        # the value as configured (space and line break included) is masked whole
+        f"Bearer {MASK}; url ?k={MASK}&j={MASK}; b64 {MASK}; with newline{MASK}"
+    )
+    assert redactor.redact(text, mask="REDACTED").count("REDACTED") == 5
+
+
+def test_a_secret_containing_another_is_masked_whole_and_short_values_are_ignored() -> None:
+    redactor = Redactor(["abcd1234", "abcd1234-longer", "ab", None, ""])
+    assert redactor.redact("x abcd1234-longer y abcd1234 ab") == f"x {MASK} y {MASK} ab"
+
+
+def test_basic_credentials_are_masked_in_their_header_form() -> None:
+    redactor = Redactor()
+    redactor.register_basic("user", "pa55word-xyz")
+    header = base64.b64encode(b"user:pa55word-xyz").decode()
+    assert redactor.redact(f"Basic {header}") == f"Basic {MASK}"
+
+
+def test_copies_share_one_registry_so_a_token_registered_by_a_copy_is_known() -> None:
+    redactor = Redactor(["first-secret"])
+    deep, shallow = copy.deepcopy({"r": redactor})["r"], copy.copy(redactor)
+    deep.register("token-from-a-copy")
+    assert deep is redactor and shallow is redactor
+    assert redactor.redact("token-from-a-copy") == MASK
+    restored = pickle.loads(pickle.dumps(redactor))  # a lock cannot be pickled: dropped
+    restored.register("after-unpickling")
+    assert restored.redact("first-secret after-unpickling") == f"{MASK} {MASK}"
+
+
+class CarriesUrl(Exception):
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+def test_scrub_exception_masks_the_whole_cause_and_context_chain_in_place() -> None:
+    redactor = Redactor([SECRET])
+    try:
+        try:
+            try:
+                raise CarriesUrl(f"GET /x?k={quote(SECRET, safe='')}", f"/x?k={SECRET}")
+            except CarriesUrl as inner:
+                raise ValueError("wrapped") from inner
+        except ValueError:
+            raise RuntimeError(f"Invalid header value b'Bearer {SECRET}\\n'") from None
+    except RuntimeError as raised:
+        outer = raised
+    outer.add_note(f"note {SECRET}")
+    assert redactor.scrub_exception(outer) is outer
+    assert str(outer) == f"Invalid header value b'Bearer {MASK}\\n'"
+    assert outer.__notes__ == [f"note {MASK}"]
+    middle = outer.__context__
+    assert isinstance(middle, ValueError) and str(middle) == "wrapped"
+    inner = middle.__cause__
+    assert isinstance(inner, CarriesUrl)
+    assert str(inner) == f"GET /x?k={MASK}" and inner.url == f"/x?k={MASK}"
+
+
+def test_scrub_exception_masks_a_secret_inside_an_exception_argument() -> None:
+    redactor = Redactor([SECRET])
+    exc = ConnectionError(CarriesUrl(f"pool: /x?api_key={SECRET}", ""))
+    redactor.scrub_exception(exc)
+    assert str(exc) == f"pool: /x?api_key={MASK}"
+
+
+@pytest.mark.parametrize(
+    "logger_name", ["urllib3.connectionpool", "urllib3.util.retry", "dlt", "shared.session"]
+)
+def test_an_active_redactor_masks_its_secrets_in_library_loggers(
+    logger_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger(logger_name)  # exists before any source runs (module import)
+    redactor = Redactor([SECRET])
+    redactor.activate()
+    # the logger's own level too: dlt sets its logger's level when a pipeline starts
+    caplog.set_level(logging.DEBUG, logger=logger_name)
+    logger.debug('"GET /v1/events?api_key=%s HTTP/1.1" 200', quote(SECRET, safe=""))
+    try:
+        raise OSError(f"cannot reach ?k={SECRET}")
+    except OSError:
+        logger.exception("failed")
+    assert caplog.records and all(SECRET not in r.getMessage() for r in caplog.records)
+    assert quote(SECRET, safe="") not in caplog.text and SECRET not in caplog.text
+    assert f"api_key={MASK}" in caplog.text and f"cannot reach ?k={MASK}" in caplog.text
+    del redactor
+
+
+def test_an_unactivated_redactor_leaves_library_logs_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    Redactor(["never-activated-value"])
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3.connectionpool").debug("x never-activated-value")
+    assert "x never-activated-value" in caplog.text
+
+
+def test_a_redactor_stops_masking_once_its_source_is_gone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    redactor = Redactor(["short-lived-secret"])
+    redactor.activate()
+    assert redactor in active_redactors()
+    del redactor
+    gc.collect()
+    assert not any(r.contains_secret("short-lived-secret") for r in active_redactors())
+
+
+def test_watching_collects_the_redactors_activated_inside_the_block() -> None:
+    before = Redactor(["before-the-block"])
+    before.activate()
+    with watching_redactors() as seen:
+        inside = Redactor(["inside-the-block"])
+        inside.activate()
+        inside.activate()
+    after = Redactor(["after-the-block"])
+    after.activate()
+    assert seen == [inside]
