@@ -31,6 +31,7 @@ from shared.origins import origin_of
 from shared.rate_limit import RateLimit, RequestPacer
 from shared.redaction import Redactor
 from shared.retries import RetryPolicy
+from shared.server_clock import ServerClock
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ConnectorSession(requests.Session):
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.attempts = 0  # every request sent, retries included; read by tests and progress
+        self.server_clock = ServerClock()  # the server's time: stored cursors never pass it
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
 
@@ -102,6 +104,7 @@ class ConnectorSession(requests.Session):
             kwargs["timeout"] = DEFAULT_TIMEOUT
         hooks, request.hooks = request.hooks, default_hooks()
         response = self._send_with_retries(request, **kwargs)
+        self.server_clock.observe(response)
         return dispatch_hook("response", hooks, response, **kwargs)
 
     def _send_with_retries(self, request: PreparedRequest, **kwargs: Any) -> Response:
