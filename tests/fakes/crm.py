@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -88,6 +89,8 @@ class CrmFake(FakeServer):
         self.rate_limit = 1000
         #: (path, page) -> extra records served on that page (one id on two pages)
         self.extra_records: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        #: (path, page) -> (set when the request arrives, set to let it be answered)
+        self.pauses: dict[tuple[str, int], tuple[threading.Event, threading.Event]] = {}
         #: (path, page) -> changes applied right after that page is served
         self.page_hooks: dict[tuple[str, int], list[Callable[[], None]]] = {}
         self.data: dict[str, list[dict[str, Any]]] = {
@@ -192,6 +195,11 @@ class CrmFake(FakeServer):
 
     def paged(self, request: Request, key: str, rows: list[dict[str, Any]]) -> Response:
         page = max(1, int(request.args.get("page", 1)))
+        pause = self.pauses.get((request.path, page))
+        if pause is not None:
+            arrived, release = pause
+            arrived.set()
+            release.wait(timeout=120)
         per_page = min(100, max(1, int(request.args.get("perPage", 50))))
         chunk = rows[(page - 1) * per_page : page * per_page]
         chunk = [*chunk, *self.extra_records.get((request.path, page), [])]
@@ -256,6 +264,13 @@ class CrmFake(FakeServer):
         """Apply `change` right after page `page` of `path` is served (before the next
         request): a record updated while a sync pages."""
         self.page_hooks.setdefault((path, page), []).append(change)
+
+    def pause_on_page(self, path: str, page: int) -> tuple[threading.Event, threading.Event]:
+        """Hold every request for page `page` of `path` until the returned `release` event is
+        set; `arrived` is set when one comes (a sync paused in the middle)."""
+        arrived, release = threading.Event(), threading.Event()
+        self.pauses[(path, page)] = (arrived, release)
+        return arrived, release
 
     def server_now(self) -> datetime:
         """The server's clock (the `Date` it sends)."""
