@@ -353,7 +353,8 @@ def declared_incremental(resource: DltResource) -> Incremental[Any] | None:
     assert isinstance(step, IncrementalResourceWrapper)
     if step.incremental is not None:
         return step.incremental
-    for value in resource.explicit_args.values():
+    explicit = resource.explicit_args if resource.args_bound else {}
+    for value in explicit.values():
         if isinstance(value, Incremental):
             return value
     # a default argument of the resource function (`updated_at=dlt.sources.incremental(...)`)
