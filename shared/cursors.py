@@ -29,6 +29,7 @@ neither checked nor capped.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 from collections.abc import Sequence
@@ -143,6 +144,15 @@ class GuardedIncremental(Incremental[Any]):
         )
         return merged
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> GuardedIncremental:
+        # the session's clock and redactor are shared by every copy, never copied
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        shared = {"clock", "redactor"}
+        for name, value in self.__dict__.items():
+            setattr(clone, name, value if name in shared else copy.deepcopy(value, memo))
+        return clone
+
     # -- dlt's protocol ----------------------------------------------------------------
     def bind(self, pipe: Any) -> GuardedIncremental:
         super().bind(pipe)
@@ -199,30 +209,37 @@ class GuardedIncremental(Incremental[Any]):
 
     def _repair_stored_future_value(self, stored: Any) -> None:
         """A stored value past the clock (left by an older version) would skip every change
-        until then: start from the clock instead."""
+        until then: resume from where the run that stored it started (dlt keeps that as
+        `start_value`), or from the initial value when that is unknown or also later."""
         try:
-            capped = self._capped(stored)
+            too_late = self._capped(stored) is not None
         except (ValueError, TypeError, OverflowError):
             raise CursorValueError(
                 f"{self.connector}: resource `{self.resource_name}`: the stored cursor "
                 f"`{self.cursor_path}` holds {self._quoted(stored)}, which is not "
-                f"{EXPECTED['datetime']}; drop the resource's state "
-                f"(`dlt pipeline <pipeline_name> drop {self.resource_name} --state-paths "
-                f"incremental`) and sync again"
+                f"{EXPECTED['datetime']}; reset it with `dlt pipeline <pipeline_name> drop "
+                f"{self.resource_name} --state-only` and sync again"
             ) from None
-        if capped is None:
+        if not too_late:
             return
+        resume = self._cached_state.get("start_value")
+        try:
+            if resume is None or self._capped(resume) is not None:
+                resume = self.initial_value
+        except (ValueError, TypeError, OverflowError):
+            resume = self.initial_value
         logger.warning(
-            "%s: resource `%s`: the stored cursor `%s` (%s) is later than now; starting from %s",
+            "%s: resource `%s`: the stored cursor `%s` (%s) is later than now; resuming "
+            "from %s, where the run that stored it started",
             self.connector,
             self.resource_name,
             self.cursor_path,
             self._quoted(stored),
-            capped,
+            "the beginning" if resume is None else self._quoted(resume),
         )
-        self._store(capped)
+        self._store(resume)
         self.start_value = self.last_value  # dlt's start of this sync, lag applied
-        self._cached_state_start_value = capped
+        self._cached_state_start_value = resume
 
     def _capped(self, stored: Any) -> Any:
         """`stored` capped at `cap()`, in its own format; None when it is not later (or the

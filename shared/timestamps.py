@@ -43,17 +43,6 @@ ISO_8601 = re.compile(
 )
 
 
-def is_iso_8601(value: str) -> bool:
-    """Whether `value` is an ISO 8601 date or date-time that parses (`2024-02-30` does not)."""
-    if not ISO_8601.match(value):
-        return False
-    try:
-        to_datetime(value)
-    except (ValueError, TypeError, OverflowError):
-        return False
-    return True
-
-
 def format_like(moment: datetime, example: Any) -> Any:
     """`moment` in the shape of `example`, a value of the same cursor: an ISO string with
     the same fractional digits and zone style, a date, or a datetime with the same
