@@ -39,8 +39,10 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.exceptions import SourceSectionNotAvailable
 from dlt.common.jsonpath import compile_path, extract_simple_field_name, find_values
 from dlt.common.libs import is_arrow_object
+from dlt.extract.exceptions import DataItemRequiredForDynamicTableHints
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 from dlt.extract.resource import DltResource
 
@@ -163,6 +165,17 @@ class GuardedIncremental(Incremental[Any]):
         if stored is not None and self._kind == "datetime":
             self._repair_stored_future_value(stored)
         return self
+
+    def get_state(self) -> Any:
+        try:
+            return super().get_state()
+        except SourceSectionNotAvailable:
+            # dlt < 1.29 reads `last_value` from the pipeline's context, which a thread the
+            # resource runs in (the Arrow fast path's read-ahead) lacks: the state bound for
+            # this run is the same dict
+            if self._cached_state is None:
+                raise
+            return self._cached_state
 
     def __call__(self, rows: Any, meta: Any = None) -> Any:
         if rows is None or (isinstance(rows, list) and not rows):
@@ -389,7 +402,10 @@ def newest_copy_wins(resource: DltResource, cursor_path: str) -> None:
     column = extract_simple_field_name(cursor_path)
     if column is None:
         return  # a nested cursor is no column dlt can sort on
-    table = resource.compute_table_schema()
+    try:
+        table = resource.compute_table_schema()
+    except DataItemRequiredForDynamicTableHints:  # hints that depend on the data: unknown
+        return
     disposition = table.get("write_disposition")
     keyed = any(hint.get("primary_key") for hint in table.get("columns", {}).values())
     if disposition == "merge" and keyed:
