@@ -307,9 +307,10 @@ class GuardedIncremental(Incremental[Any]):
             return table.append_column(self._column, nulls)
         column: Any = table.column(self._column)
         if self._kind is None:
-            first = next((v for v in column.drop_null().to_pylist()[:1]), None)
-            if first is None:
+            values = column.drop_null()[:1].to_pylist()
+            if not values:
                 return table
+            first = values[0]
             self._kind = "number" if kind_of(first) == "number" else "datetime"
         data_type = column.type
         if self._kind == "datetime":
@@ -327,7 +328,11 @@ class GuardedIncremental(Incremental[Any]):
             or pa.types.is_decimal(data_type)
         ):
             return table
-        first_bad = next(v for v in column.drop_null().to_pylist() if kind_of(v) != self._kind)
+        # an unexpected column type: name the first value that is not of the cursor's kind
+        values = column.drop_null().to_pylist()
+        first_bad = next((v for v in values if kind_of(v) != self._kind), None)
+        if first_bad is None:
+            return table  # every value is null
         raise self._error(first_bad)
 
     def _error(self, value: Any) -> CursorValueError:
