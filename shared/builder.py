@@ -50,6 +50,7 @@ from dlt.sources.rest_api.config_setup import make_parent_key_name
 from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
 
 from shared.arrow_pages import page_rows, yield_arrow_pages
+from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
 from shared.pages import PageCheck
 from shared.rate_limit import RateLimit
@@ -244,7 +245,8 @@ def build_resources(
         if name in arrow_pages:
             yield_arrow_pages(resource)
         result.append(resource)
-    return result
+    # checked, clock-capped cursors; the newest copy of a key wins (shared.cursors)
+    return guard_cursors(result, http.connector, session.server_clock, session.redactor)
 
 
 def table_of(resource_name: str) -> str:

@@ -10,8 +10,9 @@ without the parent's cursor moving.
 
 - a hidden listing resource (`<name>__listing`) that does the HTTP and hands every row to
   the children;
-- the table itself: a transformer over the listing that applies the cursor, with the
-  table hints (primary key, write disposition, ...) of the original row.
+- the table itself: a transformer over the listing that applies the cursor (guarded as
+  every cursor is: `shared.cursors`), with the table hints (primary key, write
+  disposition, ...) of the original row.
 
 Everything else goes through `shared.builder.build_resources` unchanged.
 """
@@ -26,6 +27,7 @@ from dlt.extract.resource import DltResource
 
 from shared import builder
 from shared.builder import SourceHttp
+from shared.cursors import guard_cursors
 
 LISTING_SUFFIX = "__listing"
 #: resource keys that describe the table rather than the request
@@ -70,9 +72,11 @@ def build_resources(
         if spec["name"] in parent_names and (cursor := client_side_cursor(spec, defaults))
     }
     table = [_as_listing(spec, cursors) for spec in resources]
+    # one session for the listings and the cursors: they read its server clock
+    session = options.pop("session", None) or http.session()
     built = {
         resource.name: resource
-        for resource in builder.build_resources(http, table, defaults, **options)
+        for resource in builder.build_resources(http, table, defaults, session=session, **options)
     }
     file_format = options.get("file_format", builder.DEFAULT_FILE_FORMAT)
     result = []
@@ -90,6 +94,7 @@ def build_resources(
             **{key: value for key, value in hints.items() if value is not None},
         )
         table_rows.apply_hints(incremental=dlt.sources.incremental(**cursors[name]))
+        guard_cursors([table_rows], http.connector, session.server_clock, session.redactor)
         result.append(table_rows)
     return result
 

@@ -1,16 +1,28 @@
-"""Pipeline defaults for the catalog: parquet files into DuckDB.
+"""Pipeline defaults for the catalog: parquet files into DuckDB, one run at a time.
 
 Connectors already mark their tables as parquet, so a plain `pipeline.run(source)` loads
 parquet; `run_source` also says so explicitly and shows progress.
+
+`run_source` holds the pipeline's lock while it runs (`pipeline_lock`): two processes
+running one pipeline at once would interleave their state and load packages, and could
+leave the pipeline broken for every later run. The second one fails at once instead,
+naming the process that holds the lock, and touches nothing.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from filelock import FileLock, Timeout
+
+from shared.errors import ConnectorError
 
 DEFAULT_LOADER_FILE_FORMAT = "parquet"
 
@@ -35,10 +47,64 @@ def duckdb_pipeline(
     )
 
 
+class PipelineLockedError(ConnectorError):
+    """Another run of the same pipeline is in progress."""
+
+
+def lock_path(pipeline: dlt.Pipeline) -> Path:
+    """The pipeline's lock file: `<pipelines_dir>/<pipeline_name>.lock`, beside its working
+    dir (inside it, dropping the pipeline's local state would delete a held lock)."""
+    working_dir = Path(pipeline.working_dir)
+    return working_dir.with_name(f"{working_dir.name}.lock")
+
+
+@contextmanager
+def pipeline_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Hold the pipeline's lock, or fail at once with `PipelineLockedError` naming the
+    process that holds it. The operating system releases the lock of a process that dies,
+    so a killed run never blocks the next one."""
+    path = lock_path(pipeline)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = path.with_name(path.name + ".pid")
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise PipelineLockedError(
+            f"pipeline `{pipeline.pipeline_name}` is already running in "
+            f"{_holder_of(holder)} (lock {path}); wait for that run to finish, or stop it, "
+            "and run again"
+        ) from None
+    try:
+        holder.write_text(str(os.getpid()))
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def _holder_of(pid_file: Path, patience: float = 1.0) -> str:
+    """`process <pid>` of the lock's holder; it writes its pid right after locking, so a
+    run that lost the race waits a moment for it."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            pid = pid_file.read_text().strip()
+        except OSError:
+            pid = ""
+        if pid.isdigit():
+            return f"process {pid}"
+        if time.monotonic() >= deadline:
+            return "another process"
+        time.sleep(0.05)
+
+
 def run_source(pipeline: dlt.Pipeline, source: Any, **kwargs: Any) -> LoadInfo:
-    """Run `source` through `pipeline` with parquet as the loader file format."""
+    """Run `source` through `pipeline` with parquet as the loader file format, holding the
+    pipeline's lock (`PipelineLockedError` if another run holds it)."""
     kwargs.setdefault("loader_file_format", DEFAULT_LOADER_FILE_FORMAT)
-    return pipeline.run(source, **kwargs)
+    with pipeline_lock(pipeline):
+        return pipeline.run(source, **kwargs)
 
 
 def row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:

@@ -55,6 +55,7 @@ from shared.pages import PROBLEM, PageCheck, find_page_check
 from shared.rate_limit import RateLimit, RequestPacer
 from shared.redaction import Redactor
 from shared.retries import RetryPolicy
+from shared.server_clock import ServerClock
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class ConnectorSession(requests.Session):
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.request_deadline = request_deadline
         self.attempts = 0  # every request sent, retries included; read by tests and progress
+        self.server_clock = ServerClock()  # the server's time: stored cursors never pass it
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
 
@@ -185,6 +187,7 @@ class ConnectorSession(requests.Session):
         problem = getattr(response, PROBLEM, None)
         if check is not None and problem is not None:
             raise check.error(response, problem) from None
+        self.server_clock.observe(response)
         return dispatch_hook("response", hooks, response, **kwargs)
 
     def _send_with_retries(

@@ -1,9 +1,10 @@
-"""Timestamps as APIs want them in query parameters."""
+"""Timestamps: parsed from what APIs send, formatted as they want them back."""
 
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timezone
+import re
+from datetime import date, datetime, timezone
 from typing import Any
 
 from dlt.common.time import ensure_pendulum_datetime
@@ -32,3 +33,37 @@ def epoch_millis(value: Any) -> int | None:
     # whole seconds plus milliseconds in integers: `timestamp() * 1000` is a float and
     # truncates some exact instants one millisecond low (1972-02-18T07:02:04.233Z)
     return calendar.timegm(moment.utctimetuple()) * 1000 + moment.microsecond // 1000
+
+
+#: an ISO 8601 date, or date-time with optional fractions and zone (`Z`, `+02:00`, `+0200`)
+ISO_8601 = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:(?P<sep>[T ])\d{2}:\d{2}(?::\d{2}(?:\.(?P<fraction>\d+))?)?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
+def format_like(moment: datetime, example: Any) -> Any:
+    """`moment` in the shape of `example`, a value of the same cursor: an ISO string with
+    the same fractional digits and zone style, a date, or a datetime with the same
+    awareness. Cursors compared as strings then still compare in time order."""
+    moment = moment.astimezone(timezone.utc)
+    if isinstance(example, datetime):
+        return moment if example.tzinfo is not None else moment.replace(tzinfo=None)
+    if isinstance(example, date):
+        return moment.date()
+    match = ISO_8601.match(example) if isinstance(example, str) else None
+    if match is None:
+        raise ValueError(f"{example!r} is not a date-time")
+    if match.group("sep") is None:
+        return moment.date().isoformat()
+    digits = len(match.group("fraction") or "")
+    text = moment.strftime(f"%Y-%m-%d{match.group('sep')}%H:%M:%S")
+    if digits:
+        text += "." + f"{moment.microsecond:06d}{'0' * max(0, digits - 6)}"[:digits]
+    zone = match.group("zone")
+    if zone is None:
+        return text
+    if zone == "Z":
+        return text + "Z"
+    return text + ("+00:00" if ":" in zone else "+0000")

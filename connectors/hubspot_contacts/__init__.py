@@ -33,6 +33,7 @@ from connectors.hubspot_contacts.settings import (
 )
 from shared.auth import bearer_token, require_secret
 from shared.builder import DEFAULT_FILE_FORMAT, SourceHttp
+from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
 from shared.keyset import KeysetPaginator
 from shared.paginators import JSONResponseCursorPaginator
@@ -190,7 +191,8 @@ def hubspot_contacts_source(
             RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
         ],
     )
-    client = RESTClient(base_url=base_url, session=http.session())
+    session = http.session()
+    client = RESTClient(base_url=base_url, session=session)
     hooks: Hooks = {
         "response": [
             error_hook(CONNECTOR, "contacts", http.secret_keys, redactor=http.redactor),
@@ -223,4 +225,6 @@ def hubspot_contacts_source(
         for page in pages:
             yield [to_row(contact, extra) for contact in page]
 
-    return contacts
+    # checked, clock-capped cursor; the newest copy of a contact wins (shared.cursors)
+    (guarded,) = guard_cursors([contacts], CONNECTOR, session.server_clock, session.redactor)
+    return guarded

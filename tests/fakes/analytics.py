@@ -37,6 +37,15 @@ def parse_stamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def changed_since(row: dict[str, Any], since: datetime) -> bool:
+    """Whether `updated_since` returns `row`; a record whose `updated_at` is missing or not
+    a date (a fault a test injected) is always returned."""
+    try:
+        return parse_stamp(row["updated_at"]) >= since
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return True
+
+
 def make_event(i: int) -> dict[str, Any]:
     event: dict[str, Any] = {
         "id": 10_000 + i,
@@ -103,6 +112,8 @@ class AnalyticsFake(FakeServer):
         #: the exact names of the headers an api key arrived in
         self.key_headers: list[str] = []
         self._token_lock = threading.Lock()
+        #: (path, page) -> extra records served on that page (one id on two pages)
+        self.extra_records: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.data: dict[str, list[dict[str, Any]]] = {
             "events": [make_event(i) for i in range(events)],
             "users": [make_user(i) for i in range(users)],
@@ -164,12 +175,20 @@ class AnalyticsFake(FakeServer):
         rows = self.data[key]
         since = request.args.get("updated_since")
         if since:
-            rows = [row for row in rows if parse_stamp(row["updated_at"]) >= parse_stamp(since)]
+            rows = [row for row in rows if changed_since(row, parse_stamp(since))]
         offset = max(0, int(request.args.get("offset", 0)))
         limit = min(100, max(1, int(request.args.get("limit", 100))))
         with self._token_lock:
             self.data_requests_served += 1
-        return self.json_response({"data": rows[offset : offset + limit]})
+        page = rows[offset : offset + limit]
+        page = [*page, *self.extra_records.get((request.path, offset // limit + 1), [])]
+        return self.json_response({"data": page})
+
+    # -- cursor faults -----------------------------------------------------------------
+    def serve_copy_on_page(self, path: str, page: int, record: dict[str, Any]) -> None:
+        """Serve `record` as an extra row of page `page` (1-based, `offset // limit + 1`) of
+        `path`: one id on two pages, as when a record moves while a sync pages."""
+        self.extra_records.setdefault((path, page), []).append(dict(record))
 
     # -- what tests read ---------------------------------------------------------------
     def _respond(self, request: Request) -> Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -10,7 +12,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from tests.fakes.base import FakeServer, RawHeadersHandler
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 TOKEN = "crm-fake-bearer-token-0123456789"
@@ -23,6 +25,15 @@ def stamp(moment: datetime) -> str:
 
 def parse_stamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def changed_after(row: dict[str, Any], after: datetime) -> bool:
+    """Whether `since` returns `row`; a record whose `updatedAt` is missing or not a date
+    (a fault a test injected) is always returned, as the connector must cope with it."""
+    try:
+        return parse_stamp(row["updatedAt"]) > after
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return True
 
 
 def make_party(i: int) -> dict[str, Any]:
@@ -60,6 +71,14 @@ def make_entities(prefix: str, count: int, start_id: int, **extra: Any) -> list[
     ]
 
 
+class ServerClockHandler(RawHeadersHandler):
+    """Dates responses (the `Date` header the HTTP server writes) by the fake's clock."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        offset = getattr(self.server, "clock_offset", None) or 0.0
+        return super().date_time_string((timestamp or time.time()) + offset)
+
+
 class CrmFake(FakeServer):
     """The CRM API. `scale` multiplies the row counts; `token` is the accepted bearer token."""
 
@@ -68,6 +87,12 @@ class CrmFake(FakeServer):
         self.vanished: set[int] = set()
         self.next_link_origin: str | None = None
         self.rate_limit = 1000
+        #: (path, page) -> extra records served on that page (one id on two pages)
+        self.extra_records: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        #: (path, page) -> (set when the request arrives, set to let it be answered)
+        self.pauses: dict[tuple[str, int], tuple[threading.Event, threading.Event]] = {}
+        #: (path, page) -> changes applied right after that page is served
+        self.page_hooks: dict[tuple[str, int], list[Callable[[], None]]] = {}
         self.data: dict[str, list[dict[str, Any]]] = {
             "users": make_entities("User", 120 * scale, 1, username=lambda i: f"user{i}"),
             "parties": [make_party(i) for i in range(260 * scale)],
@@ -130,6 +155,20 @@ class CrmFake(FakeServer):
             ),
         ]
 
+    def start(self) -> CrmFake:
+        super().start()
+        self._server.RequestHandlerClass = ServerClockHandler
+        return self
+
+    @property
+    def clock_offset(self) -> float | None:
+        """Seconds the server's clock (its `Date` header) is ahead of the local one."""
+        return getattr(self._server, "clock_offset", None) if self._server else None
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float | None) -> None:
+        self._server.clock_offset = seconds
+
     # -- contract behaviour ------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"
@@ -140,11 +179,12 @@ class CrmFake(FakeServer):
         return response
 
     def common_headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "X-RateLimit-Limit": str(self.rate_limit),
             "X-RateLimit-Remaining": str(self.rate_limit - 1),
             "X-RateLimit-Reset": str(int(time.time()) + 60),
         }
+        return headers
 
     def rate_limit_fault_headers(self, reset_in: float = 1.0) -> dict[str, Any]:
         return {
@@ -155,8 +195,14 @@ class CrmFake(FakeServer):
 
     def paged(self, request: Request, key: str, rows: list[dict[str, Any]]) -> Response:
         page = max(1, int(request.args.get("page", 1)))
+        pause = self.pauses.get((request.path, page))
+        if pause is not None:
+            arrived, release = pause
+            arrived.set()
+            release.wait(timeout=120)
         per_page = min(100, max(1, int(request.args.get("perPage", 50))))
         chunk = rows[(page - 1) * per_page : page * per_page]
+        chunk = [*chunk, *self.extra_records.get((request.path, page), [])]
         headers = {}
         links = []
         origin = self.next_link_origin or request.host_url.rstrip("/")
@@ -166,7 +212,10 @@ class CrmFake(FakeServer):
             links.append(f'<{self.page_url(request, origin, page - 1, per_page)}>; rel="prev"')
         if links:
             headers["Link"] = ", ".join(links)
-        return self.json_response({key: chunk}, headers=headers)
+        response = self.json_response({key: chunk}, headers=headers)
+        for change in self.page_hooks.pop((request.path, page), []):
+            change()
+        return response
 
     @staticmethod
     def page_url(request: Request, origin: str, page: int, per_page: int) -> str:
@@ -181,8 +230,8 @@ class CrmFake(FakeServer):
         since = request.args.get("since")
         if since and key in ("parties", "kases", "opportunities"):
             after = parse_stamp(since)
-            rows = [row for row in rows if parse_stamp(row["updatedAt"]) > after]
-            rows.sort(key=lambda row: (row["updatedAt"], row["id"]))
+            rows = [row for row in rows if changed_after(row, after)]
+            rows.sort(key=lambda row: (str(row.get("updatedAt") or ""), row["id"]))
         return self.paged(request, key, rows)
 
     def people(self, request: Request, party: int) -> Response:
@@ -200,6 +249,32 @@ class CrmFake(FakeServer):
 
     def entity_definitions(self, request: Request, entity: str) -> Response:
         return self.paged(request, "definitions", self.definitions[entity])
+
+    # -- cursor faults -----------------------------------------------------------------
+    def record(self, key: str, record_id: int) -> dict[str, Any]:
+        """The record `record_id` of the list under body key `key` (`parties`, `kases`...)."""
+        return next(row for row in self.data[key] if row["id"] == record_id)
+
+    def serve_copy_on_page(self, path: str, page: int, record: dict[str, Any]) -> None:
+        """Serve `record` as an extra row of page `page` of `path` (`/api/v2/parties`): one
+        id on two pages, as when a record moves between pages while a sync pages."""
+        self.extra_records.setdefault((path, page), []).append(dict(record))
+
+    def after_page(self, path: str, page: int, change: Callable[[], None]) -> None:
+        """Apply `change` right after page `page` of `path` is served (before the next
+        request): a record updated while a sync pages."""
+        self.page_hooks.setdefault((path, page), []).append(change)
+
+    def pause_on_page(self, path: str, page: int) -> tuple[threading.Event, threading.Event]:
+        """Hold every request for page `page` of `path` until the returned `release` event is
+        set; `arrived` is set when one comes (a sync paused in the middle)."""
+        arrived, release = threading.Event(), threading.Event()
+        self.pauses[(path, page)] = (arrived, release)
+        return arrived, release
+
+    def server_now(self) -> datetime:
+        """The server's clock (the `Date` it sends)."""
+        return datetime.fromtimestamp(time.time() + (self.clock_offset or 0), tz=timezone.utc)
 
     # -- scenario changes ------------------------------------------------------------
     def change_for_second_run(self) -> dict[str, list[int]]:

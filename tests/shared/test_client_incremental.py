@@ -101,3 +101,27 @@ def test_a_cursor_bound_to_a_request_parameter_is_not_client_side() -> None:
     assert client_side_cursor({"endpoint": "/projects"}, client_side) == {
         "cursor_path": "updated_at"
     }
+
+
+def test_the_client_side_cursor_is_guarded_like_every_cursor(
+    api: ProjectsApi, pipeline: dlt.Pipeline
+) -> None:
+    del api.projects[0]["updated_at"]  # a record without the cursor loads
+    api.projects[1]["updated_at"] = "9999-12-31T23:59:59Z"  # a future one is not stored
+
+    run_source(pipeline, source())
+
+    assert count(pipeline, "projects") == 4
+    assert count(pipeline, "project_notes") == 4
+    state = pipeline.state["sources"]["demo"]["resources"]["projects"]["incremental"]
+    stored = state["updated_at"]["last_value"]
+    assert "2024-01-04T00:00:00Z" <= stored < "9999"
+    assert (
+        pipeline.default_schema.get_table_columns("projects")["updated_at"]["dedup_sort"] == "desc"
+    )
+
+    api.projects[2]["updated_at"] = "yesterday"
+    with pytest.raises(
+        Exception, match="demo: resource `projects`: cursor field `updated_at` holds 'yesterday'"
+    ):
+        run_source(pipeline, source())

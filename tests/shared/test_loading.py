@@ -1,12 +1,22 @@
-"""shared.loading: parquet into DuckDB."""
+"""shared.loading: parquet into DuckDB, one run of a pipeline at a time."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
+import pytest
 
-from shared.loading import duckdb_pipeline, row_counts, run_source
+from shared.loading import (
+    PipelineLockedError,
+    duckdb_pipeline,
+    lock_path,
+    pipeline_lock,
+    row_counts,
+    run_source,
+)
 from tests.dataset import count, loaded_file_formats
 
 
@@ -54,3 +64,47 @@ def test_duckdb_pipeline_names_its_database_and_dataset_after_the_pipeline(
     assert pipeline.destination.destination_name == "duckdb"
     assert pipeline.dataset_name == "demo_data"
     assert database.exists()
+
+
+def test_a_run_while_the_pipeline_is_locked_fails_at_once_naming_it_and_the_holder(
+    pipeline: dlt.Pipeline,
+) -> None:
+    with pipeline_lock(pipeline):
+        with pytest.raises(PipelineLockedError) as raised:
+            run_source(pipeline, demo_source())
+
+        assert str(raised.value) == (
+            f"pipeline `test` is already running in process {os.getpid()} "
+            f"(lock {lock_path(pipeline)}); wait for that run to finish, or stop it, and "
+            "run again"
+        )
+        assert pipeline.first_run  # nothing ran: no state, no load
+    assert lock_path(pipeline).parent == Path(pipeline.working_dir).parent
+
+    run_source(pipeline, demo_source())  # released: the next run goes ahead
+    assert count(pipeline, "items") == 5
+
+
+def test_the_lock_is_released_when_a_run_fails(pipeline: dlt.Pipeline) -> None:
+    @dlt.resource(name="broken")
+    def broken() -> Iterator[dict[str, int]]:
+        yield {"id": 1}
+        raise RuntimeError("the API went away")
+
+    with pytest.raises(Exception, match="the API went away"):
+        run_source(pipeline, broken())
+
+    with pipeline_lock(pipeline):  # free again
+        pass
+    assert not lock_path(pipeline).with_name("test.lock.pid").exists()
+
+
+def test_another_pipeline_is_not_locked_out(tmp_path: Path, pipeline: dlt.Pipeline) -> None:
+    other = duckdb_pipeline(
+        "other", database=str(tmp_path / "o.duckdb"), pipelines_dir=str(tmp_path)
+    )
+
+    with pipeline_lock(pipeline):
+        run_source(other, demo_source())
+
+    assert count(other, "items") == 5

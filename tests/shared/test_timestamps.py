@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from shared.timestamps import epoch_millis, iso_utc_seconds, to_datetime
+from shared.timestamps import epoch_millis, format_like, iso_utc_seconds, to_datetime
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -65,3 +65,34 @@ def test_epoch_millis_is_exact_for_every_whole_millisecond() -> None:
 
 def test_epoch_millis_keeps_none() -> None:
     assert epoch_millis(None) is None
+
+
+@pytest.mark.parametrize(
+    ("example", "formatted"),
+    [
+        ("2024-03-19T18:25:25Z", "2026-11-30T14:00:05Z"),
+        ("2024-08-28T14:58:17.467Z", "2026-11-30T14:00:05.123Z"),
+        ("2023-09-26T17:48:54.48Z", "2026-11-30T14:00:05.12Z"),
+        ("2024-01-01T10:00:00.123456789+00:00", "2026-11-30T14:00:05.123456000+00:00"),
+        ("2024-01-01 10:00:00+0200", "2026-11-30 14:00:05+0000"),
+        ("2024-01-01T10:00:00", "2026-11-30T14:00:05"),
+        ("2024-01-01", "2026-11-30"),
+    ],
+)
+def test_format_like_writes_an_instant_in_the_shape_of_a_cursor_value(
+    example: str, formatted: str
+) -> None:
+    moment = datetime(2026, 11, 30, 14, 0, 5, 123456, tzinfo=timezone.utc)
+
+    assert format_like(moment, example) == formatted
+    assert len(format_like(moment, example)) == len(formatted)
+
+
+def test_format_like_keeps_datetime_and_date_cursors_as_objects() -> None:
+    moment = datetime(2026, 11, 30, 14, 0, 5, tzinfo=timezone.utc)
+
+    assert format_like(moment, datetime(2024, 1, 1, tzinfo=timezone.utc)) == moment
+    assert format_like(moment, datetime(2024, 1, 1)) == datetime(2026, 11, 30, 14, 0, 5)
+    assert format_like(moment, date(2024, 1, 1)) == date(2026, 11, 30)
+    with pytest.raises(ValueError, match="'yesterday' is not a date-time"):
+        format_like(moment, "yesterday")
