@@ -39,6 +39,7 @@ from dlt.extract.source import DltSource
 
 from shared import builder, client_incremental
 from shared.builder import SourceHttp
+from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
 
 UNION_SUFFIX = "__union"
@@ -124,6 +125,9 @@ def build_resources(
         parents={name: first_seen for name, (first_seen, _) in filters.items()},
         **options,
     )
+    # the lists read through a union are tables too: their cursors are guarded like any
+    # other (checked, clock-capped, newest copy wins)
+    guard_cursors(list(derived.values()), http.connector, session.server_clock, session.redactor)
     by_name = {resource.name: resource for resource in built} | derived
     return [by_name[spec["name"]] for spec in resources]
 
