@@ -21,12 +21,13 @@ from typing import Any, TextIO
 
 from dlt.common.runtime.collector import Collector
 
+from shared import session
+
 #: the loggers whose DEBUG records are counted: one per request sent, one per pacing wait
-REQUEST_LOGGER = "urllib3.connectionpool"
+REQUEST_LOGGER = session.request_logger.name
 PACING_LOGGER = "shared.rate_limit"
-#: urllib3's DEBUG record of a response (its others, e.g. "Starting new HTTP connection",
-#: are not requests)
-REQUEST_FORMAT = '"%s %s %s"'
+#: the session's record of a request sent (a replay's too: it does not depend on urllib3)
+REQUEST_FORMAT = session.REQUEST_SENT
 #: `shared.rate_limit`'s message for a wait, with the seconds waited
 PACING_MESSAGE = re.compile(r"waiting ([0-9.]+) s")
 #: set to 1 to force progress (0 to silence it) whatever stderr is

@@ -58,6 +58,11 @@ from shared.retries import RetryPolicy
 from shared.server_clock import ServerClock
 
 logger = logging.getLogger(__name__)
+#: one DEBUG record per request sent (retries included), for progress displays to count;
+#: it does not propagate, so it never reaches the user's own log handlers
+request_logger = logging.getLogger(f"{__name__}.requests")
+request_logger.propagate = False
+REQUEST_SENT = "%s: request sent"
 
 ForeignLinks = Literal["refuse", "follow_without_credentials"]
 #: seconds one read (or the connect) may take, unless the caller gives a timeout
@@ -285,6 +290,7 @@ class ConnectorSession(requests.Session):
             if pacer.applies_to(path):
                 pacer.wait()
         self.attempts += 1
+        request_logger.debug(REQUEST_SENT, self.connector)
         deadline = time.monotonic() + self.request_deadline
         streamed = bool(kwargs.get("stream"))
         kwargs["timeout"] = bounded_timeout(kwargs.get("timeout"), self.request_deadline)

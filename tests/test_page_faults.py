@@ -101,7 +101,7 @@ def incident_alerts_change(fake: incident_fake.IncidentAnalyticsFake) -> None:
 def tracker_epics_change(fake: tracker_fake.ProjectTrackerFake) -> None:
     for epic in fake.epics:
         epic["name"] = f"renamed {epic['id']}"
-        epic["updated_at"] = "2030-01-01T00:00:00Z"
+        epic["updated_at"] = "2025-01-01T00:00:00Z"  # after the data, before now
 
 
 def hubspot_change(fake: hubspot_fake.HubSpotContactsFake) -> None:

@@ -144,9 +144,9 @@ def test_a_second_run_of_a_running_pipeline_fails_at_once_naming_it_and_the_firs
 
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    lock = project / "dlt-data" / "pipelines" / "crm.lock"
+    lock = project / "dlt-data" / "pipelines" / "connectors_crm.lock"
     assert errors == [
-        f"error: pipeline `crm` is already running in process {first.pid} (lock {lock}); "
+        f"error: pipeline `connectors_crm` is already running in process {first.pid} (lock {lock}); "
         "wait for that run to finish, or stop it, and run again"
     ]
     assert "Traceback" not in err
@@ -179,7 +179,8 @@ def test_the_python_helper_refuses_a_second_run_while_the_cli_runs_the_pipeline(
     script = (
         "from connectors.crm import crm_source\n"
         "from shared.loading import duckdb_pipeline, run_source, PipelineLockedError\n"
-        "pipeline = duckdb_pipeline('crm')\n"
+        # the CLI's pipeline for crm (connectors.runner.pipeline_name)
+        "pipeline = duckdb_pipeline('connectors_crm', database='crm.duckdb')\n"
         "try:\n"
         "    run_source(pipeline, crm_source().with_resources('users'))\n"
         "except PipelineLockedError as error:\n"
@@ -198,7 +199,7 @@ def test_the_python_helper_refuses_a_second_run_while_the_cli_runs_the_pipeline(
 
     assert helper.returncode == 0, helper.stderr
     assert helper.stdout.startswith(
-        f"pipeline `crm` is already running in process {first.pid} (lock "
+        f"pipeline `connectors_crm` is already running in process {first.pid} (lock "
     )
     assert len(fake.requests) == requests_before  # the helper sent nothing
     fake.pauses.clear()
