@@ -68,6 +68,8 @@ class SourceHttp:
         foreign_links: `"refuse"` or `"follow_without_credentials"`.
         sensitive_params: query parameter names to redact in logs and errors.
         redactor: the source's redactor: every secret value, masked wherever it appears.
+        rate_limit_backend: None to pace in this process, or a shared backend URL
+            (`sources.<name>.rate_limit_backend`, see `shared.rate_limit`).
     """
 
     connector: str
@@ -79,6 +81,7 @@ class SourceHttp:
     foreign_links: ForeignLinks = "refuse"
     sensitive_params: Sequence[str] = ()
     redactor: Redactor = field(default_factory=Redactor)
+    rate_limit_backend: str | None = None
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -100,6 +103,7 @@ class SourceHttp:
             foreign_links=self.foreign_links,
             sensitive_params=self.sensitive_params,
             redactor=self.redactor,
+            rate_limit_backend=self.rate_limit_backend,
         )
 
 

@@ -28,7 +28,7 @@ from requests.hooks import default_hooks, dispatch_hook
 from shared.auth import OriginScopedAuth, auth_secrets
 from shared.errors import ForeignOriginError, redact_url
 from shared.origins import origin_of
-from shared.rate_limit import RateLimit, RequestPacer
+from shared.rate_limit import RateLimit, pacers_for
 from shared.redaction import Redactor
 from shared.retries import RetryPolicy
 
@@ -53,6 +53,8 @@ class ConnectorSession(requests.Session):
         sensitive_params: query parameter names to redact in logs and messages.
         redactor: the source's redactor (secrets by value); one is made from `auth`'s
             secrets when none is given.
+        rate_limit_backend: where the pacers keep their slots: None for this process
+            only, or a shared backend URL (`shared.rate_limit.pacers_for`).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class ConnectorSession(requests.Session):
         foreign_links: ForeignLinks = "refuse",
         sensitive_params: Sequence[str] = (),
         redactor: Redactor | None = None,
+        rate_limit_backend: str | None = None,
     ) -> None:
         super().__init__()
         self.redactor = redactor or Redactor()
@@ -76,7 +79,7 @@ class ConnectorSession(requests.Session):
             auth = OriginScopedAuth(auth, base_url)
         self.auth = auth
         self.retry_policy = retry_policy or RetryPolicy()
-        self.pacers = [RequestPacer(limit) for limit in rate_limits]
+        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend)
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.attempts = 0  # every request sent, retries included; read by tests and progress

@@ -146,6 +146,7 @@ def crm_source(
     max_retries: int = 5,
     backoff_factor: float = 1.0,
     arrow_pages: bool = False,
+    rate_limit_backend: str | None = None,
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -161,6 +162,8 @@ def crm_source(
             rows) instead of rows: several times faster on large syncs (BENCHMARKS.md).
             Nested arrays and objects (`emailAddresses`, ...) land as JSON columns of
             their row instead of child tables; tables, keys and cursors stay the same.
+        rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
+            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
     """
     http = SourceHttp(
         connector="crm",
@@ -174,6 +177,7 @@ def crm_source(
             reset_header="X-RateLimit-Reset",
         ),
         rate_limits=[RateLimit(requests_per_minute, 60)],
+        rate_limit_backend=rate_limit_backend,
     )
     defaults = {
         "primary_key": "id",

@@ -156,6 +156,7 @@ def hubspot_contacts_source(
     search_requests_per_second: int = SEARCH_REQUESTS_PER_SECOND,
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
+    rate_limit_backend: str | None = None,
 ) -> DltResource:
     """Load HubSpot contacts.
 
@@ -169,6 +170,8 @@ def hubspot_contacts_source(
         max_retries: retries of a 429 or 5xx before the sync fails.
         max_retry_wait: upper bound in seconds on any wait before a retry (a 429 waits
             its `Retry-After`, else its policy's window: 10 s, or 1 s for the search).
+        rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
+            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
     """
     http = SourceHttp(
         connector=CONNECTOR,
@@ -182,6 +185,7 @@ def hubspot_contacts_source(
             RateLimit(requests_per_ten_seconds, 10),
             RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
         ],
+        rate_limit_backend=rate_limit_backend,
     )
     client = RESTClient(base_url=base_url, session=http.session())
     hooks: Hooks = {"response": [error_hook(CONNECTOR, "contacts", http.secret_keys)]}
