@@ -123,9 +123,10 @@ class SharedPacer:
         return time.monotonic() - started
 
 
-# pyrate-limiter sleeps this much past the computed wait, for clock drift between
-# machines; its default (50 ms) would stretch every contended slot by as much
-SHARED_BUFFER_MS = 5
+# pyrate-limiter sleeps this much past the computed wait; its default (50 ms) would
+# stretch every contended slot by as much. Machines sharing a Redis backend need clocks
+# in step (NTP) anyway: the headroom of `RateLimit` absorbs a few milliseconds.
+SHARED_BUFFER_MS = 0
 
 
 def pacers_for(
@@ -139,13 +140,16 @@ def pacers_for(
     from pyrate_limiter import Limiter, Rate
 
     shown = mask_password(backend)
-    make_bucket = _bucket_maker(connector, backend, shown)
+    try:
+        make_bucket = _bucket_maker(connector, backend, shown)
+    except backend_errors() as exc:
+        raise backend_error(connector, shown, exc) from None
     pacers: list[Pacer] = []
     for index, limit in enumerate(limits):
         # every process pacing this connector's limit counts under the same key
         key = f"dlt_catalog_{connector}_{index}"
-        # one request per interval, rounded up to pyrate-limiter's whole milliseconds
-        rate = Rate(1, max(1, math.ceil(limit.interval * 1000)))
+        # one request per interval (rounded up to whole milliseconds), no bursts
+        rate = Rate(1, max(1, math.ceil(limit.interval * 1000)), burst=1)
         try:
             bucket = make_bucket(rate, key)
         except backend_errors() as exc:
@@ -161,7 +165,7 @@ def _bucket_maker(connector: str, url: str, shown: str) -> Callable[[Any, str], 
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("redis", "rediss"):
         try:
-            from pyrate_limiter import RedisBucket
+            from pyrate_limiter import GCRA, RedisStateStore, StateBucket
             from redis import Redis
         except ImportError:
             raise ConfigurationError(
@@ -169,8 +173,14 @@ def _bucket_maker(connector: str, url: str, shown: str) -> Callable[[Any, str], 
                 "client is not installed: pip install 'dlt-connector-catalog[redis]'"
             ) from None
         client = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
-        redis_bucket = checked_now(RedisBucket)
-        return lambda rate, key: redis_bucket.init([rate], client, key)
+        client.ping()  # an unreachable server fails here, before any request is sent
+        state_bucket = checked_now(StateBucket)
+        # GCRA keeps one "next free slot" per key, updated atomically by a Lua script: a
+        # process whose clock reading is a moment stale is refused, never let in early
+        # (the sorted-set RedisBucket would admit it)
+        return lambda rate, key: state_bucket(
+            [rate], algorithm=GCRA(), store=RedisStateStore(client, f"{key}:gcra")
+        )
     if scheme == "sqlite":
         from pyrate_limiter import SQLiteBucket
 
