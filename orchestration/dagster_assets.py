@@ -11,8 +11,8 @@ the definitions load (Dagster needs the table list) and again in each run, so a 
 up the configuration in force then. Secrets never pass through Dagster's run config.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: Dagster reads the asset function's annotations
+# as objects (`context: AssetExecutionContext`)
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -63,7 +63,7 @@ def catalog_definitions(
     """Dagster `Definitions` with the assets of the named connectors (default: all of them,
     each configured in dlt's config or environment) and the `dlt` resource they run with."""
     catalog = catalog or load_catalog()
-    chosen = list(names) if names is not None else catalog.names()
+    chosen = list(names) if names is not None else catalog.names
     return Definitions(
         assets=[connector_assets(name, catalog=catalog) for name in chosen],
         resources={"dlt": DagsterDltResource()},
