@@ -11,6 +11,9 @@ from dagster_dlt import DagsterDltResource
 
 from orchestration.dagster_assets import catalog_definitions, connector_assets
 from shared.loading import duckdb_pipeline, row_counts, run_source
+from tests.orchestration.configured import CONNECTORS, configure, recording, source_settings
+
+pytestmark = pytest.mark.orchestrators
 
 
 def loaded(name: str, tmp_path: Path) -> dict[str, int]:
@@ -21,11 +24,6 @@ def loaded(name: str, tmp_path: Path) -> dict[str, int]:
             name, database=str(tmp_path / f"{name}.duckdb"), pipelines_dir=str(tmp_path)
         )
     )
-
-
-from tests.orchestration.configured import CONNECTORS, configure, recording, source_settings
-
-pytestmark = pytest.mark.orchestrators
 
 
 @pytest.mark.parametrize("name", CONNECTORS)
