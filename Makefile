@@ -60,7 +60,7 @@ ORCH_STAMP := $(ORCH_VENV)/.installed
 $(ORCH_STAMP): pyproject.toml
 	@test -x $(ORCH_VENV)/bin/python || $(PYTHON) -m venv $(ORCH_VENV)
 	$(ORCH_VENV)/bin/python -m pip install -q --upgrade pip
-	$(ORCH_VENV)/bin/python -m pip install -q -e ".[dev,dagster,airflow,redis]"
+	$(ORCH_VENV)/bin/python -m pip install -q -e ".[dev,dagster,airflow]"
 	@touch $(ORCH_STAMP)
 
 test-orchestrators: $(ORCH_STAMP)  ## Dagster assets, Airflow DAGs, pacing across processes

@@ -12,7 +12,7 @@ setting per source, `sources.<name>.rate_limit_backend`:
 
 - unset: the in-process `RequestPacer` (the default);
 - `sqlite:///relative/path.db` or `sqlite:////absolute/path.db`: one machine;
-- `redis://[:password@]host:port/db` (or `rediss://`): many machines (the `[redis]` extra).
+- `redis://[:password@]host:port/db` (or `rediss://`): many machines.
 
 The shared backends are pyrate-limiter buckets holding the same even spacing: at most one
 request per `RateLimit.interval` across every process that uses the same backend.
@@ -140,9 +140,10 @@ def pacers_for(
     from pyrate_limiter import Limiter, Rate
 
     shown = mask_password(backend)
+    unusable = (*backend_errors(), ValueError)  # ValueError: a malformed URL
     try:
         make_bucket = _bucket_maker(connector, backend, shown)
-    except backend_errors() as exc:
+    except unusable as exc:
         raise backend_error(connector, shown, exc) from None
     pacers: list[Pacer] = []
     for index, limit in enumerate(limits):
@@ -164,14 +165,9 @@ def _bucket_maker(connector: str, url: str, shown: str) -> Callable[[Any, str], 
     setting = f"sources.{connector}.rate_limit_backend"
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("redis", "rediss"):
-        try:
-            from pyrate_limiter import GCRA, RedisStateStore, StateBucket
-            from redis import Redis
-        except ImportError:
-            raise ConfigurationError(
-                f"{connector}: `{setting}` names a Redis backend ({shown}), but the redis "
-                "client is not installed: pip install 'dlt-connector-catalog[redis]'"
-            ) from None
+        from pyrate_limiter import GCRA, RedisStateStore, StateBucket
+        from redis import Redis
+
         client = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
         client.ping()  # an unreachable server fails here, before any request is sent
         state_bucket = checked_now(StateBucket)
@@ -222,12 +218,9 @@ def checked_now(bucket_class: Any) -> Any:
 
 def backend_errors() -> tuple[type[BaseException], ...]:
     """The errors a shared backend raises when it cannot be reached or used."""
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:
-        return errors
-    return (*errors, RedisError)
+    from redis.exceptions import RedisError
+
+    return (sqlite3.Error, OSError, RedisError)
 
 
 def backend_error(connector: str, backend: str, exc: BaseException) -> ConfigurationError:
