@@ -140,7 +140,8 @@ def pacers_for(
     from pyrate_limiter import Limiter, Rate
 
     shown = mask_password(backend)
-    unusable = (*backend_errors(), ValueError)  # ValueError: a malformed URL
+    # ValueError: a malformed URL
+    unusable: tuple[type[BaseException], ...] = (*backend_errors(), ValueError)
     try:
         make_bucket = _bucket_maker(connector, backend, shown)
     except unusable as exc:
