@@ -10,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 BENCH_OUTPUT ?= bench/results/BENCHMARKS.md
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install test test-connector lint format record-connector demo bench bench-publish new-connector
+.PHONY: install test test-orchestrators test-connector lint format record-connector demo bench bench-publish new-connector
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,3 +64,17 @@ bench-publish: bench  ## `make bench`, rewriting the tracked BENCHMARKS.md (~15 
 new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm]
 	@test -n "$(NAME)" || { echo "usage: make new-connector NAME=<name> [FROM=<connector>]"; exit 2; }
 	$(BIN)/python -m connectors new $(NAME) $(if $(FROM),--from $(FROM))
+
+# Dagster, Airflow and multi-process pacing (Redis, SQLite): heavy extras, so their own
+# virtualenv; the tests install and start a redis-server on loopback when it is missing.
+ORCH_VENV := .venv-orchestrators
+ORCH_STAMP := $(ORCH_VENV)/.installed
+
+$(ORCH_STAMP): pyproject.toml
+	@test -x $(ORCH_VENV)/bin/python || $(PYTHON) -m venv $(ORCH_VENV)
+	$(ORCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ORCH_VENV)/bin/python -m pip install -q -e ".[dev,dagster,airflow]"
+	@touch $(ORCH_STAMP)
+
+test-orchestrators: $(ORCH_STAMP)  ## Dagster assets, Airflow DAGs, pacing across processes
+	$(ORCH_VENV)/bin/python -m pytest -q -m orchestrators tests/orchestration

@@ -85,6 +85,8 @@ class SourceHttp:
         redactor: the source's redactor: every secret value, masked wherever it appears.
         request_deadline: seconds one attempt of a request may take in all (connect,
             headers and the whole body), besides the per-read timeout.
+        rate_limit_backend: None to pace in this process, or a shared backend URL
+            (`sources.<name>.rate_limit_backend`, see `shared.rate_limit`).
     """
 
     connector: str
@@ -97,6 +99,7 @@ class SourceHttp:
     sensitive_params: Sequence[str] = ()
     redactor: Redactor = field(default_factory=Redactor)
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
+    rate_limit_backend: str | None = None
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -127,6 +130,7 @@ class SourceHttp:
             sensitive_params=self.sensitive_params,
             redactor=self.redactor,
             request_deadline=self.request_deadline,
+            rate_limit_backend=self.rate_limit_backend,
         )
 
     def page_check(

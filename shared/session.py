@@ -52,7 +52,7 @@ from shared.errors import (
 )
 from shared.origins import origin_of
 from shared.pages import PROBLEM, PageCheck, find_page_check
-from shared.rate_limit import RateLimit, RequestPacer
+from shared.rate_limit import RateLimit, pacers_for
 from shared.redaction import Redactor
 from shared.retries import RetryPolicy
 from shared.server_clock import ServerClock
@@ -118,6 +118,8 @@ class ConnectorSession(requests.Session):
         request_deadline: seconds one attempt of a request may take in all (connect,
             headers and the whole body); past it the attempt fails with
             `RequestDeadlineExceeded` and is retried like a timeout.
+        rate_limit_backend: where the pacers keep their slots: None for this process
+            only, or a shared backend URL (`shared.rate_limit.pacers_for`).
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class ConnectorSession(requests.Session):
         sensitive_params: Sequence[str] = (),
         redactor: Redactor | None = None,
         request_deadline: float = DEFAULT_REQUEST_DEADLINE,
+        rate_limit_backend: str | None = None,
     ) -> None:
         super().__init__()
         self.redactor = redactor or Redactor()
@@ -145,7 +148,7 @@ class ConnectorSession(requests.Session):
             auth = OriginScopedAuth(auth, base_url)
         self.auth = auth
         self.retry_policy = retry_policy or RetryPolicy()
-        self.pacers = [RequestPacer(limit) for limit in rate_limits]
+        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend)
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.request_deadline = request_deadline

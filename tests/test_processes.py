@@ -146,8 +146,8 @@ def test_a_second_run_of_a_running_pipeline_fails_at_once_naming_it_and_the_firs
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     lock = project / "dlt-data" / "pipelines" / "connectors_crm.lock"
     assert errors == [
-        f"error: pipeline `connectors_crm` is already running in process {first.pid} (lock {lock}); "
-        "wait for that run to finish, or stop it, and run again"
+        f"error: pipeline `connectors_crm` is already running in process {first.pid} "
+        f"(lock {lock}); wait for that run to finish, or stop it, and run again"
     ]
     assert "Traceback" not in err
     assert len(fake.requests) == requests_before  # the second run sent nothing

@@ -153,6 +153,7 @@ def crm_source(
     arrow_pages: bool = False,
     max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
     request_deadline: float = DEFAULT_REQUEST_DEADLINE,
+    rate_limit_backend: str | None = None,
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -172,6 +173,8 @@ def crm_source(
             reset after a 429 (`X-RateLimit-Reset`, up to an hour away on the real API);
             each long wait is logged as a warning.
         request_deadline: seconds one request may take in all (connect and whole body).
+        rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
+            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
     """
     http = SourceHttp(
         connector="crm",
@@ -187,6 +190,7 @@ def crm_source(
         ),
         rate_limits=[RateLimit(requests_per_minute, 60)],
         request_deadline=request_deadline,
+        rate_limit_backend=rate_limit_backend,
     )
     defaults = {
         "primary_key": "id",

@@ -156,6 +156,7 @@ def hubspot_contacts_source(
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
     search_lookback_seconds: float = SEARCH_LOOKBACK_SECONDS,
+    rate_limit_backend: str | None = None,
 ) -> DltResource:
     """Load HubSpot contacts.
 
@@ -172,6 +173,8 @@ def hubspot_contacts_source(
         search_lookback_seconds: later searches start this many seconds before the stored
             cursor: the search index lags writes, so a contact modified just before another
             may become searchable after it.
+        rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
+            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
     """
     if search_lookback_seconds < 0:
         raise ConfigurationError(
@@ -190,6 +193,7 @@ def hubspot_contacts_source(
             RateLimit(requests_per_ten_seconds, 10),
             RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
         ],
+        rate_limit_backend=rate_limit_backend,
     )
     session = http.session()
     client = RESTClient(base_url=base_url, session=session)

@@ -140,6 +140,7 @@ def incident_analytics_source(
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
     max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
+    rate_limit_backend: str | None = None,
 ) -> list[DltResource]:
     """Load the incident-management API.
 
@@ -153,6 +154,8 @@ def incident_analytics_source(
         max_retries: retries of a 429 or 5xx before the sync fails.
         max_retry_wait: the longest wait in seconds before one retry, whatever the
             `Retry-After` or `X-RateLimit-Period-In-Sec` header asks for.
+        rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
+            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
     """
     token = require_secret(api_token, CONNECTOR, "api_token")
     http = SourceHttp(
@@ -168,6 +171,7 @@ def incident_analytics_source(
             period_header="X-RateLimit-Period-In-Sec",
         ),
         rate_limits=[RateLimit(requests_per_minute, 60)],
+        rate_limit_backend=rate_limit_backend,
     )
     defaults = {
         "primary_key": "id",

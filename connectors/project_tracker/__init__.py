@@ -169,6 +169,7 @@ def project_tracker_source(
     concurrent_children: bool = True,
     max_retries: int = MAX_RETRIES,
     backoff_factor: float = BACKOFF_FACTOR,
+    rate_limit_backend: str | None = None,
 ) -> list[DltResource]:
     """Load the project-tracking API.
 
@@ -184,6 +185,8 @@ def project_tracker_source(
             `extract.workers`); False fetches them one after another.
         max_retries: retries of a 429 or 5xx before the sync fails.
         backoff_factor: seconds before the first retry; doubles on each further retry.
+        rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
+            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
     """
     http = SourceHttp(
         connector="project_tracker",
@@ -192,6 +195,7 @@ def project_tracker_source(
         secret_keys=["api_key"],
         retry_policy=RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor),
         rate_limits=[RateLimit(requests_per_minute, 60)],
+        rate_limit_backend=rate_limit_backend,
     )
     defaults = {
         "primary_key": "id",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 import responses
 
-from shared.rate_limit import RateLimit, RequestPacer
+from connectors.crm import crm_source
+from shared.errors import ConfigurationError
+from shared.rate_limit import RateLimit, RequestPacer, SharedPacer, pacers_for
 from shared.session import ConnectorSession
 
 BASE_URL = "https://api.example.com"
@@ -113,3 +117,107 @@ def test_every_matching_pacer_is_waited_for(
     # the second request: 10 s for the overall pacer, then the rest of the search pacer's 30 s
     assert waits == pytest.approx([10.0, 20.0])
     assert clock[0] == pytest.approx(30.0)
+
+
+# -- shared backends (sources.<name>.rate_limit_backend) ----------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_without_a_backend_each_session_paces_in_its_own_process() -> None:
+    pacers = pacers_for("demo", [RateLimit(20, 1.0)], backend=None)
+
+    assert [type(pacer) for pacer in pacers] == [RequestPacer]
+
+
+def test_sessions_on_one_sqlite_backend_share_one_even_spacing(
+    mocked: responses.RequestsMock, tmp_path: Path
+) -> None:
+    sent_at: list[float] = []
+    lock = threading.Lock()
+
+    def record(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        with lock:
+            sent_at.append(time.monotonic())
+        return 200, {}, "[]"
+
+    mocked.add_callback("GET", f"{BASE_URL}/items", callback=record)
+    limit = RateLimit(20, 1.0)  # one request every 1/18 s, across both sessions
+    backend = f"sqlite:///{tmp_path / 'pacing.db'}"
+    # two sessions, each with its own connection to the file: as two processes would have
+    sessions = [
+        ConnectorSession("demo", BASE_URL, rate_limits=[limit], rate_limit_backend=backend)
+        for _ in range(2)
+    ]
+    assert all(isinstance(s.pacers[0], SharedPacer) for s in sessions)
+
+    def worker(session: ConnectorSession) -> None:
+        for _ in range(3):
+            session.get(f"{BASE_URL}/items")
+
+    pool = [threading.Thread(target=worker, args=(s,)) for s in sessions for _ in range(2)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+    moments = sorted(sent_at)
+    gaps = sorted(later - earlier for earlier, later in zip(moments, moments[1:], strict=False))
+    assert len(moments) == 12
+    # one spacing for all 12: each session pacing alone would send its 6 in 5 intervals
+    assert moments[-1] - moments[0] >= 11 * limit.interval - 0.02
+    assert gaps[len(gaps) // 2] >= limit.interval - 0.002
+
+
+def test_unreachable_redis_fails_in_one_line_naming_the_setting() -> None:
+    port = free_port()  # nothing listens there
+
+    with pytest.raises(ConfigurationError) as raised:
+        pacers_for("demo", [RateLimit(20, 1.0)], f"redis://:hunter2pw@127.0.0.1:{port}/0")
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"demo: cannot use the rate-limit backend redis://:***@127.0.0.1:{port}/0 set in "
+        "`sources.demo.rate_limit_backend` ("
+    )
+    assert "Connection refused" in message
+    assert message.endswith(
+        "); start it, fix the setting, or remove it to pace in this process only"
+    )
+    assert "\n" not in message
+    assert "hunter2pw" not in message
+
+
+def test_unknown_backend_scheme_names_the_setting_and_the_choices() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        pacers_for("demo", [RateLimit(20, 1.0)], "memcached://127.0.0.1:11211")
+
+    assert str(raised.value) == (
+        "demo: unsupported rate-limit backend 'memcached://127.0.0.1:11211' in "
+        "`sources.demo.rate_limit_backend`: use redis://host:port/db, "
+        "sqlite:///path/to/file.db, or leave it unset to pace in this process only"
+    )
+
+
+def test_sqlite_backend_without_a_file_names_the_form_it_takes() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        pacers_for("demo", [RateLimit(20, 1.0)], "sqlite://")
+
+    assert str(raised.value) == (
+        "demo: `sources.demo.rate_limit_backend` = 'sqlite://' names no file: use "
+        "sqlite:///relative/path.db or sqlite:////absolute/path.db"
+    )
+
+
+def test_source_reads_its_backend_from_dlt_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("SOURCES__CRM__RATE_LIMIT_BACKEND", f"redis://127.0.0.1:{port}/0")
+
+    with pytest.raises(ConfigurationError, match=r"^crm: cannot use the rate-limit backend"):
+        crm_source(bearer_token="t0ken-for-the-test", base_url=BASE_URL)
