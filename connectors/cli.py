@@ -98,7 +98,7 @@ def _print_secrets(entry: ConnectorEntry, settings: Any) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from connectors import snippets
+    from connectors import dango, snippets
 
     entry = load_catalog().get(args.name)
     settings = snippets.source_settings(entry)
@@ -135,8 +135,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     _print_secrets(entry, settings)
     print(".dlt/config.toml (plain dlt):\n")
     print(snippets.config_toml(entry, settings))
-    print(".dango/sources.yml (Dango):\n")
-    print(snippets.dango_source(entry, settings))
+    print(dango.show_text(entry, settings))
     print("plain dlt:\n")
     print(snippets.python_usage(entry))
     print(f"run it:  python -m connectors run {entry.name}    (offline: --replay)")
