@@ -6,7 +6,9 @@ README's); `dango init --skip-wizard` makes a project; each connector gets the
 `base_url` pointed at the connector's fake server, which runs in its own process), its
 secrets in the project's `.dlt/secrets.toml`, and is synced twice with
 `dango sync <name> -y`. Both runs must succeed, load the fake's rows into Dango's
-`data/warehouse.duckdb` (dataset `raw_<name>`) and print no secret.
+`data/warehouse.duckdb` (dataset `raw_<name>`) and print no secret. Without the
+`empty_sync_policy: allow` that `show analytics` prints, Dango refuses analytics' second
+run, as `show` says.
 
 Dango's dbt step needs the network for a DuckDB extension and reports that failure; it
 is Dango's, after the sync, and not asserted on.
@@ -226,6 +228,37 @@ def warehouse_rows(dango_bin: Path, project: Path, dataset: str) -> dict[str, in
     return dict(json.loads(done.stdout))
 
 
+def dango_project(
+    name: str, entry_text: str, fake_server: str, blank_project: Path, tmp_path: Path
+) -> tuple[Path, dict[str, str]]:
+    """A copy of the blank project with `entry_text` (a printed entry) in its sources.yml,
+    the marked `base_url` pointed at the fake, and the fake's credentials in its
+    `.dlt/secrets.toml`; returns it and the secrets."""
+    settings = snippets.source_settings(CATALOG.get(name))
+    rec = load_recording(name)
+    project = tmp_path / "project"
+    shutil.copytree(blank_project, project)
+    config: dict[str, Any] = dict(rec.offline_kwargs)  # no pacing against the fake
+    if BASE_URL_LINE.search(entry_text):
+        pasted = BASE_URL_LINE.sub(lambda m: m.group(1) + fake_server + m.group(2), entry_text)
+    else:  # the source has a default base_url: point it at the fake in config instead
+        assert "base_url" not in entry_text
+        pasted, config["base_url"] = entry_text, fake_server
+    (project / ".dango" / "sources.yml").write_text("version: '1.0'\n" + pasted)
+    secrets = first_credentials(rec)
+    assert secrets, f"{name}: its recording has no credentials to configure"
+    update_toml(project / ".dlt" / "secrets.toml", settings.section, secrets)
+    update_toml(project / ".dlt" / "config.toml", settings.section, config)
+    return project, secrets
+
+
+def isolated(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`env` with a home of its own: dlt keeps pipeline state under its data dir (Dango
+    backs it up from ~/.dlt), so a first sync is a first sync."""
+    home = tmp_path / "home"
+    return {**env, "HOME": str(home), "DLT_DATA_DIR": str(home / ".dlt")}
+
+
 @pytest.mark.parametrize(
     ("name", "fake_server"), [(name, name) for name in CATALOG.names], indirect=["fake_server"]
 )
@@ -238,28 +271,11 @@ def test_dango_syncs_the_connector_twice_with_the_entry_show_prints(
     tmp_path: Path,
 ) -> None:
     entry = CATALOG.get(name)
-    settings = snippets.source_settings(entry)
-    rec = load_recording(name)
-    project = tmp_path / "project"
-    shutil.copytree(blank_project, project)
-    # dlt keeps pipeline state under the data dir (Dango backs it up from ~/.dlt): one
-    # of each per test, so a first sync is a first sync
-    home = tmp_path / "home"
-    env = {**dango_env, "HOME": str(home), "DLT_DATA_DIR": str(home / ".dlt")}
-
-    printed = printed_entry(name)
-    config: dict[str, Any] = dict(rec.offline_kwargs)  # no pacing against the fake
-    if BASE_URL_LINE.search(printed):
-        pasted = BASE_URL_LINE.sub(lambda m: m.group(1) + fake_server + m.group(2), printed)
-    else:  # the source has a default base_url: point it at the fake in config instead
-        assert "base_url" not in printed
-        pasted, config["base_url"] = printed, fake_server
-    (project / ".dango" / "sources.yml").write_text("version: '1.0'\n" + pasted)
-    secrets = first_credentials(rec)
-    assert secrets, f"{name}: its recording has no credentials to configure"
-    update_toml(project / ".dlt" / "secrets.toml", settings.section, secrets)
-    update_toml(project / ".dlt" / "config.toml", settings.section, config)
-    expected = EXPECTED_ROWS[name](rec.fake())
+    project, secrets = dango_project(
+        name, printed_entry(name), fake_server, blank_project, tmp_path
+    )
+    env = isolated(dango_env, tmp_path)
+    expected = EXPECTED_ROWS[name](load_recording(name).fake())
 
     for attempt in ("first", "second"):
         output = run(dango.sync_command(name), cwd=project, env=env, timeout=SYNC_TIMEOUT)
@@ -276,3 +292,40 @@ def test_dango_syncs_the_connector_twice_with_the_entry_show_prints(
             assert not any(secret.encode() in log for log in logs), f"{attempt} sync logged it"
         loaded = warehouse_rows(dango_bin, project, f"raw_{name}")
         assert {table: loaded.get(table) for table in expected} == expected, attempt
+
+
+@pytest.mark.parametrize("fake_server", ["analytics"], indirect=True)
+def test_without_empty_sync_policy_dango_refuses_analytics_second_run_as_show_says(
+    fake_server: str,
+    dango_bin: Path,
+    dango_env: dict[str, str],
+    blank_project: Path,
+    tmp_path: Path,
+) -> None:
+    """What `show analytics` tells a Dango user happens without the entry's
+    `empty_sync_policy: allow`: the second run is refused and the tables keep their rows."""
+    printed = printed_entry("analytics")
+    assert "    empty_sync_policy: allow\n" in printed
+    without = printed.replace("    empty_sync_policy: allow\n", "")
+    project, _ = dango_project("analytics", without, fake_server, blank_project, tmp_path)
+    env = isolated(dango_env, tmp_path)
+    expected = analytics_rows(load_recording("analytics").fake())
+
+    first = run(dango.sync_command("analytics"), cwd=project, env=env, timeout=SYNC_TIMEOUT)
+    assert "Overall: 1/1 sources succeeded" in first
+    second = subprocess.run(
+        dango.sync_command("analytics"),
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SYNC_TIMEOUT,
+    )
+    output = " ".join(ANSI.sub("", second.stdout + second.stderr).split())
+
+    assert "Sync would truncate 1 table(s) with existing data" in output
+    assert "users:" in output  # the incremental table with nothing new
+    assert "Overall: 1/1 sources succeeded" not in output
+    loaded = warehouse_rows(dango_bin, project, "raw_analytics")
+    assert {table: loaded.get(table) for table in expected} == expected
