@@ -10,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 BENCH_OUTPUT ?= bench/results/BENCHMARKS.md
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install test test-orchestrators test-connector lint format record-connector demo bench bench-publish new-connector
+.PHONY: install test test-lowest test-dango test-orchestrators test-connector lint format record-connector demo bench bench-publish new-connector
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,27 @@ install: $(STAMP)
 
 test: install  ## the whole test suite, offline
 	$(BIN)/python -m pytest -q
+
+# The lowest versions we support (dlt 1.28, duckdb 1.5: Dango's), pinned by pip's
+# --constraint file, in a virtualenv of their own.
+LOWEST_VENV ?= .venv-lowest
+LOWEST_BIN := $(LOWEST_VENV)/bin
+LOWEST_CONSTRAINTS := tests/constraints-lowest.txt
+
+$(LOWEST_VENV)/.installed: pyproject.toml $(LOWEST_CONSTRAINTS)
+	@test -x $(LOWEST_BIN)/python || $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_BIN)/python -m pip install -q --upgrade pip
+	$(LOWEST_BIN)/python -m pip install -q --constraint $(LOWEST_CONSTRAINTS) -e ".[dev]"
+	@touch $@
+
+test-lowest: $(LOWEST_VENV)/.installed  ## the whole test suite on the lowest supported versions
+	@$(LOWEST_BIN)/python -c "import dlt, duckdb; print(f'dlt {dlt.__version__}, duckdb {duckdb.__version__}')"
+	$(LOWEST_BIN)/python -m pytest -q
+
+# Not part of `make test`: minutes long, and pip installs getdango into a throwaway
+# virtualenv (tests/dango/test_dango_sync.py).
+test-dango: install  ## sync every connector twice with Dango (getdango 1.0.13)
+	$(BIN)/python -m pytest -q -m dango tests/dango
 
 # A connector's test files: test_NAME.py, and test_NAME_loopback.py and
 # test_NAME_fast_path.py where they exist (connectors/scaffold.py's TEST_SUFFIXES).

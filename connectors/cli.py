@@ -136,7 +136,7 @@ def _cursor(cursor: str | None) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from connectors import snippets
+    from connectors import dango, snippets
     from connectors.readme import connector_readme
 
     entry = load_catalog().get(args.name)
@@ -177,8 +177,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     _print_secrets(entry, settings)
     print(".dlt/config.toml (plain dlt):\n")
     print(snippets.config_toml(entry, settings))
-    print(".dango/sources.yml (Dango):\n")
-    print(snippets.dango_source(entry, settings))
+    print(dango.show_text(entry, settings))
     print("plain dlt:\n")
     print(snippets.python_usage(entry))
     print(f"run it:  python -m connectors run {entry.name}    (offline: --replay)")

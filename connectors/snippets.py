@@ -111,20 +111,10 @@ def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:
 
 
 def dango_source(entry: ConnectorEntry, settings: SourceSettings) -> str:
-    """A ready `.dango/sources.yml` entry for the Dango platform (a `dlt_native` source)."""
-    source = {
-        "name": entry.name,
-        "type": "dlt_native",
-        "enabled": True,
-        "dlt_native": {
-            "source_module": entry.module,
-            "source_function": entry.source_function,
-            "function_kwargs": config_values(entry, settings),
-        },
-    }
-    return yaml.dump(
-        {"sources": [source]}, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False
-    )
+    """A ready `.dango/sources.yml` entry for the Dango platform (connectors/dango.py)."""
+    from connectors import dango
+
+    return dango.sources_yml(entry, settings)
 
 
 def python_usage(entry: ConnectorEntry) -> str:

@@ -230,7 +230,14 @@ def _read_ahead(items: Iterator[Any], depth: int = READ_AHEAD_PAGES) -> Iterator
             if close is not None:
                 close()
 
-    reader = threading.Thread(target=produce, name="arrow-pages-read-ahead", daemon=True)
+    # dlt's context (e.g. the source section incremental state is read under) is per
+    # thread; dlt's Container gives a thread named `dlt-pool-<id>-...` thread <id>'s,
+    # which dlt 1.28 needs to read the cursor from here
+    pool = re.match(r"dlt-pool-(\d+)-", threading.current_thread().name)
+    owner = pool.group(1) if pool else threading.get_ident()
+    reader = threading.Thread(
+        target=produce, name=f"dlt-pool-{owner}-arrow-pages-read-ahead", daemon=True
+    )
     reader.start()
     try:
         while True:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import snippets
+from connectors import dango, snippets
 from connectors.cli import main
 from connectors.readme import END, START, catalog_table, render, update_readme
 from shared.catalog import load_catalog
@@ -75,10 +75,26 @@ def test_readme_keeps_the_security_and_cassette_facts() -> None:
 def test_dango_and_secrets_examples_are_what_show_prints_for_crm() -> None:
     crm = CATALOG.get("crm")
     settings = snippets.source_settings(crm)
-    blocks = re.findall(r"```(?:yaml|toml)\n# [^\n]+\n(.*?)```", README, flags=re.DOTALL)
+    yaml_blocks = re.findall(r"```yaml\n(.*?)```", README, flags=re.DOTALL)
+    toml_blocks = re.findall(r"```toml\n# [^\n]+\n(.*?)```", README, flags=re.DOTALL)
 
-    assert snippets.dango_source(crm, settings) in blocks
-    assert snippets.secrets_toml(settings) in blocks
+    assert dango.sources_yml(crm, settings) in yaml_blocks
+    assert snippets.secrets_toml(settings) in toml_blocks
+
+
+def test_dango_section_runs_the_commands_make_test_dango_runs() -> None:
+    """tests/dango/test_dango_sync.py installs with `dango.install_command()`, makes the
+    project with `INIT_COMMAND` and syncs with `sync_command(name)`: the README says the
+    same (with a placeholder checkout path)."""
+    section = README.split("## Using a connector from Dango", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+
+    assert block.strip().splitlines() == [
+        dango.install_command(Path("/path/to/this/checkout")),
+        " ".join(dango.INIT_COMMAND),
+        " ".join(dango.sync_command("crm")),
+    ]
+    assert "`make test-dango`" in section
 
 
 def test_check_reports_a_drifted_table_and_the_command_rewrites_it(tmp_path: Path) -> None:

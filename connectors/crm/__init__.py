@@ -107,8 +107,10 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
             "name": "site",
             "endpoint": {"path": "/api/v2/site", "data_selector": "site"},
             "single_object": True,
-            "primary_key": None,
-            "write_disposition": "replace",
+            # one object, merged on its natural key: still one row, and no resource of
+            # the source replaces (Dango runs a source with one as a full refresh)
+            "primary_key": "subdomain",
+            "write_disposition": "merge",
         },
         {
             "name": "tags",

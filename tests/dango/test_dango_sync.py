@@ -1,0 +1,331 @@
+"""Every connector in a real Dango project, as a Dango user runs it (`make test-dango`).
+
+A throwaway virtualenv gets `getdango` and this checkout from one pip command (the
+README's); `dango init --skip-wizard` makes a project; each connector gets the
+`.dango/sources.yml` entry `python -m connectors show <name>` prints (its marked
+`base_url` pointed at the connector's fake server, which runs in its own process), its
+secrets in the project's `.dlt/secrets.toml`, and is synced twice with
+`dango sync <name> -y`. Both runs must succeed, load the fake's rows into Dango's
+`data/warehouse.duckdb` (dataset `raw_<name>`) and print no secret. Without the
+`empty_sync_policy: allow` that `show analytics` prints, Dango refuses analytics' second
+run, as `show` says.
+
+Dango's dbt step needs the network for a DuckDB extension and reports that failure; it
+is Dango's, after the sync, and not asserted on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+
+from connectors import dango, snippets
+from shared.catalog import ROOT, load_catalog
+from tests.recording import Recording, load_recording
+
+pytestmark = pytest.mark.dango
+
+CATALOG = load_catalog()
+#: seconds one `dango sync` may take (about 30 s here, most of it Dango's dbt step)
+SYNC_TIMEOUT = 600
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+BASE_URL_LINE = re.compile(r"^(\s*base_url: )\S+(\s+" + re.escape(dango.BASE_URL_MARK) + ")$", re.M)
+
+
+# -- the rows each fake serves, per table --------------------------------------------
+
+
+def crm_rows(fake: Any) -> dict[str, int]:
+    data = fake.data
+    lists = {
+        "users": "users",
+        "parties": "parties",
+        "tasks": "tasks",
+        "projects": "kases",
+        "opportunities": "opportunities",
+        "pipelines": "pipelines",
+        "milestones": "milestones",
+        "lost_reasons": "lostReasons",
+        "board": "boards",
+        "categories": "categories",
+        "activity_types": "activityTypes",
+        "stages": "stages",
+    }
+    return {
+        **{table: len(data[key]) for table, key in lists.items()},
+        "employees": sum(len(people) for people in fake.employees.values()),
+        "tags": sum(len(tags) for tags in fake.tags.values()),
+        "custom_fields": sum(len(fields) for fields in fake.definitions.values()),
+        "site": 1,
+    }
+
+
+def analytics_rows(fake: Any) -> dict[str, int]:
+    # the entry's resources are the replay configuration's: events, users, page_views
+    return {table: len(rows) for table, rows in fake.data.items()}
+
+
+def hubspot_contacts_rows(fake: Any) -> dict[str, int]:
+    return {"contacts": sum(not contact.get("archived") for contact in fake.contacts)}
+
+
+def incident_analytics_rows(fake: Any) -> dict[str, int]:
+    return {table: len(rows) for table, rows in fake.data.items()}
+
+
+def project_tracker_rows(fake: Any) -> dict[str, int]:
+    stories = len(fake.stories)
+    return {
+        **{key: len(fake.lists[key]) for key in ("categories", "epics", "groups", "labels")},
+        "epics_stories": stories,
+        "epics_comments": sum(len(c) for c in fake.comments_by_epic.values()),
+        "stories_comments": sum(len(c) for c in fake.comments_by_story.values()),
+        "story_history": sum(len(h) for h in fake.history_by_story.values()),
+        "groups_stories": stories,
+        "search_epics": len(fake.epics),
+    }
+
+
+EXPECTED_ROWS: dict[str, Callable[[Any], dict[str, int]]] = {
+    "crm": crm_rows,
+    "analytics": analytics_rows,
+    "hubspot_contacts": hubspot_contacts_rows,
+    "incident_analytics": incident_analytics_rows,
+    "project_tracker": project_tracker_rows,
+}
+
+
+def test_every_connector_has_its_expected_rows() -> None:
+    assert sorted(EXPECTED_ROWS) == sorted(CATALOG.names)
+
+
+# -- Dango's environment and project -------------------------------------------------
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
+    """Run `command`; its output (stdout and stderr, colours removed), or a failure
+    showing the end of it."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    output = ANSI.sub("", done.stdout)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}:\n{output[-4000:]}")
+    return output
+
+
+@pytest.fixture(scope="module")
+def dango_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway virtualenv with getdango and this checkout, from the README's command."""
+    venv = tmp_path_factory.mktemp("dango-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    bin_dir = venv / "bin"
+    pip, install, *packages = dango.install_command().split()
+    assert (pip, install, packages) == ("pip", "install", [dango.DANGO_REQUIREMENT, str(ROOT)])
+    command = [str(bin_dir / "python"), "-m", "pip", "install", "-q", *packages]
+    run(command, cwd=ROOT, env=dict(os.environ), timeout=1800)
+    return bin_dir
+
+
+@pytest.fixture(scope="module")
+def dango_env(dango_bin: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{dango_bin}{os.pathsep}{env.get('PATH', '')}"
+    env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    env["COLUMNS"] = "200"  # Dango's console wraps at the width; fewer wrapped lines
+    return env
+
+
+@pytest.fixture(scope="module")
+def blank_project(tmp_path_factory: pytest.TempPathFactory, dango_env: dict[str, str]) -> Path:
+    """A project from `dango init --skip-wizard`, copied for each connector."""
+    project = tmp_path_factory.mktemp("dango-blank")
+    run([*dango.INIT_COMMAND], cwd=project, env=dango_env, timeout=300)
+    assert (project / ".dango" / "sources.yml").is_file()
+    assert (project / ".dlt" / "secrets.toml").is_file()
+    return project
+
+
+@pytest.fixture
+def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The connector's fake vendor server in its own process; yields its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.dango.serve", request.param],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    base_url = server.stdout.readline().strip()
+    try:
+        assert base_url.startswith("http://127.0.0.1:"), base_url
+        yield base_url
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()  # the server stops when its stdin closes
+        server.wait(timeout=30)
+
+
+def printed_entry(name: str) -> str:
+    """The `.dango/sources.yml` entry exactly as `python -m connectors show` prints it."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "connectors", "show", name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    start = shown.index(dango.HEADER + "\n")
+    return shown[start : shown.index("\n\n", start) + 1]
+
+
+def first_credentials(rec: Recording) -> dict[str, str]:
+    return rec.step_credentials(rec.steps[0])
+
+
+def update_toml(path: Path, section: str, values: dict[str, Any]) -> None:
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    sources = document.setdefault("sources", tomlkit.table())
+    sources[section] = values
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
+
+
+def warehouse_rows(dango_bin: Path, project: Path, dataset: str) -> dict[str, int]:
+    """Rows per table of `dataset` in Dango's warehouse, read with Dango's own duckdb."""
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "tables = [t for (t,) in con.execute('SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = ?', [sys.argv[2]]).fetchall()]\n"
+        'print(json.dumps({t: con.execute(f\'SELECT COUNT(*) FROM "{sys.argv[2]}"."{t}"\')'
+        ".fetchone()[0] for t in tables}))\n"
+    )
+    warehouse = project / "data" / "warehouse.duckdb"
+    done = subprocess.run(
+        [str(dango_bin / "python"), "-c", script, str(warehouse), dataset],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout))
+
+
+def dango_project(
+    name: str, entry_text: str, fake_server: str, blank_project: Path, tmp_path: Path
+) -> tuple[Path, dict[str, str]]:
+    """A copy of the blank project with `entry_text` (a printed entry) in its sources.yml,
+    the marked `base_url` pointed at the fake, and the fake's credentials in its
+    `.dlt/secrets.toml`; returns it and the secrets."""
+    settings = snippets.source_settings(CATALOG.get(name))
+    rec = load_recording(name)
+    project = tmp_path / "project"
+    shutil.copytree(blank_project, project)
+    config: dict[str, Any] = dict(rec.offline_kwargs)  # no pacing against the fake
+    if BASE_URL_LINE.search(entry_text):
+        pasted = BASE_URL_LINE.sub(lambda m: m.group(1) + fake_server + m.group(2), entry_text)
+    else:  # the source has a default base_url: point it at the fake in config instead
+        assert "base_url" not in entry_text
+        pasted, config["base_url"] = entry_text, fake_server
+    (project / ".dango" / "sources.yml").write_text("version: '1.0'\n" + pasted)
+    secrets = first_credentials(rec)
+    assert secrets, f"{name}: its recording has no credentials to configure"
+    update_toml(project / ".dlt" / "secrets.toml", settings.section, secrets)
+    update_toml(project / ".dlt" / "config.toml", settings.section, config)
+    return project, secrets
+
+
+def isolated(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`env` with a home of its own: dlt keeps pipeline state under its data dir (Dango
+    backs it up from ~/.dlt), so a first sync is a first sync."""
+    home = tmp_path / "home"
+    return {**env, "HOME": str(home), "DLT_DATA_DIR": str(home / ".dlt")}
+
+
+@pytest.mark.parametrize(
+    ("name", "fake_server"), [(name, name) for name in CATALOG.names], indirect=["fake_server"]
+)
+def test_dango_syncs_the_connector_twice_with_the_entry_show_prints(
+    name: str,
+    fake_server: str,
+    dango_bin: Path,
+    dango_env: dict[str, str],
+    blank_project: Path,
+    tmp_path: Path,
+) -> None:
+    entry = CATALOG.get(name)
+    project, secrets = dango_project(
+        name, printed_entry(name), fake_server, blank_project, tmp_path
+    )
+    env = isolated(dango_env, tmp_path)
+    expected = EXPECTED_ROWS[name](load_recording(name).fake())
+
+    for attempt in ("first", "second"):
+        output = run(dango.sync_command(name), cwd=project, env=env, timeout=SYNC_TIMEOUT)
+
+        assert "Overall: 1/1 sources succeeded" in output, f"{attempt} sync:\n{output[-4000:]}"
+        assert "Sync would truncate" not in output
+        assert f"Calling {entry.source_function}(**{{" in output  # Dango ran our source
+        log_files = (project / ".dango" / "logs").rglob("*")
+        logs = [path.read_bytes() for path in log_files if path.is_file()]
+        assert logs, "Dango wrote no logs"
+        for secret in secrets.values():
+            # also across the lines Dango's console wraps
+            assert secret not in "".join(output.split()), f"{attempt} sync printed a secret"
+            assert not any(secret.encode() in log for log in logs), f"{attempt} sync logged it"
+        loaded = warehouse_rows(dango_bin, project, f"raw_{name}")
+        assert {table: loaded.get(table) for table in expected} == expected, attempt
+
+
+@pytest.mark.parametrize("fake_server", ["analytics"], indirect=True)
+def test_without_empty_sync_policy_dango_refuses_analytics_second_run_as_show_says(
+    fake_server: str,
+    dango_bin: Path,
+    dango_env: dict[str, str],
+    blank_project: Path,
+    tmp_path: Path,
+) -> None:
+    """What `show analytics` tells a Dango user happens without the entry's
+    `empty_sync_policy: allow`: the second run is refused and the tables keep their rows."""
+    printed = printed_entry("analytics")
+    assert "    empty_sync_policy: allow\n" in printed
+    without = printed.replace("    empty_sync_policy: allow\n", "")
+    project, _ = dango_project("analytics", without, fake_server, blank_project, tmp_path)
+    env = isolated(dango_env, tmp_path)
+    expected = analytics_rows(load_recording("analytics").fake())
+
+    first = run(dango.sync_command("analytics"), cwd=project, env=env, timeout=SYNC_TIMEOUT)
+    assert "Overall: 1/1 sources succeeded" in first
+    second = subprocess.run(
+        dango.sync_command("analytics"),
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SYNC_TIMEOUT,
+    )
+    output = " ".join(ANSI.sub("", second.stdout + second.stderr).split())
+
+    assert "Sync would truncate 1 table(s) with existing data" in output
+    assert "users:" in output  # the incremental table with nothing new
+    assert "Overall: 1/1 sources succeeded" not in output
+    loaded = warehouse_rows(dango_bin, project, "raw_analytics")
+    assert {table: loaded.get(table) for table in expected} == expected
