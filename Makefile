@@ -10,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 BENCH_OUTPUT ?= bench/results/BENCHMARKS.md
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install test test-lowest test-dango test-orchestrators test-connector lint format record-connector demo bench bench-publish new-connector
+.PHONY: install test test-slow test-lowest test-dango test-orchestrators test-connector lint format record-connector demo bench bench-publish new-connector
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ $(RUNTIME_STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install  ## the whole test suite, offline
-	$(BIN)/python -m pytest -q
+# Workers for pytest-xdist: the loopback tests mostly wait (sockets, backoffs, pacing).
+TEST_WORKERS ?= 4
+
+test: install  ## the test suite, offline (the slow and end-to-end suites have their own targets)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+test-slow: install  ## the slow tests: real processes, 20,000-record syncs, generated connectors
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m slow
 
 # The lowest versions we support (dlt 1.28, duckdb 1.5: Dango's), pinned by pip's
 # --constraint file, in a virtualenv of their own.
@@ -43,7 +49,7 @@ $(LOWEST_VENV)/.installed: pyproject.toml $(LOWEST_CONSTRAINTS)
 
 test-lowest: $(LOWEST_VENV)/.installed  ## the whole test suite on the lowest supported versions
 	@$(LOWEST_BIN)/python -c "import dlt, duckdb; print(f'dlt {dlt.__version__}, duckdb {duckdb.__version__}')"
-	$(LOWEST_BIN)/python -m pytest -q
+	$(LOWEST_BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not dango and not orchestrators"
 
 # Not part of `make test`: minutes long, and pip installs getdango into a throwaway
 # virtualenv (tests/dango/test_dango_sync.py).

@@ -58,7 +58,13 @@ def function_kwargs(entry: ConnectorEntry, settings: SourceSettings) -> dict[str
     """The source arguments Dango passes: the required config (a placeholder `base_url`,
     the replay configuration's values), never a secret (Dango prints them)."""
     values = config_values(entry, settings)
-    return {key: value for key, value in values.items() if key not in settings.secrets}
+    # what has a default (every connector's base_url) stays out: a user sets it in
+    # `.dlt/config.toml` only to point the source elsewhere
+    return {
+        key: value
+        for key, value in values.items()
+        if key in settings.required_config and key not in settings.secrets
+    }
 
 
 def source_entry(entry: ConnectorEntry, settings: SourceSettings) -> dict[str, Any]:

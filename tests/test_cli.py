@@ -119,7 +119,9 @@ def test_show_prints_resources_secrets_snippet_and_dango_entry(
     assert dango["type"] == "dlt_native"
     assert dango["dlt_native"]["source_module"] == entry.module
     assert dango["dlt_native"]["source_function"] == entry.source_function
-    assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.config)
+    # only what has no default: Dango prints function_kwargs, and base_url has a default
+    assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.required_config)
+    assert "base_url" not in dango["dlt_native"]["function_kwargs"]
     assert set(settings.required_config) <= set(settings.config)
 
 
@@ -737,7 +739,9 @@ def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes
         code, out, _ = cli(capsys, "show", entry.name)
         assert code == 0
         snippets_printed[entry.name] = _printed_block(out, "plain dlt:\n", "run it:")
-        configs.append(_printed_block(out, ".dlt/config.toml (plain dlt):\n", ".dango/"))
+        configs.append(
+            _printed_block(out, ".dlt/config.toml (plain dlt):\n", "Dango (a dlt_native source)")
+        )
         settings = snippets.source_settings(entry)
         for secret, value in runner.dummy_credentials(entry).items():
             env[settings.env_var(secret)] = value

@@ -27,6 +27,9 @@ LISTS = {"parties": "parties", "projects": "kases", "users": "users"}
 #: generous: a cold interpreter importing dlt on a busy machine
 STARTUP_SECONDS = 60
 
+#: real processes and a kill -9: `make test-slow` (and CI), not `make test`
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def fake() -> Iterator[CrmFake]:

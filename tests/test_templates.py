@@ -96,6 +96,7 @@ def generated_python(copy: Path, name: str) -> list[Path]:
     return [path for path in files if path.exists()]
 
 
+@pytest.mark.slow
 def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: Path) -> None:
     run_all = os.environ.get("NEW_CONNECTOR_TESTS") == "all"
     names = [TEMPLATE_COPY, TEST_PREFIXED, *(clone_name(entry.name) for entry in CATALOG)]

@@ -80,6 +80,7 @@ def loaded_rows(pipeline: dlt.Pipeline) -> dict[str, tuple[Any, ...]]:
     return {row[0]: row[1:] for row in rows}
 
 
+@pytest.mark.slow
 def test_more_than_10000_changed_contacts_load_completely_by_keyset_searches_below_the_cap(
     pipeline: dlt.Pipeline,
 ) -> None:
@@ -113,6 +114,7 @@ def test_more_than_10000_changed_contacts_load_completely_by_keyset_searches_bel
     assert elapsed < 15
 
 
+@pytest.mark.slow
 def test_one_stamp_shared_past_the_cap_fails_clearly_instead_of_looping(
     pipeline: dlt.Pipeline, fake: HubSpotContactsFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -123,6 +123,7 @@ def keyset_chain(stream: RecordStream, requests: list[Any], bound: str) -> list[
     return starts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", ["incidents", "alerts"])
 def test_more_than_20000_records_load_completely_without_an_offset_near_the_cap(
     pipeline: dlt.Pipeline, table: str
@@ -159,6 +160,7 @@ def test_more_than_20000_records_load_completely_without_an_offset_near_the_cap(
     assert elapsed < 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", ["incidents", "alerts"])
 def test_one_sort_value_holding_20000_records_fails_clearly_instead_of_looping(
     pipeline: dlt.Pipeline, table: str
