@@ -144,6 +144,9 @@ class FakeServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._page_actions: list[tuple[str, int, Callable[[], Any]]] = []
+        self._served: dict[str, int] = {}
+        self._actions_lock = threading.Lock()
         self.url_map = Map(self.rules())
 
     # -- lifecycle ---------------------------------------------------------------
@@ -321,7 +324,25 @@ class FakeServer:
             if isinstance(body, dict):
                 response.set_data(json.dumps({**echo_links(body), "echo": echo}))
 
+    def between_pages(self, path: str, after: int, action: Callable[[], Any]) -> None:
+        """Run `action` once, right after the `after`-th successful response to `path` is
+        made and before the client can ask for the next page: a record changing mid-sync."""
+        with self._actions_lock:
+            self._page_actions.append((path, after, action))
+
     def _respond(self, request: Request) -> Response:
+        response = self._answer(request)
+        if response.status_code == 200:
+            with self._actions_lock:
+                served = self._served[request.path] = self._served.get(request.path, 0) + 1
+                due = [a for a in self._page_actions if a[0] == request.path and a[1] == served]
+                for entry in due:
+                    self._page_actions.remove(entry)
+            for _, _, action in due:
+                action()
+        return response
+
+    def _answer(self, request: Request) -> Response:
         if self._over_window():
             return self.rate_limited()
         if not self.authorized(request):

@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -100,8 +99,6 @@ class HubSpotContactsFake(FakeServer):
         # id -> (monotonic time the write becomes searchable, the copy the index holds
         # until then, or None for a contact the index has not seen yet)
         self._unindexed: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._page_actions: list[tuple[str, int, Callable[[], Any]]] = []
-        self._served: dict[str, int] = {}
         self.contacts: list[dict[str, Any]] = [make_contact(n) for n in range(1, count + 1)]
         for contact in self.contacts[49::50]:
             contact["archived"] = True
@@ -134,12 +131,6 @@ class HubSpotContactsFake(FakeServer):
     def search_bodies(self) -> list[dict[str, Any]]:
         return [r.json() for r in self.requests_to(SEARCH_PATH, "POST")]
 
-    def between_pages(self, path: str, after: int, action: Callable[[], Any]) -> None:
-        """Run `action` once, right after the `after`-th successful response to `path` is
-        made and before the client can ask for the next page: a contact changing mid-sync."""
-        with self._lock:
-            self._page_actions.append((path, after, action))
-
     def searchable(self) -> list[dict[str, Any]]:
         """The contacts as the search index sees them now (lagging writes)."""
         now = time.monotonic()
@@ -160,16 +151,7 @@ class HubSpotContactsFake(FakeServer):
     def _respond(self, request: Request) -> Response:
         with self._lock:
             self.arrivals.append((time.monotonic(), request.path))
-        response = super()._respond(request)
-        if response.status_code == 200:
-            with self._lock:
-                served = self._served[request.path] = self._served.get(request.path, 0) + 1
-                due = [a for a in self._page_actions if a[0] == request.path and a[1] == served]
-                for entry in due:
-                    self._page_actions.remove(entry)
-            for _, _, action in due:
-                action()
-        return response
+        return super()._respond(request)
 
     def authorized(self, request: Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"

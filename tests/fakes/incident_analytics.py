@@ -12,9 +12,8 @@ the request), so re-recording the cassettes gives the same bytes.
 from __future__ import annotations
 
 import re
-import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, overload
 from urllib.parse import urlencode
@@ -247,9 +246,6 @@ class IncidentAnalyticsFake(FakeServer):
     ) -> None:
         self.token = token
         self.scheme = scheme
-        self._page_actions: list[tuple[str, int, Callable[[], Any]]] = []
-        self._served: dict[str, int] = {}
-        self._actions_lock = threading.Lock()
         self.data: dict[str, Sequence[dict[str, Any]]] = {
             "users": [make_user(i) for i in range(130)],
             "teams": [make_team(i) for i in range(7)],
@@ -273,24 +269,6 @@ class IncidentAnalyticsFake(FakeServer):
         ]
 
     # -- behaviour a test controls ---------------------------------------------------
-    def between_pages(self, path: str, after: int, action: Callable[[], Any]) -> None:
-        """Run `action` once, right after the `after`-th successful response to `path` is
-        made and before the client can ask for the next page: a record changing mid-sync."""
-        with self._actions_lock:
-            self._page_actions.append((path, after, action))
-
-    def _respond(self, request: Request) -> Response:
-        response = super()._respond(request)
-        if response.status_code == 200:
-            with self._actions_lock:
-                served = self._served[request.path] = self._served.get(request.path, 0) + 1
-                due = [a for a in self._page_actions if a[0] == request.path and a[1] == served]
-                for entry in due:
-                    self._page_actions.remove(entry)
-            for _, _, action in due:
-                action()
-        return response
-
     def update(self, kind: str, id_: str, moment: datetime, **fields: Any) -> dict[str, Any]:
         """Change record `id_` of `kind` at `moment` (its new `updatedAt`); returns it."""
         rows = list(self.data[kind])
