@@ -71,15 +71,19 @@ class RequestPacer:
         return self._pattern is None or bool(self._pattern.search(path))
 
     def wait(self) -> float:
-        """Block until this caller's slot comes; return the seconds waited."""
+        """Block until this caller's slot comes; return the seconds waited.
+
+        Callers go one at a time, and the next slot is counted from the moment this caller
+        really leaves, not from when its slot was due: a thread woken late (a busy
+        machine) must not let the next one follow it closely, which would put more
+        requests into some window than the limit allows."""
         with self._lock:
             now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.limit.interval
-        delay = slot - now
-        if delay > 0:
-            logger.debug("waiting %.3f s for the rate limit", delay)
-            time.sleep(delay)
+            delay = max(0.0, self._next_slot - now)
+            if delay > 0:
+                logger.debug("waiting %.3f s for the rate limit", delay)
+                time.sleep(delay)
+            self._next_slot = time.monotonic() + self.limit.interval
         return delay
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -47,14 +48,33 @@ def test_pacer_gives_each_caller_the_next_slot_one_interval_apart(
 ) -> None:
     now = [100.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
     pacer = RequestPacer(RateLimit(10, 1.0, headroom=1.0))
 
     waits = [pacer.wait() for _ in range(4)]
+    assert now[0] == pytest.approx(100.3)  # sent at 100.0, 100.1, 100.2 and 100.3
     now[0] = 105.0  # idle for a while: no debt carried over, the next caller goes at once
     waits.append(pacer.wait())
 
-    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.0])
+    assert waits == pytest.approx([0.0, 0.1, 0.1, 0.1, 0.0])
+
+
+def test_a_caller_woken_late_pushes_the_next_slot_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a busy machine wakes a sleeper late: the next request must still keep one interval
+    # from the late one, or two would reach the API almost together
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds + 0.07))
+    pacer = RequestPacer(RateLimit(10, 1.0, headroom=1.0))
+
+    sent = []
+    for _ in range(4):
+        pacer.wait()
+        sent.append(now[0])
+
+    gaps = [later - earlier for earlier, later in pairwise(sent)]
+    assert gaps == pytest.approx([0.17, 0.17, 0.17])
+    assert min(gaps) >= 0.1
 
 
 def test_threads_sharing_a_session_stay_under_the_limit_together(
