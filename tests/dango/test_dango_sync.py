@@ -84,14 +84,16 @@ def incident_analytics_rows(fake: Any) -> dict[str, int]:
 
 
 def project_tracker_rows(fake: Any) -> dict[str, int]:
-    stories = len(fake.stories)
+    # a story need not belong to an epic or a group (the contract): count each list's own
+    in_an_epic = [s for s in fake.stories if s["epic_id"] is not None]
+    in_a_group = [s for s in fake.stories if s["group_id"] is not None]
     return {
         **{key: len(fake.lists[key]) for key in ("categories", "epics", "groups", "labels")},
-        "epics_stories": stories,
+        "epics_stories": len(in_an_epic),
         "epics_comments": sum(len(c) for c in fake.comments_by_epic.values()),
         "stories_comments": sum(len(c) for c in fake.comments_by_story.values()),
         "story_history": sum(len(h) for h in fake.history_by_story.values()),
-        "groups_stories": stories,
+        "groups_stories": len(in_a_group),
         "search_epics": len(fake.epics),
     }
 
