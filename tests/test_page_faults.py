@@ -360,18 +360,19 @@ def test_a_page_damaged_for_good_fails_the_run_and_changes_nothing_loaded(
     assert id_and(attached, scenario) == scenario.server_rows(fake)
 
 
-def test_the_deadline_fails_a_never_answering_server_quickly(
-    pipeline: dlt.Pipeline, tmp_path: Path
-) -> None:
+def sync_stages_until_it_fails(
+    pipeline: dlt.Pipeline, fault: Fault, **kwargs: Any
+) -> tuple[BaseException, float, str, int]:
+    """Sync crm `stages` against a fake answering with `fault`, with a one-second request
+    deadline; returns the error, the seconds taken, the URL and the requests sent."""
     with crm_fake.CrmFake() as fake:
-        fake.inject(Fault(transport="stall", path="/api/v2/stages", times=10, seconds=30))
+        fake.inject(fault)
         source = crm_source(
             bearer_token=crm_fake.TOKEN,
             base_url=fake.base_url,
             requests_per_minute=60_000,
-            max_retries=1,
-            backoff_factor=0.01,
             request_deadline=1.0,
+            **kwargs,
         ).with_resources("stages")
         started = time.monotonic()
 
@@ -380,32 +381,28 @@ def test_the_deadline_fails_a_never_answering_server_quickly(
 
         elapsed = time.monotonic() - started
         url = f"{fake.base_url}/api/v2/stages?perPage=100"
-        assert len(fake.requests_to("/api/v2/stages")) == 2
-    error = root_cause(raised.value, requests.exceptions.ReadTimeout)
+        return raised.value, elapsed, url, len(fake.requests_to("/api/v2/stages"))
+
+
+def test_the_deadline_fails_a_never_answering_server_quickly(pipeline: dlt.Pipeline) -> None:
+    stall = Fault(transport="stall", path="/api/v2/stages", times=10, seconds=30)
+
+    raised, elapsed, url, sent = sync_stages_until_it_fails(
+        pipeline, stall, max_retries=1, backoff_factor=0.01
+    )
+
+    assert sent == 2
+    error = root_cause(raised, requests.exceptions.ReadTimeout)
     assert str(error) == f"crm: could not reach {url} (ReadTimeout)"
     assert elapsed < 6.0  # two attempts of one second each, plus the pipeline's own work
 
 
-def test_a_dripping_server_fails_the_run_at_the_deadline(
-    pipeline: dlt.Pipeline, tmp_path: Path
-) -> None:
-    with crm_fake.CrmFake() as fake:
-        fake.inject(Fault(transport="drip", path="/api/v2/stages", times=10, seconds=0.02))
-        source = crm_source(
-            bearer_token=crm_fake.TOKEN,
-            base_url=fake.base_url,
-            requests_per_minute=60_000,
-            max_retries=0,
-            request_deadline=1.0,
-        ).with_resources("stages")
-        started = time.monotonic()
+def test_a_dripping_server_fails_the_run_at_the_deadline(pipeline: dlt.Pipeline) -> None:
+    drip = Fault(transport="drip", path="/api/v2/stages", times=10, seconds=0.02)
 
-        with pytest.raises(Exception) as raised:
-            run_source(pipeline, source)
+    raised, elapsed, url, _ = sync_stages_until_it_fails(pipeline, drip, max_retries=0)
 
-        elapsed = time.monotonic() - started
-        url = f"{fake.base_url}/api/v2/stages?perPage=100"
-    error = root_cause(raised.value, requests.Timeout)
+    error = root_cause(raised, requests.Timeout)
     assert str(error) == (
         f"crm: {url} did not answer in full within the request deadline of 1 s "
         "(the server is stalling or sending very slowly)"
