@@ -4,9 +4,10 @@ For each request it:
 
 1. refuses (or strips credentials from) a URL outside the origin of `base_url`;
 2. waits for the source's rate-limit pacers;
-3. sends, reading the body against an overall deadline (connect plus the whole body,
-   `request_deadline`) besides the per-read timeout, so a server that accepts and never
-   answers, or drips bytes, cannot hold a request for long;
+3. sends against an overall deadline (`request_deadline`: connect, status line, headers
+   and the whole body) besides the per-read timeout, so a server that accepts and never
+   answers, or drips its headers or body, cannot hold a request for long (the body is
+   read here against it; `shared.watchdog` bounds what `http.client` reads);
 4. checks a 2xx answer against the resource's `PageCheck` (`shared.pages`), if the
    request's hooks carry one: the body must be JSON holding the resource's records;
 5. retries per the source's `RetryPolicy` (statuses, pages that are not data, connection
@@ -56,6 +57,7 @@ from shared.rate_limit import RateLimit, pacers_for
 from shared.redaction import Redactor
 from shared.retries import RetryPolicy
 from shared.server_clock import ServerClock
+from shared.watchdog import WATCHDOG, install_pools
 
 logger = logging.getLogger(__name__)
 #: one DEBUG record per request sent (retries included), for progress displays to count;
@@ -90,6 +92,8 @@ BODY_READ_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+#: what a request the deadline watchdog cut short can raise (`shared.watchdog`)
+WATCHED_ERRORS: tuple[type[BaseException], ...] = (requests.RequestException, *BODY_READ_ERRORS)
 #: a URL no retry can make valid
 MALFORMED_URL_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.InvalidURL,
@@ -156,6 +160,7 @@ class ConnectorSession(requests.Session):
         self.server_clock = ServerClock()  # the server's time: stored cursors never pass it
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
+        install_pools(self)  # the deadline also bounds the status line and headers
 
     def redact(self, url: str) -> str:
         return self.redactor.redact(redact_url(url, self.sensitive_params))
@@ -294,9 +299,22 @@ class ConnectorSession(requests.Session):
                 pacer.wait()
         self.attempts += 1
         request_logger.debug(REQUEST_SENT, self.connector)
+        # the watchdog bounds the status line and headers (read inside http.client, where
+        # only the per-read timeout applies); the body is read here, against `deadline`
+        with WATCHDOG.watch(self.request_deadline) as watch:
+            try:
+                return self._send_once(request, **kwargs)
+            except WATCHED_ERRORS:
+                if watch.fired:
+                    raise self._deadline_error(request.url or "", request) from None
+                raise
+
+    def _send_once(self, request: PreparedRequest, **kwargs: Any) -> Response:
         deadline = time.monotonic() + self.request_deadline
         streamed = bool(kwargs.get("stream"))
-        kwargs["timeout"] = bounded_timeout(kwargs.get("timeout"), self.request_deadline)
+        # the watchdog ends the request at its deadline; a socket wait a little longer is
+        # only the backstop, so a stalled request always ends as "deadline exceeded"
+        kwargs["timeout"] = bounded_timeout(kwargs.get("timeout"), self.request_deadline + 1)
         kwargs["stream"] = True  # the body is read here, against the deadline
         try:
             response = super().send(request, **kwargs)
@@ -386,14 +404,17 @@ class ConnectorSession(requests.Session):
 
     def _check_deadline(self, response: Response, deadline: float) -> None:
         if time.monotonic() > deadline:
-            raise RequestDeadlineExceeded(
-                self.redactor.redact(
-                    f"{self.connector}: {self.redact(response.url or '')} did not answer in "
-                    f"full within the request deadline of {self.request_deadline:g} s "
-                    "(the server is stalling or sending very slowly)"
-                ),
-                request=response.request,
-            )
+            raise self._deadline_error(response.url or "", response.request)
+
+    def _deadline_error(self, url: str, request: Any) -> RequestDeadlineExceeded:
+        return RequestDeadlineExceeded(
+            self.redactor.redact(
+                f"{self.connector}: {self.redact(url)} did not answer in full within the "
+                f"request deadline of {self.request_deadline:g} s (the server is stalling "
+                "or sending very slowly)"
+            ),
+            request=request,
+        )
 
     def _detail(self, exc: BaseException) -> str:
         text = redact_query_values(str(exc), self.sensitive_params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -416,15 +417,33 @@ def test_a_server_that_never_answers_or_drips_fails_within_the_deadline(transpor
         elapsed = time.monotonic() - started
     assert 2.0 <= elapsed < 3.5  # two attempts of about one second each
     assert len(fake.requests_to("/items")) == 2
-    if transport == "drip":  # headers arrived; the body did not in time
-        assert isinstance(raised.value, RequestDeadlineExceeded)
-        assert str(raised.value) == (
-            f"demo: {url} did not answer in full within the request deadline "
-            "of 1 s (the server is stalling or sending very slowly)"
+    # stalled (nothing arrives) or dripping its body: the deadline ends the request
+    assert isinstance(raised.value, RequestDeadlineExceeded)
+    assert str(raised.value) == (
+        f"demo: {url} did not answer in full within the request deadline "
+        "of 1 s (the server is stalling or sending very slowly)"
+    )
+
+
+def test_a_read_timeout_shorter_than_the_deadline_ends_a_stalled_request_first() -> None:
+    with SlowFake() as fake:
+        fake.inject(Fault(transport="stall", seconds=30, times=2))
+        session = ConnectorSession(
+            "demo",
+            fake.base_url,
+            retry_policy=RetryPolicy(max_retries=1, backoff_factor=0),
+            request_deadline=20.0,
         )
-    else:  # nothing arrived: the read timeout, bounded by the deadline
-        assert isinstance(raised.value, requests.exceptions.ReadTimeout)
-        assert str(raised.value) == f"demo: could not reach {url} (ReadTimeout)"
+        url = f"{fake.base_url}/items"
+        started = time.monotonic()
+
+        with pytest.raises(requests.exceptions.ReadTimeout) as raised:
+            session.get(url, timeout=(1, 0.5))
+
+        elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 3.0  # two reads of half a second each
+    assert not isinstance(raised.value, RequestDeadlineExceeded)
+    assert str(raised.value) == f"demo: could not reach {url} (ReadTimeout)"
 
 
 def test_a_slow_answer_within_the_deadline_is_read_whole() -> None:
@@ -448,4 +467,88 @@ def test_a_real_cut_off_or_reset_is_retried_and_the_next_answer_read(transport: 
         response = session.get(f"{fake.base_url}/items")
 
     assert len(response.json()["data"]) == 5
+    assert len(fake.requests_to("/items")) == 2
+
+
+class HeaderDripServer:
+    """A loopback server that answers every connection with a status line and then one
+    byte of header every `interval` seconds, for ever: each read gets a byte well within
+    the per-read timeout, so only a bound on the whole request can stop it."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.connections = 0
+        self.closed_by_client = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def __enter__(self) -> HeaderDripServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop = True
+        self.thread.join()
+        self.listener.close()
+
+    def serve(self) -> None:
+        while not self.stop:
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self.drip, args=(conn,), daemon=True).start()
+
+    def drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)  # the request
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self.stop:
+                    conn.sendall(b"X-Slow: " + b"a" * 1 + b"\r\n")
+                    time.sleep(self.interval)
+            except OSError:  # the client shut the connection down
+                self.closed_by_client += 1
+
+
+def test_a_server_dripping_its_header_lines_fails_at_the_deadline_not_the_read_timeout() -> None:
+    with HeaderDripServer() as server:
+        session = ConnectorSession(
+            "demo",
+            server.base_url,
+            retry_policy=RetryPolicy(max_retries=1, backoff_factor=0),
+            request_deadline=1.0,
+        )
+        url = f"{server.base_url}/items"
+        started = time.monotonic()
+
+        with pytest.raises(RequestDeadlineExceeded) as raised:
+            session.get(url, timeout=(5, 5))
+
+        elapsed = time.monotonic() - started
+        time.sleep(0.3)  # the server notices the shut-down connections
+        assert server.connections == 2  # the first attempt and its one retry
+        assert server.closed_by_client == 2
+    assert 2.0 <= elapsed < 3.5  # two attempts of about one second each, not endless
+    assert str(raised.value) == (
+        f"demo: {url} did not answer in full within the request deadline "
+        "of 1 s (the server is stalling or sending very slowly)"
+    )
+
+
+def test_a_request_done_within_its_deadline_leaves_its_pooled_connection_usable() -> None:
+    with SlowFake() as fake:
+        session = ConnectorSession("demo", fake.base_url, request_deadline=0.5)
+        first = session.get(f"{fake.base_url}/items")
+        time.sleep(0.8)  # past the first request's deadline: the watchdog must not fire
+        second = session.get(f"{fake.base_url}/items")
+
+    assert first.json() == second.json()
     assert len(fake.requests_to("/items")) == 2
