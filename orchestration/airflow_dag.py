@@ -3,13 +3,18 @@
     # dags/crm.py
     from orchestration.airflow_dag import connector_dag
 
-    dag = connector_dag("crm", decompose="parallel")
+    dag = connector_dag("crm")
 
-`decompose="parallel"` makes one task per group of connected resources (a parent and its
-children stay together), all running at once after a start task; `"serialize"` runs them
-one after another, `"none"` as one task. The source is built from dlt's configuration
-when Airflow parses the DAG (dlt reads `.dlt/` under the DAGs folder, and the
-environment); secrets never go into Airflow variables or task arguments.
+The default, `decompose="parallel-isolated"`, makes one task per group of connected
+resources (a parent and its children stay together), all running at once after a first
+task; each task keeps its incremental state under its own pipeline name, so tasks running
+at once cannot overwrite each other's cursors. dlt's `"parallel"` shares one pipeline
+state between tasks running at once (the last to finish wins, and cursors the others
+advanced go back); `"serialize"` runs the tasks one after another, `"none"` as one task.
+
+The source is built from dlt's configuration when Airflow parses the DAG (dlt reads
+`.dlt/` under the DAGs folder, and the environment); secrets never go into Airflow
+variables or task arguments.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def connector_dag(
     name: str,
     destination: Any = "duckdb",
     dataset_name: str | None = None,
-    decompose: Decompose = "parallel",
+    decompose: Decompose = "parallel-isolated",
     dag_id: str | None = None,
     schedule: Any = None,
     start_date: datetime | None = None,
@@ -48,7 +53,7 @@ def connector_dag(
     Args:
         name: the connector's catalog name (`crm`, ...).
         destination: the dlt destination (a name or a destination object). With
-            `"parallel"`, tasks load at the same time: use a destination that takes
+            a parallel `decompose`, tasks load at the same time: use a destination that takes
             concurrent loads (a DuckDB file takes one writer at a time).
         dataset_name: the dataset to load into (default `<name>_data`).
         decompose: how to split the source into tasks (module docstring).
