@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import bench
 from bench import __main__ as bench_main
 from bench import variants
 from bench.cases import CASES, UNPACED
@@ -108,6 +109,8 @@ def test_a_variant_runs_in_its_own_process_against_a_served_fake() -> None:
 def test_the_paced_sync_result_must_carry_every_field(monkeypatch: pytest.MonkeyPatch) -> None:
     stand_in = types.ModuleType("bench.paced_sync")
     stand_in.measure = lambda workdir: {"requests": 1000, "429s": 0}  # type: ignore[attr-defined]
+    # both where `from bench import paced_sync` looks: the package, then sys.modules
+    monkeypatch.setattr(bench, "paced_sync", stand_in, raising=False)
     monkeypatch.setitem(sys.modules, "bench.paced_sync", stand_in)
 
     outcome = bench_main.measure_paced()
