@@ -44,7 +44,8 @@ class Case:
         credentials: the bench server's credentials, as source arguments.
         options: further source arguments.
         raw_pages: the raw loop's pages: `raw_pages(session, base_url)`.
-        raw_auth: what the raw loop's session sends (headers) and asks (query parameters).
+        raw_headers: the headers the raw loop's session sends (its credentials).
+        raw_params: the query parameters it adds to every request (a key in the query).
         shape: the records and their paging, for the report.
     """
 
