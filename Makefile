@@ -82,11 +82,14 @@ record-connector: install  ## re-record cassettes from the fake (LIVE=1: the rea
 demo: $(RUNTIME_STAMP)  ## sync every connector from its cassettes into demo.duckdb (runtime only)
 	$(BIN)/python -m connectors demo
 
-bench: install  ## throughput, fan-out, memory vs baselines into $(BENCH_OUTPUT) (~15 min on 2 cores)
+# Time: the five 1,000,000-row default-path runs dominate; projected from 20,000- and
+# 200,000-row runs of the default path as it was when the per-connector bench was written
+# (3,000-14,000 rows/s): ~22 min; ~13 min once every default path reaches 0.6x the raw loop.
+bench: install  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) (~22 min on 2 cores)
 	$(BIN)/python -m bench --output $(BENCH_OUTPUT)
 
 bench-publish: BENCH_OUTPUT = BENCHMARKS.md
-bench-publish: bench  ## `make bench`, rewriting the tracked BENCHMARKS.md (~15 min on 2 cores)
+bench-publish: bench  ## `make bench`, rewriting the tracked BENCHMARKS.md (~22 min on 2 cores)
 
 new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm]
 	@test -n "$(NAME)" || { echo "usage: make new-connector NAME=<name> [FROM=<connector>]"; exit 2; }

@@ -1,16 +1,19 @@
-"""`make bench` (`python -m bench`): throughput, fan-out and memory, each against its
-baselines in the same run; prints the tables and writes bench/results/BENCHMARKS.md
+"""`make bench` (`python -m bench`): every connector's default path against a raw loop,
+its memory at two sizes, the paced sync and the fan-out, each against its targets and
+baselines in the same run; prints the report and writes bench/results/BENCHMARKS.md
 (untracked; `make bench-publish` rewrites the tracked BENCHMARKS.md).
 
-Every variant runs in its own process (`bench.measure`), the fake servers in others
-(`bench.serve`). The scenarios:
+Every variant runs in its own process (`bench.measure`, `bench.variants`), the fake
+servers in others (`bench.serve`, `bench.servers`). The scenarios:
 
-1. throughput: `crm` `parties` (nested arrays, 100 per page) into DuckDB with
-   `crm_source(arrow_pages=True)`, against dlt's `rest_api_source` with its defaults and
-   against a plain requests/json/pyarrow/DuckDB loop (`bench.crm_variants`);
-2. fan-out: `project_tracker` `epics_comments`, one request per epic, against a fake with
-   20 ms latency that answers 429 above its rate (`bench.fanout`);
-3. memory: `crm` `parties` at 100,000 and 1,000,000 rows.
+1. per connector (`bench.cases`), its largest resource into DuckDB: the default path
+   (pacing off) against a plain requests/json/pyarrow/DuckDB loop paging the same way,
+   medians of interleaved runs at 100,000 rows, then the default path alone at
+   1,000,000 rows for its memory;
+2. the paced sync (`bench.paced_sync`): a crm sync of 1,000+ requests against a fake
+   that enforces and reports a budget;
+3. fan-out: `project_tracker` `epics_comments`, one request per epic, against a fake with
+   20 ms latency that answers 429 above its rate (`bench.fanout`).
 """
 
 from __future__ import annotations
@@ -19,89 +22,126 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import signal
 import tempfile
 import time
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-from bench.measure import ROOT, Measurement, run_variant, serving
-from bench.report import Fanout, Memory, Throughput, render
+from bench.cases import CASES
+from bench.measure import ROOT, Measurement, VariantFailed, run_variant, serving
+from bench.report import ConnectorResult, Fanout, Settings, median_run, render
 
-#: DuckDB's buffer manager takes up to 80% of RAM by default and keeps what it reads; a
-#: small limit makes it spill the merge's dedup to disk instead (BENCHMARKS.md, memory)
-DUCKDB_MEMORY_LIMIT = "64MB"
-FAST_PATH_ENV = {
-    "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG": json.dumps(
-        {"memory_limit": DUCKDB_MEMORY_LIMIT}
-    )
-}
 FANOUT_LATENCY = 0.02
 FANOUT_REQUESTS_PER_MINUTE = 18_000
 FANOUT_WORKERS = 10
+#: what `bench.paced_sync.measure` returns
+PACED_KEYS = ("requests", "429s", "seconds", "bound_seconds", "ratio", "budget", "description")
+#: `--quick`: every section at small sizes, to try the harness
+QUICK = {"rows": 2_000, "large_rows": 10_000, "repeat": 1, "epics": 100}
 
 
-def crm_variant(variant: str, base_url: str, env: dict[str, str] | None = None) -> Measurement:
+def variant(
+    connector: str, name: str, base_url: str, env: dict[str, str] | None = None
+) -> Measurement:
     with tempfile.TemporaryDirectory(prefix="bench_") as workdir:
-        argv = ["-m", "bench.crm_variants", variant, "--base-url", base_url, "--workdir", workdir]
-        return run_variant(variant, argv, env=env)
+        argv = ["-m", "bench.variants", connector, name, "--base-url", base_url]
+        return run_variant(f"{connector} {name}", [*argv, "--workdir", workdir], env=env)
 
 
-def measure_throughput(rows: int, baseline_rows: int, repeat: int) -> Throughput:
-    print(f"throughput: {rows:,} parties, {repeat} runs each of raw and catalog_arrow", flush=True)
-    raw: list[Measurement] = []
-    fast: list[Measurement] = []
-    with serving("crm", "--parties", str(rows), "--pregenerate-per-page", "100") as served:
-        for _ in range(repeat):  # interleaved, so background load hits both alike
-            raw.append(_progress(crm_variant("raw", served.base_url)))
-            fast.append(_progress(crm_variant("catalog_arrow", served.base_url, FAST_PATH_ENV)))
-    print(f"throughput baselines: {baseline_rows:,} parties", flush=True)
-    with serving("crm", "--parties", str(baseline_rows), "--pregenerate-per-page", "100") as served:
-        dlt_default = _progress(crm_variant("dlt_rest_api", served.base_url))
-        catalog_rows = _progress(crm_variant("catalog_rows", served.base_url, FAST_PATH_ENV))
-    return Throughput(
-        raw=_median(raw), fast=_median(fast), dlt_default=dlt_default, catalog_rows=catalog_rows
+def checked(measurement: Measurement, rows: int) -> Measurement:
+    """`measurement`, if it loaded every row the server holds."""
+    if measurement.rows != rows:
+        raise VariantFailed(
+            f"{measurement.name} loaded {measurement.rows:,} rows of {rows:,}: "
+            f"{measurement.result.get('tables')}"
+        )
+    return _progress(measurement)
+
+
+def measure_throughput(result: ConnectorResult, repeat: int, env: dict[str, str]) -> None:
+    """The default path and the raw loop at `result.rows`, `repeat` times each, interleaved
+    so that background load hits both alike."""
+    print(f"{result.connector}: {result.rows:,} {result.resource}, {repeat} runs each", flush=True)
+    defaults: list[Measurement] = []
+    raws: list[Measurement] = []
+    with serving(result.connector, "--rows", str(result.rows), "--keep") as served:
+        for _ in range(repeat):
+            for name, runs, variant_env in (("raw", raws, None), ("default", defaults, env)):
+                try:
+                    run = variant(result.connector, name, served.base_url, variant_env)
+                    runs.append(checked(run, result.rows))
+                except VariantFailed as error:
+                    result.errors.append(_one_line(error))
+                    print(f"  {_one_line(error)}", flush=True)
+    result.default = median_run(defaults) if defaults else None
+    result.raw = median_run(raws) if raws else None
+
+
+def measure_large(result: ConnectorResult, env: dict[str, str]) -> None:
+    print(f"{result.connector}: {result.large_rows:,} {result.resource}, default path", flush=True)
+    with serving(result.connector, "--rows", str(result.large_rows)) as served:
+        try:
+            run = variant(result.connector, "default", served.base_url, env)
+            result.large = checked(run, result.large_rows)
+        except VariantFailed as error:
+            result.errors.append(_one_line(error))
+            print(f"  {_one_line(error)}", flush=True)
+
+
+def measure_dlt_baseline(rows: int) -> Measurement | str:
+    print(f"crm: {rows:,} parties with dlt's rest_api_source", flush=True)
+    with serving("crm", "--rows", str(rows), "--keep") as served:
+        try:
+            return checked(variant("crm", "dlt_rest_api", served.base_url), rows)
+        except VariantFailed as error:
+            return _one_line(error)
+
+
+def measure_paced() -> dict[str, Any] | str:
+    """`bench.paced_sync.measure`'s result, or why there is none."""
+    try:
+        from bench import paced_sync  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as error:
+        return f"Not run: `bench/paced_sync.py` is missing ({error})."
+    print("paced sync", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench_") as workdir:
+        try:
+            result: dict[str, Any] = paced_sync.measure(Path(workdir))
+        except Exception as error:  # one failed section must not lose the others
+            return f"Failed: {type(error).__name__}: {_one_line(error)}"
+    missing = [key for key in PACED_KEYS if key not in result]
+    if missing:
+        return f"Failed: `bench.paced_sync.measure` returned no {', '.join(missing)}: {result}"
+    print(
+        f"  {result['requests']:,} requests, {result['429s']} 429s, {result['seconds']:.2f} s "
+        f"= {result['ratio']:.2f}x the bound",
+        flush=True,
     )
+    return result
 
 
 def measure_fanout(epics: int) -> Fanout | str:
-    try:
-        import connectors.project_tracker  # noqa: F401
-        import tests.fakes.project_tracker  # noqa: F401
-    except ImportError as error:
-        return f"not run: the project_tracker connector or its fake is missing ({error})"
     print(f"fan-out: {epics:,} child requests, {FANOUT_LATENCY * 1000:.0f} ms latency", flush=True)
     runs: dict[str, tuple[Measurement, dict[str, int]]] = {}
     for mode in ("concurrent", "sequential"):
         limit = FANOUT_REQUESTS_PER_MINUTE // 60
+        server_args = ["--epics", str(epics), "--latency", str(FANOUT_LATENCY)]
+        server_args += ["--limit", str(limit), "--per-seconds", "1"]
         with (
-            serving(
-                "project_tracker",
-                "--epics",
-                str(epics),
-                "--latency",
-                str(FANOUT_LATENCY),
-                "--limit",
-                str(limit),
-                "--per-seconds",
-                "1",
-            ) as served,
+            serving("fanout", *server_args) as served,
             tempfile.TemporaryDirectory(prefix="bench_") as workdir,
         ):
-            argv = [
-                "-m",
-                "bench.fanout",
-                "--base-url",
-                served.base_url,
-                "--workdir",
-                workdir,
-                "--requests-per-minute",
-                str(FANOUT_REQUESTS_PER_MINUTE),
-            ]
+            argv = ["-m", "bench.fanout", "--base-url", served.base_url, "--workdir", workdir]
+            argv += ["--requests-per-minute", str(FANOUT_REQUESTS_PER_MINUTE)]
             if mode == "sequential":
                 argv.append("--sequential")
-            measurement = run_variant(mode, argv, env={"EXTRACT__WORKERS": str(FANOUT_WORKERS)})
+            try:
+                measurement = run_variant(mode, argv, env={"EXTRACT__WORKERS": str(FANOUT_WORKERS)})
+            except VariantFailed as error:
+                return f"Failed: {_one_line(error)}"
         runs[mode] = (_progress(measurement), served.stats)
     return Fanout(
         concurrent=runs["concurrent"][0],
@@ -112,18 +152,6 @@ def measure_fanout(epics: int) -> Fanout | str:
         requests_per_minute=FANOUT_REQUESTS_PER_MINUTE,
         workers=FANOUT_WORKERS,
     )
-
-
-def measure_memory(sizes: Sequence[int], duckdb_defaults_too: bool) -> Memory:
-    limited: dict[int, Measurement] = {}
-    defaults: dict[int, Measurement] = {}
-    for rows in sizes:
-        print(f"memory: {rows:,} parties", flush=True)
-        with serving("crm", "--parties", str(rows)) as served:
-            limited[rows] = _progress(crm_variant("catalog_arrow", served.base_url, FAST_PATH_ENV))
-            if duckdb_defaults_too:
-                defaults[rows] = _progress(crm_variant("catalog_arrow", served.base_url))
-    return Memory(limited=limited, duckdb_defaults=defaults, memory_limit=DUCKDB_MEMORY_LIMIT)
 
 
 def machine() -> dict[str, str]:
@@ -141,19 +169,38 @@ def machine() -> dict[str, str]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="throughput parties")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the timed runs")
     parser.add_argument(
-        "--baseline-rows",
-        type=int,
-        default=25_000,
-        help="parties for dlt's default path, which needs ~0.1 MB of RAM per row",
+        "--large-rows", type=int, default=1_000_000, help="rows of the default path's memory run"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs of raw and catalog_arrow")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each variant")
+    parser.add_argument(
+        "--connectors", nargs="+", choices=sorted(CASES), default=list(CASES), metavar="NAME"
+    )
     parser.add_argument("--epics", type=int, default=1000, help="fan-out child requests")
-    parser.add_argument("--memory-rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--quick", action="store_true", help="skip the DuckDB-defaults memory runs")
+    parser.add_argument(
+        "--skip", nargs="+", choices=["large", "paced", "fanout"], default=[], help="sections"
+    )
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        default="none",
+        help="DuckDB memory_limit of the default-path runs, e.g. 64MB; `none` (the default): "
+        "DuckDB's own, as a user's pipeline.run",
+    )
+    parser.add_argument(
+        "--dlt-baseline-rows",
+        type=int,
+        default=0,
+        help="also load this many crm parties with dlt's rest_api_source (0: not run)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, to try the harness: "
+        + ", ".join(f"{key}={value:,}" for key, value in QUICK.items()),
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -161,14 +208,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where to write the report (untracked; `make bench-publish` writes BENCHMARKS.md)",
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # a SIGTERM unwinds like Ctrl-C, so every server and variant started is stopped
+    signal.signal(signal.SIGTERM, _interrupted)
+    limit = None if args.duckdb_memory_limit.lower() == "none" else args.duckdb_memory_limit
+    env = {}
+    if limit:
+        env["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps({"memory_limit": limit})
 
     started = time.monotonic()
     host = machine()
-    throughput = measure_throughput(args.rows, args.baseline_rows, args.repeat)
-    fanout = measure_fanout(args.epics)
-    memory = measure_memory(args.memory_rows, duckdb_defaults_too=not args.quick)
+    results = [
+        ConnectorResult(name, CASES[name].resource, CASES[name].shape, args.rows, args.large_rows)
+        for name in args.connectors
+    ]
+    for result in results:
+        measure_throughput(result, args.repeat, env)
+    settings = Settings(repeat=args.repeat, duckdb_memory_limit=limit)
+    if args.dlt_baseline_rows:
+        settings.dlt_baseline = measure_dlt_baseline(args.dlt_baseline_rows)
+    paced = "Not run (`--skip paced`)." if "paced" in args.skip else measure_paced()
+    fanout = "Not run (`--skip fanout`)." if "fanout" in args.skip else measure_fanout(args.epics)
+    if "large" not in args.skip:
+        for result in results:
+            measure_large(result, env)
     host["bench wall time"] = f"{time.monotonic() - started:.0f} s"
-    text = render(host, throughput, fanout, memory)
+    text = render(host, settings, results, paced, fanout)
     print()
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -177,18 +250,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _median(runs: list[Measurement]) -> Measurement:
-    ordered = sorted(runs, key=lambda run: run.seconds)
-    middle = ordered[len(ordered) // 2]
-    # peak memory is the worst run's, not the median run's
-    peak = max(run.peak_rss_mb for run in runs)
-    seconds = statistics.median(run.seconds for run in runs)
-    return Measurement(middle.name, {**middle.result, "seconds": seconds, "runs": len(runs)}, peak)
+def _one_line(error: BaseException) -> str:
+    """The error on one line: a failed variant's first line (its name and exit code) and
+    the last error its standard error names."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    named = [line for line in lines[1:] if "Error" in line or "Exception" in line]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} {(named or lines)[-1]}"
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _progress(measurement: Measurement) -> Measurement:
     print(
-        f"  {measurement.name:<14} {measurement.rows:>9,} rows {measurement.seconds:7.2f} s "
+        f"  {measurement.name:<28} {measurement.rows:>9,} rows {measurement.seconds:7.2f} s "
         f"{measurement.rows_per_second:9,.0f} rows/s  peak RSS {measurement.peak_rss_mb:6.0f} MB",
         flush=True,
     )

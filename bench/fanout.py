@@ -1,5 +1,5 @@
 """One `project_tracker` child fan-out, for the benchmark: `epics_comments`, one request
-per epic, against a fake with latency and a rate limit (`bench.serve project_tracker`).
+per epic, against a fake with latency and a rate limit (`bench.serve fanout`).
 
 Run one per process: `python -m bench.fanout --base-url URL --workdir DIR
 --requests-per-minute R [--sequential]`. It times the extract step (the requests; the

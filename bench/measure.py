@@ -61,7 +61,13 @@ def run_variant(
         process = subprocess.Popen(
             [sys.executable, *argv], cwd=ROOT, env=child_env, stdout=stdout, stderr=stderr
         )
-        status, usage = _wait_with_usage(process, timeout, name)
+        try:
+            status, usage = _wait_with_usage(process, timeout, name)
+        except BaseException:  # interrupted: the variant must not outlive the benchmark
+            if process.returncode is None:
+                process.kill()
+                os.wait4(process.pid, 0)
+            raise
         stdout.seek(0)
         stderr.seek(0)
         out, err = stdout.read(), stderr.read()

@@ -1,7 +1,8 @@
 """Serve a fake vendor API from its own process, for the benchmark.
 
-`python -m bench.serve crm --parties N [--pregenerate-per-page 100]` or
-`python -m bench.serve project_tracker --epics N --latency 0.02 --limit 300 --per-seconds 1`.
+`python -m bench.serve <connector> --rows N [--keep]` serves a bench server
+(`bench.servers`); `python -m bench.serve fanout --epics N --latency 0.02 --limit 300
+--per-seconds 1` serves the project-tracker fake for the fan-out.
 
 It prints the base URL on one line, serves until its standard input closes, then prints
 one JSON line: the requests it answered and how many of them were `429`s. Serving from a
@@ -15,14 +16,10 @@ import json
 import sys
 from typing import Any
 
-
-def crm(args: argparse.Namespace) -> Any:
-    from bench.crm_server import LazyCrmFake
-
-    return LazyCrmFake(args.parties, args.latency, args.pregenerate_per_page)
+from bench.servers import SERVERS
 
 
-def project_tracker(args: argparse.Namespace) -> Any:
+def fanout(args: argparse.Namespace) -> Any:
     from tests.fakes.project_tracker import ProjectTrackerFake
 
     fake = ProjectTrackerFake(epics=args.epics, stories_per_epic=0, latency=args.latency)
@@ -34,18 +31,25 @@ def project_tracker(args: argparse.Namespace) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     fakes = parser.add_subparsers(dest="fake", required=True)
-    crm_args = fakes.add_parser("crm")
-    crm_args.add_argument("--parties", type=int, required=True)
-    crm_args.add_argument("--pregenerate-per-page", type=int, default=None)
-    tracker_args = fakes.add_parser("project_tracker")
-    tracker_args.add_argument("--epics", type=int, required=True)
-    tracker_args.add_argument("--limit", type=int, default=0, help="requests per window")
-    tracker_args.add_argument("--per-seconds", type=float, default=1.0, help="the window")
-    for sub in (crm_args, tracker_args):
+    for connector in SERVERS:
+        sub = fakes.add_parser(connector)
+        sub.add_argument("--rows", type=int, required=True)
+        sub.add_argument(
+            "--keep", action="store_true", help="make and serialise every record up front"
+        )
         sub.add_argument("--latency", type=float, default=0.0)
+    fan = fakes.add_parser("fanout")
+    fan.add_argument("--epics", type=int, required=True)
+    fan.add_argument("--limit", type=int, default=0, help="requests per window")
+    fan.add_argument("--per-seconds", type=float, default=1.0, help="the window")
+    fan.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
 
-    fake = {"crm": crm, "project_tracker": project_tracker}[args.fake](args).start()
+    if args.fake == "fanout":
+        fake = fanout(args)
+    else:
+        fake = SERVERS[args.fake](args.rows, keep=args.keep, latency=args.latency)
+    fake.start()
     print(fake.base_url, flush=True)
     sys.stdin.read()  # serve until the benchmark closes our standard input
     fake.stop()

@@ -1,0 +1,160 @@
+"""One way of loading one connector's largest resource into DuckDB, run in its own process.
+
+`python -m bench.variants <connector> <variant> --base-url URL --workdir DIR` loads every
+record the bench server (`bench.serve`) holds and prints one JSON line: the rows in the
+resource's table, the seconds from the first request to the data committed in DuckDB
+(imports and start-up excluded), every table it made with its rows, and the peak memory
+before the load step.
+
+- `default`: what a user's `pipeline.run(<name>_source(...).with_resources(<resource>))`
+  does (`bench.cases`: the source's defaults, pacing off), run as `pipeline.run`'s three
+  steps (extract, normalize, load) so that the memory before the load can be told apart.
+- `raw`: no dlt: `requests`, `json`, one `pyarrow` table per page, DuckDB `CREATE TABLE
+  AS`; paged as the connector pages (`bench.cases`).
+- `dlt_rest_api` (crm only): dlt's `rest_api_source` with the minimal config a user
+  writes from dlt's docs and dlt's defaults (DuckDB's `insert_values` loader files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.measure import report
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def default(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
+    from bench.cases import CASES
+    from shared.loading import duckdb_pipeline
+
+    case = CASES[connector]
+    pipeline = duckdb_pipeline(
+        f"bench_{connector}", database=str(workdir / "default.duckdb"), pipelines_dir=str(workdir)
+    )
+    source = case.source(base_url)
+    started = time.perf_counter()
+    pipeline.extract(source)
+    pipeline.normalize()
+    before_load_mb = peak_rss_mb()
+    pipeline.load()
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "peak_rss_before_load_mb": before_load_mb,
+        "pacing": case.unpaced(),
+        **_dlt_counts(pipeline, case.resource),
+    }
+
+
+def raw(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
+    import duckdb
+    import pyarrow as pa
+    import requests
+
+    from bench.cases import CASES
+
+    case = CASES[connector]
+    database = str(workdir / "raw.duckdb")
+    started = time.perf_counter()
+    session = requests.Session()
+    session.headers.update(case.raw_headers)
+    session.params = dict(case.raw_params)
+    tables = []
+    for rows in case.raw_pages(session, base_url):
+        # every key of the page (pa.Table.from_pylist would only look at the first row)
+        keys = dict.fromkeys(key for row in rows for key in row)
+        tables.append(pa.table({key: [row.get(key) for row in rows] for key in keys}))
+    loaded = pa.concat_tables(tables, promote_options="permissive")
+    del tables
+    connection = duckdb.connect(database)
+    connection.register("fetched", loaded)
+    connection.execute(f"CREATE TABLE {case.resource} AS SELECT * FROM fetched")
+    connection.close()
+    seconds = time.perf_counter() - started
+    check = duckdb.connect(database, read_only=True)
+    row = check.execute(f"SELECT COUNT(*) FROM {case.resource}").fetchone()
+    check.close()
+    assert row is not None
+    return {"seconds": seconds, "rows": row[0], "tables": {case.resource: row[0]}}
+
+
+def dlt_rest_api(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
+    if connector != "crm":
+        raise SystemExit("dlt_rest_api: only for crm")
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    from tests.fakes.crm import TOKEN
+
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": base_url,
+                "auth": {"type": "bearer", "token": TOKEN},
+                "paginator": "header_link",
+            },
+            "resource_defaults": {
+                "primary_key": "id",
+                "write_disposition": "merge",
+                "endpoint": {"params": {"perPage": 100}},
+            },
+            "resources": [
+                {
+                    "name": "parties",
+                    "endpoint": {"path": "/api/v2/parties", "data_selector": "parties"},
+                }
+            ],
+        }
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_dlt",
+        destination=dlt.destinations.duckdb(str(workdir / "dlt.duckdb")),
+        dataset_name="bench_dlt_data",
+        pipelines_dir=str(workdir),
+    )
+    started = time.perf_counter()
+    pipeline.run(source)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, **_dlt_counts(pipeline, "parties")}
+
+
+def _dlt_counts(pipeline: Any, table: str) -> dict[str, Any]:
+    from shared.loading import row_counts
+
+    tables = row_counts(pipeline)
+    return {"rows": tables.get(table, 0), "tables": tables}
+
+
+VARIANTS: dict[str, Callable[[str, str, Path], dict[str, Any]]] = {
+    "default": default,
+    "raw": raw,
+    "dlt_rest_api": dlt_rest_api,
+}
+
+
+def main() -> None:
+    from bench.cases import CASES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("connector", choices=sorted(CASES))
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--workdir", required=True, type=Path)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report(VARIANTS[args.variant](args.connector, args.base_url, args.workdir))
+
+
+if __name__ == "__main__":
+    main()

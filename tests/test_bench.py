@@ -1,0 +1,187 @@
+"""The benchmark harness (`make bench`): its variants at a few hundred rows against the
+bench servers, its process plumbing, and how the report judges the targets."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench
+from bench import __main__ as bench_main
+from bench import variants
+from bench.cases import CASES, UNPACED
+from bench.measure import Measurement, VariantFailed, serving
+from bench.report import ConnectorResult, Settings, median_run, render
+from bench.servers import SERVERS, tracker_story
+from tests.fakes import crm, incident_analytics
+
+ROWS = 500
+
+#: the child tables each default path makes from ROWS records, counted from the records
+CHILD_TABLES: dict[str, dict[str, int]] = {
+    "crm": {
+        "parties__email_addresses": sum(
+            len(crm.make_party(i)["emailAddresses"]) for i in range(ROWS)
+        ),
+        "parties__phone_numbers": sum(len(crm.make_party(i)["phoneNumbers"]) for i in range(ROWS)),
+        "parties__fields": sum(len(crm.make_party(i)["fields"]) for i in range(ROWS)),
+    },
+    "analytics": {},
+    "incident_analytics": {
+        "alerts__tags": sum(len(incident_analytics.make_alert(i, 1)["tags"]) for i in range(ROWS))
+    },
+    "project_tracker": {
+        f"groups_stories__{key}": sum(len(tracker_story(i)[key]) for i in range(ROWS))
+        for key in ("labels", "owner_ids", "follower_ids")
+    },
+    "hubspot_contacts": {},
+}
+#: the path of each benchmarked resource's list
+PATHS = {
+    "crm": "/api/v2/parties",
+    "analytics": "/v1/events",
+    "incident_analytics": "/v2/alerts",
+    "project_tracker": "/stories",
+    "hubspot_contacts": "/crm/v3/objects/contacts",
+}
+
+
+@pytest.mark.parametrize("connector", sorted(CASES))
+def test_raw_loop_and_default_path_load_every_record_paging_alike(
+    connector: str, tmp_path: Path
+) -> None:
+    case = CASES[connector]
+    for workdir in ("raw", "default"):
+        (tmp_path / workdir).mkdir()
+    with SERVERS[connector](ROWS) as server:
+        raw = variants.raw(connector, server.base_url, tmp_path / "raw")
+        raw_requests = len(server.requests_to(PATHS[connector]))
+        default = variants.default(connector, server.base_url, tmp_path / "default")
+        default_requests = len(server.requests_to(PATHS[connector])) - raw_requests
+
+    assert raw["rows"] == ROWS
+    assert raw["tables"] == {case.resource: ROWS}
+    assert default["rows"] == ROWS
+    assert default["tables"] == {case.resource: ROWS, **CHILD_TABLES[connector]}
+    assert raw["seconds"] > 0 and default["seconds"] > 0
+    # the raw loop pages as the connector does: the same requests for the same records
+    assert raw_requests == default_requests
+    assert raw_requests >= 2  # more than one page
+
+
+def test_keyset_paging_reads_each_boundary_alert_twice_and_loads_it_once(tmp_path: Path) -> None:
+    with SERVERS["incident_analytics"](ROWS) as server:
+        raw = variants.raw("incident_analytics", server.base_url, tmp_path)
+        queries = [request.args["query"] for request in server.requests_to("/v2/alerts")]
+
+    # 100 a page; every page restarts at the last alert's millisecond (one alert each)
+    first = incident_analytics.millis(incident_analytics.EPOCH)
+    assert queries == ["updatedAt>=0"] + [f"updatedAt>={first + 99 * k}" for k in range(1, 6)]
+    assert raw["tables"] == {"alerts": ROWS}
+
+
+def test_the_default_path_turns_every_pacing_argument_off() -> None:
+    assert CASES["crm"].unpaced() == {"requests_per_minute": UNPACED}
+    assert CASES["hubspot_contacts"].unpaced() == {
+        "requests_per_ten_seconds": UNPACED,
+        "search_requests_per_second": UNPACED,
+    }
+
+
+def test_a_variant_runs_in_its_own_process_against_a_served_fake() -> None:
+    with serving("analytics", "--rows", "250", "--keep") as served:
+        measured = bench_main.variant("analytics", "raw", served.base_url)
+
+    assert measured.name == "analytics raw"
+    assert measured.rows == 250
+    assert measured.result["tables"] == {"events": 250}
+    assert measured.peak_rss_mb > 10  # the child's own peak, from os.wait4
+    # offset paging, 100 a page until a short page
+    assert served.stats == {"requests": 3, "rate_limited": 0}
+    with pytest.raises(VariantFailed, match="analytics raw loaded 250 rows of 300"):
+        bench_main.checked(measured, 300)
+
+
+def test_the_paced_sync_result_must_carry_every_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    stand_in = types.ModuleType("bench.paced_sync")
+    stand_in.measure = lambda workdir: {"requests": 1000, "429s": 0}  # type: ignore[attr-defined]
+    # both where `from bench import paced_sync` looks: the package, then sys.modules
+    monkeypatch.setattr(bench, "paced_sync", stand_in, raising=False)
+    monkeypatch.setitem(sys.modules, "bench.paced_sync", stand_in)
+
+    outcome = bench_main.measure_paced()
+
+    assert isinstance(outcome, str)
+    assert outcome.startswith(
+        "Failed: `bench.paced_sync.measure` returned no seconds, bound_seconds, ratio, "
+        "budget, description"
+    )
+
+
+def run(name: str, rows: int, seconds: float, peak: float, **result: Any) -> Measurement:
+    return Measurement(name, {"rows": rows, "seconds": seconds, "tables": {}, **result}, peak)
+
+
+def test_the_median_run_takes_the_median_seconds_and_keeps_every_peak() -> None:
+    median = median_run([run("d", 10, 3.0, 300), run("d", 10, 1.0, 250), run("d", 10, 2.0, 280)])
+
+    assert median.seconds == 2.0
+    assert median.peak_rss_mb == 300
+    assert median.result["peaks"] == [300, 250, 280]
+    assert median.result["runs"] == 3
+
+
+def test_the_report_judges_every_target_of_every_connector() -> None:
+    crm_result = ConnectorResult("crm", "parties", "pages", 100_000, 1_000_000)
+    crm_result.default = median_run(
+        [run("crm default", 100_000, s, p) for s, p in ((10.0, 300), (11.0, 320), (9.0, 310))]
+    )
+    crm_result.raw = median_run([run("crm raw", 100_000, 5.0, 500)])
+    crm_result.large = run("crm default", 1_000_000, 100.0, 350)
+    events = ConnectorResult("analytics", "events", "pages", 100_000, 1_000_000)
+    events.default = median_run([run("analytics default", 100_000, 6.0, 200)])
+    events.raw = median_run([run("analytics raw", 100_000, 9.0, 180)])
+    events.large = run("analytics default", 1_000_000, 60.0, 500)
+    alerts = ConnectorResult("incident_analytics", "alerts", "pages", 100_000, 1_000_000)
+    alerts.raw = median_run([run("incident_analytics raw", 100_000, 4.0, 190)])
+    alerts.errors.append("incident_analytics default exited with 1: boom")
+    paced = {
+        "requests": 1200,
+        "429s": 2,
+        "seconds": 36.0,
+        "bound_seconds": 30.0,
+        "ratio": 1.2,
+        "budget": "1,200 requests a minute",
+        "description": "crm against a budget.",
+    }
+
+    text = render({"cores": "2"}, Settings(3, None), [crm_result, events, alerts], paced, "n/a")
+
+    # crm: 10,000 rows/s (median 10 s) vs 20,000 raw; 310 MB median at 100k, 350 MB at 1M
+    assert (
+        "| `crm` `parties` | 10,000 | 20,000 | 0.50x, **not met** | 310 | 350 | 350, met "
+        "| +13%, met |" in text
+    )
+    # analytics: 16,667 vs 11,111 rows/s; 200 MB, then 500 MB
+    assert (
+        "| `analytics` `events` | 16,667 | 11,111 | 1.50x, met | 200 | 500 "
+        "| 500, **not met** | +150%, **not met** |" in text
+    )
+    assert "| `incident_analytics` `alerts` | — | 25,000 | — | — | — | — | — |" in text
+    assert (
+        "- default path at least 0.6x the raw loop: met by 1 of 3 (analytics); "
+        "not met by crm; not measured for incident_analytics" in text
+    )
+    assert (
+        "- peak RSS growing less than 25% from 100,000 to 1,000,000 rows: met by 1 of 3 "
+        "(crm); not met by analytics; not measured for incident_analytics" in text
+    )
+    assert "- `incident_analytics`: incident_analytics default exited with 1: boom" in text
+    assert "| 1,200 | 2 | 36.00 | 30.00 | 1.20 | 1,200 requests a minute |" in text
+    assert "- within 1.15x of the bound: 1.20x, **not met**" in text
+    assert "- zero 429s: 2, **not met**" in text
+    assert "The default-path runs use DuckDB's defaults" in text
