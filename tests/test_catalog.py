@@ -19,9 +19,9 @@ import yaml
 from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 
-from connectors.runner import source_arguments
-from connectors.snippets import source_settings
-from shared.catalog import (
+from connectors.cli.runner import source_arguments
+from connectors.cli.snippets import source_settings
+from shared.tooling.catalog import (
     CATALOG_PATH,
     CatalogError,
     ConnectorEntry,
@@ -382,7 +382,7 @@ README_SECTIONS = [
 def test_every_connector_has_its_own_readme_covering_auth_config_tables_and_limits(
     entry: ConnectorEntry,
 ) -> None:
-    from connectors.readme import connector_readme
+    from connectors.cli.readme import connector_readme
 
     path = ROOT / connector_readme(entry)
     assert path.is_file(), f"{entry.name}: no {connector_readme(entry)}"

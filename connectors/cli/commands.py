@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from connectors.scaffold import ScaffoldError  # noqa: E402
-from shared.catalog import Auth, ConnectorEntry, UnknownConnectorError, load_catalog  # noqa: E402
+from connectors.cli.scaffold import ScaffoldError  # noqa: E402
 from shared.errors import ConnectorError  # noqa: E402
+from shared.tooling.catalog import Auth, ConnectorEntry, UnknownConnectorError, load_catalog  # noqa: E402
 
 #: exit status of a usage error (unknown connector, resource or destination, taken name)
 USAGE = 2
@@ -99,7 +99,7 @@ def _auth_summary(entry: ConnectorEntry) -> str:
 
 def _print_secrets(entry: ConnectorEntry, settings: Any) -> None:
     """The `.dlt/secrets.toml` snippet, one per auth mode when there are several."""
-    from connectors import snippets
+    from connectors.cli import snippets
 
     modes = entry.auth.modes
     for number, mode in enumerate(modes):
@@ -136,8 +136,8 @@ def _cursor(cursor: str | None) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from connectors import dango, snippets
-    from connectors.readme import connector_readme
+    from connectors.cli import dango, snippets
+    from connectors.cli.readme import connector_readme
 
     entry = load_catalog().get(args.name)
     settings = snippets.source_settings(entry)
@@ -289,7 +289,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _missing_config(entry: ConnectorEntry, fields: list[str]) -> str:
-    from connectors.snippets import source_settings
+    from connectors.cli.snippets import source_settings
 
     settings = source_settings(entry)
     wanted = [
@@ -341,7 +341,7 @@ def _bad_config_value(entry: ConnectorEntry, exc: Any) -> str:
     named by its key; the value itself is not repeated (it may be a secret)."""
     import inspect
 
-    from connectors.snippets import source_settings
+    from connectors.cli.snippets import source_settings
 
     settings = source_settings(entry)
     field = str(exc.field_name)
@@ -386,7 +386,7 @@ def check_database(flag: str, value: str | None) -> None:
 def progress_collector(args: argparse.Namespace, label: str) -> Any:
     """Our progress collector on stderr when stderr is a terminal or progress is forced
     (`--progress`, `CONNECTORS_PROGRESS=1`); None (dlt shows nothing) otherwise."""
-    from connectors.progress import Progress, wanted
+    from connectors.cli.progress import Progress, wanted
 
     return Progress(sys.stderr, label) if wanted(sys.stderr, args.progress) else None
 
@@ -394,7 +394,7 @@ def progress_collector(args: argparse.Namespace, label: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from connectors import runner
+    from connectors.cli import runner
 
     entry = load_catalog().get(args.name)
     check_base_url(args.base_url)
@@ -441,7 +441,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _destination_of(entry: ConnectorEntry, pipeline: Any, args: argparse.Namespace) -> str:
     """Where a run loads: the DuckDB file (absolute), dataset and pipeline name."""
-    from connectors.runner import database_path
+    from connectors.cli.runner import database_path
 
     if args.destination == "duckdb":
         target = str(database_path(entry, args.replay, args.database))
@@ -451,7 +451,7 @@ def _destination_of(entry: ConnectorEntry, pipeline: Any, args: argparse.Namespa
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from connectors import runner
+    from connectors.cli import runner
 
     check_database("--database", args.database)
     catalog = load_catalog()
@@ -480,7 +480,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from connectors.scaffold import create_connector
+    from connectors.cli.scaffold import create_connector
 
     written = create_connector(args.name, args.from_)
     origin = f"a copy of `{args.from_}`" if args.from_ else "the my_api template"
@@ -492,7 +492,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_readme(args: argparse.Namespace) -> int:
-    from connectors.readme import README_PATH, update_readme
+    from connectors.cli.readme import README_PATH, update_readme
 
     up_to_date = update_readme(load_catalog(), README_PATH, check=args.check)
     if args.check and not up_to_date:
