@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from connectors.cli import main, runner, snippets
-from connectors.cli.commands import known_destinations
+from connectors.cli.explain import known_destinations
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
 from tests.fakes.analytics import TOKEN_PATH, AnalyticsFake
 from tests.fakes.crm import TOKEN, CrmFake

@@ -4,6 +4,7 @@ No connector imports anything from here: a connector folder is whole without it.
 One idea per module:
 
 - `commands`: the command line (`list`, `show`, `run`, `demo`, `new`, `readme`).
+- `explain`: a failed run in one line, naming what to set or install.
 - `runner`: builds a catalog connector's source and pipeline and runs it, live or replayed
   from its cassettes (also what `orchestration/` schedules).
 - `snippets`: the `.dlt/*.toml` and Python snippets `show` prints.
