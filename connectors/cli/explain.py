@@ -112,6 +112,8 @@ def is_usage_error(exc: BaseException) -> bool:
 
 
 def first_line(exc: BaseException) -> str:
+    """The first line of `exc`'s message (its type's name when it has none): errors are
+    one line."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
