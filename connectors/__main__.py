@@ -1,4 +1,4 @@
-"""`python -m connectors` (the `connectors` command): see connectors/cli.py."""
+"""`python -m connectors` (the `connectors` command): see connectors/cli/."""
 
 import sys
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.runner import source_arguments
-from shared.catalog import Catalog, ConnectorEntry, load_catalog
+from connectors.cli.runner import source_arguments
+from shared.tooling.catalog import Catalog, ConnectorEntry, load_catalog
 
 
 def catalog_entry(name: str, catalog: Catalog | None = None) -> ConnectorEntry:

@@ -26,8 +26,8 @@ import dlt
 from dlt.helpers.airflow_helper import PipelineTasksGroup
 
 from orchestration import build_source, catalog_entry
-from shared.catalog import Catalog
 from shared.loading import DEFAULT_LOADER_FILE_FORMAT
+from shared.tooling.catalog import Catalog
 
 try:  # Airflow 3
     from airflow.sdk import DAG

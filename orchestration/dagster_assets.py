@@ -19,9 +19,9 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetsDefinition, Definitions
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from connectors.runner import make_pipeline
+from connectors.cli.runner import make_pipeline
 from orchestration import build_source, catalog_entry
-from shared.catalog import Catalog, load_catalog
+from shared.tooling.catalog import Catalog, load_catalog
 
 
 def connector_assets(

@@ -11,4 +11,7 @@ One idea per module:
 - `paginators`: dlt's paginators by name, plus the few dlt lacks.
 - `builder`: turns a declarative resource table into dlt `rest_api` resources.
 - `loading`: pipeline defaults (parquet into DuckDB).
+
+Not for connectors: `tooling/` (the catalog file and the cassettes) is what the
+`connectors` command, the orchestrator helpers and the tests build on.
 """

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import ConfigurationError
 
-#: `connectors run` counts its DEBUG records to show pacing waits (connectors/progress.py)
+#: `connectors run` counts its DEBUG records to show pacing waits (connectors/cli/progress.py)
 logger = logging.getLogger(__name__)
 
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import dlt
 
-from shared.cassettes import Scrubber, cassette_path, recording, replaying
 from shared.loading import duckdb_pipeline, run_source
 from shared.redaction import watching_redactors
+from shared.tooling.cassettes import Scrubber, cassette_path, recording, replaying
 
 
 @dataclass

@@ -19,15 +19,16 @@ import yaml
 from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 
-from connectors.runner import source_arguments
-from connectors.snippets import source_settings
-from shared.catalog import (
+from connectors.cli.runner import source_arguments
+from connectors.cli.snippets import source_settings
+from shared.tooling.catalog import (
     CATALOG_PATH,
     CatalogError,
     ConnectorEntry,
     UnknownConnectorError,
     load_catalog,
     parse,
+    schema,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -382,7 +383,7 @@ README_SECTIONS = [
 def test_every_connector_has_its_own_readme_covering_auth_config_tables_and_limits(
     entry: ConnectorEntry,
 ) -> None:
-    from connectors.readme import connector_readme
+    from connectors.cli.readme import connector_readme
 
     path = ROOT / connector_readme(entry)
     assert path.is_file(), f"{entry.name}: no {connector_readme(entry)}"
@@ -397,3 +398,34 @@ def test_every_connector_has_its_own_readme_covering_auth_config_tables_and_limi
         assert f"`{resource.name}`" in text, (entry.name, resource.name)
     assert entry.base_url in text
     assert "shared/api-contracts" not in text
+
+
+def _descriptions(node: Any) -> list[str]:
+    """Every `description` string in the JSON schema, however deeply nested."""
+    if isinstance(node, dict):
+        own = [node["description"]] if isinstance(node.get("description"), str) else []
+        return own + [text for value in node.values() for text in _descriptions(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _descriptions(value)]
+    return []
+
+
+def test_the_schema_names_only_paths_that_exist_in_the_repository() -> None:
+    """The schema documents catalog.yml's fields for its readers: a path it names (with
+    `<name>`, `<cassette>`, `<file>` standing for each entry's values) is in the checkout,
+    not a folder that exists elsewhere (the contracts, the seed documents)."""
+    paths = [
+        token.rstrip(".,;:")
+        for text in _descriptions(schema())
+        for token in re.findall(r"[\w.<>*-]+(?:/[\w.<>*-]*)+", text)
+    ]
+
+    assert "connectors/<name>/README.md" in paths  # where a connector is documented
+    for entry in CATALOG:
+        for path in paths:
+            concrete = (
+                path.replace("<name>", entry.name)
+                .replace("<cassette>", entry.replay.cassette)
+                .replace("<file>", entry.contract or "")
+            )
+            assert (ROOT / concrete).exists(), f"the schema names {path}: no {concrete}"

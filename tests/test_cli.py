@@ -18,9 +18,9 @@ import duckdb
 import pytest
 import yaml
 
-from connectors import runner, snippets
-from connectors.cli import known_destinations, main
-from shared.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
+from connectors.cli import main, runner, snippets
+from connectors.cli.explain import known_destinations
+from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
 from tests.fakes.analytics import TOKEN_PATH, AnalyticsFake
 from tests.fakes.crm import TOKEN, CrmFake
 
@@ -437,7 +437,7 @@ def test_without_a_catalog_file_the_cli_says_to_run_from_a_checkout(
     """What a non-editable install (`pip install .`) sees: the packages import, but
     catalog.yml, cassettes and templates are not installed next to them."""
     missing = tmp_path / "site-packages" / "catalog.yml"
-    monkeypatch.setattr("shared.catalog.CATALOG_PATH", missing)
+    monkeypatch.setattr("shared.tooling.catalog.CATALOG_PATH", missing)
 
     for command in (["list"], ["show", "crm"], ["run", "crm", "--replay"], ["demo"]):
         code, out, err = cli(capsys, *command)
@@ -687,8 +687,8 @@ def test_run_resources_are_checked_against_the_code_not_a_stale_catalog(tmp_path
     stale = tmp_path / "catalog.yml"
     stale.write_text(yaml.safe_dump(raw))
     script = (
-        "import sys, shared.catalog\n"
-        f"shared.catalog.CATALOG_PATH = shared.catalog.Path({str(stale)!r})\n"
+        "import sys, shared.tooling.catalog\n"
+        f"shared.tooling.catalog.CATALOG_PATH = shared.tooling.catalog.Path({str(stale)!r})\n"
         "from connectors.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
@@ -753,9 +753,9 @@ def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes
     script = textwrap.dedent(
         """
         import json, sys
-        from connectors.runner import replay_scrubber
-        from shared.cassettes import replaying
-        from shared.catalog import load_catalog
+        from connectors.cli.runner import replay_scrubber
+        from shared.tooling.cassettes import replaying
+        from shared.tooling.catalog import load_catalog
         for name, snippet in json.loads(sys.argv[1]).items():
             entry = load_catalog().get(name)
             with replaying(entry.cassette_path(), replay_scrubber(entry)):

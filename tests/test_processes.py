@@ -182,7 +182,7 @@ def test_the_python_helper_refuses_a_second_run_while_the_cli_runs_the_pipeline(
     script = (
         "from connectors.crm import crm_source\n"
         "from shared.loading import duckdb_pipeline, run_source, PipelineLockedError\n"
-        # the CLI's pipeline for crm (connectors.runner.pipeline_name)
+        # the CLI's pipeline for crm (connectors.cli.runner.pipeline_name)
         "pipeline = duckdb_pipeline('connectors_crm', database='crm.duckdb')\n"
         "try:\n"
         "    run_source(pipeline, crm_source().with_resources('users'))\n"

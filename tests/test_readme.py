@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors import dango, snippets
-from connectors.cli import main
-from connectors.readme import END, START, catalog_table, render, update_readme
-from shared.catalog import load_catalog
+from connectors.cli import dango, main, snippets
+from connectors.cli.readme import END, START, catalog_table, render, update_readme
 from shared.errors import ConnectorError
+from shared.tooling.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

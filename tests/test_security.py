@@ -38,11 +38,11 @@ import requests
 import yaml
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from shared.cassettes import Scrubber, recording
 from shared.errors import ConfigurationError
 from shared.loading import duckdb_pipeline, run_source
 from shared.redaction import Redactor
 from shared.session import ConnectorSession, strip_credentials
+from shared.tooling.cassettes import Scrubber, recording
 from tests.fakes.analytics import OAUTH_RESOURCES, RESOURCES, TOKEN_PATH, AnalyticsFake
 from tests.fakes.base import FakeServer, Fault
 from tests.fakes.crm import CrmFake

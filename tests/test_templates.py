@@ -25,8 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.scaffold import TEST_SUFFIXES, ScaffoldError, camel, check_name, create_connector
-from shared.catalog import load_catalog
+from connectors.cli.scaffold import (
+    TEST_SUFFIXES,
+    ScaffoldError,
+    camel,
+    check_name,
+    create_connector,
+)
+from shared.tooling.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
@@ -216,7 +222,7 @@ def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
         ("dlt", None, "name `dlt` is refused: it is the name of a module of the installed library"),
         ("requests", None, "would shadow `import requests`; choose another, e.g. requests_api"),
         ("shared", None, "name `shared` is refused: it is the name of this repository's"),
-        ("scaffold", None, "connector `scaffold` already exists: connectors/scaffold.py"),
+        ("cli", None, "name `cli` is refused: connectors/cli/ is the catalog's command-line"),
         ("fresh", "nope", "unknown connector `nope` to copy; the catalog has: crm"),
     ],
 )

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import dlt
 import yaml
 
-from shared.cassettes import cassette_path, replaying
 from shared.loading import run_source
+from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.fakes.analytics import (
     API_KEY,

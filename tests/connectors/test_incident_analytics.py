@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dlt
 
-from shared.cassettes import cassette_path, replaying
+from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.fakes.incident_analytics import (
     RECORDING,

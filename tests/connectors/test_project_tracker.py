@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import dlt
 import pytest
 
-from shared.cassettes import cassette_path, replaying
 from shared.loading import duckdb_pipeline
+from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.fakes.project_tracker import RECORDING, ProjectTrackerFake
 from tests.recording import replay

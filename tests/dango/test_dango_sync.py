@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import tomlkit
 
-from connectors import dango, snippets
-from shared.catalog import ROOT, load_catalog
+from connectors.cli import dango, snippets
+from shared.tooling.catalog import ROOT, load_catalog
 from tests.recording import Recording, load_recording
 
 pytestmark = pytest.mark.dango

@@ -1,4 +1,4 @@
-"""The Dango entry `connectors show` prints (connectors/dango.py), checked offline in
+"""The Dango entry `connectors show` prints (connectors/cli/dango.py), checked offline in
 `make test`; `make test-dango` (test_dango_sync.py) pastes it into a real Dango project."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ import dlt
 import pytest
 import yaml
 
-from connectors import dango, snippets
-from connectors.cli import main
-from shared.catalog import ROOT, ConnectorEntry, load_catalog
+from connectors.cli import dango, main, snippets
 from shared.loading import run_source
+from shared.tooling.catalog import ROOT, ConnectorEntry, load_catalog
 from tests.dataset import query
 from tests.recording import load_recording
 

@@ -21,10 +21,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from shared.cassettes import cassette_path
 from shared.errors import ConnectorError
+from shared.tooling.cassettes import cassette_path
 
-ROOT = Path(__file__).resolve().parent.parent
+#: the repository (this file is shared/tooling/catalog.py)
+ROOT = Path(__file__).resolve().parents[2]
 CATALOG_PATH = ROOT / "catalog.yml"
 SCHEMA_PATH = Path(__file__).resolve().parent / "catalog.schema.json"
 

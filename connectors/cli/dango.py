@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from connectors.snippets import SourceSettings, config_values
-from shared.catalog import ROOT, ConnectorEntry
+from connectors.cli.snippets import SourceSettings, config_values
+from shared.tooling.catalog import ROOT, ConnectorEntry
 
 #: the Dango release `make test-dango` syncs every connector with
 DANGO_REQUIREMENT = "getdango==1.0.13"

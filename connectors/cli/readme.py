@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.catalog import ROOT, Auth, Catalog, ConnectorEntry
 from shared.errors import ConnectorError
+from shared.tooling.catalog import ROOT, Auth, Catalog, ConnectorEntry
 
 README_PATH = ROOT / "README.md"
 START = "<!-- catalog:start -->"

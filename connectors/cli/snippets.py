@@ -18,7 +18,7 @@ import dlt
 import tomlkit
 import yaml
 
-from shared.catalog import Auth, ConnectorEntry
+from shared.tooling.catalog import Auth, ConnectorEntry
 
 PLACEHOLDER = "..."
 
@@ -111,8 +111,8 @@ def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:
 
 
 def dango_source(entry: ConnectorEntry, settings: SourceSettings) -> str:
-    """A ready `.dango/sources.yml` entry for the Dango platform (connectors/dango.py)."""
-    from connectors import dango
+    """A ready `.dango/sources.yml` entry for the Dango platform (connectors/cli/dango.py)."""
+    from connectors.cli import dango
 
     return dango.sources_yml(entry, settings)
 

@@ -1,4 +1,4 @@
-"""shared.cassettes: scrubbing, deterministic files, strict offline replay."""
+"""shared.tooling.cassettes: scrubbing, deterministic files, strict offline replay."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from shared.auth import oauth2_client_credentials
-from shared.cassettes import (
+from shared.redaction import Redactor
+from shared.session import ConnectorSession
+from shared.tooling.cassettes import (
     REDACTED,
     Scrubber,
     SortedYamlPersister,
@@ -25,8 +27,6 @@ from shared.cassettes import (
     recording,
     replaying,
 )
-from shared.redaction import Redactor
-from shared.session import ConnectorSession
 from tests.fakes.base import FakeServer
 
 RECORDED = "http://127.0.0.1:5123"

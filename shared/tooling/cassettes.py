@@ -43,7 +43,7 @@ CREDENTIAL_FIELDS = frozenset(
     {*SENSITIVE_PARAMS, "client_id", "client_secret", "refresh_token", "id_token", "hapikey"}
 )
 VOLATILE_HEADERS = frozenset({"date", "server", "x-request-id", "connection", "keep-alive"})
-CASSETTES_DIR = Path(__file__).resolve().parent.parent / "cassettes"
+CASSETTES_DIR = Path(__file__).resolve().parents[2] / "cassettes"
 
 
 @dataclass

@@ -19,9 +19,9 @@ from typing import Any
 
 import dlt
 
-from shared.cassettes import Scrubber, replaying
-from shared.catalog import Catalog, ConnectorEntry, UnknownConnectorError
 from shared.loading import duckdb_pipeline, row_counts, run_source
+from shared.tooling.cassettes import Scrubber, replaying
+from shared.tooling.catalog import Catalog, ConnectorEntry, UnknownConnectorError
 
 DEMO_DATABASE = "demo.duckdb"
 

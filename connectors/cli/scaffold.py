@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from shared.catalog import ROOT, load_catalog, validate
 from shared.errors import ConnectorError
+from shared.tooling.catalog import ROOT, load_catalog, validate
 
 TEMPLATE_NAME = "my_api"
 TEMPLATES_DIR = "templates"
@@ -125,6 +125,8 @@ def title_of(name: str) -> str:
 
 #: this repository's own top-level packages and folders a connector must not be named after
 PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
+#: the packages in connectors/ that are not connectors (every other one is in catalog.yml)
+TOOLING_PACKAGES = ("cli",)
 
 
 def shadowed_module(name: str) -> str | None:
@@ -152,6 +154,11 @@ def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
         )
     if name in catalog_names:
         raise ScaffoldError(f"connector `{name}` already exists in catalog.yml")
+    if name in TOOLING_PACKAGES:
+        raise ScaffoldError(
+            f"connector name `{name}` is refused: connectors/{name}/ is the catalog's "
+            f"command-line tooling, not a connector; choose another, e.g. {name}_api"
+        )
     shadowed = shadowed_module(name)
     if shadowed:
         raise ScaffoldError(

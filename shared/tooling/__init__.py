@@ -1,0 +1,10 @@
+"""The catalog's own tooling, which no connector imports: the tools around the
+connectors (the `connectors` command, the orchestrator helpers, the tests) build on it.
+
+- `catalog`: `catalog.yml` loaded, validated against `catalog.schema.json`, and typed.
+- `cassettes`: recording HTTP to vcrpy cassettes, scrubbed of credentials, and replaying
+  them offline (`connectors run --replay`, `connectors demo`, the replay tests).
+
+It sits apart from the HTTP helpers in `shared/` so that `shared/`'s top level is what a
+connector is built on, and a connector folder copied elsewhere needs nothing from here.
+"""
