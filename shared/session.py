@@ -148,7 +148,7 @@ class ConnectorSession(requests.Session):
             auth = OriginScopedAuth(auth, base_url)
         self.auth = auth
         self.retry_policy = retry_policy or RetryPolicy()
-        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend)
+        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend, self._announce)
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.request_deadline = request_deadline
@@ -289,9 +289,21 @@ class ConnectorSession(requests.Session):
 
     def _send_paced(self, request: PreparedRequest, **kwargs: Any) -> Response:
         path = urlsplit(request.url or "").path
-        for pacer in self.pacers:
-            if pacer.applies_to(path):
-                pacer.wait()
+        pacers = [pacer for pacer in self.pacers if pacer.applies_to(path)]
+        for pacer in pacers:
+            pacer.wait()
+        response = self._send_once(request, **kwargs)
+        # every answer, a 429 included, tells the pacers the budget the API reports
+        self.server_clock.observe(response)
+        for pacer in pacers:
+            pacer.observe(response.headers, self.server_clock)
+        return response
+
+    def _announce(self, message: str) -> None:
+        """Log a notice of the pacers (a pace read from the API's budget headers)."""
+        logger.info("%s", self.redactor.redact(f"{self.connector}: {message}"))
+
+    def _send_once(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self.attempts += 1
         request_logger.debug(REQUEST_SENT, self.connector)
         deadline = time.monotonic() + self.request_deadline
