@@ -24,10 +24,11 @@ own `requests`/`per_seconds` only as the default for when they are absent, stale
 credible. Two kinds of window:
 
 - a fixed window with a reset time (`reset`): the remaining requests are spread evenly
-  until the window has surely reset, never more of them than the server said are left;
-  with none left, requests wait for the reset. The reset is read on the server's clock
-  (`ServerClock.surely_now`), and one second later than the header says (it has whole
-  seconds, and a server may round down). Requests sent after a response left but not
+  until the reset, never more of them than the server said are left; with none left,
+  requests wait until the window has surely reset. The reset is read on the server's
+  clock (`ServerClock.surely_now`); the header has whole seconds and a server may round
+  down, so the window surely has reset only a second after the one named, and the
+  requests are spread until the middle of that second. Requests sent after a response left but not
   yet counted in it are subtracted, so threads running ahead of their responses cannot
   overspend the window.
 - a rolling window (`window_ms`): requests are spaced evenly at the reported maximum per
@@ -256,8 +257,12 @@ class Budget:
         when the last one did; None when no budget holds (the default pace applies)."""
         with self._lock:
             reading = self._reading
-            if reading is None or now >= self._until and not reading.rolling:
+            if reading is None:
                 return None
+            if not reading.rolling and now >= self._until:
+                # the window has reset: the first request may go at once, and its answer
+                # tells the new window's budget; until then, the default pace
+                return self._until if last_left < self._until else None
             left = reading.remaining - (self._issued - self._ticket)
             if reading.rolling:
                 if left <= 0 and now < self._until:
@@ -265,7 +270,11 @@ class Budget:
                 return last_left + reading.seconds / (reading.limit * self.limit.headroom)
             if left <= 0:
                 return self._until
-            return last_left + (self._until - now) / left
+            # spread until the middle of the reset's second: the window ends somewhere in
+            # it, and this halves what either guess wrong would cost (budget left unspent
+            # when it ends earlier, a wait for `_until` when it ends later)
+            end = self._until - RESET_GRANULARITY_SECONDS / 2
+            return last_left + ((end if now < end else self._until) - now) / left
 
     def interval(self, now: float) -> float | None:
         """The spacing the budget asks for now (for messages and tests); None: none."""
