@@ -72,8 +72,9 @@ def measure(workdir: pathlib.Path) -> dict[str, Any]:
     description = (
         f"full crm sync ({ORGANISATIONS:,} organisations, one employees request each) at the "
         f"default pacing, which reads X-RateLimit-* and spends what remains evenly until the "
-        f"reset, against the fake enforcing {BUDGET_REQUESTS} requests per {BUDGET_SECONDS:g} s fixed window (reset reported in "
-        f"whole seconds, rounded down); seconds: the whole pipeline.run (extract, normalize, "
+        f"reset, against the fake enforcing {BUDGET_REQUESTS} requests per "
+        f"{BUDGET_SECONDS:g} s fixed window (reset reported in whole seconds, rounded "
+        f"down); seconds: the whole pipeline.run (extract, normalize, "
         f"load); bound: requests x {BUDGET_SECONDS:g} s / {BUDGET_REQUESTS}, the time the "
         f"budget's windows take to admit them all when each is spent in full; the requests "
         f"themselves spanned {span:.1f} s ({span / bound:.3f}x the bound); a client bursting "

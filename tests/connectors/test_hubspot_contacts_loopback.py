@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import dlt
@@ -388,7 +389,7 @@ def test_a_lower_reported_budget_is_never_exceeded(pipeline: dlt.Pipeline) -> No
         paced_sync(pipeline, fake)
 
     assert fake.limited_responses == 0
-    gaps = [later - earlier for earlier, later in zip(list_times(fake), list_times(fake)[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(list_times(fake))]
     assert len(gaps) == 4
     # 10 per 5 s with headroom: 0.56 s apart, where the default would be 0.11 s
     assert min(gaps) >= 0.5
