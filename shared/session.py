@@ -233,7 +233,10 @@ class ConnectorSession(requests.Session):
         def wait(state: tenacity.RetryCallState) -> float:
             outcome = state.outcome
             response = None if outcome is None or outcome.failed else outcome.result()
-            return policy.wait_seconds(response, state.attempt_number)
+            # a reset header is read on the server's clock (never ahead of it: waits err long)
+            return policy.wait_seconds(
+                response, state.attempt_number, self.server_clock.surely_now()
+            )
 
         def log_retry(state: tenacity.RetryCallState) -> None:
             # called only when a retry really follows

@@ -288,3 +288,23 @@ def test_hostile_budget_headers_fall_back_to_the_default_pace_said_once(
         "66 requests per 60 s instead"
     ]
     assert count(pipeline, "users") == 120
+
+
+def test_a_429_waits_for_the_reset_on_the_servers_clock(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    fake.clock_offset = 3600  # the server's clock an hour ahead of ours
+    headers = {
+        "X-RateLimit-Limit": "4000",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": lambda: str(int(fake.server_time() + 1.5)),
+    }
+    fake.inject(Fault(429, {"error": "rate limit reached"}, headers, path="/api/v2/stages"))
+
+    # on our clock the reset would be an hour away (waits capped at 30 s here)
+    sync(pipeline, fake, "stages", max_rate_limit_wait=30)
+
+    stages = fake.requests_to("/api/v2/stages")
+    assert [r.status for r in stages] == [429, 200]
+    assert 0.45 <= stages[1].at - stages[0].at <= 5.0
+    assert count(pipeline, "stages") == 5

@@ -420,12 +420,18 @@ def test_an_answer_overtaken_by_a_later_one_is_ignored() -> None:
     assert budget.interval(time.monotonic()) == pytest.approx(0.475, abs=0.02)  # 20 in 9.5 s
 
 
-def test_a_stale_window_falls_back_to_the_default_pace() -> None:
+def test_once_the_window_has_reset_one_request_goes_at_once_then_the_default_pace() -> None:
     budget, _ = budget_of()
     budget.issue()
-    budget.observe(reported(200, 100, int(SERVER_NOW) + 9), FixedClock())
+    budget.observe(reported(200, 0, int(SERVER_NOW) + 9), FixedClock())
+    now = time.monotonic()
+    later = now + 11  # the window has surely reset (10 s)
 
-    assert budget.due(time.monotonic() + 11, last_left=0.0) is None  # reset passed
+    # nothing left: wait for the reset; after it, the first request goes at once
+    first = budget.due(later, last_left=now)
+    assert first is not None and first <= later and first - now == pytest.approx(10, abs=0.05)
+    # its answer would tell the new window's budget; until one comes, the default pace
+    assert budget.due(later + 0.1, last_left=later) is None
 
 
 def test_unbelievable_headers_restore_the_default_pace_and_are_said_once() -> None:
