@@ -73,6 +73,9 @@ RESET_GRANULARITY_SECONDS = 1.0
 RESET_PAST_TOLERANCE_SECONDS = 5.0
 #: more requests than this in one window is not a budget but a broken header
 MAX_REPORTED_REQUESTS = 10_000_000
+#: however large the reported budget, requests go at most this many times faster than
+#: the default pace: a header is not a reason to flood an API
+MAX_SPEEDUP = 100
 #: a pacing wait this long is announced before it starts
 ANNOUNCED_WAIT_SECONDS = 10.0
 #: after the first, notices of a new budget window come at most this often
@@ -256,25 +259,29 @@ class Budget:
         """When (monotonic) the next request may leave by the budget, `last_left` being
         when the last one did; None when no budget holds (the default pace applies)."""
         with self._lock:
-            reading = self._reading
-            if reading is None:
-                return None
-            if not reading.rolling and now >= self._until:
-                # the window has reset: the first request may go at once, and its answer
-                # tells the new window's budget; until then, the default pace
-                return self._until if last_left < self._until else None
-            left = reading.remaining - (self._issued - self._ticket)
-            if reading.rolling:
-                if left <= 0 and now < self._until:
-                    return self._until  # spent by someone else: wait the window out
-                return last_left + reading.seconds / (reading.limit * self.limit.headroom)
-            if left <= 0:
-                return self._until
-            # spread until the middle of the reset's second: the window ends somewhere in
-            # it, and this halves what either guess wrong would cost (budget left unspent
-            # when it ends earlier, a wait for `_until` when it ends later)
-            end = self._until - RESET_GRANULARITY_SECONDS / 2
-            return last_left + ((end if now < end else self._until) - now) / left
+            due = self._due(now, last_left)
+        return None if due is None else max(due, last_left + self.limit.interval / MAX_SPEEDUP)
+
+    def _due(self, now: float, last_left: float) -> float | None:
+        reading = self._reading
+        if reading is None:
+            return None
+        if not reading.rolling and now >= self._until:
+            # the window has reset: the first request may go at once, and its answer
+            # tells the new window's budget; until then, the default pace
+            return self._until if last_left < self._until else None
+        left = reading.remaining - (self._issued - self._ticket)
+        if reading.rolling:
+            if left <= 0 and now < self._until:
+                return self._until  # spent by someone else: wait the window out
+            return last_left + reading.seconds / (reading.limit * self.limit.headroom)
+        if left <= 0:
+            return self._until
+        # spread until the middle of the reset's second: the window ends somewhere in it,
+        # and this halves what either guess wrong would cost (budget left unspent when it
+        # ends earlier, a wait for `_until` when it ends later)
+        end = self._until - RESET_GRANULARITY_SECONDS / 2
+        return last_left + ((end if now < end else self._until) - now) / left
 
     def interval(self, now: float) -> float | None:
         """The spacing the budget asks for now (for messages and tests); None: none."""
@@ -409,12 +416,12 @@ class RequestPacer:
 
 
 def waiting_notice(seconds: float, limit: RateLimit) -> str:
-    """The notice of a long wait for a spent budget to reset."""
+    """The notice of a long wait the API's reported budget asks for."""
     until = datetime.now(timezone.utc).timestamp() + seconds
-    names = limit.budget.reset or limit.budget.remaining if limit.budget else "rate limit"
+    names = ", ".join(limit.budget.names[1:]) if limit.budget else "rate limit"
     return (
-        f"the API's rate-limit budget is spent: waiting {seconds:,.0f} s (until "
-        f"{datetime.fromtimestamp(until, timezone.utc):%H:%M:%S} UTC, {names})"
+        f"waiting {seconds:,.0f} s (until {datetime.fromtimestamp(until, timezone.utc):%H:%M:%S}"
+        f" UTC) for the budget the API reports ({names}): it has little or nothing left"
     )
 
 

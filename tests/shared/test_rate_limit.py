@@ -420,6 +420,14 @@ def test_an_answer_overtaken_by_a_later_one_is_ignored() -> None:
     assert budget.interval(time.monotonic()) == pytest.approx(0.475, abs=0.02)  # 20 in 9.5 s
 
 
+def test_however_large_the_budget_requests_go_at_most_100_times_the_default_pace() -> None:
+    budget, _ = budget_of()  # default: 66 a minute with headroom, 0.91 s apart
+    budget.issue()
+    budget.observe(reported(10_000_000, 9_000_000, int(SERVER_NOW) + 9), FixedClock())
+
+    assert budget.interval(time.monotonic()) == pytest.approx(60 / (66 * 0.9) / 100)
+
+
 def test_once_the_window_has_reset_one_request_goes_at_once_then_the_default_pace() -> None:
     budget, _ = budget_of()
     budget.issue()
@@ -473,7 +481,7 @@ def test_a_session_paces_by_the_budget_its_responses_report(
 ) -> None:
     reset = int(time.time()) + 2  # 2 to 3 s from now
     mocked.get(f"{BASE_URL}/items", json=[], headers=reported(100, 30, reset))
-    limit = RateLimit(1, 60, budget=CRM_HEADERS)  # by default one request a minute
+    limit = RateLimit(54, 60, budget=CRM_HEADERS)  # by default (with headroom) one a second
     session = ConnectorSession("demo", BASE_URL, rate_limits=[limit])
 
     started = time.monotonic()
@@ -481,7 +489,7 @@ def test_a_session_paces_by_the_budget_its_responses_report(
         session.get(f"{BASE_URL}/items")
     elapsed = time.monotonic() - started
 
-    # each answer: 30 left over 1.5 to 2.5 s, 0.05 to 0.08 s apart; by default a minute
+    # each answer: 30 left over 1.5 to 2.5 s, 0.05 to 0.08 s apart; by default 5 s in all
     assert 0.2 <= elapsed <= 2.0
 
 
