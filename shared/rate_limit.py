@@ -37,8 +37,13 @@ credible. Two kinds of window:
 
 Headers that cannot be believed (not numbers, negative, more remaining than the limit,
 absurdly large, a reset long past or further away than `max_window`) are ignored: the
-default pace applies, and the session logs it once. An explicit `requests_per_minute` of
-a connector builds its `RateLimit` without `budget`, so what the user chose wins.
+default pace applies, and the session logs it once. However large a believable budget,
+requests go at most `MAX_SPEEDUP` times faster than the default pace. Each change of
+pace (the first budget, a new window: at most one a minute) and each wait of
+`ANNOUNCED_WAIT_SECONDS` or more is announced at INFO through the session's logger (its
+redactor applied); pacing waits stay DEBUG records of this module's logger, which the
+progress display counts. An explicit `requests_per_minute` of a connector builds its
+`RateLimit` without `budget`, so what the user chose wins.
 
 With a shared backend (`SharedPacer`) the bucket keeps the default spacing across all
 processes, as before: a reported budget is spent by all of them, and each learning it
