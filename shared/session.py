@@ -3,7 +3,8 @@
 For each request it:
 
 1. refuses (or strips credentials from) a URL outside the origin of `base_url`;
-2. waits for the source's rate-limit pacers;
+2. waits for the source's rate-limit pacers (and tells them the budget each answer
+   reports, `shared.rate_limit`);
 3. sends, reading the body against an overall deadline (connect plus the whole body,
    `request_deadline`) besides the per-read timeout, so a server that accepts and never
    answers, or drips bytes, cannot hold a request for long;
