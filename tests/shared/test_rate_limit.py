@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -554,3 +555,25 @@ def test_session_logs_unbelievable_headers_once_through_its_redactor(
     assert len(lines) == 1
     assert lines[0].startswith("demo: ignoring the rate-limit headers of the API (")
     assert secret not in lines[0]
+
+
+def test_a_long_wait_for_a_spent_budget_is_announced_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shared.rate_limit as rate_limit
+
+    monkeypatch.setattr(rate_limit, "ANNOUNCED_WAIT_SECONDS", 0.5)  # instead of 10 s
+    notices: list[str] = []
+    pacer = RequestPacer(RateLimit(6000, 60, budget=CRM_HEADERS), notices.append)
+    clock = FixedClock(time.time())
+    pacer.wait()
+    pacer.observe(reported(100, 0, int(clock.now) + 1), clock)  # none left: 1 to 2 s
+
+    waited = pacer.wait()
+
+    assert 0.9 <= waited <= 2.1
+    assert re.fullmatch(
+        r"waiting [12] s \(until \d\d:\d\d:\d\d UTC\) for the budget the API reports "
+        r"\(X-RateLimit-Remaining, X-RateLimit-Reset\): it has little or nothing left",
+        notices[-1],
+    )
