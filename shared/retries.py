@@ -65,13 +65,17 @@ class RetryPolicy:
         """The exponential backoff before retry number `retry_number` (1-based)."""
         return min(self.max_wait, self.backoff_factor * 2 ** (retry_number - 1))
 
-    def wait_seconds(self, response: Response | None, retry_number: int) -> float:
-        """How long to wait before retry `retry_number` after `response` (None: no response)."""
+    def wait_seconds(
+        self, response: Response | None, retry_number: int, now: float | None = None
+    ) -> float:
+        """How long to wait before retry `retry_number` after `response` (None: no response);
+        `now`: the server's time in epoch seconds, that a reset header is counted from
+        (default: the local clock)."""
         if response is not None:
-            reset = self.reset_wait(response)
+            reset = self.reset_wait(response, now)
             if reset is not None:
                 return max(0.0, min(self.rate_limit_cap, reset))
-            named = self.named_wait(response)
+            named = self.named_wait(response, now)
             if named is not None:
                 return max(0.0, min(self.max_wait, named))
         return max(0.0, min(self.max_wait, self.backoff(retry_number)))
@@ -81,9 +85,9 @@ class RetryPolicy:
         """The longest wait for a rate-limit window to reset."""
         return self.max_wait if self.max_rate_limit_wait is None else self.max_rate_limit_wait
 
-    def reset_wait(self, response: Response) -> float | None:
+    def reset_wait(self, response: Response, now: float | None = None) -> float | None:
         """Seconds until the rate-limit window a 429 names resets (`reset_header`), if it
-        names one and no usable `Retry-After` comes first."""
+        names one and no usable `Retry-After` comes first; `now` as in `wait_seconds`."""
         headers = response.headers
         if response.status_code != 429 or not self.reset_header:
             # rate-limit reset headers ride on every response; they only say how long to
@@ -94,16 +98,16 @@ class RetryPolicy:
         reset = _finite(headers[self.reset_header])
         if reset is None:
             return None
-        return max(0.0, reset - time.time()) + 0.05
+        return max(0.0, reset - (time.time() if now is None else now)) + 0.05
 
-    def named_wait(self, response: Response) -> float | None:
+    def named_wait(self, response: Response, now: float | None = None) -> float | None:
         """The wait a response asks for through its headers or the connector's hint."""
         retry_after = self._retry_after(response)
         if retry_after is not None:
             return retry_after
         if response.status_code != 429:
             return None
-        reset = self.reset_wait(response)
+        reset = self.reset_wait(response, now)
         if reset is not None:
             return reset
         if self.period_header and response.headers.get(self.period_header):

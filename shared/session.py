@@ -3,7 +3,8 @@
 For each request it:
 
 1. refuses (or strips credentials from) a URL outside the origin of `base_url`;
-2. waits for the source's rate-limit pacers;
+2. waits for the source's rate-limit pacers (and tells them the budget each answer
+   reports, `shared.rate_limit`);
 3. sends against an overall deadline (`request_deadline`: connect, status line, headers
    and the whole body) besides the per-read timeout, so a server that accepts and never
    answers, or drips its headers or body, cannot hold a request for long (the body is
@@ -152,7 +153,7 @@ class ConnectorSession(requests.Session):
             auth = OriginScopedAuth(auth, base_url)
         self.auth = auth
         self.retry_policy = retry_policy or RetryPolicy()
-        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend)
+        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend, self._announce)
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.request_deadline = request_deadline
@@ -238,7 +239,10 @@ class ConnectorSession(requests.Session):
         def wait(state: tenacity.RetryCallState) -> float:
             outcome = state.outcome
             response = None if outcome is None or outcome.failed else outcome.result()
-            return policy.wait_seconds(response, state.attempt_number)
+            # a reset header is read on the server's clock (never ahead of it: waits err long)
+            return policy.wait_seconds(
+                response, state.attempt_number, self.server_clock.surely_now()
+            )
 
         def log_retry(state: tenacity.RetryCallState) -> None:
             # called only when a retry really follows
@@ -294,9 +298,21 @@ class ConnectorSession(requests.Session):
 
     def _send_paced(self, request: PreparedRequest, **kwargs: Any) -> Response:
         path = urlsplit(request.url or "").path
-        for pacer in self.pacers:
-            if pacer.applies_to(path):
-                pacer.wait()
+        pacers = [pacer for pacer in self.pacers if pacer.applies_to(path)]
+        for pacer in pacers:
+            pacer.wait()
+        response = self._send_watched(request, **kwargs)
+        # every answer, a 429 included, tells the pacers the budget the API reports
+        self.server_clock.observe(response)
+        for pacer in pacers:
+            pacer.observe(response.headers, self.server_clock)
+        return response
+
+    def _announce(self, message: str) -> None:
+        """Log a notice of the pacers (a pace read from the API's budget headers)."""
+        logger.info("%s", self.redactor.redact(f"{self.connector}: {message}"))
+
+    def _send_watched(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self.attempts += 1
         request_logger.debug(REQUEST_SENT, self.connector)
         # the watchdog bounds the status line and headers (read inside http.client, where

@@ -14,6 +14,8 @@ API_KEY_PARAM = "api_key"
 #: renew an OAuth2 token this many seconds before it expires, so none expires in flight
 TOKEN_EXPIRY_MARGIN_SECONDS = 30.0
 
+#: the contract names no rate limit and no budget headers: no pacing, and a 429 is retried
+#: (`Retry-After` first) like the 5xx below
 #: the seed's retry policy: these statuses, at most 3 retries, backoff factor 2 (2, 4, 8 s)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRIES = 3

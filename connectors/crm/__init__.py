@@ -11,8 +11,12 @@ import dlt
 from dlt.sources import DltResource
 
 from connectors.crm.settings import (
+    LIMIT_HEADER,
+    MAX_WINDOW_SECONDS,
     PER_PAGE,
+    REMAINING_HEADER,
     REQUESTS_PER_MINUTE,
+    RESET_HEADER,
     SINCE_LAG_SECONDS,
     TAGGED_ENTITIES,
     TASK_STATUSES,
@@ -21,7 +25,7 @@ from shared.auth import bearer_token as bearer_auth
 from shared.auth import require_secret
 from shared.builder import SourceHttp, build_resources
 from shared.paginators import HeaderLinkPaginator
-from shared.rate_limit import RateLimit
+from shared.rate_limit import BudgetHeaders, RateLimit
 from shared.retries import RetryPolicy
 from shared.session import DEFAULT_REQUEST_DEADLINE
 from shared.timestamps import iso_utc_seconds
@@ -144,12 +148,26 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
     ]
 
 
+def pace(requests_per_minute: int | None) -> RateLimit:
+    """The source's rate limit: `requests_per_minute` as given, or, when None, the budget
+    the API reports with the default pace as the fallback."""
+    if requests_per_minute is not None:
+        return RateLimit(requests_per_minute, 60)
+    budget = BudgetHeaders(
+        limit=LIMIT_HEADER,
+        remaining=REMAINING_HEADER,
+        reset=RESET_HEADER,
+        max_window=MAX_WINDOW_SECONDS,
+    )
+    return RateLimit(REQUESTS_PER_MINUTE, 60, budget=budget)
+
+
 @dlt.source(name="crm")
 def crm_source(
     bearer_token: str = dlt.secrets.value,
     base_url: str = "https://api.example.com",
     initial_since: str | None = None,
-    requests_per_minute: int = REQUESTS_PER_MINUTE,
+    requests_per_minute: int | None = None,
     max_retries: int = 5,
     backoff_factor: float = 1.0,
     arrow_pages: bool = False,
@@ -164,7 +182,9 @@ def crm_source(
         base_url: the API's base URL (`sources.crm.base_url`), e.g. `https://api.example.com`.
         initial_since: ISO 8601 UTC instant the first sync of parties, projects and
             opportunities starts after; None loads everything.
-        requests_per_minute: pace requests under this rate, across all threads.
+        requests_per_minute: pace requests under this rate, across all threads. None (the
+            default): spend the budget the API reports (`X-RateLimit-Remaining` until
+            `X-RateLimit-Reset`) evenly, and 66 a minute while it reports none.
         max_retries: retries of a 429 or 5xx before the sync fails.
         backoff_factor: seconds before the first retry of a 5xx; doubles on each retry.
         arrow_pages: load every table as Arrow tables (pages gathered into about 1,000
@@ -187,10 +207,10 @@ def crm_source(
             max_retries=max_retries,
             backoff_factor=backoff_factor,
             retry_after_header=None,  # the contract's 429 carries only X-RateLimit-Reset
-            reset_header="X-RateLimit-Reset",
+            reset_header=RESET_HEADER,
             max_rate_limit_wait=max_rate_limit_wait,
         ),
-        rate_limits=[RateLimit(requests_per_minute, 60)],
+        rate_limits=[pace(requests_per_minute)],
         request_deadline=request_deadline,
         rate_limit_backend=rate_limit_backend,
     )

@@ -11,4 +11,13 @@ TAGGED_ENTITIES = ("parties", "kases", "opportunities")
 SINCE_LAG_SECONDS = 1
 #: the real API allows 4,000 requests an hour per user (about 66 a minute); the pacer
 #: uses 90% of it, about 3,560 an hour, so a long sync stays under the hourly budget
+#: (contract, "Rate limit"). The default pace, for when the budget headers are absent
 REQUESTS_PER_MINUTE = 66
+#: every response reports the window (contract, "Rate limit"): requests allowed, left,
+#: and the epoch second the window resets; the pacer spends what is left evenly
+LIMIT_HEADER = "X-RateLimit-Limit"
+REMAINING_HEADER = "X-RateLimit-Remaining"
+RESET_HEADER = "X-RateLimit-Reset"
+#: the real window is an hour; a reset further away than two is not believed (the
+#: default pace applies instead)
+MAX_WINDOW_SECONDS = 2 * 3600.0

@@ -19,11 +19,15 @@ from connectors.hubspot_contacts.settings import (
     CONNECTOR,
     DEFAULT_BASE_URL,
     DEFAULT_PROPERTIES,
+    INTERVAL_HEADER,
     LAST_MODIFIED,
     LIST_PAGE_SIZE,
     LIST_PATH,
+    MAX_HEADER,
+    MAX_WINDOW_SECONDS,
     POLICY_WINDOW_SECONDS,
     PROPERTY_COLUMNS,
+    REMAINING_HEADER,
     REQUESTS_PER_TEN_SECONDS,
     SEARCH_LOOKBACK_SECONDS,
     SEARCH_PAGE_SIZE,
@@ -37,7 +41,7 @@ from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
 from shared.keyset import KeysetPaginator
 from shared.paginators import JSONResponseCursorPaginator
-from shared.rate_limit import RateLimit
+from shared.rate_limit import BudgetHeaders, RateLimit
 from shared.responses import error_hook
 from shared.retries import RetryPolicy
 from shared.timestamps import epoch_millis
@@ -63,6 +67,20 @@ def policy_window(response: Response) -> float | None:
     except ValueError:
         return None
     return POLICY_WINDOW_SECONDS.get(body.get("policyName")) if isinstance(body, dict) else None
+
+
+def burst_limit(requests_per_ten_seconds: int | None) -> RateLimit:
+    """The limit on all requests: `requests_per_ten_seconds` as given, or, when None, the
+    rolling budget the API reports, with the contract's 100 per 10 s as the fallback."""
+    if requests_per_ten_seconds is not None:
+        return RateLimit(requests_per_ten_seconds, 10)
+    budget = BudgetHeaders(
+        limit=MAX_HEADER,
+        remaining=REMAINING_HEADER,
+        window_ms=INTERVAL_HEADER,
+        max_window=MAX_WINDOW_SECONDS,
+    )
+    return RateLimit(REQUESTS_PER_TEN_SECONDS, 10, budget=budget)
 
 
 def to_row(contact: dict[str, Any], extra_properties: Sequence[str]) -> dict[str, Any]:
@@ -151,7 +169,7 @@ def hubspot_contacts_source(
     api_key: str = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
     extra_properties: list[str] | None = None,
-    requests_per_ten_seconds: int = REQUESTS_PER_TEN_SECONDS,
+    requests_per_ten_seconds: int | None = None,
     search_requests_per_second: int = SEARCH_REQUESTS_PER_SECOND,
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
@@ -165,7 +183,9 @@ def hubspot_contacts_source(
         base_url: the API's base URL.
         extra_properties: further contact properties to request; each lands as a column
             named after the property.
-        requests_per_ten_seconds: pace all requests under this many per 10 s.
+        requests_per_ten_seconds: pace all requests under this many per 10 s. None (the
+            default): at the budget the API reports (`X-HubSpot-RateLimit-Max` per
+            `-Interval-Milliseconds`), and 100 per 10 s while it reports none.
         search_requests_per_second: pace search requests under this many per second.
         max_retries: retries of a 429 or 5xx before the sync fails.
         max_retry_wait: upper bound in seconds on any wait before a retry (a 429 waits
@@ -190,7 +210,7 @@ def hubspot_contacts_source(
             max_retries=max_retries, max_wait=max_retry_wait, wait_hint=policy_window
         ),
         rate_limits=[
-            RateLimit(requests_per_ten_seconds, 10),
+            burst_limit(requests_per_ten_seconds),
             RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
         ],
         rate_limit_backend=rate_limit_backend,

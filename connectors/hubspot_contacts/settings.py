@@ -28,7 +28,16 @@ PROPERTY_COLUMNS = {
 DEFAULT_PROPERTIES = (*PROPERTY_COLUMNS.values(), "createdate", LAST_MODIFIED)
 
 #: 100 requests per rolling 10 s per token; the search endpoint also 4 per second
+#: (contract, "Rate limits"). The default pace, for when the budget headers are absent
 REQUESTS_PER_TEN_SECONDS = 100
+#: non-search responses report the rolling window's budget (contract, "Rate limits"):
+#: the pacer spaces requests evenly at the reported maximum (a Pro account's 190 per 10 s
+#: as much as a lower one), and waits a window when another client spent it all
+MAX_HEADER = "X-HubSpot-RateLimit-Max"
+REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
+INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
+#: a rolling window longer than a minute is not believed (the real one is 10 s)
+MAX_WINDOW_SECONDS = 60.0
 SEARCH_REQUESTS_PER_SECOND = 4
 #: a 429 names the policy it broke (`policyName`); wait that policy's window
 POLICY_WINDOW_SECONDS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}

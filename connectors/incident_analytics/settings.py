@@ -15,7 +15,10 @@ CURSOR = "updatedAt"
 INCIDENT_SORT = "createdAt"
 #: the first sync asks for `updatedAt>=0`, i.e. everything
 INITIAL_UPDATED_AT = "1970-01-01T00:00:00Z"
-#: the contract names no request budget; this keeps a sync well clear of 429s
+#: the contract ("Rate limit") and the seed name no request budget, and no response
+#: reports one (a 429 names only its period, 1 or 60 s, which the retries wait out):
+#: nothing to read or check against; 600 a minute (9 a second with the pacer's
+#: headroom) keeps a sync well clear of 429s
 REQUESTS_PER_MINUTE = 600
 #: 429s name a wait of 1 or 60 seconds; never wait longer than this for one retry
 MAX_RETRY_WAIT_SECONDS = 60.0

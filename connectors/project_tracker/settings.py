@@ -3,7 +3,9 @@
 DEFAULT_BASE_URL = "https://api.example.com"
 #: the request header carrying the key (the seed's `api_key` auth config)
 API_KEY_HEADER = "api_key"
-#: the API's documented limit per key, paced evenly across all threads
+#: the API's documented limit per key (contract, "Rate limit": 200 a minute, perhaps
+#: enforced as 20 per 6 s), paced evenly across all threads with 10% headroom (180 a
+#: minute, 18 per 6 s); its 429s carry no rate-limit headers, so nothing to read
 REQUESTS_PER_MINUTE = 200
 #: the seed's error handler: retry 429 at most 3 times, exponential backoff factor 2
 MAX_RETRIES = 3

@@ -169,3 +169,143 @@ def test_requests_are_paced_under_requests_per_minute(
     # 300/min with 10% headroom: one request every 0.222 s
     assert len(times) == 5
     assert min(gaps) >= 0.2
+
+
+# -- pacing by the budget the API reports (contract, "Rate limit") -------------------------
+
+
+def budget_sync(pipeline: dlt.Pipeline, fake: CrmFake, *resources: str, **kwargs: object) -> None:
+    """A sync at the source's own pace (no `requests_per_minute` unless given)."""
+    source = crm_source(bearer_token=TOKEN, base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
+    if resources:
+        source = source.with_resources(*resources)
+    run_source(pipeline, source)
+
+
+def most_in_any(moments: list[float], seconds: float) -> int:
+    """The most of `moments` inside any half-open window of `seconds`."""
+    moments = sorted(moments)
+    return max(
+        sum(1 for later in moments[i:] if later - start < seconds)
+        for i, start in enumerate(moments)
+    )
+
+
+def test_a_small_budget_is_spent_evenly_with_no_429(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    with CrmFake(scale=2) as fake:
+        # the server's clock an hour behind ours: its resets are read on its clock
+        fake.clock_offset = -3600
+        fake.enforce_budget(40, 2.0)
+
+        with caplog.at_level(logging.INFO, logger="shared.session"):
+            budget_sync(pipeline, fake)
+
+    times = sorted(r.at for r in fake.requests)
+    n = len(times)
+    assert n >= 150
+    assert fake.limited_responses == 0
+    assert [r.status for r in fake.requests].count(429) == 0
+    assert count(pipeline, "parties") == 520 and count(pipeline, "employees") == 260
+    # spread, not bursted: the 40 of a window over its 2 s, never 40 in a quarter of it
+    assert most_in_any(times, 0.5) <= 20
+    # spending the budget: near 20 a second, far from the default 66 a minute (150 s)
+    bound = n * 2.0 / 40
+    assert bound - 2.0 <= times[-1] - times[0] <= 2 * bound
+    notices = [r.getMessage() for r in caplog.records if "X-RateLimit-Remaining" in r.getMessage()]
+    assert notices and notices[0].startswith("crm: the API reports ")
+    assert "pacing to spend them evenly" in notices[0]
+
+
+def test_a_larger_reported_budget_is_faster_than_the_default_pace(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    # the fake reports 1,000 requests per 60 s window: about 16 a second, not 66 a minute
+    budget_sync(pipeline, fake, "users", "tasks", "stages", "pipelines", "milestones")
+
+    times = sorted(r.at for r in fake.requests)
+    assert len(times) == 7
+    assert times[-1] - times[0] < 6 * 0.9 / 2  # the default pace: 0.91 s apart
+    assert count(pipeline, "users") == 120
+
+
+def test_an_explicit_requests_per_minute_wins_over_the_reported_budget(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    budget_sync(pipeline, fake, "users", "stages", requests_per_minute=100)
+
+    gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
+    # 100 a minute with headroom: 0.67 s apart, though the headers allow 16 a second
+    # (arrivals jitter under load: a generous margin)
+    assert len(gaps) == 2 and min(gaps) >= 0.55
+
+
+def test_without_budget_headers_the_default_pace_applies(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    fake.budget_headers = False
+
+    budget_sync(pipeline, fake, "users", "stages")
+
+    gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
+    assert len(gaps) == 2 and min(gaps) >= 0.75  # 66 a minute with headroom: 0.91 s
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        (
+            {"X-RateLimit-Limit": "4000", "X-RateLimit-Remaining": "-20", "X-RateLimit-Reset": "N"},
+            "X-RateLimit-Remaining '-20' is not a count of requests",
+        ),
+        (
+            {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "9000", "X-RateLimit-Reset": "1"},
+            "X-RateLimit-Remaining 9000 is more than X-RateLimit-Limit 10",
+        ),
+        (
+            {"X-RateLimit-Limit": "99", "X-RateLimit-Remaining": "98", "X-RateLimit-Reset": "12"},
+            "X-RateLimit-Reset '12' is in the past",
+        ),
+    ],
+)
+def test_hostile_budget_headers_fall_back_to_the_default_pace_said_once(
+    pipeline: dlt.Pipeline,
+    fake: CrmFake,
+    caplog: pytest.LogCaptureFixture,
+    headers: dict[str, str],
+    why: str,
+) -> None:
+    fake.budget_headers = headers
+
+    with caplog.at_level(logging.INFO, logger="shared.session"):
+        budget_sync(pipeline, fake, "users", "stages")
+
+    gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
+    assert len(gaps) == 2 and min(gaps) >= 0.75  # the default pace (0.91 s), never faster
+    lines = [r.getMessage() for r in caplog.records if "rate-limit headers" in r.getMessage()]
+    assert lines == [
+        f"crm: ignoring the rate-limit headers of the API ({why}); pacing at the default "
+        "66 requests per 60 s instead"
+    ]
+    assert count(pipeline, "users") == 120
+
+
+def test_a_429_waits_for_the_reset_on_the_servers_clock(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    fake.clock_offset = 3600  # the server's clock an hour ahead of ours
+    headers = {
+        "X-RateLimit-Limit": "4000",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": lambda: str(int(fake.server_time() + 1.5)),
+    }
+    fake.inject(Fault(429, {"error": "rate limit reached"}, headers, path="/api/v2/stages"))
+
+    # on our clock the reset would be an hour away (waits capped at 30 s here)
+    sync(pipeline, fake, "stages", max_rate_limit_wait=30)
+
+    stages = fake.requests_to("/api/v2/stages")
+    assert [r.status for r in stages] == [429, 200]
+    assert 0.45 <= stages[1].at - stages[0].at <= 5.0
+    assert count(pipeline, "stages") == 5

@@ -5,9 +5,11 @@ bad credentials)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import dlt
@@ -365,3 +367,75 @@ def test_extra_properties_are_requested_and_land_as_columns(
     sync(pipeline, fake, extra_properties=["lifecyclestage", "hs_lead_status"])
 
     assert fake.search_bodies()[0]["properties"][-2:] == ["lifecyclestage", "hs_lead_status"]
+
+
+# -- pacing by the rolling budget the API reports (contract, "Rate limits") ----------------
+
+
+def paced_sync(pipeline: dlt.Pipeline, fake: HubSpotContactsFake, **kwargs: Any) -> None:
+    """A first sync (list pages only) at the source's own pace unless `kwargs` set one."""
+    source = hubspot_contacts_source(api_key=TOKEN, base_url=fake.base_url, **kwargs)
+    run_source(pipeline, source)
+
+
+def list_times(fake: HubSpotContactsFake) -> list[float]:
+    return [at for at, path in fake.arrivals if path == LIST_PATH]
+
+
+def test_a_lower_reported_budget_is_never_exceeded(pipeline: dlt.Pipeline) -> None:
+    with HubSpotContactsFake(count=500) as fake:
+        fake.enforce_window(10, 5)  # and reported: 10 per 5 s, not the default 100 per 10 s
+
+        paced_sync(pipeline, fake)
+
+    assert fake.limited_responses == 0
+    gaps = [later - earlier for earlier, later in pairwise(list_times(fake))]
+    assert len(gaps) == 4
+    # 10 per 5 s with headroom: 0.56 s apart, where the default would be 0.11 s
+    assert min(gaps) >= 0.45
+    assert count(pipeline, "contacts") == 490
+
+
+def test_a_larger_reported_budget_is_faster_than_the_default_pace(pipeline: dlt.Pipeline) -> None:
+    with HubSpotContactsFake(count=1_000) as fake:
+        fake.reported_budget = (1_000, 10.0)  # a Pro account's larger budget
+
+        paced_sync(pipeline, fake)
+
+    times = list_times(fake)
+    assert len(times) == 10
+    assert times[-1] - times[0] < 9 * 0.111 * 0.8  # the default: 0.111 s apart
+    assert count(pipeline, "contacts") == 980
+
+
+def test_an_explicit_requests_per_ten_seconds_wins_over_the_reported_budget(
+    pipeline: dlt.Pipeline, fake: HubSpotContactsFake
+) -> None:
+    fake.reported_budget = (1_000, 10.0)
+
+    paced_sync(pipeline, fake, requests_per_ten_seconds=20)
+
+    gaps = arrival_gaps(fake, LIST_PATH)
+    assert len(gaps) == 2 and min(gaps) >= 0.45  # 20 per 10 s with headroom: 0.56 s
+
+
+def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
+    pipeline: dlt.Pipeline, fake: HubSpotContactsFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.budget_headers = {
+        "X-HubSpot-RateLimit-Max": "100",
+        "X-HubSpot-RateLimit-Remaining": "99",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "-10000",
+    }
+
+    with caplog.at_level(logging.INFO, logger="shared.session"):
+        paced_sync(pipeline, fake)
+
+    gaps = arrival_gaps(fake, LIST_PATH)
+    assert len(gaps) == 2 and min(gaps) >= 0.08  # the default 100 per 10 s: 0.111 s
+    lines = [r.getMessage() for r in caplog.records if "rate-limit headers" in r.getMessage()]
+    assert lines == [
+        "hubspot_contacts: ignoring the rate-limit headers of the API "
+        "(X-HubSpot-RateLimit-Interval-Milliseconds '-10000' is not a number of 0 or more); "
+        "pacing at the default 100 requests per 10 s instead"
+    ]

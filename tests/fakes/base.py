@@ -100,6 +100,54 @@ class RawReplySent(ConnectionAbortedError):
     werkzeug treats it as a dropped connection and writes nothing more."""
 
 
+class FixedWindowBudget:
+    """`limit` requests per fixed window of `seconds`, as an API that reports its budget
+    counts them: a window starts with the first request after the last one ended, and
+    `reset` is the epoch second it ends, rounded down (a client must allow for that).
+
+    Args:
+        limit: the requests one window allows.
+        seconds: the window's length.
+        enforce: refuse the requests beyond `limit` (else only count and report them).
+        clock: the server's clock in epoch seconds.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        seconds: float,
+        enforce: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.enforce = enforce
+        self.clock = clock
+        self.refused = 0
+        self._used = 0
+        self._ends = -1.0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Count one request; False when the window has nothing left for it (refused)."""
+        with self._lock:
+            now = self.clock()
+            if now >= self._ends:
+                self._ends, self._used = now + self.seconds, 0
+            if self.enforce and self._used >= self.limit:
+                self.refused += 1
+                return False
+            self._used += 1
+            return True
+
+    def report(self) -> tuple[int, int, int]:
+        """(limit, remaining, reset epoch second) of the window now."""
+        with self._lock:
+            if self.clock() >= self._ends:
+                return self.limit, self.limit, int(self.clock() + self.seconds)
+            return self.limit, max(0, self.limit - self._used), int(self._ends)
+
+
 @dataclass
 class LoggedRequest:
     method: str

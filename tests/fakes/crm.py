@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer, RawHeadersHandler
+from tests.fakes.base import FakeServer, FixedWindowBudget, RawHeadersHandler
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 TOKEN = "crm-fake-bearer-token-0123456789"
@@ -87,6 +87,13 @@ class CrmFake(FakeServer):
         self.vanished: set[int] = set()
         self.next_link_origin: str | None = None
         self.rate_limit = 1000
+        #: the budget every response reports (contract, "Rate limit"); `enforce_budget`
+        #: makes the fake refuse requests beyond it
+        self.budget = FixedWindowBudget(
+            self.rate_limit, 60.0, enforce=False, clock=self.server_time
+        )
+        #: False: responses carry no budget headers; a dict: these values instead (faults)
+        self.budget_headers: bool | dict[str, str] = True
         #: (path, page) -> extra records served on that page (one id on two pages)
         self.extra_records: dict[tuple[str, int], list[dict[str, Any]]] = {}
         #: (path, page) -> (set when the request arrives, set to let it be answered)
@@ -178,13 +185,34 @@ class CrmFake(FakeServer):
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
+    def enforce_budget(self, requests: int, seconds: float) -> FixedWindowBudget:
+        """Allow `requests` per fixed window of `seconds` and refuse the rest: `429` with
+        the contract's body and headers, no `Retry-After`."""
+        self.rate_limit = requests
+        self.budget = FixedWindowBudget(requests, seconds, clock=self.server_time)
+        return self.budget
+
+    def server_time(self) -> float:
+        """The server's clock in epoch seconds (the one its `Date` header reads)."""
+        return time.time() + (self.clock_offset or 0.0)
+
+    def _answer(self, request: Request) -> Response:
+        if not self.budget.take():
+            self.limited_responses += 1
+            return self.json_response({"error": "rate limit reached"}, 429)
+        return super()._answer(request)
+
     def common_headers(self) -> dict[str, str]:
-        headers = {
-            "X-RateLimit-Limit": str(self.rate_limit),
-            "X-RateLimit-Remaining": str(self.rate_limit - 1),
-            "X-RateLimit-Reset": str(int(time.time()) + 60),
+        if self.budget_headers is False:
+            return {}
+        if isinstance(self.budget_headers, dict):
+            return dict(self.budget_headers)
+        limit, remaining, reset = self.budget.report()
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset),
         }
-        return headers
 
     def rate_limit_fault_headers(self, reset_in: float = 1.0) -> dict[str, Any]:
         return {

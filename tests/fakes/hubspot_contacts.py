@@ -103,6 +103,11 @@ class HubSpotContactsFake(FakeServer):
         for contact in self.contacts[49::50]:
             contact["archived"] = True
         self.search_window: tuple[int, float] | None = None
+        #: the rolling budget non-search responses report (contract, "Rate limits"): the
+        #: window enforced with `enforce_window`, else 100 per 10 s (only reported)
+        self.reported_budget = (100, 10.0)
+        #: False: no budget headers; a dict: these values instead (faults)
+        self.budget_headers: bool | dict[str, str] = True
         self.arrivals: list[tuple[float, str]] = []  # (monotonic time, path), in arrival order
         self._search_times: deque[float] = deque()
         self._search_lock = threading.Lock()
@@ -170,7 +175,8 @@ class HubSpotContactsFake(FakeServer):
         )
 
     def rate_limited(self) -> Response:
-        return self.json_response(self.rate_limit_body("TEN_SECONDLY_ROLLING"), 429)
+        body = self.rate_limit_body("TEN_SECONDLY_ROLLING")
+        return self.json_response(body, 429, headers=self.rate_limit_headers())
 
     def validation_error(self, message: str) -> Response:
         body = {
@@ -182,13 +188,20 @@ class HubSpotContactsFake(FakeServer):
         return self.json_response(body, 400)
 
     def rate_limit_headers(self) -> dict[str, str]:
+        """The rolling window's budget: its maximum, what the requests of the last window
+        left of it, and its length."""
+        if self.budget_headers is False:
+            return {}
+        if isinstance(self.budget_headers, dict):
+            return dict(self.budget_headers)
+        limit, seconds = self.window_limit or self.reported_budget
         now = time.monotonic()
         with self._lock:
-            recent = sum(1 for at, _ in self.arrivals if now - at < 10)
+            recent = sum(1 for at, _ in self.arrivals if now - at < seconds)
         return {
-            "X-HubSpot-RateLimit-Max": "100",
-            "X-HubSpot-RateLimit-Remaining": str(max(0, 100 - recent)),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Max": str(limit),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, limit - recent)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(round(seconds * 1000)),
         }
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 import requests
 import responses
 
@@ -50,3 +51,18 @@ def test_a_session_learns_the_offset_from_its_responses(mocked: responses.Reques
     session.get("https://api.example.com/items")
 
     assert session.server_clock.now().year == 2001
+
+
+def test_the_least_offset_tightens_with_every_date_and_never_runs_ahead() -> None:
+    local = [LOCAL + 0.9]  # the server is 0.4 s ahead: its clock reads 12:00:01.3
+    clock = ServerClock(local_clock=lambda: local[0])
+
+    clock.observe(response_dated("Wed, 01 Jan 2025 12:00:01 GMT"))  # 0.3 s into the second
+    first = clock.least_offset
+    local[0] = LOCAL + 1.65  # the server reads 12:00:02.05: a new second just began
+    clock.observe(response_dated("Wed, 01 Jan 2025 12:00:02 GMT"))
+
+    assert first == pytest.approx(0.1)  # rounded down by the whole-second header
+    assert clock.least_offset == pytest.approx(0.35)  # within 0.05 s of the true 0.4
+    assert clock.offset == pytest.approx(0.1)  # cursors keep reading the first one
+    assert clock.surely_now() == pytest.approx(LOCAL + 2.0)
