@@ -119,6 +119,7 @@ class Splitter:
     naming: NamingConvention = field(default_factory=SnakeCase)
     root_key: bool = False
     known: dict[str, dict[str, str]] = field(default_factory=dict)
+    not_null: frozenset[str] = frozenset()
 
     def split(self, rows: list[dict[str, Any]], load_id: str | None) -> list[Piece]:
         """The tables of `rows`; raises `DoesNotFit` when they cannot be exactly dlt's."""
@@ -183,7 +184,12 @@ class Splitter:
         else:
             tail = [*([(C_DLT_ROOT_ID, root_ids)] if root_ids is not None else []), *linkage]
             tail.append((C_DLT_ID, ids))
-        fields = [pa.field(n, a.type) for n, a in zip(names, arrays, strict=True)]
+        # columns the hints declare non-nullable (the primary key) are so in Arrow too, or
+        # dlt warns of a conflict between hints and data
+        fields = [
+            pa.field(n, a.type, nullable=not (is_root and n in self.not_null and not a.null_count))
+            for n, a in zip(names, arrays, strict=True)
+        ]
         fields += [pa.field(n, a.type, nullable=False) for n, a in tail]
         data = pa.Table.from_arrays([*arrays, *(a for _, a in tail)], schema=pa.schema(fields))
         pieces.append(Piece(table, parent, data))
@@ -511,7 +517,12 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
             for name in known
             if schema is not None and name in schema.tables
         )
-        self._splitter = Splitter(root, naming, root_key, known)
+        not_null = frozenset(
+            naming.normalize_path(column["name"])
+            for column in table.get("columns", {}).values()
+            if column.get("nullable") is False
+        )
+        self._splitter = Splitter(root, naming, root_key, known, not_null)
         return self._splitter
 
 
