@@ -100,7 +100,8 @@ def data_tables(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
 
 def linked_rows(pipeline: dlt.Pipeline) -> dict[str, Counter[tuple[Any, ...]]]:
     """Every table's rows, `_dlt_load_id` left out and the random ids replaced by what they
-    link: a root row by its data, a child row by its parent's identity and position."""
+    link: a root row by its data, a child row by its parent's identity and position. Every
+    `_dlt_id` is unique in the dataset, as dlt makes it."""
     tables = data_tables(pipeline)
     identity: dict[str, Any] = {}
     result: dict[str, Counter[tuple[Any, ...]]] = {}
@@ -123,8 +124,8 @@ def linked_rows(pipeline: dlt.Pipeline) -> dict[str, Counter[tuple[Any, ...]]]:
                 assert parent is not None, f"{name}: a row whose parent is not loaded"
             if "_dlt_root_id" in row:
                 assert root is not None, f"{name}: a row whose root is not loaded"
-            me = (name, data, parent)
-            identity[row["_dlt_id"]] = me
+            assert row["_dlt_id"] not in identity, f"{name}: a `_dlt_id` used twice"
+            identity[row["_dlt_id"]] = (name, data, parent)
             counted[(data, parent, root)] += 1
         result[name] = counted
     return result
@@ -152,7 +153,8 @@ def duckdb_types(pipeline: dlt.Pipeline) -> set[tuple[Any, ...]]:
 
 
 def cursors(pipeline: dlt.Pipeline) -> dict[str, Any]:
-    resources = pipeline.state["sources"][pipeline.default_schema_name].get("resources", {})
+    sources = pipeline.state.get("sources", {})
+    resources = sources.get(pipeline.default_schema_name, {}).get("resources", {})
     return {
         name: {path: value.get("last_value") for path, value in state["incremental"].items()}
         for name, state in resources.items()
