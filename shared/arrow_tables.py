@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 #: rows gathered into one batch before it is split into tables: dlt's work per Arrow item
 #: (it computes the table's schema again for each) costs about 10 ms
-BATCH_ROWS = 5000
+BATCH_ROWS = 2000
 #: date-times Arrow parses exactly as dlt does (dlt accepts more; those go to dlt)
 ZONED_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 NAIVE_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
@@ -167,7 +167,7 @@ class Splitter:
         parent: str | None = None,
     ) -> None:
         table = self.naming.shorten_fragments(*fragments)
-        leaves, lists = self._flatten(array, path)
+        leaves, lists = self._flatten(rows, array, path)
         names: list[str] = []
         arrays: list[pa.Array] = []
         for leaf in leaves:
@@ -254,7 +254,7 @@ class Splitter:
 
     # -- columns -----------------------------------------------------------------------
     def _flatten(
-        self, array: Any, path: tuple[Any, ...]
+        self, rows: list[dict[str, Any]], array: Any, path: tuple[Any, ...]
     ) -> tuple[list[_Leaf], list[tuple[tuple[str, ...], tuple[Any, ...], pa.Array]]]:
         """The scalar columns of a struct array, nested structs flattened to `a__b` in
         dlt's order, and its lists (child tables)."""
@@ -264,8 +264,14 @@ class Splitter:
         while stack:
             current, fragments, key_path = stack.pop()
             children = current.flatten() if pa.types.is_struct(current.type) else []
-            for index, child in enumerate(children):
-                key = current.type.field(index).name
+            keys = [current.type.field(index).name for index in range(len(children))]
+            if ARROW_SORTS_KEYS and len(keys) > 1:
+                # dlt's columns come in the order the keys first appear
+                first_seen = _key_order(_values_at(rows, key_path))
+                order = sorted(range(len(keys)), key=lambda i: first_seen.get(keys[i], 0))
+                keys = [keys[i] for i in order]
+                children = [children[i] for i in order]
+            for key, child in zip(keys, children, strict=True):
                 if key_path and key_path[-1] is _WRAPPED:
                     # the wrapper dlt puts around a list's scalar or list: the element itself
                     child_path = key_path[:-1]
@@ -346,6 +352,20 @@ def _timestamps(array: pa.Array, where: str) -> pa.Array:
 _WRAPPED = object()  # path marker: a column of dlt's wrapper row is the element itself
 
 
+def _key_order(objects: Iterable[Any]) -> dict[str, int]:
+    """Each key of `objects` (dicts) and the position of its first appearance."""
+    order: dict[str, int] = {}
+    for item in objects:
+        if isinstance(item, dict):
+            for key in item:
+                order.setdefault(key, len(order))
+    return order
+
+
+#: older pyarrow (16) sorts the keys of objects it infers a struct from
+ARROW_SORTS_KEYS = pa.array([{"b": 1, "a": 1}]).type.field(0).name == "a"
+
+
 def _is_list(data_type: pa.DataType) -> bool:
     return pa.types.is_list(data_type) or pa.types.is_large_list(data_type)
 
@@ -390,10 +410,19 @@ class RowsMeta(TableNameMeta):
         self.rows = rows
 
 
+class FirstRowsMeta(HintsMeta):
+    """The meta of a sync's first root table: `RowsMeta`, plus dlt's hints on the root's
+    linkage columns (which dlt's normalizer adds to rows only), merged into the resource."""
+
+    def __init__(self, hints: Any, rows: list[dict[str, Any]]) -> None:
+        super().__init__(hints, False)
+        self.rows = rows
+
+
 def rows_of(page: Any, meta: Any = None) -> list[Any] | None:
     """The rows behind what a resource yields, for its children: the rows of a root table
     built here, a child table's None (its rows are in the root's), a list's items."""
-    if isinstance(meta, RowsMeta):
+    if isinstance(meta, (RowsMeta, FirstRowsMeta)):
         return meta.rows
     if isinstance(meta, (TableNameMeta, HintsMeta)):
         return None
@@ -421,16 +450,18 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
         self._splitter: Splitter | None = None
         self._rows_only = False
         self._hints: dict[str, Any] = {}
+        self._first = True
 
     def bind(self, pipe: Any) -> RowsToTables:
         if self.batch_rows > 1 and isinstance(pipe.gen, Iterator):
             pipe.replace_gen(_batched_pages(pipe.gen, self.batch_rows))
         self._splitter = None
         self._rows_only = False
+        self._first = True
         return self
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
-        if meta is not None and not isinstance(meta, RowsMeta):  # rows sent to a table
+        if meta is not None and not isinstance(meta, (RowsMeta, FirstRowsMeta)):  # to a table
             return item
         # a parent's root-table meta reaching a child resource is not the child's table
         as_rows = DataItemWithMeta(None, item) if meta is not None else item
@@ -458,7 +489,14 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
 
     def _items(self, pieces: list[Piece], rows: list[dict[str, Any]]) -> Iterator[Any]:
         root, *children = pieces
-        yield DataItemWithMeta(RowsMeta(self._root_name, rows), root.data)
+        if self._first:
+            self._first = False
+            hints = make_hints(
+                columns=[{"name": name, **LINK_HINTS[name]} for name in (C_DLT_LOAD_ID, C_DLT_ID)]
+            )
+            yield DataItemWithMeta(FirstRowsMeta(hints, rows), root.data)
+        else:
+            yield DataItemWithMeta(RowsMeta(self._root_name, rows), root.data)
         for piece in children:
             if piece.table not in self._hints:
                 # the child table's own hints: a variant dlt would start from the
@@ -550,10 +588,6 @@ def load_as_arrow_tables(resources: Iterable[DltResource], connector: str) -> No
             isinstance(step, RowsToTables) for step in resource._pipe.steps
         ):
             continue
-        # dlt's hints on the root's own columns, which its normalizer adds to rows only
-        resource.apply_hints(
-            columns=[{"name": name, **LINK_HINTS[name]} for name in (C_DLT_LOAD_ID, C_DLT_ID)]
-        )
         resource.add_step(RowsToTables(resource, connector))
 
 

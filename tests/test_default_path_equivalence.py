@@ -131,13 +131,14 @@ def linked_rows(pipeline: dlt.Pipeline) -> dict[str, Counter[tuple[Any, ...]]]:
     return result
 
 
-def column_types(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
+def column_types(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
+    """Each table's columns in order, with their type, nullability and keys."""
     return {
-        name: {
-            column: (hints.get("data_type"), hints.get("nullable", True), hints.get("primary_key"))
+        name: [
+            (column, hints.get("data_type"), hints.get("nullable", True), hints.get("primary_key"))
             for column, hints in table["columns"].items()
             if hints.get("data_type")
-        }
+        ]
         for name, table in data_tables(pipeline).items()
     }
 

@@ -138,7 +138,7 @@ def test_shapes_arrow_cannot_match_go_to_dlt_normalizer_and_load_the_same(
     dlt_path, arrow_path = load_both(tmp_path, pages)
 
     assert_same(dlt_path, arrow_path)
-    assert f"shapes: resource `items`: " in caplog.text
+    assert "shapes: resource `items`: " in caplog.text
     assert why in caplog.text and FALLBACK in caplog.text
     # dlt's own outcome, e.g. a variant column for the value that does not fit
     if misfit == "an int then a string":
