@@ -58,6 +58,14 @@ BATCH_ROWS = 2000
 ZONED_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 NAIVE_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
 UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
+#: Arrow types of the dlt types this module writes
+ARROW_TYPES: dict[str, Any] = {
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "text": pa.string(),
+    "timestamp": UTC_MICROSECONDS,
+}
 
 C_DLT_ID = "_dlt_id"
 C_DLT_LOAD_ID = "_dlt_load_id"
@@ -119,6 +127,7 @@ class Splitter:
     root_key: bool = False
     known: dict[str, dict[str, str]] = field(default_factory=dict)
     not_null: frozenset[str] = frozenset()
+    declared: tuple[str, ...] = ()
 
     def split(self, rows: list[dict[str, Any]], load_id: str | None) -> list[Piece]:
         """The tables of `rows`; raises `DoesNotFit` when they cannot be exactly dlt's."""
@@ -183,14 +192,35 @@ class Splitter:
         else:
             tail = [*([(C_DLT_ROOT_ID, root_ids)] if root_ids is not None else []), *linkage]
             tail.append((C_DLT_ID, ids))
+        if is_root:
+            # a column the hints declare with a type exists in dlt's table from the start,
+            # values or not
+            for name in self.declared:
+                arrow_type = ARROW_TYPES.get(self.known.get(table, {}).get(name, ""))
+                if name not in names and arrow_type is not None:
+                    names.append(name)
+                    arrays.append(pa.nulls(len(array), arrow_type))
         # columns the hints declare non-nullable (the primary key) are so in Arrow too, or
         # dlt warns of a conflict between hints and data
         fields = [
             pa.field(n, a.type, nullable=not (is_root and n in self.not_null and not a.null_count))
             for n, a in zip(names, arrays, strict=True)
         ]
-        fields += [pa.field(n, a.type, nullable=False) for n, a in tail]
-        data = pa.Table.from_arrays([*arrays, *(a for _, a in tail)], schema=pa.schema(fields))
+        # dlt adds a table's columns as rows first hold a value, its linkage columns after
+        # the first row's: a new table's columns come in that order
+        # (columns declared with a type in the resource's hints are there from the start)
+        first = [pc.index(pc.is_valid(a), True).as_py() % (len(a) + 1) for a in arrays]
+        if is_root and self.declared:
+            rank = {name: k - len(self.declared) for k, name in enumerate(self.declared)}
+            first = [rank.get(n, f) for n, f in zip(names, first, strict=True)]
+        order = sorted(range(len(arrays)), key=lambda i: first[i])
+        cut = next((k for k, i in enumerate(order) if first[i] > 0), len(order))
+        columns = [(fields[i], arrays[i]) for i in order[:cut]]
+        columns += [(pa.field(n, a.type, nullable=False), a) for n, a in tail]
+        columns += [(fields[i], arrays[i]) for i in order[cut:]]
+        data = pa.Table.from_arrays(
+            [a for _, a in columns], schema=pa.schema([f for f, _ in columns])
+        )
         pieces.append(Piece(table, parent, data))
         for ident, key_path, values in lists:
             self._list(
@@ -551,7 +581,12 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
             for column in table.get("columns", {}).values()
             if column.get("nullable") is False
         )
-        self._splitter = Splitter(root, naming, root_key, known, not_null)
+        typed = tuple(
+            naming.normalize_path(column["name"])
+            for column in table.get("columns", {}).values()
+            if column.get("data_type")
+        )
+        self._splitter = Splitter(root, naming, root_key, known, not_null, typed)
         return self._splitter
 
 
