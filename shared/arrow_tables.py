@@ -4,16 +4,16 @@ dlt normalizes pages of dicts row by row in Python: it flattens nested objects i
 `a__b` columns, turns nested lists into child tables linked by `_dlt_id`,
 `_dlt_parent_id`, `_dlt_list_idx` (and `_dlt_root_id` on merge tables), and infers each
 value's type (an ISO 8601 date-time string becomes a timestamp). On a large sync that is
-most of the time. `load_as_arrow_tables(resource)` makes a resource yield the same tables
-as Arrow tables instead, which dlt writes to parquet as they are:
+most of the time. `load_as_arrow_tables(resources)` makes resources yield the same
+tables as Arrow tables instead, which dlt writes to parquet as they are:
 
-- pages are gathered into batches of about 1,000 rows and read ahead in a thread, as in
+- pages are gathered into batches of about 2,000 rows and read ahead in a thread, as in
   `shared.arrow_pages`;
 - after the resource's incremental step (which sees the rows exactly as before, so
   cursor state holds the API's values), each batch is split in Arrow into its root table
-  and one table per nested list (`split_rows`), named, typed and linked as dlt's
-  normalizer does; the child tables carry dlt's `parent` and key hints, so dlt's merge
-  replaces a parent's old child rows;
+  and one table per nested list (`Splitter.split`), named, typed, ordered and linked as
+  dlt's normalizer does; the child tables carry dlt's `parent` and key hints, so dlt's
+  merge replaces a parent's old child rows;
 - children of the resource (transformers) still receive the rows.
 
 Whenever a batch holds a shape whose outcome in dlt depends on the order of values (an
@@ -21,6 +21,22 @@ int then a string in one column, an int column that later holds floats, a text c
 with an ISO date-time dlt would detect, a timestamp that Arrow cannot parse as dlt
 does, keys that collide once snake-cased, ...), that batch and the rest of the sync of
 that resource go to dlt's own normalizer as rows: the result is dlt's, never a guess.
+Transformers (one small page per parent row) stay rows: dlt's work per Arrow item
+(about 10 ms) would cost more than its normalizer saves.
+
+Known differences from dlt's normalizer: a child row's `_dlt_id` is
+`<parent _dlt_id>.<key>.<position>` (unique in the dataset and deterministic, like dlt's
+hash of the same, but built in Arrow), and child tables carry a `variant_name` in dlt's
+schema (dlt's mark of tables a resource yields to by name).
+
+Two dlt internals make child tables possible at extract time, where dlt itself only
+writes root tables (both checked on dlt 1.28 and 1.31; without the first, resources stay
+on dlt's normalizer):
+
+- dlt's extract counts written rows per table by the table's `resource`, which nested
+  tables lack: while it counts, they borrow their root's (`_count_nested_tables_by_resource`);
+- a child table's hints are a table variant of the resource set directly (dlt's own
+  `with_hints` would start the variant from the resource's primary key and columns).
 
 `rows_through_dlt_normalizer(source)` turns all of it off for a source (dlt's own path,
 e.g. to compare, or if a table ever differs).
@@ -614,13 +630,15 @@ def arrow_tables_fit(table: dict[str, Any], schema: Any = None) -> bool:
 
 
 def load_as_arrow_tables(resources: Iterable[DltResource], connector: str) -> None:
-    """Make each selected resource of `resources` load its rows as Arrow tables, split
-    into dlt's tables (see the module's notes), in place."""
+    """Make each selected resource of `resources` that is not a transformer load its rows
+    as Arrow tables, split into dlt's tables (see the module's notes), in place."""
     if not _count_nested_tables_by_resource():
         return  # an unknown dlt: its own normalizer
     for resource in resources:
-        if not resource.selected or any(
-            isinstance(step, RowsToTables) for step in resource._pipe.steps
+        if (
+            not resource.selected
+            or resource.is_transformer
+            or any(isinstance(step, RowsToTables) for step in resource._pipe.steps)
         ):
             continue
         resource.add_step(RowsToTables(resource, connector))

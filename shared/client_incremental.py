@@ -26,7 +26,6 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from shared import builder
-from shared.arrow_tables import load_as_arrow_tables
 from shared.builder import SourceHttp
 from shared.cursors import guard_cursors
 
@@ -96,8 +95,6 @@ def build_resources(
         )
         table_rows.apply_hints(incremental=dlt.sources.incremental(**cursors[name]))
         guard_cursors([table_rows], http.connector, session.server_clock, session.redactor)
-        if options.get("arrow_tables", True):
-            load_as_arrow_tables([table_rows], http.connector)
         result.append(table_rows)
     return result
 
