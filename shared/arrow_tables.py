@@ -516,11 +516,14 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
         rows = item if isinstance(item, list) else [item]
         if not rows or not all(type(row) is dict for row in rows):
             return as_rows
+        load_id = _load_id()
+        if load_id is None:  # iterated outside a pipeline: whoever iterates wants rows
+            return as_rows
         splitter = self._splitter or self._start()
         if splitter is None:
             return as_rows
         try:
-            pieces = splitter.split(rows, _load_id())
+            pieces = splitter.split(rows, load_id)
         except DoesNotFit as why:
             self._rows_only = True
             logger.info(

@@ -195,6 +195,8 @@ def build_resources(
     filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
 
     names = [resource["name"] for resource in resources]
+    # resources that page by themselves: with `arrow_tables`, they yield Arrow tables
+    top_level = {r["name"] for r in resources if not (r.get("parent") or r.get("for_each"))}
     external = dict(parents or {})
     for spec in resources:
         config = _to_rest_api_config(spec, http, defaults, parallel_children)
@@ -217,7 +219,7 @@ def build_resources(
                     f"{http.connector}: `{name}` names unknown parent `{parent_name}`; "
                     f"the parent must be one of the resources: {', '.join(names)}"
                 )
-            if _proxied(parent, arrow_pages, arrow_tables):
+            if _proxied(parent, arrow_pages, arrow_tables and parent_name in top_level):
                 # a proxy hands the child rows (filtered, and as dicts from Arrow tables)
                 proxy = f"{parent_name}__for_{name}"
                 filtered_parents[proxy] = parent.get("where") or _every_row
@@ -228,7 +230,8 @@ def build_resources(
             hidden_name = f"{name}__{column}_values"
             hidden.append(_static_rows(hidden_name, column, list(values)))
             _bind_parent(config, hidden_name, column, column, renames)
-        is_deferred = (parent and _proxied(parent, arrow_pages, arrow_tables)) or (
+        arrow_parent = bool(parent and arrow_tables and parent["resource"] in top_level)
+        is_deferred = (parent and _proxied(parent, arrow_pages, arrow_parent)) or (
             parent and parent["resource"] in {c["name"] for c in deferred}
         )
         (deferred if is_deferred else plain).append(config)
@@ -357,10 +360,10 @@ def _static_rows(name: str, column: str, values: list[Any]) -> DltResource:
     return dlt.resource(rows, name=name, selected=False)
 
 
-def _proxied(parent: dict[str, Any], arrow_pages: Collection[str], arrow_tables: bool) -> bool:
+def _proxied(parent: dict[str, Any], arrow_pages: Collection[str], arrow_parent: bool) -> bool:
     """Whether a child gets its parent's rows through a proxy: when they are filtered, or
-    the parent yields Arrow tables."""
-    return bool(parent.get("where") or arrow_tables or parent["resource"] in arrow_pages)
+    the parent yields Arrow tables (`arrow_parent`, or named in `arrow_pages`)."""
+    return bool(parent.get("where") or arrow_parent or parent["resource"] in arrow_pages)
 
 
 def _every_row(row: dict[str, Any]) -> bool:

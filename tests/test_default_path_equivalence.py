@@ -163,9 +163,19 @@ def cursors(pipeline: dlt.Pipeline) -> dict[str, Any]:
     }
 
 
-def assert_same(dlt_path: dlt.Pipeline, arrow_path: dlt.Pipeline) -> None:
+def assert_same(
+    dlt_path: dlt.Pipeline, arrow_path: dlt.Pipeline, ordered: tuple[str, ...] = ()
+) -> None:
+    """Both pipelines hold the same tables, columns, types, rows and cursors; the tables
+    of the resources in `ordered` also have their columns in the same order (elsewhere
+    the order follows which rows arrive first, which concurrent child requests change)."""
     assert set(data_tables(arrow_path)) == set(data_tables(dlt_path))
-    assert column_types(arrow_path) == column_types(dlt_path)
+    arrow_columns, dlt_columns = column_types(arrow_path), column_types(dlt_path)
+    for table in dlt_columns:
+        if table.split("__")[0] in ordered:
+            assert arrow_columns[table] == dlt_columns[table], table
+        else:
+            assert sorted(arrow_columns[table]) == sorted(dlt_columns[table]), table
     assert duckdb_types(arrow_path) == duckdb_types(dlt_path)
     expected = linked_rows(dlt_path)
     loaded = linked_rows(arrow_path)
@@ -186,6 +196,8 @@ def test_default_path_loads_the_tables_dlt_normalizer_loads(connector: str, tmp_
         for path in ("dlt", "arrow")
     }
 
+    arrow: set[str] = set()
+
     def sync_both(fake: Any) -> None:
         dlt_source = rows_through_dlt_normalizer(make_source(fake))
         assert not any(
@@ -195,16 +207,17 @@ def test_default_path_loads_the_tables_dlt_normalizer_loads(connector: str, tmp_
         )
         run_source(pipelines["dlt"], dlt_source)
         arrow_source = make_source(fake)
-        assert any(
-            isinstance(step, RowsToTables)
+        arrow.update(
+            resource.name
             for resource in arrow_source.resources.values()
-            for step in resource._pipe.steps
+            if any(isinstance(step, RowsToTables) for step in resource._pipe.steps)
         )
+        assert arrow  # the connector has resources on the Arrow path
         run_source(pipelines["arrow"], arrow_source)
 
     with make_fake() as fake:
         sync_both(fake)
-        assert_same(pipelines["dlt"], pipelines["arrow"])
+        assert_same(pipelines["dlt"], pipelines["arrow"], tuple(arrow))
         # child tables are part of the comparison (hubspot's contacts are flat by contract)
         children = [table for table in data_tables(pipelines["dlt"]) if "__" in table]
         assert children or connector == "hubspot_contacts"
@@ -212,4 +225,4 @@ def test_default_path_loads_the_tables_dlt_normalizer_loads(connector: str, tmp_
         fake.change_for_second_run()
         shrink(fake)
         sync_both(fake)
-        assert_same(pipelines["dlt"], pipelines["arrow"])
+        assert_same(pipelines["dlt"], pipelines["arrow"], tuple(arrow))
