@@ -51,6 +51,8 @@ ISO_DATETIME = re.compile(
 UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
 #: pages requested ahead of the one being converted; 0 reads them in the consumer's thread
 READ_AHEAD_PAGES = 20
+#: how long a consumer that stops early waits for the reader to close the pages
+READER_JOIN_SECONDS = 1.0
 
 
 def records_to_table(rows: Iterable[dict[str, Any]], not_null: Collection[str] = ()) -> pa.Table:
@@ -202,7 +204,7 @@ def _read_ahead(items: Iterator[Any], depth: int = READ_AHEAD_PAGES) -> Iterator
     The pages' requests and JSON parsing then overlap with the conversion and dlt's
     work on earlier pages. The thread starts on the first `next()` (after dlt has bound
     the resource's incremental), re-raises its errors here, and closes `items` itself
-    when the consumer stops early.
+    when the consumer stops early (waited for up to `READER_JOIN_SECONDS`).
     """
     ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -249,7 +251,9 @@ def _read_ahead(items: Iterator[Any], depth: int = READ_AHEAD_PAGES) -> Iterator
             yield item
     finally:
         stop.set()
-        reader.join()
+        # the reader stops at its next page; one asleep in the rate limiter's wait (a
+        # Ctrl-C, a failed sync) is a daemon and is not waited for
+        reader.join(timeout=READER_JOIN_SECONDS)
 
 
 def _to_array(values: list[Any]) -> pa.Array:

@@ -105,6 +105,7 @@ def build_resources(
                 session=session,
                 parallel_children=options.get("parallel_children", True),
                 file_format=None,
+                arrow_tables=False,  # the union hands on rows
             )
             children = {s["name"] for s in fan_ins if _parents(s) == feeders}
             union = _union(name, inner, feeders, key, http.connector, children)

@@ -187,10 +187,10 @@ def crm_source(
             `X-RateLimit-Reset`) evenly, and 66 a minute while it reports none.
         max_retries: retries of a 429 or 5xx before the sync fails.
         backoff_factor: seconds before the first retry of a 5xx; doubles on each retry.
-        arrow_pages: load every table as Arrow tables (pages gathered into about 1,000
-            rows) instead of rows: several times faster on large syncs (BENCHMARKS.md).
-            Nested arrays and objects (`emailAddresses`, ...) land as JSON columns of
-            their row instead of child tables; tables, keys and cursors stay the same.
+        arrow_pages: load every table as Arrow tables with nested arrays and objects
+            (`emailAddresses`, ...) as JSON columns of their row instead of child tables;
+            tables, keys and cursors stay the same. The default already loads Arrow
+            tables, with dlt's child tables (`shared.arrow_tables`).
         max_rate_limit_wait: the longest wait in seconds for the rate-limit window to
             reset after a 429 (`X-RateLimit-Reset`, up to an hour away on the real API);
             each long wait is logged as a warning.

@@ -35,6 +35,7 @@ from connectors.hubspot_contacts.settings import (
     SEARCH_REQUESTS_PER_SECOND,
     SEARCH_RESULT_CAP,
 )
+from shared.arrow_tables import load_as_arrow_tables
 from shared.auth import bearer_token, require_secret
 from shared.builder import DEFAULT_FILE_FORMAT, SourceHttp
 from shared.cursors import guard_cursors
@@ -251,4 +252,5 @@ def hubspot_contacts_source(
 
     # checked, clock-capped cursor; the newest copy of a contact wins (shared.cursors)
     (guarded,) = guard_cursors([contacts], CONNECTOR, session.server_clock, session.redactor)
+    load_as_arrow_tables([guarded], CONNECTOR)  # dlt's tables, built in Arrow
     return guarded

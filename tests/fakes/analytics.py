@@ -76,6 +76,8 @@ def make_page_view(i: int) -> dict[str, Any]:
         "name": f"/page/{i % 6}",
         "created_at": stamp(EPOCH + timedelta(seconds=37 * i), FRACTIONS[i % 4]),
         "duration_ms": i * 120 if i % 4 else None,
+        # nested: a list of objects (one of them with a nested object), empty for some views
+        "scrolls": [{"depth": d * 25, "at": {"second": d}} for d in range(i % 3)],
     }
 
 
