@@ -82,14 +82,13 @@ record-connector: install  ## re-record cassettes from the fake (LIVE=1: the rea
 demo: $(RUNTIME_STAMP)  ## sync every connector from its cassettes into demo.duckdb (runtime only)
 	$(BIN)/python -m connectors demo
 
-# Time: the five 1,000,000-row default-path runs dominate; projected from 20,000- and
-# 200,000-row runs of the default path as it was when the per-connector bench was written
-# (3,000-14,000 rows/s): ~22 min; ~13 min once every default path reaches 0.6x the raw loop.
-bench: install  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) (~22 min on 2 cores)
+# Time: the five 1,000,000-row default-path runs dominate (8 of the 13 minutes that
+# `make bench-publish` took on an idle 2-core machine on 2026-11-30, BENCHMARKS.md).
+bench: install  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) (~13 min on 2 cores)
 	$(BIN)/python -m bench --output $(BENCH_OUTPUT)
 
 bench-publish: BENCH_OUTPUT = BENCHMARKS.md
-bench-publish: bench  ## `make bench`, rewriting the tracked BENCHMARKS.md (~22 min on 2 cores)
+bench-publish: bench  ## `make bench`, rewriting the tracked BENCHMARKS.md (~13 min on 2 cores)
 
 new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm]
 	@test -n "$(NAME)" || { echo "usage: make new-connector NAME=<name> [FROM=<connector>]"; exit 2; }

@@ -380,4 +380,4 @@ def test_make_bench_writes_an_untracked_report_unless_published(tmp_path: Path) 
     help_line = next(
         line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("bench:")
     )
-    assert "~22 min on 2 cores" in help_line
+    assert "~13 min on 2 cores" in help_line
