@@ -353,6 +353,11 @@ class HubSpotContactsFake(FakeServer):
             stale = None
         self._unindexed[contact["id"]] = (time.monotonic() + lag, stale)
 
+    def index_catches_up(self) -> None:
+        """The search index shows every write now (a test's lag of an hour ends here, not
+        after a sleep that a loaded machine can outrun)."""
+        self._unindexed.clear()
+
     def change_for_second_run(self) -> dict[str, list[str]]:
         """Between two syncs: 205 contacts change (their company), three are created, one
         more is archived. Returns the ids of each."""
