@@ -22,7 +22,10 @@ with an ISO date-time dlt would detect, a timestamp that Arrow cannot parse as d
 does, keys that collide once snake-cased, ...), that batch and the rest of the sync of
 that resource go to dlt's own normalizer as rows: the result is dlt's, never a guess.
 Transformers (one small page per parent row) stay rows: dlt's work per Arrow item
-(about 10 ms) would cost more than its normalizer saves.
+(about 10 ms) would cost more than its normalizer saves. A transformer whose pages are
+large (declared in the resource table: `"large_pages": True`, e.g. up to 1,000 stories a
+request) is split as well, page by page: the choice is per resource, never per page, so
+one table never receives both Arrow tables and rows from pages of different sizes.
 
 Known differences from dlt's normalizer: a child row's `_dlt_id` is
 `<parent _dlt_id>.<key>.<position>` (unique in the dataset and deterministic, like dlt's
@@ -45,7 +48,7 @@ e.g. to compare, or if a table ever differs).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -632,15 +635,19 @@ def arrow_tables_fit(table: dict[str, Any], schema: Any = None) -> bool:
     return True
 
 
-def load_as_arrow_tables(resources: Iterable[DltResource], connector: str) -> None:
-    """Make each selected resource of `resources` that is not a transformer load its rows
-    as Arrow tables, split into dlt's tables (see the module's notes), in place."""
+def load_as_arrow_tables(
+    resources: Iterable[DltResource], connector: str, large_pages: Collection[str] = ()
+) -> None:
+    """Make each selected resource of `resources` that is not a transformer, or is one
+    named in `large_pages` (whose pages are large enough to pay for dlt's work per Arrow
+    item), load its rows as Arrow tables split into dlt's tables (see the module's notes),
+    in place."""
     if not _count_nested_tables_by_resource():
         return  # an unknown dlt: its own normalizer
     for resource in resources:
         if (
             not resource.selected
-            or resource.is_transformer
+            or (resource.is_transformer and resource.name not in large_pages)
             or any(isinstance(step, RowsToTables) for step in resource._pipe.steps)
         ):
             continue

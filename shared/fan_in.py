@@ -14,13 +14,16 @@ dlt can join pipes only where they start, so `build_resources` reads every list 
 parents hang from (the parents, their ancestors and everything else under the same
 top-level lists) through one hidden resource, the *union* (`<a>__<b>__<c>__union`): it
 extracts them inside itself with dlt's own iterator (child requests still run
-concurrently) and yields each row tagged with the list it came from. Then:
+concurrently) and yields their pages as they came, each row tagged with the list it came
+from. Then:
 
 - each of those lists' tables is a transformer over the union that keeps its own rows,
   with the spec's table hints and client-side cursor (`shared.client_incremental`'s
-  split, with the union as the listing);
+  split, with the union as the listing); a list marked `large_pages` loads its pages as
+  Arrow tables (`shared.arrow_tables`), as it would outside a union;
 - the child of several parents is an ordinary child of a hidden filter over the union
-  that passes each parent row once per sync, by the parent's `field`.
+  that passes each parent row once per sync, by the parent's `field`, each row a page of
+  its own (each child request can start as soon as its row is seen).
 
 Every list is requested once, and the children see exactly the rows the tables load.
 Everything else goes through `shared.client_incremental.build_resources` unchanged.
@@ -38,6 +41,7 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from shared import builder, client_incremental
+from shared.arrow_tables import load_as_arrow_tables
 from shared.builder import SourceHttp
 from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
@@ -48,6 +52,8 @@ FIRST_SEEN_SUFFIX = "__first_seen"
 #: requested for it (the first time its key is seen in the sync)
 ORIGIN = "_fan_in_origin"
 FIRST_SEEN = "_fan_in_first_seen"
+#: tags the last row of each page a list yielded: the union yields pages as they came
+PAGE_END = "_fan_in_page_end"
 
 
 def build_resources(
@@ -129,6 +135,13 @@ def build_resources(
     # the lists read through a union are tables too: their cursors are guarded like any
     # other (checked, clock-capped, newest copy wins)
     guard_cursors(list(derived.values()), http.connector, session.server_clock, session.redactor)
+    if options.get("arrow_tables", True):
+        # lists with large pages load as Arrow tables, as outside a union (after their
+        # cursors: the split follows the incremental step)
+        large = {spec["name"] for spec in resources if spec.get("large_pages")}
+        load_as_arrow_tables(
+            [table for name, table in derived.items() if name in large], http.connector, large
+        )
     by_name = {resource.name: resource for resource in built} | derived
     return [by_name[spec["name"]] for spec in resources]
 
@@ -205,13 +218,13 @@ def _union(
     section: str,
     children: set[str],
 ) -> DltResource:
-    """The hidden resource that extracts `inner` and yields their rows, each a one-row
-    page tagged with its list, feeder rows also with whether their `key` is new.
+    """The hidden resource that extracts `inner` and yields their pages as they came,
+    each row tagged with its list, feeder rows also with whether their `key` is new.
 
     Only the lists the sync needs are read: the selected tables among them, and the
     feeders when a child of several parents (one of `children`) is selected."""
     for resource in inner:
-        resource.add_map(_tagger(resource.name))
+        resource.add_step(_tagger(resource.name))
     feeding = set(feeders)
 
     def needed() -> list[DltResource]:
@@ -225,28 +238,41 @@ def _union(
 
     def rows() -> Iterator[list[dict[str, Any]]]:
         seen: set[Any] = set()  # per extraction: a new sync requests every child again
+        page: list[dict[str, Any]] = []
+        # dlt's iterator hands on a page's rows one after another: a page ends at its
+        # last row (tagged by `_tagger`)
         for row in DltSource(Schema(section), section, needed()):
             if row[ORIGIN] in feeding:
                 value = row.get(key)
                 row[FIRST_SEEN] = value is not None and value not in seen
                 seen.add(value)
-            # a one-row page: each child request can start as soon as its row is seen
-            yield [row]
+            page.append(row)
+            if row.pop(PAGE_END):
+                yield page
+                page = []
+        if page:
+            yield page
 
     return dlt.resource(rows, name=name, selected=False)
 
 
-def _tagger(origin: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def tag(row: dict[str, Any]) -> dict[str, Any]:
-        return {**row, ORIGIN: origin}
+def _tagger(origin: str) -> Callable[[Any], Any]:
+    """A pipe step: each row of a page tagged with its list, the last also as the end."""
+
+    def tag(page: Any) -> Any:
+        if not isinstance(page, list):
+            return {**page, ORIGIN: origin, PAGE_END: True}
+        last = len(page) - 1
+        return [{**row, ORIGIN: origin, PAGE_END: n == last} for n, row in enumerate(page)]
 
     return tag
 
 
 def _first_seen(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    kept = [_untagged(row) for row in page if row.get(FIRST_SEEN)]
-    if kept:
-        yield kept
+    for row in page:
+        if row.get(FIRST_SEEN):
+            # a one-row page: each child request can start as soon as its row is seen
+            yield [_untagged(row)]
 
 
 def _table(
@@ -274,4 +300,4 @@ def _table(
 
 
 def _untagged(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in (ORIGIN, FIRST_SEEN)}
+    return {k: v for k, v in row.items() if k not in (ORIGIN, FIRST_SEEN, PAGE_END)}
