@@ -37,6 +37,7 @@ from typing import Any
 import dlt
 from dlt.common.schema import Schema
 from dlt.extract.exceptions import CurrentSourceNotAvailable
+from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
@@ -48,12 +49,9 @@ from shared.errors import ConfigurationError
 
 UNION_SUFFIX = "__union"
 FIRST_SEEN_SUFFIX = "__first_seen"
-#: tags a union adds to each row: the list it came from, and whether a fan-in child is
-#: requested for it (the first time its key is seen in the sync)
-ORIGIN = "_fan_in_origin"
-FIRST_SEEN = "_fan_in_first_seen"
-#: tags the last row of each page a list yielded: the union yields pages as they came
-PAGE_END = "_fan_in_page_end"
+#: the tag on (a copy of) the last row of each page a list read by a union yields: the
+#: list's name; the union yields the list's pages as they came, untouched
+PAGE_END = "_fan_in_page_of"
 
 
 def build_resources(
@@ -236,43 +234,56 @@ def _union(
         # a list's parents are read as its parents, yielded only when wanted themselves
         return [resource for resource in inner if resource.name in wanted]
 
-    def rows() -> Iterator[list[dict[str, Any]]]:
+    def pages() -> Iterator[DataItemWithMeta]:
         seen: set[Any] = set()  # per extraction: a new sync requests every child again
         page: list[dict[str, Any]] = []
         # dlt's iterator hands on a page's rows one after another: a page ends at its
-        # last row (tagged by `_tagger`)
+        # last row, which `_tagger` tagged with the page's list
         for row in DltSource(Schema(section), section, needed()):
-            if row[ORIGIN] in feeding:
-                value = row.get(key)
-                row[FIRST_SEEN] = value is not None and value not in seen
-                seen.add(value)
+            origin = row.pop(PAGE_END, None)
             page.append(row)
-            if row.pop(PAGE_END):
-                yield page
-                page = []
-        if page:
-            yield page
+            if origin is None:
+                continue
+            first_seen = []
+            if origin in feeding:
+                for item in page:
+                    value = item.get(key)
+                    if value is not None and value not in seen:
+                        first_seen.append(item)
+                    seen.add(value)
+            yield DataItemWithMeta(UnionPage(origin, first_seen), page)
+            page = []
 
-    return dlt.resource(rows, name=name, selected=False)
+    return dlt.resource(pages, name=name, selected=False)
 
 
-def _tagger(origin: str) -> Callable[[Any], Any]:
-    """A pipe step: each row of a page tagged with its list, the last also as the end."""
+class UnionPage:
+    """The meta of a page a union yields: the list it came from, and its rows whose
+    fan-in children are requested (those whose key the sync sees for the first time)."""
 
-    def tag(page: Any) -> Any:
+    def __init__(self, origin: str, first_seen: list[dict[str, Any]]) -> None:
+        self.origin = origin
+        self.first_seen = first_seen
+
+
+def _tagger(origin: str) -> Callable[[Any, Any], Any]:
+    """A pipe step: the last row of each page (a copy) tagged with the page's list."""
+
+    def tag(page: Any, meta: Any = None) -> Any:
         if not isinstance(page, list):
-            return {**page, ORIGIN: origin, PAGE_END: True}
-        last = len(page) - 1
-        return [{**row, ORIGIN: origin, PAGE_END: n == last} for n, row in enumerate(page)]
+            return {**page, PAGE_END: origin}
+        if not page:
+            return page
+        return [*page[:-1], {**page[-1], PAGE_END: origin}]
 
     return tag
 
 
-def _first_seen(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for row in page:
-        if row.get(FIRST_SEEN):
-            # a one-row page: each child request can start as soon as its row is seen
-            yield [_untagged(row)]
+def _first_seen(page: list[dict[str, Any]], meta: Any = None) -> Iterator[DataItemWithMeta]:
+    for row in meta.first_seen if isinstance(meta, UnionPage) else []:
+        # a one-row page: each child request can start as soon as its row is seen; the
+        # union's meta stays behind
+        yield DataItemWithMeta(None, [row])
 
 
 def _table(
@@ -281,10 +292,10 @@ def _table(
     """The table of one list read through `union`: its rows, hints and client-side cursor."""
     name = spec["name"]
 
-    def own_rows(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        kept = [_untagged(row) for row in page if row[ORIGIN] == name]
-        if kept:
-            yield kept
+    def own_rows(page: list[dict[str, Any]], meta: Any = None) -> Iterator[DataItemWithMeta]:
+        if isinstance(meta, UnionPage) and meta.origin == name:
+            # the list's page as it came; the union's meta stays behind
+            yield DataItemWithMeta(None, page)
 
     hints = {key: spec.get(key, defaults.get(key)) for key in client_incremental.TABLE_HINTS}
     table = dlt.transformer(
@@ -298,6 +309,3 @@ def _table(
         table.apply_hints(incremental=dlt.sources.incremental(**cursor))
     return table
 
-
-def _untagged(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in (ORIGIN, FIRST_SEEN, PAGE_END)}
