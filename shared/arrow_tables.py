@@ -73,6 +73,10 @@ logger = logging.getLogger(__name__)
 #: rows gathered into one batch before it is split into tables: dlt's work per Arrow item
 #: (it computes the table's schema again for each) costs about 10 ms
 BATCH_ROWS = 2000
+#: more rows than this in one item are split `BATCH_ROWS` at a time: a child's item can
+#: hold all of a parent's pages (dlt's parallelized transformers hand them on together),
+#: and splitting them at once costs memory, not time
+MAX_SPLIT_ROWS = 2 * BATCH_ROWS
 #: date-times Arrow parses exactly as dlt does (dlt accepts more; those go to dlt)
 ZONED_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 NAIVE_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
@@ -525,19 +529,40 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
         splitter = self._splitter or self._start()
         if splitter is None:
             return as_rows
+        if len(rows) > MAX_SPLIT_ROWS:
+            return self._parts(splitter, rows, load_id, meta is not None)
         try:
             pieces = splitter.split(rows, load_id)
         except DoesNotFit as why:
-            self._rows_only = True
-            logger.info(
-                "%s: resource `%s`: %s; its rows go through dlt's normalizer for the rest "
-                "of this sync",
-                self.connector,
-                self.resource.name,
-                why,
-            )
+            self._fall_back(why)
             return as_rows
         return self._items(pieces, rows)
+
+    def _parts(
+        self, splitter: Splitter, rows: list[dict[str, Any]], load_id: str, has_meta: bool
+    ) -> Iterator[Any]:
+        """The tables of `rows`, split `batch_rows` at a time; from a part that does not
+        fit on, rows."""
+        for start in range(0, len(rows), self.batch_rows):
+            part = rows[start : start + self.batch_rows]
+            try:
+                pieces = splitter.split(part, load_id)
+            except DoesNotFit as why:
+                self._fall_back(why)
+                rest = rows[start:]
+                yield DataItemWithMeta(None, rest) if has_meta else rest
+                return
+            yield from self._items(pieces, part)
+
+    def _fall_back(self, why: DoesNotFit) -> None:
+        self._rows_only = True
+        logger.info(
+            "%s: resource `%s`: %s; its rows go through dlt's normalizer for the rest "
+            "of this sync",
+            self.connector,
+            self.resource.name,
+            why,
+        )
 
     def _items(self, pieces: list[Piece], rows: list[dict[str, Any]]) -> Iterator[Any]:
         root, *children = pieces
