@@ -557,8 +557,7 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
     def _fall_back(self, why: DoesNotFit) -> None:
         self._rows_only = True
         logger.info(
-            "%s: resource `%s`: %s; its rows go through dlt's normalizer for the rest "
-            "of this sync",
+            "%s: resource `%s`: %s; its rows go through dlt's normalizer for the rest of this sync",
             self.connector,
             self.resource.name,
             why,

@@ -194,8 +194,11 @@ def build_resources(
     """
     session = session or http.session()
     client: ClientConfig = {"base_url": http.base_url, "session": session}
-    plain: list[dict[str, Any]] = []
-    deferred: list[dict[str, Any]] = []
+    #: the configs built in each pass: a child whose parent's rows reach it through a
+    #: proxy is built one pass after its parent (the proxy needs the parent built)
+    passes: dict[int, list[dict[str, Any]]] = {0: []}
+    level: dict[str, int] = {}
+    proxy_level: dict[str, int] = {}
     hidden: list[DltResource] = []
     renames: dict[str, tuple[str, str]] = {}
     filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
@@ -229,35 +232,35 @@ def build_resources(
                     f"{http.connector}: `{name}` names unknown parent `{parent_name}`; "
                     f"the parent must be one of the resources: {', '.join(names)}"
                 )
+            level[name] = level.get(parent_name, 0)
             if _proxied(parent, arrow_pages, arrow_tables and parent_name in yields_tables):
                 # a proxy hands the child rows (filtered, and as dicts from Arrow tables)
                 proxy = f"{parent_name}__for_{name}"
                 filtered_parents[proxy] = parent.get("where") or _every_row
                 parent_name = proxy
+                level[name] += 1
+                proxy_level[proxy] = level[name]
             _bind_parent(config, parent_name, parent["field"], parent["column"], renames)
         elif for_each:
             ((column, values),) = for_each.items()
             hidden_name = f"{name}__{column}_values"
             hidden.append(_static_rows(hidden_name, column, list(values)))
             _bind_parent(config, hidden_name, column, column, renames)
-        arrow_parent = bool(parent and arrow_tables and parent["resource"] in yields_tables)
-        is_deferred = (parent and _proxied(parent, arrow_pages, arrow_parent)) or (
-            parent and parent["resource"] in {c["name"] for c in deferred}
-        )
-        (deferred if is_deferred else plain).append(config)
+        passes.setdefault(level.setdefault(name, 0), []).append(config)
 
     built: dict[str, DltResource] = {}
-    first = rest_api_resources(_rest_api_config(client, [*hidden, *external.values(), *plain]))
+    first = rest_api_resources(_rest_api_config(client, [*hidden, *external.values(), *passes[0]]))
     built.update({resource.name: resource for resource in first})
-    if deferred:
+    for number in sorted(passes)[1:]:
         proxies = [
             _filtered(proxy, built[proxy.split("__for_")[0]], where)
             for proxy, where in filtered_parents.items()
+            if proxy_level[proxy] == number
         ]
-        second = rest_api_resources(
-            _rest_api_config(client, [*proxies, *_refs(deferred, built), *deferred])
+        later = rest_api_resources(
+            _rest_api_config(client, [*proxies, *_refs(passes[number], built), *passes[number]])
         )
-        built.update({resource.name: resource for resource in second})
+        built.update({resource.name: resource for resource in later})
 
     result = []
     for name in names:
@@ -396,7 +399,7 @@ def _filtered(
 
 
 def _refs(deferred: list[dict[str, Any]], built: dict[str, DltResource]) -> list[DltResource]:
-    """Resources of the first pass that deferred resources name as parents."""
+    """Resources of earlier passes that `deferred` (a later pass) name as parents."""
     wanted = set()
     for config in deferred:
         path = config["endpoint"]["path"]

@@ -308,4 +308,3 @@ def _table(
     if cursor := client_incremental.client_side_cursor(spec, defaults):
         table.apply_hints(incremental=dlt.sources.incremental(**cursor))
     return table
-

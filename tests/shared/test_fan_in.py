@@ -281,3 +281,21 @@ def test_without_large_pages_a_list_read_through_a_union_stays_rows(
     # dlt's normalizer made the child table after extract
     assert "team_tasks__owners" not in extracted_tables(pipeline)
     assert sorted(query(pipeline, "SELECT value FROM team_tasks__owners")) == [(10,), (11,)]
+
+
+@pytest.mark.parametrize("parallel_children", [True, False])
+def test_a_child_with_large_pages_outside_a_union_loads_as_arrow_tables(
+    api: TasksApi, pipeline: dlt.Pipeline, parallel_children: bool
+) -> None:
+    api.tasks["/teams/t1/tasks"][0]["owners"] = [10, 11]
+    resources = table()[:-1]  # no child of several parents: no union
+    resources[2]["large_pages"] = True  # team_tasks, an ordinary (parallelized) child
+    # and its own child, which must still receive team_tasks' rows
+    resources.append({**table()[-1], "parent": {**table()[-1]["parent"], "resource": "team_tasks"}})
+
+    run_source(pipeline, source(resources, parallel_children=parallel_children))
+
+    assert "team_tasks__owners" in extracted_tables(pipeline)  # split in Arrow
+    assert sorted(query(pipeline, "SELECT team_id, id FROM team_tasks")) == [("t1", 1), ("t2", 2)]
+    assert sorted(query(pipeline, "SELECT value FROM team_tasks__owners")) == [(10,), (11,)]
+    assert sorted(query(pipeline, "SELECT task_id, id FROM task_notes")) == [(1, 100), (2, 200)]
