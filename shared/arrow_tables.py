@@ -22,7 +22,10 @@ with an ISO date-time dlt would detect, a timestamp that Arrow cannot parse as d
 does, keys that collide once snake-cased, ...), that batch and the rest of the sync of
 that resource go to dlt's own normalizer as rows: the result is dlt's, never a guess.
 Transformers (one small page per parent row) stay rows: dlt's work per Arrow item
-(about 10 ms) would cost more than its normalizer saves.
+(about 10 ms) would cost more than its normalizer saves. A transformer whose pages are
+large (declared in the resource table: `"large_pages": True`, e.g. up to 1,000 stories a
+request) is split as well, page by page: the choice is per resource, never per page, so
+one table never receives both Arrow tables and rows from pages of different sizes.
 
 Known differences from dlt's normalizer: a child row's `_dlt_id` is
 `<parent _dlt_id>.<key>.<position>` (unique in the dataset and deterministic, like dlt's
@@ -45,7 +48,7 @@ e.g. to compare, or if a table ever differs).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -70,6 +73,10 @@ logger = logging.getLogger(__name__)
 #: rows gathered into one batch before it is split into tables: dlt's work per Arrow item
 #: (it computes the table's schema again for each) costs about 10 ms
 BATCH_ROWS = 2000
+#: more rows than this in one item are split `BATCH_ROWS` at a time: a child's item can
+#: hold all of a parent's pages (dlt's parallelized transformers hand them on together),
+#: and splitting them at once costs memory, not time
+MAX_SPLIT_ROWS = 2 * BATCH_ROWS
 #: date-times Arrow parses exactly as dlt does (dlt accepts more; those go to dlt)
 ZONED_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 NAIVE_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
@@ -522,19 +529,39 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
         splitter = self._splitter or self._start()
         if splitter is None:
             return as_rows
+        if len(rows) > MAX_SPLIT_ROWS:
+            return self._parts(splitter, rows, load_id, meta is not None)
         try:
             pieces = splitter.split(rows, load_id)
         except DoesNotFit as why:
-            self._rows_only = True
-            logger.info(
-                "%s: resource `%s`: %s; its rows go through dlt's normalizer for the rest "
-                "of this sync",
-                self.connector,
-                self.resource.name,
-                why,
-            )
+            self._fall_back(why)
             return as_rows
         return self._items(pieces, rows)
+
+    def _parts(
+        self, splitter: Splitter, rows: list[dict[str, Any]], load_id: str, has_meta: bool
+    ) -> Iterator[Any]:
+        """The tables of `rows`, split `batch_rows` at a time; from a part that does not
+        fit on, rows."""
+        for start in range(0, len(rows), self.batch_rows):
+            part = rows[start : start + self.batch_rows]
+            try:
+                pieces = splitter.split(part, load_id)
+            except DoesNotFit as why:
+                self._fall_back(why)
+                rest = rows[start:]
+                yield DataItemWithMeta(None, rest) if has_meta else rest
+                return
+            yield from self._items(pieces, part)
+
+    def _fall_back(self, why: DoesNotFit) -> None:
+        self._rows_only = True
+        logger.info(
+            "%s: resource `%s`: %s; its rows go through dlt's normalizer for the rest of this sync",
+            self.connector,
+            self.resource.name,
+            why,
+        )
 
     def _items(self, pieces: list[Piece], rows: list[dict[str, Any]]) -> Iterator[Any]:
         root, *children = pieces
@@ -632,15 +659,19 @@ def arrow_tables_fit(table: dict[str, Any], schema: Any = None) -> bool:
     return True
 
 
-def load_as_arrow_tables(resources: Iterable[DltResource], connector: str) -> None:
-    """Make each selected resource of `resources` that is not a transformer load its rows
-    as Arrow tables, split into dlt's tables (see the module's notes), in place."""
+def load_as_arrow_tables(
+    resources: Iterable[DltResource], connector: str, large_pages: Collection[str] = ()
+) -> None:
+    """Make each selected resource of `resources` that is not a transformer, or is one
+    named in `large_pages` (whose pages are large enough to pay for dlt's work per Arrow
+    item), load its rows as Arrow tables split into dlt's tables (see the module's notes),
+    in place."""
     if not _count_nested_tables_by_resource():
         return  # an unknown dlt: its own normalizer
     for resource in resources:
         if (
             not resource.selected
-            or resource.is_transformer
+            or (resource.is_transformer and resource.name not in large_pages)
             or any(isinstance(step, RowsToTables) for step in resource._pipe.steps)
         ):
             continue

@@ -26,14 +26,19 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   `single_object`: `True` for a resource whose data selector finds one object (the
   contract says so: crm `site`), not a list of them.
 
+  `large_pages`: `True` for a child whose pages are large (hundreds of rows a request,
+  e.g. offset-paged 1,000 at a time): it loads as Arrow tables too (below).
+
 Every resource's pages are checked (`shared.pages.PageCheck`): the data selector must
 find a list of objects (or the one object), or the answer is retried like a 5xx and
 then fails the sync with an `InvalidResponseError`.
 
-Every resource loads as Arrow tables split into dlt's own tables (`shared.arrow_tables`:
-the same tables, child tables included, as dlt's row normalizer makes, several times
-faster); resources named in `arrow_pages` instead yield Arrow tables with nested values as
-JSON columns (`shared.arrow_pages`). Children still receive rows.
+Every resource that pages by itself, and every child marked `large_pages`, loads as Arrow
+tables split into dlt's own tables (`shared.arrow_tables`: the same tables, child tables
+included, as dlt's row normalizer makes, several times faster); other children (a small
+page per parent row) stay rows, which dlt's normalizer handles faster than its work per
+Arrow item. Resources named in `arrow_pages` instead yield Arrow tables with nested
+values as JSON columns (`shared.arrow_pages`). Children still receive rows.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ from shared.session import (
     url_problem,
 )
 
-EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object")
+EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object", "large_pages")
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
 
 
@@ -180,23 +185,31 @@ def build_resources(
             columns instead of child tables (see `shared.arrow_pages`).
         parents: resources built elsewhere (`shared.fan_in`'s unions) that specs may name
             as `parent`; they are extracted only to feed their children.
-        arrow_tables: load the other resources as Arrow tables split into dlt's own
-            tables (`shared.arrow_tables`); False leaves rows to dlt's normalizer.
+        arrow_tables: load the other resources that page by themselves, and children
+            marked `large_pages`, as Arrow tables split into dlt's own tables
+            (`shared.arrow_tables`); False leaves rows to dlt's normalizer.
 
     Returns:
         The resources in the order of `resources`.
     """
     session = session or http.session()
     client: ClientConfig = {"base_url": http.base_url, "session": session}
-    plain: list[dict[str, Any]] = []
-    deferred: list[dict[str, Any]] = []
+    #: the configs built in each pass: a child whose parent's rows reach it through a
+    #: proxy is built one pass after its parent (the proxy needs the parent built)
+    passes: dict[int, list[dict[str, Any]]] = {0: []}
+    level: dict[str, int] = {}
+    proxy_level: dict[str, int] = {}
     hidden: list[DltResource] = []
     renames: dict[str, tuple[str, str]] = {}
     filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
 
     names = [resource["name"] for resource in resources]
-    # resources that page by themselves: with `arrow_tables`, they yield Arrow tables
-    top_level = {r["name"] for r in resources if not (r.get("parent") or r.get("for_each"))}
+    # resources that page by themselves, and children with large pages: with
+    # `arrow_tables`, they yield Arrow tables
+    large_pages = {r["name"] for r in resources if r.get("large_pages")}
+    yields_tables = large_pages | {
+        r["name"] for r in resources if not (r.get("parent") or r.get("for_each"))
+    }
     external = dict(parents or {})
     for spec in resources:
         config = _to_rest_api_config(spec, http, defaults, parallel_children)
@@ -219,35 +232,35 @@ def build_resources(
                     f"{http.connector}: `{name}` names unknown parent `{parent_name}`; "
                     f"the parent must be one of the resources: {', '.join(names)}"
                 )
-            if _proxied(parent, arrow_pages, arrow_tables and parent_name in top_level):
+            level[name] = level.get(parent_name, 0)
+            if _proxied(parent, arrow_pages, arrow_tables and parent_name in yields_tables):
                 # a proxy hands the child rows (filtered, and as dicts from Arrow tables)
                 proxy = f"{parent_name}__for_{name}"
                 filtered_parents[proxy] = parent.get("where") or _every_row
                 parent_name = proxy
+                level[name] += 1
+                proxy_level[proxy] = level[name]
             _bind_parent(config, parent_name, parent["field"], parent["column"], renames)
         elif for_each:
             ((column, values),) = for_each.items()
             hidden_name = f"{name}__{column}_values"
             hidden.append(_static_rows(hidden_name, column, list(values)))
             _bind_parent(config, hidden_name, column, column, renames)
-        arrow_parent = bool(parent and arrow_tables and parent["resource"] in top_level)
-        is_deferred = (parent and _proxied(parent, arrow_pages, arrow_parent)) or (
-            parent and parent["resource"] in {c["name"] for c in deferred}
-        )
-        (deferred if is_deferred else plain).append(config)
+        passes.setdefault(level.setdefault(name, 0), []).append(config)
 
     built: dict[str, DltResource] = {}
-    first = rest_api_resources(_rest_api_config(client, [*hidden, *external.values(), *plain]))
+    first = rest_api_resources(_rest_api_config(client, [*hidden, *external.values(), *passes[0]]))
     built.update({resource.name: resource for resource in first})
-    if deferred:
+    for number in sorted(passes)[1:]:
         proxies = [
             _filtered(proxy, built[proxy.split("__for_")[0]], where)
             for proxy, where in filtered_parents.items()
+            if proxy_level[proxy] == number
         ]
-        second = rest_api_resources(
-            _rest_api_config(client, [*proxies, *_refs(deferred, built), *deferred])
+        later = rest_api_resources(
+            _rest_api_config(client, [*proxies, *_refs(passes[number], built), *passes[number]])
         )
-        built.update({resource.name: resource for resource in second})
+        built.update({resource.name: resource for resource in later})
 
     result = []
     for name in names:
@@ -262,7 +275,9 @@ def build_resources(
     # checked, clock-capped cursors; the newest copy of a key wins (shared.cursors)
     guard_cursors(result, http.connector, session.server_clock, session.redactor)
     if arrow_tables:
-        load_as_arrow_tables([r for r in result if r.name not in arrow_pages], http.connector)
+        load_as_arrow_tables(
+            [r for r in result if r.name not in arrow_pages], http.connector, large_pages
+        )
     return result
 
 
@@ -384,7 +399,7 @@ def _filtered(
 
 
 def _refs(deferred: list[dict[str, Any]], built: dict[str, DltResource]) -> list[DltResource]:
-    """Resources of the first pass that deferred resources name as parents."""
+    """Resources of earlier passes that `deferred` (a later pass) name as parents."""
     wanted = set()
     for config in deferred:
         path = config["endpoint"]["path"]

@@ -14,13 +14,16 @@ dlt can join pipes only where they start, so `build_resources` reads every list 
 parents hang from (the parents, their ancestors and everything else under the same
 top-level lists) through one hidden resource, the *union* (`<a>__<b>__<c>__union`): it
 extracts them inside itself with dlt's own iterator (child requests still run
-concurrently) and yields each row tagged with the list it came from. Then:
+concurrently) and yields their pages as they came, each row tagged with the list it came
+from. Then:
 
 - each of those lists' tables is a transformer over the union that keeps its own rows,
   with the spec's table hints and client-side cursor (`shared.client_incremental`'s
-  split, with the union as the listing);
+  split, with the union as the listing); a list marked `large_pages` loads its pages as
+  Arrow tables (`shared.arrow_tables`), as it would outside a union;
 - the child of several parents is an ordinary child of a hidden filter over the union
-  that passes each parent row once per sync, by the parent's `field`.
+  that passes each parent row once per sync, by the parent's `field`, each row a page of
+  its own (each child request can start as soon as its row is seen).
 
 Every list is requested once, and the children see exactly the rows the tables load.
 Everything else goes through `shared.client_incremental.build_resources` unchanged.
@@ -34,20 +37,21 @@ from typing import Any
 import dlt
 from dlt.common.schema import Schema
 from dlt.extract.exceptions import CurrentSourceNotAvailable
+from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from shared import builder, client_incremental
+from shared.arrow_tables import load_as_arrow_tables
 from shared.builder import SourceHttp
 from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
 
 UNION_SUFFIX = "__union"
 FIRST_SEEN_SUFFIX = "__first_seen"
-#: tags a union adds to each row: the list it came from, and whether a fan-in child is
-#: requested for it (the first time its key is seen in the sync)
-ORIGIN = "_fan_in_origin"
-FIRST_SEEN = "_fan_in_first_seen"
+#: the tag on (a copy of) the last row of each page a list read by a union yields: the
+#: list's name; the union yields the list's pages as they came, untouched
+PAGE_END = "_fan_in_page_of"
 
 
 def build_resources(
@@ -129,6 +133,13 @@ def build_resources(
     # the lists read through a union are tables too: their cursors are guarded like any
     # other (checked, clock-capped, newest copy wins)
     guard_cursors(list(derived.values()), http.connector, session.server_clock, session.redactor)
+    if options.get("arrow_tables", True):
+        # lists with large pages load as Arrow tables, as outside a union (after their
+        # cursors: the split follows the incremental step)
+        large = {spec["name"] for spec in resources if spec.get("large_pages")}
+        load_as_arrow_tables(
+            [table for name, table in derived.items() if name in large], http.connector, large
+        )
     by_name = {resource.name: resource for resource in built} | derived
     return [by_name[spec["name"]] for spec in resources]
 
@@ -205,13 +216,13 @@ def _union(
     section: str,
     children: set[str],
 ) -> DltResource:
-    """The hidden resource that extracts `inner` and yields their rows, each a one-row
-    page tagged with its list, feeder rows also with whether their `key` is new.
+    """The hidden resource that extracts `inner` and yields their pages as they came,
+    each row tagged with its list, feeder rows also with whether their `key` is new.
 
     Only the lists the sync needs are read: the selected tables among them, and the
     feeders when a child of several parents (one of `children`) is selected."""
     for resource in inner:
-        resource.add_map(_tagger(resource.name))
+        resource.add_step(_tagger(resource.name))
     feeding = set(feeders)
 
     def needed() -> list[DltResource]:
@@ -223,30 +234,56 @@ def _union(
         # a list's parents are read as its parents, yielded only when wanted themselves
         return [resource for resource in inner if resource.name in wanted]
 
-    def rows() -> Iterator[list[dict[str, Any]]]:
+    def pages() -> Iterator[DataItemWithMeta]:
         seen: set[Any] = set()  # per extraction: a new sync requests every child again
+        page: list[dict[str, Any]] = []
+        # dlt's iterator hands on a page's rows one after another: a page ends at its
+        # last row, which `_tagger` tagged with the page's list
         for row in DltSource(Schema(section), section, needed()):
-            if row[ORIGIN] in feeding:
-                value = row.get(key)
-                row[FIRST_SEEN] = value is not None and value not in seen
-                seen.add(value)
-            # a one-row page: each child request can start as soon as its row is seen
-            yield [row]
+            origin = row.pop(PAGE_END, None)
+            page.append(row)
+            if origin is None:
+                continue
+            first_seen = []
+            if origin in feeding:
+                for item in page:
+                    value = item.get(key)
+                    if value is not None and value not in seen:
+                        first_seen.append(item)
+                    seen.add(value)
+            yield DataItemWithMeta(UnionPage(origin, first_seen), page)
+            page = []
 
-    return dlt.resource(rows, name=name, selected=False)
+    return dlt.resource(pages, name=name, selected=False)
 
 
-def _tagger(origin: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def tag(row: dict[str, Any]) -> dict[str, Any]:
-        return {**row, ORIGIN: origin}
+class UnionPage:
+    """The meta of a page a union yields: the list it came from, and its rows whose
+    fan-in children are requested (those whose key the sync sees for the first time)."""
+
+    def __init__(self, origin: str, first_seen: list[dict[str, Any]]) -> None:
+        self.origin = origin
+        self.first_seen = first_seen
+
+
+def _tagger(origin: str) -> Callable[[Any, Any], Any]:
+    """A pipe step: the last row of each page (a copy) tagged with the page's list."""
+
+    def tag(page: Any, meta: Any = None) -> Any:
+        if not isinstance(page, list):
+            return {**page, PAGE_END: origin}
+        if not page:
+            return page
+        return [*page[:-1], {**page[-1], PAGE_END: origin}]
 
     return tag
 
 
-def _first_seen(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    kept = [_untagged(row) for row in page if row.get(FIRST_SEEN)]
-    if kept:
-        yield kept
+def _first_seen(page: list[dict[str, Any]], meta: Any = None) -> Iterator[DataItemWithMeta]:
+    for row in meta.first_seen if isinstance(meta, UnionPage) else []:
+        # a one-row page: each child request can start as soon as its row is seen; the
+        # union's meta stays behind
+        yield DataItemWithMeta(None, [row])
 
 
 def _table(
@@ -255,10 +292,10 @@ def _table(
     """The table of one list read through `union`: its rows, hints and client-side cursor."""
     name = spec["name"]
 
-    def own_rows(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        kept = [_untagged(row) for row in page if row[ORIGIN] == name]
-        if kept:
-            yield kept
+    def own_rows(page: list[dict[str, Any]], meta: Any = None) -> Iterator[DataItemWithMeta]:
+        if isinstance(meta, UnionPage) and meta.origin == name:
+            # the list's page as it came; the union's meta stays behind
+            yield DataItemWithMeta(None, page)
 
     hints = {key: spec.get(key, defaults.get(key)) for key in client_incremental.TABLE_HINTS}
     table = dlt.transformer(
@@ -271,7 +308,3 @@ def _table(
     if cursor := client_incremental.client_side_cursor(spec, defaults):
         table.apply_hints(incremental=dlt.sources.incremental(**cursor))
     return table
-
-
-def _untagged(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in (ORIGIN, FIRST_SEEN)}

@@ -2,7 +2,9 @@
 tables dlt's own row normalizer loads: the same tables (child tables included), columns,
 types and rows, with the same links between parent and child rows; and again after a
 second, incremental run in which records changed (a nested list shrank, too). The cursors
-in dlt's state are the same on both paths.
+in dlt's state are the same on both paths. A child resource with large pages
+(project_tracker's `groups_stories`, with nested `labels` and `owner_ids`) is compared
+too, and shown to load through the Arrow split.
 
 Each connector syncs from its fake over loopback HTTP twice into two DuckDB files: once
 through `rows_through_dlt_normalizer` (dlt's path), once as it ships.
@@ -51,6 +53,19 @@ def shrink_a_nested_list(fake: Any) -> None:
     party["emailAddresses"].pop()
 
 
+def shrink_a_group_story(fake: Any) -> None:
+    """project_tracker: a story listed under a group drops from two labels to one and
+    gains an owner in the second run (`groups_stories` loads in full every run)."""
+    story = next(s for s in fake.stories if s["group_id"] and len(s["labels"]) == 2)
+    story["labels"].pop()
+    story["owner_ids"].append(799_999)
+    story["name"] += " (relabelled)"
+
+
+#: per connector, the resources that must load as Arrow tables (a child with large pages)
+ARROW_CHILDREN = {"project_tracker": {"groups_stories"}}
+
+
 CONNECTORS: dict[str, tuple[Callable[[], Any], Callable[[Any], Any], Callable[[Any], None]]] = {
     "crm": (
         CrmFake,
@@ -71,7 +86,7 @@ CONNECTORS: dict[str, tuple[Callable[[], Any], Callable[[Any], Any], Callable[[A
         lambda fake: project_tracker_source(
             base_url=fake.base_url, api_key=TRACKER_KEY, requests_per_minute=6_000_000
         ),
-        lambda fake: None,
+        shrink_a_group_story,
     ),
     "hubspot_contacts": (
         HubSpotContactsFake,
@@ -88,6 +103,17 @@ CONNECTORS: dict[str, tuple[Callable[[], Any], Callable[[Any], Any], Callable[[A
         lambda fake: None,
     ),
 }
+
+
+def extracted_tables(pipeline: dlt.Pipeline) -> set[str]:
+    """The tables the last run's extract step wrote."""
+    info = pipeline.last_trace.last_extract_info
+    return {
+        table
+        for metrics in info.metrics.values()
+        for step in metrics
+        for table in step["table_metrics"]
+    }
 
 
 def data_tables(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
@@ -213,7 +239,13 @@ def test_default_path_loads_the_tables_dlt_normalizer_loads(connector: str, tmp_
             if any(isinstance(step, RowsToTables) for step in resource._pipe.steps)
         )
         assert arrow  # the connector has resources on the Arrow path
+        assert ARROW_CHILDREN.get(connector, set()) <= arrow
         run_source(pipelines["arrow"], arrow_source)
+        # a child with large pages was split in Arrow: its nested tables were written at
+        # extract (dlt's normalizer makes them after extract, on the dlt path)
+        for name in ARROW_CHILDREN.get(connector, ()):
+            assert {f"{name}__labels", f"{name}__owner_ids"} <= extracted_tables(pipelines["arrow"])
+            assert not extracted_tables(pipelines["dlt"]) & {f"{name}__labels"}
 
     with make_fake() as fake:
         sync_both(fake)
@@ -221,6 +253,8 @@ def test_default_path_loads_the_tables_dlt_normalizer_loads(connector: str, tmp_
         # child tables are part of the comparison (hubspot's contacts are flat by contract)
         children = [table for table in data_tables(pipelines["dlt"]) if "__" in table]
         assert children or connector == "hubspot_contacts"
+        for name in ARROW_CHILDREN.get(connector, ()):
+            assert {f"{name}__labels", f"{name}__owner_ids"} <= set(children)
 
         fake.change_for_second_run()
         shrink(fake)

@@ -120,14 +120,18 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
         child("epics_stories", "/v1/epics/{epic_id}/stories", "epics"),
         listed("files", "/v1/files"),
         listed("groups", "/v1/groups", cursor=False),
-        child(
-            "groups_stories",
-            "/v1/groups/{group_id}/stories",
-            "groups",
-            ["group_id", "id"],
-            # at most 1,000 stories a request, `offset` paging until a short page
-            paginator=ShortPageOffsetPaginator(limit=GROUP_STORIES_LIMIT),
-        ),
+        {
+            **child(
+                "groups_stories",
+                "/v1/groups/{group_id}/stories",
+                "groups",
+                ["group_id", "id"],
+                # at most 1,000 stories a request, `offset` paging until a short page
+                paginator=ShortPageOffsetPaginator(limit=GROUP_STORIES_LIMIT),
+            ),
+            # pages of up to 1,000 stories: loaded as Arrow tables (`shared.arrow_tables`)
+            "large_pages": True,
+        },
         listed("iterations", "/v1/iterations"),
         child(
             "iterations_stories",

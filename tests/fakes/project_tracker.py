@@ -38,6 +38,16 @@ def entity(id_: Any, name: str, i: int, **extra: Any) -> dict[str, Any]:
     return {"id": id_, "name": name, "created_at": at(i), "updated_at": at(i, hours=1), **extra}
 
 
+def story_lists(n: int) -> dict[str, Any]:
+    """Story `n`'s nested lists: one or two `labels` objects and one or two owners."""
+    return {
+        "labels": [
+            {"id": 700 + (n + k) % 4, "name": f"Label {(n + k) % 4}"} for k in range(1 + n % 2)
+        ],
+        "owner_ids": [700_000 + (n + k) % 3 for k in range(1 + (n + 1) % 2)],
+    }
+
+
 class ProjectTrackerFake(FakeServer):
     """The project-tracking API.
 
@@ -119,6 +129,7 @@ class ProjectTrackerFake(FakeServer):
                         epic_id=epic["id"],
                         group_id=self.groups[n % 3]["id"],
                         iteration_id=300 + n % 3,
+                        **story_lists(n),
                     )
                 )
         # stories outside every epic: the contract's "a story need not belong to an epic"
@@ -133,6 +144,7 @@ class ProjectTrackerFake(FakeServer):
                     epic_id=None,
                     group_id=self.groups[0]["id"] if where == "group" else None,
                     iteration_id=300 if where == "iteration" else None,
+                    **story_lists(n),
                 )
             )
         self.comments_by_epic = {

@@ -183,3 +183,96 @@ def test_split_names_links_and_types_the_tables_as_dlt_does() -> None:
 def test_split_refuses_a_double_column_whose_first_value_is_an_int() -> None:
     with pytest.raises(DoesNotFit, match="`items.amount` holds ints and floats"):
         Splitter("items").split([{"amount": 1}, {"amount": 1.5}], load_id=None)
+
+
+def child_source(pages: list[list[dict[str, Any]]], arrow: bool, large_pages: bool = True) -> Any:
+    """`items`, a transformer yielding `pages` for its parent's one row (a child list)."""
+
+    @dlt.resource(name="owners", selected=False)
+    def owners() -> Any:
+        yield [{"id": 1}]
+
+    @dlt.transformer(data_from=owners, name="items", primary_key="id", write_disposition="merge")
+    def items(owner_rows: list[dict[str, Any]]) -> Any:
+        yield from pages
+
+    @dlt.source(name="shapes")
+    def shapes() -> Any:
+        return owners, items
+
+    loaded = shapes()
+    if arrow:
+        load_as_arrow_tables(
+            loaded.resources.values(), "shapes", {"items"} if large_pages else set()
+        )
+    else:
+        rows_through_dlt_normalizer(loaded)
+    return loaded
+
+
+def load_children_both(
+    tmp_path: Path, *runs: list[list[dict[str, Any]]]
+) -> tuple[dlt.Pipeline, dlt.Pipeline]:
+    pipelines = [
+        duckdb_pipeline(
+            f"children_{name}",
+            database=str(tmp_path / f"{name}.duckdb"),
+            pipelines_dir=str(tmp_path),
+        )
+        for name in ("dlt", "arrow")
+    ]
+    for pages in runs:
+        for pipeline, arrow in zip(pipelines, (False, True), strict=True):
+            pipeline.run(child_source(pages, arrow))
+    return pipelines[0], pipelines[1]
+
+
+def extracted_tables(pipeline: dlt.Pipeline) -> set[str]:
+    info = pipeline.last_trace.last_extract_info
+    return {
+        t for metrics in info.metrics.values() for step in metrics for t in step["table_metrics"]
+    }
+
+
+def test_a_transformer_with_large_pages_loads_the_tables_dlt_loads_in_arrow(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.arrow_tables")
+    pages = [
+        [{"id": n, "tags": [f"t{n}"] * (n % 3), "owner": {"name": f"o{n}"}} for n in range(300)],
+        [{"id": 300 + n, "tags": ["last"]} for n in range(5)],
+    ]
+    changed = [[{"id": 1, "tags": ["only one now"]}]]
+
+    dlt_path, arrow_path = load_children_both(tmp_path, pages, changed)
+
+    assert_same(dlt_path, arrow_path, ordered=("items",))
+    assert "items__tags" in extracted_tables(arrow_path)  # split at extract, in Arrow
+    assert "items__tags" not in extracted_tables(dlt_path)
+    assert FALLBACK not in caplog.text
+
+
+def test_a_transformer_without_large_pages_stays_rows() -> None:
+    loaded = child_source([[{"id": 1}]], arrow=True, large_pages=False)
+
+    steps = loaded.resources["items"]._pipe.steps
+    assert not any(isinstance(step, arrow_tables.RowsToTables) for step in steps)
+
+
+def test_an_item_over_the_split_size_is_split_in_parts_and_a_misfit_part_goes_to_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.arrow_tables")
+    monkeypatch.setattr(arrow_tables, "BATCH_ROWS", 2)
+    monkeypatch.setattr(arrow_tables, "MAX_SPLIT_ROWS", 4)
+    # one item of 7 rows (a parallelized child's whole list): parts of 2; the third part
+    # holds strings where the column is bigint
+    page = [{"id": n, "x": n, "tags": [n]} for n in range(7)]
+    page[4]["x"], page[5]["x"] = "four", "five"
+
+    dlt_path, arrow_path = load_children_both(tmp_path, [page])
+
+    assert_same(dlt_path, arrow_path, ordered=("items",))
+    assert "x__v_text" in data_tables(arrow_path)["items"]["columns"]  # dlt's own outcome
+    assert "is bigint, a batch holds text" in caplog.text and FALLBACK in caplog.text
+    assert "items__tags" in extracted_tables(arrow_path)  # the parts before it: Arrow

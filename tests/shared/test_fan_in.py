@@ -221,3 +221,81 @@ def test_a_list_filtered_on_the_server_cannot_be_read_through_a_union(api: Tasks
         ConfigurationError, match="demo: `sprints` filters by its cursor on the server"
     ):
         source(resources)
+
+
+def extracted_tables(pipeline: dlt.Pipeline) -> set[str]:
+    """The tables the last run's extract step wrote: nested tables only when a resource
+    loaded as Arrow tables split into dlt's tables (dlt's normalizer makes them later)."""
+    info = pipeline.last_trace.last_extract_info
+    return {
+        table
+        for metrics in info.metrics.values()
+        for step in metrics
+        for table in step["table_metrics"]
+    }
+
+
+@pytest.mark.parametrize("parallel_children", [True, False])
+def test_a_list_with_large_pages_loads_as_arrow_tables_and_still_feeds_its_children(
+    api: TasksApi, pipeline: dlt.Pipeline, parallel_children: bool
+) -> None:
+    api.tasks["/teams/t1/tasks"] = [
+        {"id": 1, "name": "both", "labels": [{"id": 7, "name": "red"}], "owners": [10, 11]},
+        {"id": 5, "name": "second", "labels": [], "owners": [12]},
+    ]
+    resources = table()
+    resources[2]["large_pages"] = True  # team_tasks
+
+    run_source(pipeline, source(resources, parallel_children=parallel_children))
+
+    # team_tasks' child tables were written at extract: split in Arrow, as dlt would
+    assert {"team_tasks", "team_tasks__labels", "team_tasks__owners"} <= extracted_tables(pipeline)
+    assert sorted(query(pipeline, "SELECT team_id, id, name FROM team_tasks")) == [
+        ("t1", 1, "both"),
+        ("t1", 5, "second"),
+        ("t2", 2, "team only"),
+    ]
+    assert sorted(
+        query(
+            pipeline,
+            "SELECT t.id, o.value, o._dlt_list_idx FROM team_tasks__owners o "
+            "JOIN team_tasks t ON o._dlt_parent_id = t._dlt_id",
+        )
+    ) == [(1, 10, 0), (1, 11, 1), (5, 12, 0)]
+    assert query(pipeline, "SELECT id, name FROM team_tasks__labels") == [(7, "red")]
+    # every task any parent lists still gets its notes, once
+    notes = sorted(p for p in api.paths if p.endswith("/notes"))
+    assert notes == ["/tasks/1/notes", "/tasks/2/notes", "/tasks/3/notes", "/tasks/5/notes"]
+    assert count(pipeline, "task_notes") == 4
+    for name in ("team_tasks", "team_tasks__labels", "team_tasks__owners"):
+        assert not {c for c in columns(pipeline, name) if "fan_in" in c}, name
+
+
+def test_without_large_pages_a_list_read_through_a_union_stays_rows(
+    api: TasksApi, pipeline: dlt.Pipeline
+) -> None:
+    api.tasks["/teams/t1/tasks"][0]["owners"] = [10, 11]
+
+    run_source(pipeline, source())
+
+    # dlt's normalizer made the child table after extract
+    assert "team_tasks__owners" not in extracted_tables(pipeline)
+    assert sorted(query(pipeline, "SELECT value FROM team_tasks__owners")) == [(10,), (11,)]
+
+
+@pytest.mark.parametrize("parallel_children", [True, False])
+def test_a_child_with_large_pages_outside_a_union_loads_as_arrow_tables(
+    api: TasksApi, pipeline: dlt.Pipeline, parallel_children: bool
+) -> None:
+    api.tasks["/teams/t1/tasks"][0]["owners"] = [10, 11]
+    resources = table()[:-1]  # no child of several parents: no union
+    resources[2]["large_pages"] = True  # team_tasks, an ordinary (parallelized) child
+    # and its own child, which must still receive team_tasks' rows
+    resources.append({**table()[-1], "parent": {**table()[-1]["parent"], "resource": "team_tasks"}})
+
+    run_source(pipeline, source(resources, parallel_children=parallel_children))
+
+    assert "team_tasks__owners" in extracted_tables(pipeline)  # split in Arrow
+    assert sorted(query(pipeline, "SELECT team_id, id FROM team_tasks")) == [("t1", 1), ("t2", 2)]
+    assert sorted(query(pipeline, "SELECT value FROM team_tasks__owners")) == [(10,), (11,)]
+    assert sorted(query(pipeline, "SELECT task_id, id FROM task_notes")) == [(1, 100), (2, 200)]
