@@ -210,7 +210,15 @@ def assert_same(
     assert cursors(arrow_path) == cursors(dlt_path)
 
 
-@pytest.mark.parametrize("connector", sorted(CONNECTORS))
+# project_tracker (24 tables, synced four times: half a minute of CPU) runs in
+# `make test-slow`; the other connectors in `make test`
+@pytest.mark.parametrize(
+    "connector",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name == "project_tracker" else name
+        for name in sorted(CONNECTORS)
+    ],
+)
 def test_default_path_loads_the_tables_dlt_normalizer_loads(connector: str, tmp_path: Path) -> None:
     make_fake, make_source, shrink = CONNECTORS[connector]
     pipelines = {

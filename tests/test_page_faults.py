@@ -302,7 +302,16 @@ def test_a_damaged_page_once_is_retried_and_every_row_loads(
     assert (damaged.path, damaged.args, damaged.body) == (retried.path, retried.args, retried.body)
 
 
-@pytest.mark.parametrize("case", ["list null", "html", "cut off"])
+# one kind of damage per connector in `make test`; the other two in `make test-slow`
+# (each case syncs twice and checks every table, state and package: minutes of CPU)
+@pytest.mark.parametrize(
+    "case",
+    [
+        "list null",
+        pytest.param("html", marks=pytest.mark.slow),
+        pytest.param("cut off", marks=pytest.mark.slow),
+    ],
+)
 def test_a_page_damaged_for_good_fails_the_run_and_changes_nothing_loaded(
     pipeline: dlt.Pipeline, scenario: Scenario, fake: FakeServer, case: str, tmp_path: Path
 ) -> None:
