@@ -319,11 +319,17 @@ class ConnectorSession(requests.Session):
         # only the per-read timeout applies); the body is read here, against `deadline`
         with WATCHDOG.watch(self.request_deadline) as watch:
             try:
-                return self._send_once(request, **kwargs)
+                response = self._send_once(request, **kwargs)
             except WATCHED_ERRORS:
                 if watch.fired:
                     raise self._deadline_error(request.url or "", request) from None
                 raise
+            if watch.fired:
+                # cut off while its headers arrived, http.client may take the end of the
+                # connection for the end of the headers: what it returns is no answer
+                response.close()
+                raise self._deadline_error(request.url or "", request)
+            return response
 
     def _send_once(self, request: PreparedRequest, **kwargs: Any) -> Response:
         deadline = time.monotonic() + self.request_deadline
