@@ -185,9 +185,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--duckdb-memory-limit",
-        default="none",
-        help="DuckDB memory_limit of the default-path runs, e.g. 64MB; `none` (the default): "
-        "DuckDB's own, as a user's pipeline.run",
+        default="catalog",
+        help="DuckDB memory_limit of the default-path runs, e.g. 256MB; `catalog` (the "
+        "default): shared.loading's DUCKDB_SETTINGS, as the CLI and Dango run; `duckdb`: "
+        "DuckDB's own defaults (80%% of RAM)",
     )
     parser.add_argument(
         "--dlt-baseline-rows",
@@ -219,10 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # a SIGTERM unwinds like Ctrl-C, so every server and variant started is stopped
     signal.signal(signal.SIGTERM, _interrupted)
-    limit = None if args.duckdb_memory_limit.lower() == "none" else args.duckdb_memory_limit
+    limit = None if args.duckdb_memory_limit.lower() == "catalog" else args.duckdb_memory_limit
     env = {}
     if limit:
-        env["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps({"memory_limit": limit})
+        # configured DuckDB settings replace the catalog's (`shared.loading`); {} is DuckDB's own
+        settings = {} if limit.lower() == "duckdb" else {"memory_limit": limit}
+        env["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(settings)
 
     started = time.monotonic()
     host = machine()

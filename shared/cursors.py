@@ -275,7 +275,16 @@ class GuardedIncremental(Incremental[Any]):
     def _checked(self, rows: Any) -> Any:
         if is_arrow_object(rows):
             return self._checked_table(rows)
+        # the common case inline (a date-time cursor's ISO text in a row's own field),
+        # anything else through `_check`: it runs once per row of every sync
+        column = self._column
+        iso = ISO_8601.match if self._kind == "datetime" else None
         for row in rows if isinstance(rows, list) else [rows]:
+            if column is not None and type(row) is dict:
+                value = row.get(column)
+                if value is not None and not (iso and type(value) is str and iso(value)):
+                    self._check(value)
+                continue
             if is_arrow_object(row):
                 continue  # dlt hands tables one by one; a list of them is not ours to check
             value = self._value_of(row)

@@ -42,7 +42,7 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from shared import builder, client_incremental
-from shared.arrow_tables import load_as_arrow_tables
+from shared.arrow_tables import BATCH_ROWS, load_as_arrow_tables
 from shared.builder import SourceHttp
 from shared.cursors import guard_cursors
 from shared.errors import ConfigurationError
@@ -225,34 +225,46 @@ def _union(
         resource.add_step(_tagger(resource.name))
     feeding = set(feeders)
 
-    def needed() -> list[DltResource]:
+    def needed() -> tuple[list[DltResource], set[str]]:
+        """The lists to read, and those among them whose rows feed a selected child."""
         try:
             selected = set(dlt.current.source().selected_resources)
         except CurrentSourceNotAvailable:  # iterated outside a pipeline: read everything
-            return list(inner)
-        wanted = selected | (feeding if selected & children else set())
+            return list(inner), feeding
+        feeds = feeding if selected & children else set()
+        wanted = selected | feeds
         # a list's parents are read as its parents, yielded only when wanted themselves
-        return [resource for resource in inner if resource.name in wanted]
+        return [resource for resource in inner if resource.name in wanted], feeds
 
     def pages() -> Iterator[DataItemWithMeta]:
         seen: set[Any] = set()  # per extraction: a new sync requests every child again
         page: list[dict[str, Any]] = []
+        # a list's consecutive pages, gathered up to `BATCH_ROWS` rows: dlt's work per
+        # item (and per Arrow table) is paid per batch, not per page
+        gathered: dict[str, list[dict[str, Any]]] = {}
         # dlt's iterator hands on a page's rows one after another: a page ends at its
         # last row, which `_tagger` tagged with the page's list
-        for row in DltSource(Schema(section), section, needed()):
+        lists, feeds = needed()
+        for row in DltSource(Schema(section), section, lists):
             origin = row.pop(PAGE_END, None)
             page.append(row)
             if origin is None:
                 continue
             first_seen = []
-            if origin in feeding:
+            if origin in feeds:
                 for item in page:
                     value = item.get(key)
                     if value is not None and value not in seen:
                         first_seen.append(item)
                     seen.add(value)
-            yield DataItemWithMeta(UnionPage(origin, first_seen), page)
+            rows = gathered.setdefault(origin, [])
+            rows.extend(page)
             page = []
+            # a feeder's new rows go on at once: their child requests can start
+            if first_seen or len(rows) >= BATCH_ROWS:
+                yield DataItemWithMeta(UnionPage(origin, first_seen), gathered.pop(origin))
+        for origin, rows in gathered.items():
+            yield DataItemWithMeta(UnionPage(origin, []), rows)
 
     return dlt.resource(pages, name=name, selected=False)
 

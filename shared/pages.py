@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from dlt.common import jsonpath
 from requests import Response
 
@@ -202,6 +203,13 @@ def parse_json(response: Response) -> Any:
     encoding = charset.group(1).strip("\"'").lower() if charset else "utf-8"
     try:
         if encoding.startswith("utf"):
+            try:
+                # orjson parses plain UTF-8 JSON about twice as fast; whatever it refuses
+                # (a BOM, UTF-16/32, NaN, integers beyond 64 bits, bad bytes, deep
+                # nesting) goes to the json module, which decides and words the error
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
             # bytes: the json module detects UTF-8/16/32 (and a BOM) itself, strictly
             return json.loads(body)
         return json.loads(body.decode(encoding))

@@ -138,7 +138,10 @@ def test_the_median_run_takes_the_median_seconds_and_keeps_every_peak() -> None:
 def test_the_report_judges_every_target_of_every_connector() -> None:
     crm_result = ConnectorResult("crm", "parties", "pages", 100_000, 1_000_000)
     crm_result.default = median_run(
-        [run("crm default", 100_000, s, p) for s, p in ((10.0, 300), (11.0, 320), (9.0, 310))]
+        [
+            run("crm default", 100_000, s, p, extract_seconds=s - 4, load_seconds=4.0)
+            for s, p in ((10.0, 300), (11.0, 320), (9.0, 310))
+        ]
     )
     crm_result.raw = median_run([run("crm raw", 100_000, 5.0, 500)])
     crm_result.large = run("crm default", 1_000_000, 100.0, 350)
@@ -184,4 +187,13 @@ def test_the_report_judges_every_target_of_every_connector() -> None:
     assert "| 1,200 | 2 | 36.00 | 30.00 | 1.20 | 1,200 requests a minute |" in text
     assert "- within 1.15x of the bound: 1.20x, **not met**" in text
     assert "- zero 429s: 2, **not met**" in text
-    assert "The default-path runs use DuckDB's defaults" in text
+    assert "The default-path runs used the catalog's DuckDB settings" in text
+    assert "`memory_limit` 128MB, `threads` 1" in text
+    # the run's seconds split into extract and load, where the variant reported them
+    assert "| `crm` | default, median of 3 | 100,000 | 10.00 | 6.00 | 4.00 | 10,000 |" in text
+    assert "| `crm` | raw loop, median of 3 | 100,000 | 5.00 | — | — | 20,000 |" in text
+    # crm may take 5 s / 0.6 = 8.33 s; its load step alone took 4 s of them
+    assert (
+        "`crm` 4.00 s of its 8.33 s budget (48%), leaving its extract 4.33 s against the "
+        "raw loop's 5.00 s for everything" in text
+    )

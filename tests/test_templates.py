@@ -58,7 +58,16 @@ TEMPLATE_COPY = free_name("my_shop")
 TEST_PREFIXED = free_name("testrail")
 #: what the copy leaves out: environments, caches, local databases
 IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "*.duckdb"
+    # every virtualenv (`make test-lowest` makes .venv-lowest), caches, build output
+    ".git",
+    ".venv*",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "*.egg-info",
+    "*.duckdb",
+    "results",
 )
 
 

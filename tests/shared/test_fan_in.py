@@ -15,6 +15,7 @@ import pytest
 import requests
 import responses
 
+from shared.arrow_tables import RowsToTables
 from shared.builder import SourceHttp
 from shared.errors import ConfigurationError
 from shared.fan_in import build_resources
@@ -299,3 +300,54 @@ def test_a_child_with_large_pages_outside_a_union_loads_as_arrow_tables(
     assert sorted(query(pipeline, "SELECT team_id, id FROM team_tasks")) == [("t1", 1), ("t2", 2)]
     assert sorted(query(pipeline, "SELECT value FROM team_tasks__owners")) == [(10,), (11,)]
     assert sorted(query(pipeline, "SELECT task_id, id FROM task_notes")) == [(1, 100), (2, 200)]
+
+
+def rows_per_split(monkeypatch: pytest.MonkeyPatch, resource: str) -> list[int]:
+    """The rows of every batch `resource`'s Arrow step splits into tables, as they come."""
+    sizes: list[int] = []
+    original = RowsToTables.__call__
+
+    def spy(self: RowsToTables, item: Any, meta: Any = None) -> Any:
+        if self.resource.name == resource and isinstance(item, list):
+            sizes.append(len(item))
+        return original(self, item, meta)
+
+    monkeypatch.setattr(RowsToTables, "__call__", spy)
+    return sizes
+
+
+def test_a_large_pages_lists_pages_reach_its_table_gathered_into_one_batch(
+    api: TasksApi, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.tasks["/teams/t1/tasks"].append({"id": 5, "name": "second"})
+    resources = table()
+    resources[2]["large_pages"] = True  # team_tasks: a page of t1's tasks, then t2's
+    sizes = rows_per_split(monkeypatch, "team_tasks")
+
+    run_source(pipeline, source(resources).with_resources("team_tasks"))
+
+    # both pages in one batch: dlt's work per Arrow table is paid once, not per page
+    assert sizes == [3]
+    assert sorted(query(pipeline, "SELECT team_id, id FROM team_tasks")) == [
+        ("t1", 1),
+        ("t1", 5),
+        ("t2", 2),
+    ]
+    assert not [p for p in api.paths if p.endswith("/notes")]
+
+
+def test_a_list_feeding_a_selected_child_hands_on_each_page_at_once(
+    api: TasksApi, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.tasks["/teams/t1/tasks"].append({"id": 5, "name": "second"})
+    resources = table()
+    resources[2]["large_pages"] = True
+    sizes = rows_per_split(monkeypatch, "team_tasks")
+
+    run_source(pipeline, source(resources))
+
+    # each page as it came, so that its rows' child requests start at once
+    assert sizes == [2, 1]
+    assert count(pipeline, "team_tasks") == 3
+    notes = sorted(p for p in api.paths if p.endswith("/notes"))
+    assert notes == ["/tasks/1/notes", "/tasks/2/notes", "/tasks/3/notes", "/tasks/5/notes"]

@@ -108,3 +108,63 @@ def test_another_pipeline_is_not_locked_out(tmp_path: Path, pipeline: dlt.Pipeli
         run_source(other, demo_source())
 
     assert count(other, "items") == 5
+
+
+def duckdb_settings(pipeline: dlt.Pipeline) -> tuple[str, int]:
+    """The memory limit and threads DuckDB ran the pipeline's load with."""
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        )
+    assert rows is not None
+    limit, threads = rows[0]
+    return str(limit), int(threads)
+
+
+def test_duckdb_pipeline_caps_duckdb_at_128mb_and_one_thread_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
+    pipeline = duckdb_pipeline(
+        "demo", database=str(tmp_path / "d.duckdb"), pipelines_dir=str(tmp_path)
+    )
+
+    run_source(pipeline, demo_source())
+
+    # DuckDB prints 128 MB (10^6) in MiB; its own default is 80% of the machine's memory
+    assert duckdb_settings(pipeline) == ("122.0 MiB", 1)
+    assert count(pipeline, "items") == 5
+
+
+def test_duckdb_settings_configured_for_dlt_win_over_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "300MB"}'
+    )
+    pipeline = duckdb_pipeline(
+        "demo", database=str(tmp_path / "d.duckdb"), pipelines_dir=str(tmp_path)
+    )
+
+    run_source(pipeline, demo_source())
+
+    limit, _ = duckdb_settings(pipeline)
+    assert limit == "286.1 MiB"  # the configured 300MB
+
+
+def test_duckdb_settings_passed_in_win_over_configured_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "300MB"}'
+    )
+    pipeline = duckdb_pipeline(
+        "demo",
+        database=str(tmp_path / "d.duckdb"),
+        pipelines_dir=str(tmp_path),
+        duckdb_settings={"memory_limit": "200MB", "threads": 2},
+    )
+
+    run_source(pipeline, demo_source())
+
+    assert duckdb_settings(pipeline) == ("190.7 MiB", 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from dlt.common.time import ensure_pendulum_datetime
 
 from shared.timestamps import epoch_millis, format_like, iso_utc_seconds, to_datetime
 
@@ -96,3 +97,45 @@ def test_format_like_keeps_datetime_and_date_cursors_as_objects() -> None:
     assert format_like(moment, date(2024, 1, 1)) == date(2026, 11, 30)
     with pytest.raises(ValueError, match="'yesterday' is not a date-time"):
         format_like(moment, "yesterday")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-09-19T12:30:45Z",
+        "2024-09-19T12:30:45.4Z",
+        "2024-09-19T12:30:45.48Z",
+        "2024-09-19T12:30:45.000001Z",
+        "2024-09-19 12:30:45",  # no zone: UTC, as dlt reads it
+        "2024-09-19T12:30:45.5",
+        "2024-09-19T23:30:45+02:00",
+        "2024-09-19T00:30:45-05:30",
+        "2024-12-31T23:59:59.9-01:00",  # crosses into the next year in UTC
+        "2024-02-29T00:00:00+14:00",  # crosses back into the previous day
+        "1970-01-01T00:00:00Z",
+        # forms the direct parser leaves to dlt's (pendulum), with the same result
+        "2024-09-19T12:30:45.123456789Z",
+        "2024-09-19T12:30:45+0200",
+        "2024-09-19",
+        "20240919T123045Z",
+    ],
+)
+def test_the_direct_parse_of_common_forms_equals_dlts_parser(text: str) -> None:
+    expected = ensure_pendulum_datetime(text).in_timezone("UTC")
+
+    parsed = to_datetime(text)
+
+    assert parsed == expected
+    assert parsed.utcoffset() == timedelta(0)
+    assert parsed.microsecond == expected.microsecond
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-02-30T00:00:00Z", "2024-09-19T24:00:01Z", "2024-09-19T12:30:45+25:00"]
+)
+def test_an_impossible_date_time_fails_as_dlts_parser_fails(text: str) -> None:
+    with pytest.raises(Exception) as expected:
+        ensure_pendulum_datetime(text)
+
+    with pytest.raises(type(expected.value)):
+        to_datetime(text)
