@@ -88,6 +88,12 @@ class KeysetPaginator(BasePaginator):
         self.restart = restart
         self.key = key
         self.id_path = jsonpath.compile_path(id_path)
+        # paths that name one plain field (`updatedAt`, `id`): read directly
+        self._fields_named = {
+            path: field
+            for path in (self.key_path, self.id_path)
+            if (field := jsonpath.extract_simple_field_name(path)) is not None
+        }
         self.has_more_path = jsonpath.compile_path(has_more_path) if has_more_path else None
         self.offset_param = offset_param
         self.limit_param = limit_param
@@ -222,8 +228,12 @@ class KeysetPaginator(BasePaginator):
             return {self.offset_param: None}
         return {self.offset_param: str(offset)}
 
-    @staticmethod
-    def _values(path: Any, row: dict[str, Any]) -> list[Any]:
+    def _values(self, path: Any, row: dict[str, Any]) -> list[Any]:
+        field = self._fields_named.get(path)
+        if field is not None:
+            # a plain field name (`updatedAt`): read directly, once per record of every page
+            value = row.get(field)
+            return [] if value is None else [value]
         return [value for value in jsonpath.find_values(path, row) if value is not None]
 
     def _error(self, response: Response, why: str) -> KeysetPagingError:

@@ -72,6 +72,11 @@ class PageCheck:
     sensitive_params: Sequence[str] = ()
     redactor: Redactor = field(default_factory=Redactor, compare=False)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.data_selector, str):
+            # parsing a JSON path costs about a millisecond; a check runs on every page
+            object.__setattr__(self, "data_selector", jsonpath.compile_path(self.data_selector))
+
     def __deepcopy__(self, memo: dict[int, Any]) -> PageCheck:
         # immutable, and it holds the source's one redactor: dlt deep-copies resource
         # configs, and every copy must keep masking the same secrets

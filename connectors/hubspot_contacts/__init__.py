@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dlt
+from dlt.common.jsonpath import compile_path
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.client import PageData
@@ -48,6 +49,9 @@ from shared.retries import RetryPolicy
 from shared.timestamps import epoch_millis
 
 Hooks = dict[str, list[Any]]
+
+#: where both endpoints put the page's contacts, parsed once (not on every page)
+RESULTS = compile_path("results")
 
 #: the table's columns, typed so they exist even while every value is null
 CONTACT_COLUMNS: dict[str, Any] = {
@@ -107,7 +111,7 @@ def list_contacts(
         paginator=JSONResponseCursorPaginator(
             cursor_path="paging.next.after", cursor_param="after"
         ),
-        data_selector="results",
+        data_selector=RESULTS,
         hooks=hooks,
     )
 
@@ -160,7 +164,7 @@ def search_changed_contacts(
             max_offset=SEARCH_RESULT_CAP,
             connector=CONNECTOR,
         ),
-        data_selector="results",
+        data_selector=RESULTS,
         hooks=hooks,
     )
 
@@ -221,7 +225,7 @@ def hubspot_contacts_source(
     hooks: Hooks = {
         "response": [
             error_hook(CONNECTOR, "contacts", http.secret_keys, redactor=http.redactor),
-            http.page_check("contacts", "results"),
+            http.page_check("contacts", RESULTS),
         ]
     }
     extra = [name for name in extra_properties or () if name not in DEFAULT_PROPERTIES]
