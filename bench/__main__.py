@@ -187,7 +187,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--duckdb-memory-limit",
         default="catalog",
         help="DuckDB memory_limit of the default-path runs, e.g. 256MB; `catalog` (the "
-        "default): shared.loading's DUCKDB_SETTINGS, as the CLI and Dango run; `duckdb`: "
+        "default): shared.loading's DUCKDB_SETTINGS, as `connectors run` loads; `duckdb`: "
         "DuckDB's own defaults (80%% of RAM)",
     )
     parser.add_argument(

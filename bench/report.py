@@ -139,7 +139,7 @@ def render(
         f"Written by `make bench` (`python -m bench`) on {when}. Every table and ratio below",
         "comes from that one run on this machine; the fake servers ran on loopback in their",
         "own processes, every variant in a fresh process of its own (peak RSS is that",
-        "process's maximum resident set, from `os.wait4`).",
+        "process's maximum resident set, its own `VmHWM`).",
         "",
         "## Machine",
         "",
@@ -403,7 +403,7 @@ def _duckdb_settings(limit: str | None) -> str:
     if limit is None:
         return (
             "the catalog's DuckDB settings (`shared.loading.DUCKDB_SETTINGS`: "
-            f"{_settings_text()}), as the CLI, the demo and Dango run it"
+            f"{_settings_text()}), as `python -m connectors run` and `demo` load"
         )
     if limit.lower() == "duckdb":
         return "DuckDB's own defaults (up to 80% of RAM, a thread per core)"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,9 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    from bench.measure import own_peak_rss_mb
+
+    return own_peak_rss_mb()
 
 
 def default(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
