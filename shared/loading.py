@@ -3,14 +3,14 @@
 Connectors already mark their tables as parquet, so a plain `pipeline.run(source)` loads
 parquet; `run_source` also says so explicitly and shows progress.
 
-`duckdb_pipeline` keeps a sync's memory flat whatever its size (about 400 MB at a million
+`duckdb_pipeline` keeps a sync's memory flat whatever its size (at most 386 MB at a million
 rows, `make bench`): DuckDB's own default lets it take 80% of the machine's memory
 during the load's merge, so its pipelines give DuckDB a `memory_limit` of 128MB and one
 thread (`DUCKDB_SETTINGS`; DuckDB spills the rest to disk, beside the database), unless
 the DuckDB settings are configured (`DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG`, or
 `global_config` under `[destination.duckdb.credentials]` in `.dlt/config.toml` or
-`secrets.toml`), or the caller passes `duckdb_settings`. Two threads at 128MB ran out
-of memory in a merge of child tables; one thread never did in the bench.
+`secrets.toml`, also under the pipeline's name), or the caller passes `duckdb_settings`.
+Two threads at 128MB ran out of memory in a merge of child tables; one thread never did.
 
 `run_source` holds the pipeline's lock while it runs (`pipeline_lock`): two processes
 running one pipeline at once would interleave their state and load packages, and could
@@ -60,7 +60,7 @@ def duckdb_pipeline(
     credentials = DuckDbCredentials(database or f"{pipeline_name}.duckdb")
     if duckdb_settings is not None:
         credentials.global_config = dict(duckdb_settings)
-    elif not _configured(DUCKDB_SETTINGS_KEY):
+    elif not _configured(DUCKDB_SETTINGS_KEY, f"{pipeline_name}.{DUCKDB_SETTINGS_KEY}"):
         credentials.global_config = dict(DUCKDB_SETTINGS)
     destination = dlt.destinations.duckdb(credentials=credentials)
     return dlt.pipeline(
@@ -72,9 +72,10 @@ def duckdb_pipeline(
     )
 
 
-def _configured(key: str) -> bool:
-    """Whether dlt's configuration (environment, config.toml or secrets.toml) sets `key`."""
-    return dlt.config.get(key) is not None or dlt.secrets.get(key) is not None
+def _configured(*keys: str) -> bool:
+    """Whether dlt's configuration (environment, config.toml or secrets.toml) sets any of
+    `keys` (dlt also reads a pipeline's settings under its name: `<pipeline>.destination...`)."""
+    return any(dlt.config.get(key) is not None or dlt.secrets.get(key) is not None for key in keys)
 
 
 class PipelineLockedError(ConnectorError):

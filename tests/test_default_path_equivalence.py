@@ -210,12 +210,16 @@ def assert_same(
     assert cursors(arrow_path) == cursors(dlt_path)
 
 
-# project_tracker (24 tables, synced four times: half a minute of CPU) runs in
-# `make test-slow`; the other connectors in `make test`
+# the connectors with child tables and many resources (project_tracker: 24 tables,
+# synced four times, half a minute of CPU; crm; incident_analytics) run in
+# `make test-slow`, which CI runs too; analytics and hubspot_contacts in `make test`
+SLOW_EQUIVALENCE = ("project_tracker", "crm", "incident_analytics")
+
+
 @pytest.mark.parametrize(
     "connector",
     [
-        pytest.param(name, marks=pytest.mark.slow) if name == "project_tracker" else name
+        pytest.param(name, marks=pytest.mark.slow) if name in SLOW_EQUIVALENCE else name
         for name in sorted(CONNECTORS)
     ],
 )

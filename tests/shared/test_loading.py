@@ -152,6 +152,22 @@ def test_duckdb_settings_configured_for_dlt_win_over_the_default(
     assert limit == "286.1 MiB"  # the configured 300MB
 
 
+def test_duckdb_settings_configured_under_the_pipelines_name_win_over_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
+    monkeypatch.setenv(
+        "DEMO__DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "300MB"}'
+    )
+    pipeline = duckdb_pipeline(
+        "demo", database=str(tmp_path / "d.duckdb"), pipelines_dir=str(tmp_path)
+    )
+
+    run_source(pipeline, demo_source())
+
+    assert duckdb_settings(pipeline)[0] == "286.1 MiB"
+
+
 def test_duckdb_settings_passed_in_win_over_configured_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
