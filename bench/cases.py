@@ -123,7 +123,7 @@ def epoch_millis(stamp: str) -> int:
 
 
 def incident_pages(session: requests.Session, base_url: str) -> Pages:
-    """As the connector pages (`shared.keyset`): every page re-asks `updatedAt>=` the
+    """As the connector pages (`shared.rest.keyset`): every page re-asks `updatedAt>=` the
     largest `updatedAt` seen, from offset 0; the records at that instant come again and
     are dropped here (the connector's merge drops them)."""
     since, boundary = 0, set[str]()

@@ -5,7 +5,7 @@ Both build the connector's source the way `python -m connectors run` does: crede
 settings come from dlt (`.dlt/secrets.toml`, `.dlt/config.toml`, environment variables
 such as `SOURCES__CRM__BEARER_TOKEN`), never from orchestrator config that its UI shows.
 When several workers sync one API, set `sources.<name>.rate_limit_backend` so their pacers
-share one budget (`shared.rate_limit`). Install with the `[dagster]` or `[airflow]` extra.
+share one budget (`shared.http.rate_limit`). Install with the `[dagster]` or `[airflow]` extra.
 """
 
 from __future__ import annotations

@@ -1,17 +1,20 @@
-"""HTTP helpers every connector in the catalog is built on.
+"""The helpers every connector in the catalog is built on, in layers; a module imports
+only from its own layer and the ones below it (`tests/test_layout.py` checks).
 
-One idea per module:
+- Base, imported by every layer: `errors` (the exceptions a connector raises, with
+  messages that name what to fix), `redaction` (secrets masked by value),
+  `timestamps` (one ISO 8601 and epoch parser), `_dlt_compat` (every access to dlt's
+  private API, in one place).
+- `http/`: the session that scopes credentials, retries, paces, bounds and checks every
+  request.
+- `incremental/`: cursors compared as instants and capped at the server's clock.
+- `arrow/`: pages to Arrow tables, for the fast default path.
+- `rest/`: the declarative resource table to dlt `rest_api` resources.
+- `loading`: pipeline defaults (parquet into DuckDB) and running a source.
+- `tooling/`: the catalog file and the cassettes, for the `connectors` command, the
+  orchestrator helpers and the tests; never imported by a connector.
 
-- `origins`: which origin a URL belongs to; credentials stay on the origin of `base_url`.
-- `auth`: origin-scoped authenticators (bearer, API key, basic, OAuth2 client credentials).
-- `retries`: a per-source retry policy (statuses, count, backoff, wait headers).
-- `rate_limit`: proactive, thread-safe pacing of requests.
-- `session`: the `requests.Session` that applies all of the above to every request.
-- `errors`: the exceptions a connector raises, with messages that name what to fix.
-- `paginators`: dlt's paginators by name, plus the few dlt lacks.
-- `builder`: turns a declarative resource table into dlt `rest_api` resources.
-- `loading`: pipeline defaults (parquet into DuckDB).
-
-Not for connectors: `tooling/` (the catalog file and the cassettes) is what the
-`connectors` command, the orchestrator helpers and the tests build on.
+The modules at the top level named after a moved one (`shared.auth`, `shared.builder`,
+`shared.paginators`, ...) re-export it, so connectors written before the move import
+unchanged.
 """

@@ -70,7 +70,7 @@ def incremental_cursor(resource: Any) -> str | None:
     """The cursor path of the resource's `dlt.sources.incremental`, or None. dlt keeps it
     in one of three places, depending on how the resource was made:
 
-    - applied as a hint (`apply_hints(incremental=...)`, as shared/client_incremental.py
+    - applied as a hint (`apply_hints(incremental=...)`, as shared/rest/client_incremental.py
       does on the table half of a split parent): `resource.incremental` is the
       `Incremental` step itself, or the wrapper holding it;
     - a dlt `rest_api` resource: the `incremental_object` argument its function was

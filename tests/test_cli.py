@@ -18,6 +18,7 @@ import duckdb
 import pytest
 import yaml
 
+from connectors.cli import dango as dango_entry
 from connectors.cli import main, runner, snippets
 from connectors.cli.explain import known_destinations
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
@@ -114,8 +115,8 @@ def test_show_prints_resources_secrets_snippet_and_dango_entry(
         row = rf"^  {re.escape(resource.name)}\s+.*\s{resource.write_disposition}\s"
         assert re.search(row, out, re.MULTILINE), resource.name
     assert snippets.secrets_toml(settings) in out
-    assert snippets.dango_source(entry, settings) in out
-    dango = yaml.safe_load(snippets.dango_source(entry, settings))["sources"][0]
+    assert dango_entry.sources_yml(entry, settings) in out
+    dango = yaml.safe_load(dango_entry.sources_yml(entry, settings))["sources"][0]
     assert dango["type"] == "dlt_native"
     assert dango["dlt_native"]["source_module"] == entry.module
     assert dango["dlt_native"]["source_function"] == entry.source_function
@@ -213,7 +214,7 @@ def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Pa
         settings = snippets.source_settings(entry)
         secrets.append(snippets.secrets_toml(settings).replace('"..."', '"from-secrets-toml"'))
         config.append(snippets.config_toml(entry, settings))
-        dango += yaml.safe_load(snippets.dango_source(entry, settings))["sources"]
+        dango += yaml.safe_load(dango_entry.sources_yml(entry, settings))["sources"]
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt/secrets.toml").write_text("\n".join(secrets))
     (tmp_path / ".dlt/config.toml").write_text("\n".join(config))

@@ -1,4 +1,5 @@
-"""Cursors a sync can trust (shared/cursors.py), over real loopback HTTP into DuckDB, for
+"""Cursors a sync can trust (shared/incremental/cursors.py), over real loopback HTTP into
+DuckDB, for
 every connector with an incremental cursor: a record stamped in the future or updated
 while paging loads and is loaded again next run (the stored cursor stays at the sync's
 start on the server's clock); a cursor value of the wrong type fails the run with one
@@ -22,7 +23,7 @@ from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.hubspot_contacts.settings import SEARCH_LOOKBACK_SECONDS
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
-from shared.cursors import CursorValueError
+from shared.incremental.cursors import CursorValueError
 from shared.loading import run_source
 from tests.dataset import count, loaded_file_formats, query
 from tests.failures import root_cause

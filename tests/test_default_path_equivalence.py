@@ -1,4 +1,4 @@
-"""Every connector's default path (Arrow tables, `shared.arrow_tables`) loads exactly the
+"""Every connector's default path (Arrow tables, `shared.arrow.tables`) loads exactly the
 tables dlt's own row normalizer loads: the same tables (child tables included), columns,
 types and rows, with the same links between parent and child rows; and again after a
 second, incremental run in which records changed (a nested list shrank, too). The cursors
@@ -25,7 +25,7 @@ from connectors.crm import crm_source
 from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
-from shared.arrow_tables import RowsToTables, rows_through_dlt_normalizer
+from shared.arrow.tables import RowsToTables, rows_through_dlt_normalizer
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import query
 from tests.fakes.analytics import API_KEY_AUTH, AnalyticsFake

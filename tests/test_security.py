@@ -39,9 +39,9 @@ import yaml
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from shared.errors import ConfigurationError
+from shared.http.session import ConnectorSession, strip_credentials
 from shared.loading import duckdb_pipeline, run_source
 from shared.redaction import Redactor
-from shared.session import ConnectorSession, strip_credentials
 from shared.tooling.cassettes import Scrubber, recording
 from tests.fakes.analytics import OAUTH_RESOURCES, RESOURCES, TOKEN_PATH, AnalyticsFake
 from tests.fakes.base import FakeServer, Fault
@@ -401,7 +401,7 @@ def test_the_search_finds_a_secret_planted_in_each_place(
 
 def test_a_secret_with_surrounding_line_breaks_is_stripped_and_one_inside_is_refused() -> None:
     from connectors.crm import crm_source
-    from shared.auth import bearer_token
+    from shared.http.auth import bearer_token
 
     with CrmFake(token=SECRET) as fake:
         session = ConnectorSession("crm", fake.base_url, auth=bearer_token(CONFIGURED))
@@ -421,7 +421,7 @@ def test_a_secret_with_surrounding_line_breaks_is_stripped_and_one_inside_is_ref
 def test_follow_without_credentials_drops_a_custom_key_header_on_a_foreign_redirect(
     status: int,
 ) -> None:
-    from shared.auth import api_key_header
+    from shared.http.auth import api_key_header
 
     with ProjectTrackerFake(api_key=SECRET, header=CUSTOM_HEADER) as home, CrmFake() as foreign:
         home.inject(

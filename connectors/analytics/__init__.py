@@ -23,9 +23,9 @@ from connectors.analytics.settings import (
     RETRY_STATUSES,
     TOKEN_EXPIRY_MARGIN_SECONDS,
 )
-from shared.builder import SourceHttp, build_resources
-from shared.paginators import ShortPageOffsetPaginator
-from shared.retries import RetryPolicy
+from shared.http.retries import RetryPolicy
+from shared.rest.builder import SourceHttp, build_resources
+from shared.rest.paginators import ShortPageOffsetPaginator
 
 
 def retry_policy(max_retries: int = MAX_RETRIES) -> RetryPolicy:

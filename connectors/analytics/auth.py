@@ -8,8 +8,13 @@ from urllib.parse import urljoin
 from requests.auth import AuthBase
 
 from connectors.analytics.settings import API_KEY_PARAM
-from shared.auth import api_key_header, api_key_query, oauth2_client_credentials, require_secret
 from shared.errors import ConfigurationError
+from shared.http.auth import (
+    api_key_header,
+    api_key_query,
+    oauth2_client_credentials,
+    require_secret,
+)
 
 CONNECTOR = "analytics"
 OAUTH_KEYS = ("client_id", "client_secret", "token_url")

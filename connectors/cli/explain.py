@@ -15,7 +15,7 @@ from typing import Any
 from shared.errors import ConnectorError
 from shared.tooling.catalog import ConnectorEntry
 
-#: the message of a connection error `shared.session` re-raised with the URL redacted
+#: the message of a connection error `shared.http.session` re-raised with the URL redacted
 OUR_CONNECTION_ERROR = re.compile(r"^[a-z][a-z0-9_]*: could not reach ")
 
 

@@ -3,7 +3,7 @@ rows extracted per resource, one line at a time.
 
 A dlt `Collector` (dlt calls `update` with rows per resource while it extracts) plus two
 logging handlers: urllib3 logs every request it sends at DEBUG (replayed ones too), and
-`shared.rate_limit` logs every pacing wait. Only counts are kept: a request's URL, which
+`shared.http.rate_limit` logs every pacing wait. Only counts are kept: a request's URL, which
 may carry a credential, is never printed.
 
 Shown when stderr is a terminal, or when forced (`--progress`, or the environment
@@ -21,14 +21,14 @@ from typing import Any, TextIO
 
 from dlt.common.runtime.collector import Collector
 
-from shared import session
+from shared.http import session
 
 #: the loggers whose DEBUG records are counted: one per request sent, one per pacing wait
 REQUEST_LOGGER = session.request_logger.name
-PACING_LOGGER = "shared.rate_limit"
+PACING_LOGGER = "shared.http.rate_limit"
 #: the session's record of a request sent (a replay's too: it does not depend on urllib3)
 REQUEST_FORMAT = session.REQUEST_SENT
-#: `shared.rate_limit`'s message for a wait, with the seconds waited
+#: `shared.http.rate_limit`'s message for a wait, with the seconds waited
 PACING_MESSAGE = re.compile(r"waiting ([0-9.]+) s")
 #: set to 1 to force progress (0 to silence it) whatever stderr is
 FORCE_VARIABLE = "CONNECTORS_PROGRESS"

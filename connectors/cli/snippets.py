@@ -110,13 +110,6 @@ def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:
     return tomlkit.dumps({"sources": {settings.section: values}})
 
 
-def dango_source(entry: ConnectorEntry, settings: SourceSettings) -> str:
-    """A ready `.dango/sources.yml` entry for the Dango platform (connectors/cli/dango.py)."""
-    from connectors.cli import dango
-
-    return dango.sources_yml(entry, settings)
-
-
 def python_usage(entry: ConnectorEntry) -> str:
     """Loading the connector from plain dlt (secrets and config from `.dlt/`)."""
     return (

@@ -21,13 +21,13 @@ from connectors.crm.settings import (
     TAGGED_ENTITIES,
     TASK_STATUSES,
 )
-from shared.auth import bearer_token as bearer_auth
-from shared.auth import require_secret
-from shared.builder import SourceHttp, build_resources
-from shared.paginators import HeaderLinkPaginator
-from shared.rate_limit import BudgetHeaders, RateLimit
-from shared.retries import RetryPolicy
-from shared.session import DEFAULT_REQUEST_DEADLINE
+from shared.http.auth import bearer_token as bearer_auth
+from shared.http.auth import require_secret
+from shared.http.rate_limit import BudgetHeaders, RateLimit
+from shared.http.retries import RetryPolicy
+from shared.http.session import DEFAULT_REQUEST_DEADLINE
+from shared.rest.builder import SourceHttp, build_resources
+from shared.rest.paginators import HeaderLinkPaginator
 from shared.timestamps import iso_utc_seconds
 
 #: a 429's `X-RateLimit-Reset` can be up to an hour away; waiting for it is correct
@@ -190,7 +190,7 @@ def crm_source(
         arrow_pages: load every table as Arrow tables with nested arrays and objects
             (`emailAddresses`, ...) as JSON columns of their row instead of child tables;
             tables, keys and cursors stay the same. The default already loads Arrow
-            tables, with dlt's child tables (`shared.arrow_tables`).
+            tables, with dlt's child tables (`shared.arrow.tables`).
         max_rate_limit_wait: the longest wait in seconds for the rate-limit window to
             reset after a 429 (`X-RateLimit-Reset`, up to an hour away on the real API);
             each long wait is logged as a warning.

@@ -36,16 +36,16 @@ from connectors.hubspot_contacts.settings import (
     SEARCH_REQUESTS_PER_SECOND,
     SEARCH_RESULT_CAP,
 )
-from shared.arrow_tables import load_as_arrow_tables
-from shared.auth import bearer_token, require_secret
-from shared.builder import DEFAULT_FILE_FORMAT, SourceHttp
-from shared.cursors import guard_cursors
+from shared.arrow.tables import load_as_arrow_tables
 from shared.errors import ConfigurationError
-from shared.keyset import KeysetPaginator
-from shared.paginators import JSONResponseCursorPaginator
-from shared.rate_limit import BudgetHeaders, RateLimit
-from shared.responses import error_hook
-from shared.retries import RetryPolicy
+from shared.http.auth import bearer_token, require_secret
+from shared.http.rate_limit import BudgetHeaders, RateLimit
+from shared.http.responses import error_hook
+from shared.http.retries import RetryPolicy
+from shared.incremental.cursors import guard_cursors
+from shared.rest.builder import DEFAULT_FILE_FORMAT, SourceHttp
+from shared.rest.keyset import KeysetPaginator
+from shared.rest.paginators import JSONResponseCursorPaginator
 from shared.timestamps import epoch_millis
 
 Hooks = dict[str, list[Any]]
@@ -254,7 +254,7 @@ def hubspot_contacts_source(
         for page in pages:
             yield [to_row(contact, extra) for contact in page]
 
-    # checked, clock-capped cursor; the newest copy of a contact wins (shared.cursors)
+    # checked, clock-capped cursor; the newest copy of a contact wins (shared.incremental.cursors)
     (guarded,) = guard_cursors([contacts], CONNECTOR, session.server_clock, session.redactor)
     load_as_arrow_tables([guarded], CONNECTOR)  # dlt's tables, built in Arrow
     return guarded

@@ -23,12 +23,12 @@ from connectors.incident_analytics.settings import (
     PAGE_SIZE,
     REQUESTS_PER_MINUTE,
 )
-from shared.auth import api_key_header, require_secret
-from shared.builder import SourceHttp, build_resources
-from shared.keyset import KeysetPaginator
-from shared.paginators import JSONLinkPaginator, SinglePagePaginator
-from shared.rate_limit import RateLimit
-from shared.retries import RetryPolicy
+from shared.http.auth import api_key_header, require_secret
+from shared.http.rate_limit import RateLimit
+from shared.http.retries import RetryPolicy
+from shared.rest.builder import SourceHttp, build_resources
+from shared.rest.keyset import KeysetPaginator
+from shared.rest.paginators import JSONLinkPaginator, SinglePagePaginator
 from shared.timestamps import epoch_millis, to_datetime
 
 CONNECTOR = "incident_analytics"

@@ -23,25 +23,25 @@ from connectors.project_tracker.settings import (
     SEARCH_PAGE_SIZE,
     SEARCH_QUERY,
 )
-from shared.auth import api_key_header as header_auth
-from shared.auth import require_secret
-from shared.builder import SourceHttp
-from shared.fan_in import build_resources
-from shared.paginators import (
+from shared.http.auth import api_key_header as header_auth
+from shared.http.auth import require_secret
+from shared.http.rate_limit import RateLimit
+from shared.http.retries import RetryPolicy
+from shared.rest.builder import SourceHttp
+from shared.rest.fan_in import build_resources
+from shared.rest.paginators import (
     JSONResponseCursorPaginator,
     ShortPageOffsetPaginator,
     SinglePagePaginator,
 )
-from shared.rate_limit import RateLimit
-from shared.retries import RetryPolicy
-from shared.stop_paging import stop_paging_on
+from shared.rest.stop_paging import stop_paging_on
 
 #: client-side cursor: the lists have no time filter, so only rows are skipped, not requests;
 #: a record without `updated_at` (missing or null) loads and leaves the cursor where it is
 UPDATED_AT = {"cursor_path": CURSOR, "on_cursor_value_missing": "include"}
 CURSOR_COLUMN = {CURSOR: {"data_type": "timestamp"}}
 #: every story the sync sees, each once: a story need not belong to an epic
-#: (`shared.fan_in` reads the three story lists through one pipe for their children)
+#: (`shared.rest.fan_in` reads the three story lists through one pipe for their children)
 STORIES_SEEN = ["epics_stories", "groups_stories", "iterations_stories"]
 
 
@@ -129,7 +129,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
                 # at most 1,000 stories a request, `offset` paging until a short page
                 paginator=ShortPageOffsetPaginator(limit=GROUP_STORIES_LIMIT),
             ),
-            # pages of up to 1,000 stories: loaded as Arrow tables (`shared.arrow_tables`)
+            # pages of up to 1,000 stories: loaded as Arrow tables (`shared.arrow.tables`)
             "large_pages": True,
         },
         listed("iterations", "/v1/iterations"),

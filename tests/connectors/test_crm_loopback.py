@@ -199,7 +199,7 @@ def test_a_small_budget_is_spent_evenly_with_no_429(
         fake.clock_offset = -3600
         fake.enforce_budget(40, 2.0)
 
-        with caplog.at_level(logging.INFO, logger="shared.session"):
+        with caplog.at_level(logging.INFO, logger="shared.http.session"):
             budget_sync(pipeline, fake)
 
     times = sorted(r.at for r in fake.requests)
@@ -278,7 +278,7 @@ def test_hostile_budget_headers_fall_back_to_the_default_pace_said_once(
 ) -> None:
     fake.budget_headers = headers
 
-    with caplog.at_level(logging.INFO, logger="shared.session"):
+    with caplog.at_level(logging.INFO, logger="shared.http.session"):
         budget_sync(pipeline, fake, "users", "stages")
 
     gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]

@@ -19,8 +19,8 @@ import requests
 import connectors.hubspot_contacts as hubspot_contacts
 from connectors.hubspot_contacts import hubspot_contacts_source, policy_window
 from shared.errors import AuthenticationError, ConfigurationError, ConnectorError
+from shared.http.retries import RetryPolicy
 from shared.loading import run_source
-from shared.retries import RetryPolicy
 from tests.dataset import columns, count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault
@@ -431,7 +431,7 @@ def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
         "X-HubSpot-RateLimit-Interval-Milliseconds": "-10000",
     }
 
-    with caplog.at_level(logging.INFO, logger="shared.session"):
+    with caplog.at_level(logging.INFO, logger="shared.http.session"):
         paced_sync(pipeline, fake)
 
     gaps = arrival_gaps(fake, LIST_PATH)

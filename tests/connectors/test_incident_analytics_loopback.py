@@ -18,8 +18,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.incident_analytics import incident_analytics_source
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
-from shared.keyset import KeysetPagingError
 from shared.loading import run_source
+from shared.rest.keyset import KeysetPagingError
 from tests.dataset import count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault
@@ -61,7 +61,7 @@ def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
     return [
         float(match.group(2))
         for record in caplog.records
-        if record.name == "shared.session" and (match := RETRY_LOG.search(record.getMessage()))
+        if record.name == "shared.http.session" and (match := RETRY_LOG.search(record.getMessage()))
     ]
 
 
@@ -266,7 +266,7 @@ def test_records_moving_within_one_sort_value_are_read_again_and_none_is_lost(
 def test_429_waits_retry_after_when_present_rather_than_the_period(
     fake: IncidentAnalyticsFake, pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="shared.session")
+    caplog.set_level(logging.WARNING, logger="shared.http.session")
     fake.inject(
         Fault(
             429,
@@ -288,7 +288,7 @@ def test_429_waits_retry_after_when_present_rather_than_the_period(
 def test_429_with_only_the_period_header_waits_the_period_then_retries(
     fake: IncidentAnalyticsFake, pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="shared.session")
+    caplog.set_level(logging.WARNING, logger="shared.http.session")
     fake.inject(
         Fault(
             429,
@@ -312,7 +312,7 @@ def test_429_with_only_the_period_header_waits_the_period_then_retries(
 def test_429_period_wait_is_bounded_by_max_retry_wait(
     fake: IncidentAnalyticsFake, pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="shared.session")
+    caplog.set_level(logging.WARNING, logger="shared.http.session")
     fake.inject(
         Fault(
             429,

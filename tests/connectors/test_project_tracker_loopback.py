@@ -17,8 +17,8 @@ import connectors.project_tracker as connector
 from connectors.project_tracker import project_tracker_source
 from connectors.project_tracker.settings import REQUESTS_PER_MINUTE
 from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
+from shared.http.rate_limit import RateLimit
 from shared.loading import run_source
-from shared.rate_limit import RateLimit
 from tests.dataset import count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault

@@ -89,7 +89,7 @@ def test_scrub_exception_masks_a_secret_inside_an_exception_argument() -> None:
 
 
 @pytest.mark.parametrize(
-    "logger_name", ["urllib3.connectionpool", "urllib3.util.retry", "dlt", "shared.session"]
+    "logger_name", ["urllib3.connectionpool", "urllib3.util.retry", "dlt", "shared.http.session"]
 )
 def test_an_active_redactor_masks_its_secrets_in_library_loggers(
     logger_name: str, caplog: pytest.LogCaptureFixture

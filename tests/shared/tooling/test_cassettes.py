@@ -16,9 +16,9 @@ from vcr.serializers import yamlserializer
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from shared.auth import oauth2_client_credentials
+from shared.http.auth import oauth2_client_credentials
+from shared.http.session import ConnectorSession
 from shared.redaction import Redactor
-from shared.session import ConnectorSession
 from shared.tooling.cassettes import (
     REDACTED,
     Scrubber,

@@ -13,11 +13,11 @@ import dlt
 from dlt.sources import DltResource
 
 from connectors.my_api.settings import INITIAL_UPDATED_AFTER, REQUESTS_PER_MINUTE
-from shared.auth import bearer_token, require_secret
-from shared.builder import SourceHttp, build_resources
-from shared.paginators import JSONLinkPaginator, SinglePagePaginator
-from shared.rate_limit import RateLimit
-from shared.retries import RetryPolicy
+from shared.http.auth import bearer_token, require_secret
+from shared.http.rate_limit import RateLimit
+from shared.http.retries import RetryPolicy
+from shared.rest.builder import SourceHttp, build_resources
+from shared.rest.paginators import JSONLinkPaginator, SinglePagePaginator
 
 
 def updated_after(initial_value: str) -> dict[str, Any]:

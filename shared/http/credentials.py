@@ -1,0 +1,131 @@
+"""Credentials, as every layer above sees them: a secret cleaned before use, an
+authenticator scoped to its origin, and the secret values and names an authenticator
+carries, registered with the source's `Redactor`.
+
+Below both `shared.http.auth` (which builds authenticators) and `shared.http.session`
+(which applies them): it imports neither.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dlt.sources.helpers.rest_client.auth import (
+    APIKeyAuth,
+    BearerTokenAuth,
+    HttpBasicAuth,
+    OAuth2ClientCredentials,
+)
+from requests import PreparedRequest
+from requests.auth import AuthBase
+
+from shared.errors import ConfigurationError
+from shared.http.origins import origin_of
+from shared.redaction import Redactor
+
+#: characters no header or query value may carry: `http.client` refuses them (and its
+#: error, `Invalid header value b'Bearer <token>\n'`, would print the secret)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_secret(value: Any, what: str = "a credential") -> str:
+    """`value` as a string without surrounding whitespace or line breaks.
+
+    Raises `ConfigurationError` (naming `what`, never the value) if a line break or
+    another control character remains inside it: such a secret cannot be sent and is
+    most likely two values pasted together.
+
+    Args:
+        value: the secret.
+        what: how to name it in the error, e.g. "`sources.crm.bearer_token`".
+    """
+    text = str(value).strip()
+    if _CONTROL.search(text):
+        raise ConfigurationError(
+            f"{what} contains a line break or another control character inside it, which "
+            "cannot be sent in a header or URL; set it again as a single line (the value "
+            "is not shown)"
+        )
+    return text
+
+
+class OriginScopedAuth(AuthBase):
+    """Apply `inner` only to requests whose origin is `origin`.
+
+    Args:
+        inner: any `requests` authenticator (dlt's auth classes are).
+        origin: the URL (usually `base_url`) whose origin may receive the credentials.
+    """
+
+    def __init__(self, inner: AuthBase, origin: str) -> None:
+        self.inner = inner
+        self.origin = origin_of(origin)
+
+    def applies_to(self, url: str) -> bool:
+        return origin_of(url) == self.origin
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if request.url and self.applies_to(request.url):
+            return self.inner(request)
+        return request
+
+    def renew(self) -> bool:
+        """Fetch fresh credentials if the inner authenticator can; True when it did."""
+        renew = getattr(self.inner, "renew", None)
+        if renew is None:
+            return False
+        renew()
+        return True
+
+
+def auth_secrets(auth: Any) -> list[str]:
+    """The secret values an authenticator sends (for the source's `Redactor`)."""
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    if inner is None:
+        return []
+    values: list[str] = []
+    if isinstance(inner, BearerTokenAuth):
+        values.append(inner.token)
+    elif isinstance(inner, APIKeyAuth):
+        values.append(inner.api_key)
+        # a scheme word (`GenieKey <key>`) travels with the key; the key alone is secret
+        values.extend(inner.api_key.split()[1:])
+    elif isinstance(inner, HttpBasicAuth):
+        values.extend([inner.password, f"{inner.username}:{inner.password}"])
+    elif isinstance(inner, OAuth2ClientCredentials):
+        values.extend([inner.client_secret, inner.access_token or ""])
+    return [value for value in values if value]
+
+
+def auth_names(auth: Any) -> list[str]:
+    """The header or query parameter names an authenticator puts its credentials in."""
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    if isinstance(inner, APIKeyAuth):
+        return [inner.name]
+    if isinstance(inner, BearerTokenAuth | HttpBasicAuth | OAuth2ClientCredentials):
+        return ["Authorization"]
+    return []
+
+
+def attach_redactor(auth: Any, redactor: Redactor) -> None:
+    """Register `auth`'s secrets and credential names with the source's `redactor`; an
+    authenticator that obtains tokens (OAuth2) registers each of them there too."""
+    redactor.register(*auth_secrets(auth))
+    redactor.register_name(*auth_names(auth))
+    inner = auth.inner if isinstance(auth, OriginScopedAuth) else auth
+    use_redactor = getattr(inner, "use_redactor", None)
+    if callable(use_redactor):
+        use_redactor(redactor)
+
+
+def require_secret(value: Any, connector: str, key: str) -> str:
+    """Return `value` as a non-empty string without surrounding whitespace or line
+    breaks, or raise a `ConfigurationError` naming the key (never the value): when it is
+    missing, or when a line break or control character sits inside it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigurationError(
+            f"{connector}: no `{key}` configured; set `sources.{connector}.{key}` in "
+            f".dlt/secrets.toml or the env var SOURCES__{connector.upper()}__{key.upper()}"
+        )
+    return clean_secret(value, f"{connector}: `sources.{connector}.{key}`")

@@ -1,0 +1,142 @@
+"""A request's deadline, enforced while the status line and headers arrive.
+
+The session reads a body against its deadline itself (`shared.http.session`), but the status
+line and headers are read inside `http.client`, where the only bound is the per-read
+timeout, and that restarts with every byte: a server that drips its header lines one
+byte at a time could hold a request, and the sync, for ever.
+
+`DeadlineWatchdog` is one thread with the deadlines of the requests in flight. A request
+`watch()`es its deadline; the connection pools installed by `install_pools` tell the
+watch which connection the request went out on; if the deadline passes before the
+request is done, the watchdog shuts that connection's socket down, the blocked read
+returns, and the session reports `RequestDeadlineExceeded` (`Watch.fired`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+
+class Watch:
+    """One request's deadline: the connection it went out on, and whether it fired."""
+
+    __slots__ = ("connection", "deadline", "done", "fired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline  # time.monotonic()
+        self.connection: Any = None
+        self.done = False
+        self.fired = False
+
+
+_current = threading.local()
+
+
+class DeadlineWatchdog:
+    """One daemon thread that shuts down the connection of any request still in flight
+    at its deadline. Cheap per request: a heap push, and a wake-up only when the new
+    deadline is the earliest."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._order = itertools.count()
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watch(self, seconds: float) -> Iterator[Watch]:
+        """Watch the request made inside the block (in this thread) for `seconds`."""
+        watch = Watch(time.monotonic() + seconds)
+        with self._condition:
+            self._start()
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._heap[0][2] is watch:
+                self._condition.notify()
+        previous, _current.watch = getattr(_current, "watch", None), watch
+        try:
+            yield watch
+        finally:
+            _current.watch = previous
+            with self._condition:
+                watch.done = True
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="connectors-request-deadlines", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                deadline, _, watch = self._heap[0]
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._condition.wait(remaining)
+                    continue
+                heapq.heappop(self._heap)
+                watch.fired = True
+                _shut_down(watch.connection)
+
+
+def _shut_down(connection: Any) -> None:
+    """Unblock a read on `connection`'s socket from another thread (`close` alone would
+    not wake a thread blocked in `recv`)."""
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    # already closed or never connected: nothing blocks on it
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+#: the process's watchdog: one thread for every session
+WATCHDOG = DeadlineWatchdog()
+
+
+class _WatchedPool:
+    """Mixin: tell the request's watch which connection it goes out on."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.connection = conn
+            if watch.fired:  # the deadline passed before the connection was chosen
+                _shut_down(conn)
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+
+
+class WatchedHTTPConnectionPool(_WatchedPool, HTTPConnectionPool):
+    pass
+
+
+class WatchedHTTPSConnectionPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+def install_pools(session: requests.Session) -> None:
+    """Make `session`'s adapters open watched connection pools."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if manager is not None and hasattr(manager, "pool_classes_by_scheme"):
+            manager.pool_classes_by_scheme = {
+                "http": WatchedHTTPConnectionPool,
+                "https": WatchedHTTPSConnectionPool,
+            }

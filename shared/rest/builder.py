@@ -1,0 +1,414 @@
+"""From a declarative resource table to dlt `rest_api` resources.
+
+A connector states its resources as a list of dlt `rest_api` resource dicts (name,
+endpoint path, data selector, paginator, primary key, write disposition, incremental)
+and hands them, with a `SourceHttp`, to `build_resources`. The builder:
+
+- sends every request through one `ConnectorSession` (auth scoped to `base_url`'s
+  origin, the source's retry policy and rate limits);
+- installs a per-resource error hook (clear 401/403/5xx errors, optional 404 skip);
+- runs child requests concurrently (dlt's `parallelized` transformers), paced by the
+  session's shared rate limiter;
+- makes parquet the table's file format, so DuckDB loads skip `insert_values`;
+- understands three extra keys that dlt's config cannot say directly:
+
+  `parent`: `{"resource": "parties", "field": "id", "column": "organisation_id",
+  "where": callable}`. The child's path names `{column}`; one request chain per parent
+  row (for which `where(row)` is true, if given); each child row carries the parent's
+  `field` in `column`.
+
+  `for_each`: `{"entity": ["parties", "kases"]}`. The path names `{entity}`; one
+  request chain per listed value; rows carry it in an `entity` column.
+
+  `skip_missing_parent`: `True` makes a 404 on a child request log a warning and skip
+  that parent instead of failing the sync.
+
+  `single_object`: `True` for a resource whose data selector finds one object (the
+  contract says so: crm `site`), not a list of them.
+
+  `large_pages`: `True` for a child whose pages are large (hundreds of rows a request,
+  e.g. offset-paged 1,000 at a time): it loads as Arrow tables too (below), and its
+  pages stream one after another instead of running concurrently per parent: dlt's
+  parallelized child holds all of a parent's pages in memory before handing any on
+  (2.7 GB for a million project_tracker stories under three groups).
+
+Every resource's pages are checked (`shared.http.pages.PageCheck`): the data selector must
+find a list of objects (or the one object), or the answer is retried like a 5xx and
+then fails the sync with an `InvalidResponseError`.
+
+Every resource that pages by itself, and every child marked `large_pages`, loads as Arrow
+tables split into dlt's own tables (`shared.arrow.tables`: the same tables, child tables
+included, as dlt's row normalizer makes, several times faster); other children (a small
+page per parent row) stay rows, which dlt's normalizer handles faster than its work per
+Arrow item. Resources named in `arrow_pages` instead yield Arrow tables with nested
+values as JSON columns (`shared.arrow.pages`). Children still receive rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from copy import deepcopy
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import dlt
+from dlt.common.jsonpath import compile_path
+from dlt.common.typing import TLoaderFileFormat
+from dlt.extract.items import DataItemWithMeta
+from dlt.extract.resource import DltResource
+from dlt.sources.rest_api import rest_api_resources
+from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
+
+from shared._dlt_compat import make_parent_key_name
+from shared.arrow.pages import yield_arrow_pages
+from shared.arrow.tables import load_as_arrow_tables, rows_of
+from shared.errors import ConfigurationError
+from shared.http.pages import PageCheck
+from shared.http.rate_limit import RateLimit
+from shared.http.responses import error_hook
+from shared.http.retries import RetryPolicy
+from shared.http.session import (
+    DEFAULT_REQUEST_DEADLINE,
+    ConnectorSession,
+    ForeignLinks,
+    query_credential_names,
+    url_problem,
+)
+from shared.incremental.cursors import guard_cursors
+from shared.redaction import Redactor
+
+EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object", "large_pages")
+DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
+
+
+@dataclass
+class SourceHttp:
+    """Everything about how one source talks HTTP.
+
+    Args:
+        connector: the connector's name (the dlt config section, used in messages).
+        base_url: the API's base URL.
+        auth: an authenticator from `shared.http.auth`; scoped to the origin of `base_url`.
+        secret_keys: the config keys of the credentials, named when they are rejected.
+        retry_policy: the source's retry policy.
+        rate_limits: the source's rate limits, paced across all its threads.
+        foreign_links: `"refuse"` or `"follow_without_credentials"`.
+        sensitive_params: query parameter names to redact in logs and errors.
+        redactor: the source's redactor: every secret value, masked wherever it appears.
+        request_deadline: seconds one attempt of a request may take in all (connect,
+            headers and the whole body), besides the per-read timeout.
+        rate_limit_backend: None to pace in this process, or a shared backend URL
+            (`sources.<name>.rate_limit_backend`, see `shared.http.rate_limit`).
+    """
+
+    connector: str
+    base_url: str
+    auth: Any = None
+    secret_keys: Sequence[str] = ()
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: Sequence[RateLimit] = ()
+    foreign_links: ForeignLinks = "refuse"
+    sensitive_params: Sequence[str] = ()
+    redactor: Redactor = field(default_factory=Redactor)
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE
+    rate_limit_backend: str | None = None
+
+    def __post_init__(self) -> None:
+        # an API key sent in the query is redacted from errors whatever its parameter name
+        extra = [n for n in query_credential_names(self.auth) if n not in self.sensitive_params]
+        self.sensitive_params = (*self.sensitive_params, *extra)
+
+    def session(self) -> ConnectorSession:
+        if not self.base_url or not str(self.base_url).startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"{self.connector}: base_url must be an absolute http(s) URL, got "
+                f"{self.base_url!r}; set `sources.{self.connector}.base_url`"
+            )
+        problem = url_problem(str(self.base_url))
+        if problem:
+            raise ConfigurationError(
+                self.redactor.redact(
+                    f"{self.connector}: base_url {self.base_url!r} is not a valid URL "
+                    f"({problem}); set `sources.{self.connector}.base_url`"
+                )
+            )
+        return ConnectorSession(
+            connector=self.connector,
+            base_url=self.base_url,
+            auth=self.auth,
+            retry_policy=self.retry_policy,
+            rate_limits=self.rate_limits,
+            foreign_links=self.foreign_links,
+            sensitive_params=self.sensitive_params,
+            redactor=self.redactor,
+            request_deadline=self.request_deadline,
+            rate_limit_backend=self.rate_limit_backend,
+        )
+
+    def page_check(
+        self,
+        resource: str,
+        data_selector: Any = None,
+        single_object: bool = False,
+    ) -> PageCheck:
+        """The check of `resource`'s pages (see `shared.http.pages`); a response hook."""
+        return PageCheck(
+            connector=self.connector,
+            resource=resource,
+            data_selector=data_selector,
+            single_object=single_object,
+            sensitive_params=tuple(self.sensitive_params),
+            redactor=self.redactor,
+        )
+
+
+def build_resources(
+    http: SourceHttp,
+    resources: Sequence[dict[str, Any]],
+    defaults: dict[str, Any] | None = None,
+    *,
+    session: ConnectorSession | None = None,
+    parallel_children: bool = True,
+    file_format: TLoaderFileFormat | None = DEFAULT_FILE_FORMAT,
+    arrow_pages: Collection[str] = (),
+    parents: Mapping[str, DltResource] | None = None,
+    arrow_tables: bool = True,
+) -> list[DltResource]:
+    """Build dlt resources from a connector's resource table.
+
+    Args:
+        http: how the source talks HTTP.
+        resources: dlt `rest_api` resource dicts, plus the keys described in this module.
+        defaults: dlt `resource_defaults` (primary key, write disposition, paginator, ...).
+        session: a session to reuse (e.g. one the connector also uses for custom resources).
+        parallel_children: fetch child requests concurrently.
+        file_format: the file format hint for every table (`None` leaves dlt's default).
+        arrow_pages: names of resources that yield Arrow tables (batches of pages)
+            instead of rows: much faster on large syncs; nested arrays land as `json`
+            columns instead of child tables (see `shared.arrow.pages`).
+        parents: resources built elsewhere (`shared.rest.fan_in`'s unions) that specs may name
+            as `parent`; they are extracted only to feed their children.
+        arrow_tables: load the other resources that page by themselves, and children
+            marked `large_pages`, as Arrow tables split into dlt's own tables
+            (`shared.arrow.tables`); False leaves rows to dlt's normalizer.
+
+    Returns:
+        The resources in the order of `resources`.
+    """
+    session = session or http.session()
+    client: ClientConfig = {"base_url": http.base_url, "session": session}
+    #: the configs built in each pass: a child whose parent's rows reach it through a
+    #: proxy is built one pass after its parent (the proxy needs the parent built)
+    passes: dict[int, list[dict[str, Any]]] = {0: []}
+    level: dict[str, int] = {}
+    proxy_level: dict[str, int] = {}
+    hidden: list[DltResource] = []
+    renames: dict[str, tuple[str, str]] = {}
+    filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+    names = [resource["name"] for resource in resources]
+    # resources that page by themselves, and children with large pages: with
+    # `arrow_tables`, they yield Arrow tables
+    large_pages = {r["name"] for r in resources if r.get("large_pages")}
+    yields_tables = large_pages | {
+        r["name"] for r in resources if not (r.get("parent") or r.get("for_each"))
+    }
+    external = dict(parents or {})
+    for spec in resources:
+        config = _to_rest_api_config(spec, http, defaults, parallel_children)
+        name = config["name"]
+        selector = config["endpoint"].get("data_selector")
+        if isinstance(selector, str):
+            # dlt (and the page check) would parse a string selector again on every page
+            selector = config["endpoint"]["data_selector"] = compile_path(selector)
+        config["endpoint"]["response_actions"].append(
+            http.page_check(table_of(name), selector, single_object=bool(spec.get("single_object")))
+        )
+        parent = spec.get("parent")
+        for_each = spec.get("for_each")
+        if parent and for_each:
+            raise ConfigurationError(f"{http.connector}: `{name}` has both parent and for_each")
+        if parent:
+            parent_name = parent["resource"]
+            if parent_name not in names and parent_name not in external:
+                raise ConfigurationError(
+                    f"{http.connector}: `{name}` names unknown parent `{parent_name}`; "
+                    f"the parent must be one of the resources: {', '.join(names)}"
+                )
+            level[name] = level.get(parent_name, 0)
+            if _proxied(parent, arrow_pages, arrow_tables and parent_name in yields_tables):
+                # a proxy hands the child rows (filtered, and as dicts from Arrow tables)
+                proxy = f"{parent_name}__for_{name}"
+                filtered_parents[proxy] = parent.get("where") or _every_row
+                parent_name = proxy
+                level[name] += 1
+                proxy_level[proxy] = level[name]
+            _bind_parent(config, parent_name, parent["field"], parent["column"], renames)
+        elif for_each:
+            ((column, values),) = for_each.items()
+            hidden_name = f"{name}__{column}_values"
+            hidden.append(_static_rows(hidden_name, column, list(values)))
+            _bind_parent(config, hidden_name, column, column, renames)
+        passes.setdefault(level.setdefault(name, 0), []).append(config)
+
+    built: dict[str, DltResource] = {}
+    first = rest_api_resources(_rest_api_config(client, [*hidden, *external.values(), *passes[0]]))
+    built.update({resource.name: resource for resource in first})
+    for number in sorted(passes)[1:]:
+        proxies = [
+            _filtered(proxy, built[proxy.split("__for_")[0]], where)
+            for proxy, where in filtered_parents.items()
+            if proxy_level[proxy] == number
+        ]
+        later = rest_api_resources(
+            _rest_api_config(client, [*proxies, *_refs(passes[number], built), *passes[number]])
+        )
+        built.update({resource.name: resource for resource in later})
+
+    result = []
+    for name in names:
+        resource = built[name]
+        if name in renames:
+            resource.add_map(_renamer(*renames[name]))
+        if file_format:
+            resource.apply_hints(file_format=file_format)
+        if name in arrow_pages:
+            yield_arrow_pages(resource)
+        result.append(resource)
+    # checked, clock-capped cursors; the newest copy of a key wins (shared.incremental.cursors)
+    guard_cursors(result, http.connector, session.server_clock, session.redactor)
+    if arrow_tables:
+        load_as_arrow_tables(
+            [r for r in result if r.name not in arrow_pages], http.connector, large_pages
+        )
+    return result
+
+
+def table_of(resource_name: str) -> str:
+    """The table a resource loads, for messages: a hidden helper resource that does the
+    HTTP for a table (`epics__listing`, see `shared.rest.client_incremental`) is named after
+    it. A `__` never occurs in a table's own name: dlt reserves it for nested tables."""
+    return resource_name.split("__", 1)[0]
+
+
+def _rest_api_config(
+    client: ClientConfig, resources: list[DltResource | dict[str, Any]]
+) -> RESTAPIConfig:
+    # the resource dicts are assembled key by key from the connector's table, so they are
+    # plain dicts here; `rest_api_resources` validates them against `EndpointResource`
+    endpoint_resources = cast("list[str | EndpointResource | DltResource]", resources)
+    return {"client": client, "resources": endpoint_resources}
+
+
+def _to_rest_api_config(
+    spec: dict[str, Any],
+    http: SourceHttp,
+    defaults: dict[str, Any] | None,
+    parallel_children: bool,
+) -> dict[str, Any]:
+    merged = _merge(defaults or {}, spec)
+    config = {key: value for key, value in merged.items() if key not in EXTENSION_KEYS}
+    config["endpoint"] = dict(config.get("endpoint") or {})
+    name = config["name"]
+    is_child = bool(spec.get("parent") or spec.get("for_each"))
+    hook = error_hook(
+        http.connector,
+        table_of(name),
+        http.secret_keys,
+        skip_missing=bool(spec.get("skip_missing_parent")),
+        sensitive_params=http.sensitive_params,
+        redactor=http.redactor,
+    )
+    config["endpoint"]["response_actions"] = [
+        *config["endpoint"].get("response_actions", []),
+        hook,
+    ]
+    # dlt's parallelized child gathers all of a parent's pages into one list before
+    # handing them on: a child with large pages streams them instead, page by page
+    if is_child and parallel_children and not spec.get("large_pages"):
+        config.setdefault("parallelized", True)
+    return config
+
+
+def _merge(defaults: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    merged = deepcopy({k: v for k, v in defaults.items() if k != "endpoint"})
+    merged.update({k: v for k, v in spec.items() if k != "endpoint"})
+    endpoint = deepcopy(defaults.get("endpoint") or {})
+    spec_endpoint = spec.get("endpoint") or {}
+    if isinstance(spec_endpoint, str):
+        spec_endpoint = {"path": spec_endpoint}
+    for key, value in spec_endpoint.items():
+        if key == "params":
+            endpoint["params"] = {**endpoint.get("params", {}), **value}
+        else:
+            endpoint[key] = value
+    merged["endpoint"] = endpoint
+    return merged
+
+
+def _bind_parent(
+    config: dict[str, Any],
+    parent_name: str,
+    parent_field: str,
+    column: str,
+    renames: dict[str, tuple[str, str]],
+) -> None:
+    endpoint = config["endpoint"]
+    placeholder = "{" + column + "}"
+    if placeholder not in endpoint["path"]:
+        raise ConfigurationError(f"`{config['name']}`: path must contain {placeholder}")
+    endpoint["path"] = endpoint["path"].replace(
+        placeholder, "{resources." + parent_name + "." + parent_field + "}"
+    )
+    config["include_from_parent"] = [parent_field]
+    renames[config["name"]] = (make_parent_key_name(parent_name, parent_field), column)
+
+
+def _renamer(source_key: str, column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def rename(row: dict[str, Any]) -> dict[str, Any]:
+        if source_key in row:
+            row[column] = row.pop(source_key)
+        return row
+
+    return rename
+
+
+def _static_rows(name: str, column: str, values: list[Any]) -> DltResource:
+    def rows() -> Iterator[list[dict[str, Any]]]:
+        yield [{column: value} for value in values]
+
+    return dlt.resource(rows, name=name, selected=False)
+
+
+def _proxied(parent: dict[str, Any], arrow_pages: Collection[str], arrow_parent: bool) -> bool:
+    """Whether a child gets its parent's rows through a proxy: when they are filtered, or
+    the parent yields Arrow tables (`arrow_parent`, or named in `arrow_pages`)."""
+    return bool(parent.get("where") or arrow_parent or parent["resource"] in arrow_pages)
+
+
+def _every_row(row: dict[str, Any]) -> bool:
+    return True
+
+
+def _filtered(
+    name: str, parent: DltResource, where: Callable[[dict[str, Any]], bool]
+) -> DltResource:
+    def keep(page: Any, meta: Any = None) -> Iterator[Any]:
+        rows = rows_of(page, meta) or []
+        kept = [row for row in rows if where(row)]
+        if kept:
+            # without the parent's table meta: the child's rows are the child's table
+            yield DataItemWithMeta(None, kept)
+
+    return dlt.transformer(keep, data_from=parent, name=name, selected=False)
+
+
+def _refs(deferred: list[dict[str, Any]], built: dict[str, DltResource]) -> list[DltResource]:
+    """Resources of earlier passes that `deferred` (a later pass) name as parents."""
+    wanted = set()
+    for config in deferred:
+        path = config["endpoint"]["path"]
+        for name in built:
+            if "{resources." + name + "." in path:
+                wanted.add(name)
+    return [built[name] for name in sorted(wanted)]
