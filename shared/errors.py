@@ -63,7 +63,8 @@ class UnrecoverableRequestError(RequestFailedError):
 
 
 def redact_url(url: str, extra_sensitive: Iterable[str] = ()) -> str:
-    """Return `url` with credential-like query parameters replaced by `***`.
+    """Return `url` with credential-like query parameters and a password in its userinfo
+    (`user:password@`) replaced by `***`.
 
     Args:
         url: the URL to redact.
@@ -77,7 +78,11 @@ def redact_url(url: str, extra_sensitive: Iterable[str] = ()) -> str:
         (key, "***" if key.lower() in sensitive else value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*,:")))
+    parts = parts._replace(query=urlencode(query, safe="*,:"))
+    if parts.password is not None:  # `scheme://user:password@host`: the password goes
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
+    return urlunsplit(parts)
 
 
 def redact_query_values(text: str, extra_sensitive: Iterable[str] = ()) -> str:

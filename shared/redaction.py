@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -19,9 +21,12 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
-#: values shorter than this are not registered: masking every `a` or `1` in a message
-#: would hide what the message says while protecting nothing
-MIN_SECRET_LENGTH = 4
+#: a secret shorter than this is masked only where it stands as a whole token (not
+#: inside a longer word): a short password such as `user` must not mask `username` or
+#: `users` in every message, and still never shows where it stands alone
+WHOLE_TOKEN_BELOW = 8
+#: kept for callers of the old name: the length from which a value is masked anywhere
+MIN_SECRET_LENGTH = WHOLE_TOKEN_BELOW
 #: the loggers that can print a request's URL, headers or body: urllib3's connection
 #: pool ("Starting new HTTP connection", "GET /v1/x?api_key=... 200"), its retries, dlt
 #: (its REST client logs every request at debug), requests, vcrpy, and ours (shared,
@@ -54,6 +59,8 @@ class Redactor:
     def __init__(self, secrets: Iterable[object] = ()) -> None:
         self._lock = threading.Lock()
         self._values: tuple[str, ...] = ()
+        self._short: tuple[str, ...] = ()
+        self._short_pattern: re.Pattern[str] | None = None
         #: names the credentials travel under (the auth's header or query parameter)
         self.names: frozenset[str] = frozenset()
         self.register(*secrets)
@@ -83,25 +90,31 @@ class Redactor:
             self.names = self.names | {name.lower() for name in names if name}
 
     def register(self, *secrets: object) -> None:
-        """Add secret values (and the encodings they travel in: URL-quoted, stripped)."""
+        """Add secret values, with every encoding they can travel or be echoed in
+        (`encoded_forms`). A value shorter than `WHOLE_TOKEN_BELOW` is masked only as a
+        whole token."""
         found: set[str] = set()
+        short: set[str] = set()
         for secret in secrets:
             if secret is None:
                 continue
-            text = str(secret)
-            stripped = text.strip()
-            variants = {text, stripped, quote(stripped, safe=""), quote_plus(stripped)}
-            if len(stripped) >= 8:  # a secret may also travel base64-encoded (basic auth)
-                encoded = base64.b64encode(stripped.encode()).decode("ascii")
-                variants.update({encoded, encoded.rstrip("=")})
-            for variant in variants:
-                if len(variant) >= MIN_SECRET_LENGTH:
-                    found.add(variant)
-        if not found:
+            for variant in encoded_forms(str(secret)):
+                (found if len(variant) >= WHOLE_TOKEN_BELOW else short).add(variant)
+        if not found and not short:
             return
         with self._lock:
             # longest first, so a secret that contains another is masked whole
             self._values = tuple(sorted({*self._values, *found}, key=len, reverse=True))
+            self._short = tuple(sorted({*self._short, *short}, key=len, reverse=True))
+            self._short_pattern = (
+                re.compile(
+                    r"(?<![A-Za-z0-9])(?:"
+                    + "|".join(map(re.escape, self._short))
+                    + r")(?![A-Za-z0-9])"
+                )
+                if self._short
+                else None
+            )
 
     def register_basic(self, username: str, password: str) -> None:
         """Register HTTP basic credentials and the base64 form the header carries."""
@@ -110,7 +123,8 @@ class Redactor:
 
     @property
     def values(self) -> tuple[str, ...]:
-        return self._values
+        """Every registered form, short ones (masked as whole tokens only) included."""
+        return self._values + self._short
 
     def redact(self, text: object, mask: str = MASK) -> str:
         """`text` as a string with every registered secret replaced by `mask`."""
@@ -118,11 +132,28 @@ class Redactor:
         for value in self._values:
             if value in result:
                 result = result.replace(value, mask)
+        if self._short_pattern is not None:
+            result = self._short_pattern.sub(mask, result)
         return result
+
+    @property
+    def longest(self) -> int:
+        """The length of the longest registered form (0 with none)."""
+        return max((len(value) for value in self.values), default=0)
+
+    def excerpt(self, text: object, limit: int) -> str:
+        """`text` on one line, at most `limit` characters (then `…`), secrets masked.
+
+        Masked first: a secret that the cut or the folding of white space would split
+        could no longer be matched, and its first characters would show."""
+        folded = " ".join(self.redact(text).split())
+        return folded[:limit] + ("…" if len(folded) > limit else "")
 
     def contains_secret(self, text: object) -> bool:
         result = str(text)
-        return any(value in result for value in self._values)
+        if any(value in result for value in self._values):
+            return True
+        return self._short_pattern is not None and self._short_pattern.search(result) is not None
 
     def scrub_exception(self, exc: BaseException) -> BaseException:
         """Mask secrets in `exc` and in every exception of its `__cause__`/`__context__`
@@ -183,6 +214,25 @@ class Redactor:
             for watcher in _WATCHERS:
                 if self not in watcher:
                     watcher.append(self)
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """The forms a secret can travel or be echoed in: as given and stripped; URL-encoded
+    (`quote`, `quote_plus`); JSON-escaped, with and without `\\u` escapes for non-ASCII
+    and with `/` written `\\/` (as many servers escape it); Python-escaped (`\\r\\n`,
+    as `http.client` prints a header value it refuses); base64 (basic auth), with and
+    without padding. Empty forms are dropped."""
+    stripped = secret.strip()
+    if not stripped:
+        return set()
+    forms = {secret, stripped, quote(stripped, safe=""), quote_plus(stripped)}
+    for ensure_ascii in (True, False):
+        escaped = json.dumps(stripped, ensure_ascii=ensure_ascii)[1:-1]
+        forms.update({escaped, escaped.replace("/", "\\/")})
+    forms.add(repr(stripped)[1:-1])
+    encoded = base64.b64encode(stripped.encode()).decode("ascii")
+    forms.update({encoded, encoded.rstrip("=")})
+    return {form for form in forms if form}
 
 
 _ACTIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()

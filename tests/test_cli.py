@@ -809,6 +809,32 @@ def test_bad_json_in_an_env_setting_names_the_setting(tmp_path: Path) -> None:
     assert line.endswith("); a list or mapping in an environment variable is JSON")
 
 
+def test_a_config_value_that_fails_its_type_check_is_not_echoed(tmp_path: Path) -> None:
+    """A value pasted into the wrong variable may be a secret: the message names the key
+    and the type, never the value (nor a parser's words quoting it)."""
+    value = "[S3cr3t-pasted-here-0xFEED"
+    env = {"SOURCES__ANALYTICS__API_KEY": "key", "SOURCES__ANALYTICS__RESOURCES": value}
+
+    result = connectors_command(tmp_path, "run", "analytics", env=env)
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert "`sources.analytics.resources`" in line
+    assert "S3cr3t" not in line and "FEED" not in line and "0x" not in line
+
+
+def test_a_destination_url_with_a_password_is_never_printed_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql2://loader:Pw-0f-the-db@db.internal:5432/warehouse"
+    code, out, err = cli(capsys, "run", "crm", "--replay", "--destination", url)
+
+    assert (code, out) == (2, "")
+    (line,) = err.strip().splitlines()
+    assert "Pw-0f-the-db" not in line
+    assert line.startswith("error: unknown destination `postgresql2://loader:***@db.internal")
+
+
 def test_a_relative_base_url_blames_the_flag(tmp_path: Path) -> None:
     result = connectors_command(tmp_path, "run", "crm", "--base-url", "api.example.com")
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from shared.errors import ConnectorError
+from shared.errors import ConnectorError, redact_url
 from shared.tooling.catalog import ConnectorEntry
 
 #: the message of a connection error `shared.http.session` re-raised with the URL redacted
@@ -98,10 +98,10 @@ def _unknown_destination(exc: Any) -> str:
     known = ", ".join(known_destinations())
     if getattr(exc, "destination_type", None):
         return (
-            f"destination `{exc.ref}` has the unknown destination type "
+            f"destination `{redact_url(str(exc.ref))}` has the unknown destination type "
             f"`{exc.destination_type}`; try {known}"
         )
-    return f"unknown destination `{exc.ref}`; try {known}"
+    return f"unknown destination `{redact_url(str(exc.ref))}`; try {known}"
 
 
 def is_usage_error(exc: BaseException) -> bool:
@@ -176,7 +176,9 @@ def _bad_config_value(entry: ConnectorEntry, exc: Any) -> str:
     settings = source_settings(entry)
     field = str(exc.field_name)
     hint = getattr(exc.hint, "__name__", None) or str(exc.hint)
-    reason = f" ({first_line(exc.__cause__)})" if exc.__cause__ is not None else ""
+    # the parser's own words quote the value (`invalid literal for int(): 'abc'`): only
+    # its kind is named
+    reason = f" ({type(exc.__cause__).__name__})" if exc.__cause__ is not None else ""
     if field in inspect.signature(entry.source_factory()).parameters:
         where = f"`sources.{settings.section}.{field}` (env {settings.env_var(field)})"
     else:  # not the source's: a destination's or dlt's own setting

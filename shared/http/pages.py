@@ -121,12 +121,15 @@ class PageCheck:
     def excerpt(self, response: Response, limit: int = EXCERPT_CHARS) -> str:
         """The start of the body as one line of text, secrets masked."""
         body = response.content or b""
-        text = body[: limit * 4].decode("utf-8", errors="replace")
-        text = " ".join(text.split())
-        text = self.redactor.redact(redact_query_values(text, self.sensitive_params))
+        # read past the cut by the longest secret form, so one across it is still masked
+        read = limit * 4 + self.redactor.longest * 4
+        text = redact_query_values(
+            body[:read].decode("utf-8", errors="replace"), self.sensitive_params
+        )
+        text = self.redactor.excerpt(text, limit)
         if not text:
             return "(empty)"
-        return repr(text[:limit] + ("…" if len(text) > limit or len(body) > limit * 4 else ""))
+        return repr(text + ("…" if len(body) > read and not text.endswith("…") else ""))
 
     def __call__(self, response: Response, *args: Any, **kwargs: Any) -> None:
         if not 200 <= response.status_code < 300:

@@ -89,7 +89,5 @@ def _short_body(
 ) -> str:
     """The start of the error body, with credential query parameters an API may echo
     (`...?api_key=...`) and every secret value the redactor knows masked."""
-    text = redact_query_values((response.text or "").strip().replace("\n", " "), sensitive_params)
-    if redactor is not None:
-        text = redactor.redact(text)
-    return text[:limit] + ("…" if len(text) > limit else "")
+    text = redact_query_values(response.text or "", sensitive_params)
+    return (redactor or Redactor()).excerpt(text, limit)

@@ -439,9 +439,7 @@ class ConnectorSession(requests.Session):
         )
 
     def _detail(self, exc: BaseException) -> str:
-        text = redact_query_values(str(exc), self.sensitive_params)
-        text = self.redactor.redact(" ".join(text.split()))
-        return text[:200] + ("…" if len(text) > 200 else "")
+        return self.redactor.excerpt(redact_query_values(str(exc), self.sensitive_params), 200)
 
     def _renew_credentials(self) -> bool:
         return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()

@@ -122,9 +122,13 @@ class Scrubber:
         if not body:
             return body
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        # masked on the raw text, then on the parsed structure (a secret the server wrote
+        # with `\/` or `\uXXXX` escapes is plain text once parsed), then on the text
+        # written: no form of a secret survives the re-dump
         text = self.mask(self.rewrite(text))
         try:
-            text = json.dumps(self._scrub_json(json.loads(text)), separators=(",", ":"))
+            scrubbed = self._scrub_json(json.loads(text))
+            text = self.mask(json.dumps(scrubbed, separators=(",", ":")))
         except ValueError:
             if "=" in text and "{" not in text:  # a form body
                 fields = self._fields_now()
@@ -136,11 +140,13 @@ class Scrubber:
         if isinstance(value, dict):
             fields = self._fields_now()
             return {
-                k: (REDACTED if k.lower() in fields else self._scrub_json(v))
+                self.mask(k): (REDACTED if k.lower() in fields else self._scrub_json(v))
                 for k, v in value.items()
             }
         if isinstance(value, list):
             return [self._scrub_json(v) for v in value]
+        if isinstance(value, str):
+            return self.mask(value)
         return value
 
     # -- vcrpy hooks ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import logging
 import pickle
 from urllib.parse import quote, quote_plus
@@ -29,9 +30,48 @@ def test_every_form_of_a_secret_is_masked_whatever_surrounds_it() -> None:
     assert redactor.redact(text, mask="REDACTED").count("REDACTED") == 5
 
 
-def test_a_secret_containing_another_is_masked_whole_and_short_values_are_ignored() -> None:
-    redactor = Redactor(["abcd1234", "abcd1234-longer", "ab", None, ""])
-    assert redactor.redact("x abcd1234-longer y abcd1234 ab") == f"x {MASK} y {MASK} ab"
+def test_a_secret_containing_another_is_masked_whole() -> None:
+    redactor = Redactor(["abcd1234", "abcd1234-longer", None, ""])
+    assert redactor.redact("x abcd1234-longer y abcd1234") == f"x {MASK} y {MASK}"
+
+
+def test_a_short_secret_is_masked_only_where_it_stands_as_a_whole_token() -> None:
+    """A password `user` must not mask `username` or `users`, and never shows alone."""
+    redactor = Redactor(["user", "ab"])
+    assert (
+        redactor.redact("username=user; users: ab, abc, (user)")
+        == f"username={MASK}; users: {MASK}, abc, ({MASK})"
+    )
+    assert redactor.contains_secret("key ab") and not redactor.contains_secret("username abc")
+
+
+#: holds what every encoding changes: `/`, `"`, `\`, a regex metacharacter, non-ASCII
+ODD_SECRET = 'tok/9a"b\\c+(d)*é'
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        pytest.param(ODD_SECRET, id="raw"),
+        pytest.param(json.dumps(ODD_SECRET)[1:-1], id="json-ascii"),
+        pytest.param(json.dumps(ODD_SECRET, ensure_ascii=False)[1:-1], id="json-utf8"),
+        pytest.param(json.dumps(ODD_SECRET)[1:-1].replace("/", "\\/"), id="json-slash"),
+        pytest.param(quote(ODD_SECRET, safe=""), id="url"),
+        pytest.param(quote_plus(ODD_SECRET), id="url-plus"),
+        pytest.param(base64.b64encode(ODD_SECRET.encode()).decode(), id="base64"),
+        pytest.param(repr(ODD_SECRET)[1:-1], id="python-escaped"),
+    ],
+)
+def test_every_encoded_form_of_a_secret_is_masked(form: str) -> None:
+    redactor = Redactor([ODD_SECRET])
+    assert redactor.redact(f"echo: {form}!") == f"echo: {MASK}!"
+    assert redactor.contains_secret(f"<{form}>")
+
+
+def test_a_token_with_a_line_break_is_masked_as_http_client_prints_it() -> None:
+    redactor = Redactor(["tok-1234567\r\nX-Evil: 1"])
+    printed = repr(b"Bearer tok-1234567\r\nX-Evil: 1")
+    assert "tok-1234567" not in redactor.redact(f"Invalid header value {printed}")
 
 
 def test_basic_credentials_are_masked_in_their_header_form() -> None:

@@ -16,6 +16,7 @@ from shared.http.auth import api_key_query
 from shared.http.pages import PageCheck, find_page_check
 from shared.http.retries import RetryPolicy
 from shared.http.session import ConnectorSession
+from shared.redaction import Redactor
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import SinglePagePaginator
 from tests.failures import root_cause
@@ -240,3 +241,18 @@ def test_a_non_2xx_answer_is_left_to_the_error_hooks(mocked: responses.RequestsM
     session.get(ITEMS, hooks={"response": [check, lambda r, **_: seen.append(r.status_code)]})
 
     assert seen == [404]
+
+
+@pytest.mark.parametrize("where", [795, 798, 799, 1000])
+def test_a_secret_across_the_excerpts_cut_shows_none_of_its_characters(where: int) -> None:
+    """The excerpt reads 800 bytes and keeps 200 characters: a secret that either cut
+    would split is masked before anything is cut or folded."""
+    secret = "SeKrEt-9f8e7d6c5b4a"
+    check = PageCheck("demo", "items", "items", redactor=Redactor([secret, "two  spaced pw"]))
+    response = requests.Response()
+    response._content = ("x" * where + secret + " and two  spaced pw " + "y" * 300).encode()
+
+    for limit in (200, where + 5):
+        excerpt = check.excerpt(response, limit=limit)
+        assert "SeK" not in excerpt and "spaced pw" not in excerpt, excerpt
+    assert check.excerpt(response, limit=where + 40).count("***") == 2

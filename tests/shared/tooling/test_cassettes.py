@@ -313,3 +313,30 @@ def test_recording_twice_gives_byte_identical_cassettes(tmp_path: Path) -> None:
     second = record_once(tmp_path / "second.yaml")
 
     assert first == second
+
+
+#: a secret holding what JSON escapes: `/` (often written `\/`), `"`, `\`, non-ASCII
+ESCAPED_SECRET = 'oauth/T0k"en\\é+xyz'
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        pytest.param(lambda text: text.replace("/", "\\/"), id="slash-escaped"),
+        pytest.param(lambda text: text, id="unicode-escaped"),
+        pytest.param(lambda text: text.replace("/", "\\/").replace("\\u00e9", "é"), id="utf8"),
+    ],
+)
+def test_a_secret_echoed_json_escaped_never_reaches_the_cassette_in_any_form(escape: Any) -> None:
+    """The echo is written as servers write it (`\\/`, `\\u00e9`, `\\"`, `\\\\`); the
+    scrubber parses and re-dumps the body, which un-escapes `\\/`: nothing may survive."""
+    body = escape(json.dumps({"error": f"token {ESCAPED_SECRET} refused", "ok": "x/y"}))
+    assert ESCAPED_SECRET not in body  # only escaped forms are in the body
+    scrub = scrubber(secrets=[ESCAPED_SECRET])
+
+    written = scrub.response(vcr_response(None, X_Echo="-") | {"body": {"string": body}})
+
+    text = written["body"]["string"]
+    assert json.loads(text) == {"error": f"token {REDACTED} refused", "ok": "x/y"}
+    assert not Redactor([ESCAPED_SECRET]).contains_secret(text)
+    assert "oauth" not in text and "T0k" not in text
