@@ -62,6 +62,11 @@ class UnrecoverableRequestError(RequestFailedError):
     malformed. Raised at once, never retried."""
 
 
+class ResponseTooLargeError(UnrecoverableRequestError):
+    """A response body larger than the source's cap (`max_body_bytes`): reading it would
+    take the process's memory, so the sync fails at once, never retried."""
+
+
 def redact_url(url: str, extra_sensitive: Iterable[str] = ()) -> str:
     """Return `url` with credential-like query parameters and a password in its userinfo
     (`user:password@`) replaced by `***`.

@@ -44,6 +44,7 @@ from shared.http.credentials import (  # noqa: F401
     auth_names,
     auth_secrets,
     clean_secret,
+    has_control_character,
     require_secret,
 )
 from shared.http.retries import RetryPolicy
@@ -208,7 +209,15 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
         token = str(payload["access_token"])
         # registered before it is stored: no message can carry it unmasked
         self.redactor.register(token)
-        self.access_token = token
+        if has_control_character(token.strip()):
+            # the checks a configured secret gets: `http.client` would refuse the header
+            # and print it (escaped) in its error
+            raise AuthenticationError(
+                f"{self.connector}: the token URL {redact_url(url)} returned an access_token "
+                "with a line break or another control character inside it, which cannot be "
+                "sent in a header (the value is not shown)"
+            )
+        self.access_token = token.strip()
         self._expires_at = time.monotonic() + self.parse_expiration_in_seconds(payload)
 
 

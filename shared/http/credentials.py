@@ -29,6 +29,12 @@ from shared.redaction import Redactor
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds a line break or another control character (no header or
+    query value may)."""
+    return _CONTROL.search(text) is not None
+
+
 def clean_secret(value: Any, what: str = "a credential") -> str:
     """`value` as a string without surrounding whitespace or line breaks.
 

@@ -47,6 +47,7 @@ from requests.hooks import default_hooks, dispatch_hook
 from shared.errors import (
     ForeignOriginError,
     RequestDeadlineExceeded,
+    ResponseTooLargeError,
     UnrecoverableRequestError,
     redact_query_values,
     redact_url,
@@ -76,6 +77,10 @@ DEFAULT_REQUEST_DEADLINE = 300.0
 LONG_WAIT_SECONDS = 60.0
 #: the most bytes one read of a body takes; a read returns whatever has arrived
 BODY_CHUNK = 256 * 1024
+#: the largest response body a request may read (a source may set its own): one page of
+#: a sync is a few MB; a body past this is a broken or hostile server, and reading it
+#: whole would take the process's memory (and then DuckDB's)
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 #: the connection failed, or the body was cut off mid-transfer: retried
 TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -125,6 +130,8 @@ class ConnectorSession(requests.Session):
             `RequestDeadlineExceeded` and is retried like a timeout.
         rate_limit_backend: where the pacers keep their slots: None for this process
             only, or a shared backend URL (`shared.http.rate_limit.pacers_for`).
+        max_body_bytes: the largest response body a request may read; a larger one
+            fails the request with `ResponseTooLargeError`, never retried.
     """
 
     def __init__(
@@ -139,8 +146,10 @@ class ConnectorSession(requests.Session):
         redactor: Redactor | None = None,
         request_deadline: float = DEFAULT_REQUEST_DEADLINE,
         rate_limit_backend: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         super().__init__()
+        self.max_body_bytes = max_body_bytes
         self.redactor = redactor or Redactor()
         # the auth's secrets and names, and every token it obtains, go to this redactor;
         # while it lives, the library loggers (urllib3, dlt) mask its secrets too
@@ -197,7 +206,14 @@ class ConnectorSession(requests.Session):
             kwargs["timeout"] = DEFAULT_TIMEOUT
         hooks, request.hooks = request.hooks, default_hooks()
         check = None if kwargs.get("stream") else find_page_check(hooks)
-        response = self._send_with_retries(request, check, **kwargs)
+        try:
+            response = self._send_with_retries(request, check, **kwargs)
+        except ResponseTooLargeError as error:
+            if check is None:
+                raise
+            raise ResponseTooLargeError(
+                f"{self.connector}: resource `{check.resource}`: {error}"
+            ) from None
         problem = getattr(response, PROBLEM, None)
         if check is not None and problem is not None:
             raise check.error(response, problem) from None
@@ -405,10 +421,17 @@ class ConnectorSession(requests.Session):
         if not isinstance(raw, urllib3.response.HTTPResponse):
             read1 = None
         chunks: list[bytes] = []
+        size = 0
         try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise self._too_large(response, f"declares {int(declared):,} bytes")
             if read1 is None:
                 for chunk in response.iter_content(8192):
                     chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise self._too_large(response, f"passed {size:,} bytes")
                     self._check_deadline(response, deadline)
             else:
                 while True:
@@ -418,11 +441,21 @@ class ConnectorSession(requests.Session):
                     if not chunk:
                         break
                     chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise self._too_large(response, f"passed {size:,} bytes")
         except BaseException:
             response.close()  # the connection is in an unknown state: never reuse it
             raise
         response._content = b"".join(chunks)
         response._content_consumed = True
+
+    def _too_large(self, response: Response, how: str) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"{self.redact(response.url or '')} answered a body that {how}, over the cap "
+            f"of {self.max_body_bytes:,} bytes (max_body_bytes); nothing of this run was "
+            "loaded. Raise the cap only for an API whose pages are really that large"
+        )
 
     def _check_deadline(self, response: Response, deadline: float) -> None:
         if time.monotonic() > deadline:

@@ -68,6 +68,7 @@ from shared.http.rate_limit import RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
 from shared.http.session import (
+    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_REQUEST_DEADLINE,
     ConnectorSession,
     ForeignLinks,
@@ -99,6 +100,8 @@ class SourceHttp:
             headers and the whole body), besides the per-read timeout.
         rate_limit_backend: None to pace in this process, or a shared backend URL
             (`sources.<name>.rate_limit_backend`, see `shared.http.rate_limit`).
+        max_body_bytes: the largest response body one request may read (64 MiB by
+            default); a larger one fails the sync with one line naming the resource.
     """
 
     connector: str
@@ -112,6 +115,7 @@ class SourceHttp:
     redactor: Redactor = field(default_factory=Redactor)
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
     rate_limit_backend: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -143,6 +147,7 @@ class SourceHttp:
             redactor=self.redactor,
             request_deadline=self.request_deadline,
             rate_limit_backend=self.rate_limit_backend,
+            max_body_bytes=self.max_body_bytes,
         )
 
     def page_check(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import sys
+import traceback
 from collections.abc import Callable
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
@@ -302,6 +303,30 @@ def test_oauth2_token_answer_without_access_token_is_an_authentication_error(
 
     with pytest.raises(AuthenticationError, match="no access_token"):
         oauth_session().get(f"{BASE_URL}/items")
+
+
+@pytest.mark.parametrize(
+    ("token", "refused"), [("tok-AbC/123\r\nX-Injected: 1", True), ("tok-AbC/123\n", False)]
+)
+def test_an_obtained_token_gets_the_checks_a_configured_secret_gets(
+    mocked: responses.RequestsMock, token: str, refused: bool
+) -> None:
+    """A token with a line break inside is refused with one line that never shows it; a
+    trailing line break is stripped, as it is from a configured secret."""
+    mocked.post(TOKEN_URL, json={"access_token": token, "expires_in": 3600})
+    mocked.get(f"{BASE_URL}/items", json=[])
+    session = oauth_session()
+
+    if refused:
+        with pytest.raises(AuthenticationError) as raised:
+            session.get(f"{BASE_URL}/items")
+        chain = "".join(traceback.format_exception(raised.value))
+        assert "control character" in str(raised.value)
+        assert "tok-AbC" not in chain and "X-Injected" not in chain
+        assert [call.request.url for call in mocked.calls] == [TOKEN_URL]
+    else:
+        session.get(f"{BASE_URL}/items")
+        assert mocked.calls[-1].request.headers["Authorization"] == "Bearer tok-AbC/123"
 
 
 def test_oauth2_token_request_is_retried_on_503_then_succeeds(

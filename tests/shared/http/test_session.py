@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import socket
 import threading
@@ -21,6 +22,7 @@ from shared.errors import (
     ForeignOriginError,
     RequestDeadlineExceeded,
     RequestFailedError,
+    ResponseTooLargeError,
     UnrecoverableRequestError,
 )
 from shared.http.auth import api_key_query, bearer_token
@@ -553,3 +555,65 @@ def test_a_request_done_within_its_deadline_leaves_its_pooled_connection_usable(
 
     assert first.json() == second.json()
     assert len(fake.requests_to("/items")) == 2
+
+
+class BigPages(FakeServer):
+    """`/items`: a page of `rows` rows; `/stream`: the same body sent in chunks with no
+    Content-Length (what a cap must count as it reads)."""
+
+    rows = 2_000
+
+    def rules(self) -> list[Rule]:
+        return [Rule("/items", endpoint="items"), Rule("/stream", endpoint="stream")]
+
+    def page(self) -> bytes:
+        return json.dumps({"data": [{"id": i, "pad": "x" * 40} for i in range(self.rows)]}).encode()
+
+    def items(self, request: Request) -> Response:
+        return Response(self.page(), content_type="application/json")
+
+    def stream(self, request: Request) -> Response:
+        body = self.page()
+        chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+        return Response(chunks, content_type="application/json", direct_passthrough=True)
+
+
+@pytest.mark.parametrize("path", ["/items", "/stream"])
+def test_a_body_over_the_cap_fails_at_once_naming_resource_and_size(path: str) -> None:
+    """A 100 MB page once took the process to 1.1 GB: past `max_body_bytes` the request
+    stops reading, is not retried, and the sync fails with one line."""
+    with BigPages() as fake:
+        http = SourceHttp(
+            "demo",
+            fake.base_url,
+            retry_policy=RetryPolicy(max_retries=3, backoff_factor=0),
+            max_body_bytes=20_000,
+        )
+        (resource,) = build_resources(
+            http,
+            [
+                {
+                    "name": "items",
+                    "endpoint": {"path": path, "data_selector": "data", "paginator": "single_page"},
+                }
+            ],
+            file_format=None,
+        )
+
+        with pytest.raises(Exception) as raised:
+            list(resource)
+
+        assert len(fake.requests_to(path)) == 1  # never retried
+        url = f"{fake.base_url}{path}"
+    error = root_cause(raised.value, ResponseTooLargeError)
+    message = str(error)
+    assert message.startswith(f"demo: resource `items`: {url} answered a body ")
+    assert "over the cap of 20,000 bytes (max_body_bytes)" in message
+    assert ("declares" in message) == (path == "/items")
+    assert "\n" not in message
+
+
+def test_a_body_within_the_cap_is_read_whole() -> None:
+    with BigPages() as fake:
+        session = ConnectorSession("demo", fake.base_url, max_body_bytes=len(BigPages().page()))
+        assert len(session.get(f"{fake.base_url}/stream").json()["data"]) == BigPages.rows
