@@ -36,8 +36,6 @@ from shared.errors import ConnectorError
 
 DEFAULT_LOADER_FILE_FORMAT = "parquet"
 
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-
 
 #: DuckDB's settings for `duckdb_pipeline`'s loads, unless configured (see the module)
 DUCKDB_SETTINGS: dict[str, Any] = {"memory_limit": "128MB", "threads": 1}

@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-
-from connectors.cli.explain import explain, first_line, is_usage_error  # noqa: E402
-from connectors.cli.scaffold import ScaffoldError  # noqa: E402
-from shared.errors import ConnectorError  # noqa: E402
-from shared.tooling.catalog import Auth, ConnectorEntry, UnknownConnectorError, load_catalog  # noqa: E402
+from connectors.cli.explain import explain, first_line, is_usage_error
+from connectors.cli.scaffold import ScaffoldError
+from shared.errors import ConnectorError
+from shared.tooling.catalog import Auth, ConnectorEntry, UnknownConnectorError, load_catalog
 
 #: exit status of a usage error (unknown connector, resource or destination, taken name)
 USAGE = 2
@@ -397,6 +395,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # the command's own default (a user's setting wins); set when it runs, not at import:
+    # importing the project leaves a host process's environment alone
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     args = parser().parse_args(argv)
     if args.command is None:
         parser().print_help()

@@ -152,10 +152,17 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
             )
         return self.session
 
-    def renew(self) -> None:
-        """Drop the current token; the next request fetches a new one."""
+    def renew(self, refused: str | None = None) -> None:
+        """Drop the token the server refused; the next request fetches a new one.
+
+        Args:
+            refused: the `Authorization` header the refused request carried. When
+                another thread has already replaced that token, the current one is
+                fresh and is kept: concurrent 401s fetch one new token, not one each.
+        """
         with self._lock:
-            self.access_token = None
+            if refused is None or refused == f"Bearer {self.access_token}":
+                self.access_token = None
 
     def obtain_token(self) -> None:
         """Fetch a token and register it with the source's redactor before any use.

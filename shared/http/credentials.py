@@ -76,12 +76,17 @@ class OriginScopedAuth(AuthBase):
             return self.inner(request)
         return request
 
-    def renew(self) -> bool:
-        """Fetch fresh credentials if the inner authenticator can; True when it did."""
+    def renew(self, refused: str | None = None) -> bool:
+        """Renew the credentials if the inner authenticator can; True when it can.
+
+        Args:
+            refused: the `Authorization` header of the request the server refused (401),
+                so that a token another thread already renewed is kept.
+        """
         renew = getattr(self.inner, "renew", None)
         if renew is None:
             return False
-        renew()
+        renew(refused)
         return True
 
 

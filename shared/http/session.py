@@ -28,6 +28,7 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -167,6 +168,7 @@ class ConnectorSession(requests.Session):
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.request_deadline = request_deadline
         self.attempts = 0  # every request sent, retries included; read by tests and progress
+        self._attempts_lock = threading.Lock()
         self.server_clock = ServerClock()  # the server's time: stored cursors never pass it
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
@@ -235,7 +237,7 @@ class ConnectorSession(requests.Session):
                 response.status_code == 401
                 and not renewed
                 and origin_of(request.url or "") == self.origin  # a foreign 401 is not ours
-                and self._renew_credentials()
+                and self._renew_credentials(str(request.headers.get("Authorization", "")))
             ):
                 renewed = True
                 logger.info("%s: 401, renewed the credentials and retrying once", self.connector)
@@ -329,7 +331,8 @@ class ConnectorSession(requests.Session):
         logger.info("%s", self.redactor.redact(f"{self.connector}: {message}"))
 
     def _send_watched(self, request: PreparedRequest, **kwargs: Any) -> Response:
-        self.attempts += 1
+        with self._attempts_lock:  # dlt's worker threads share the session
+            self.attempts += 1
         request_logger.debug(REQUEST_SENT, self.connector)
         # the watchdog bounds the status line and headers (read inside http.client, where
         # only the per-read timeout applies); the body is read here, against `deadline`
@@ -474,8 +477,8 @@ class ConnectorSession(requests.Session):
     def _detail(self, exc: BaseException) -> str:
         return self.redactor.excerpt(redact_query_values(str(exc), self.sensitive_params), 200)
 
-    def _renew_credentials(self) -> bool:
-        return isinstance(self.auth, OriginScopedAuth) and self.auth.renew()
+    def _renew_credentials(self, refused: str | None) -> bool:
+        return isinstance(self.auth, OriginScopedAuth) and self.auth.renew(refused)
 
 
 def url_problem(url: str) -> str | None:

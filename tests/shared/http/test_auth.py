@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import copy
 import sys
+import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -473,3 +475,31 @@ def test_attach_redactor_registers_the_key_and_the_name_it_travels_under() -> No
     )
     assert redactor.redact(f"GenieKey {SECRET}") == "***"
     assert redactor.names == {"x-team-key"}
+
+
+def test_concurrent_401s_fetch_one_new_token_not_one_each(mocked: responses.RequestsMock) -> None:
+    """Eight threads hold the revoked token `at-1` and all get a 401: the first renews,
+    the others find the token already replaced and keep it (a renew that dropped
+    whatever token was current threw away fresh ones and asked again and again)."""
+    token_answers(mocked, "at-1", *(f"at-{n}" for n in range(2, 12)))
+    arrived = threading.Barrier(8, timeout=10)
+    sent: list[str] = []
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        sent.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer at-1":
+            arrived.wait()  # every thread sent the old token before any renews
+            return (401, {}, "{}")
+        return (200, {}, "[]")
+
+    mocked.add_callback("GET", f"{BASE_URL}/items", callback=answer)
+    session = oauth_session()
+    session.auth(requests.Request("GET", f"{BASE_URL}/items").prepare())  # obtains at-1
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: session.get(f"{BASE_URL}/items").status_code, range(8)))
+
+    assert statuses == [200] * 8
+    assert len(token_calls(mocked)) == 2  # at-1, then one renewal
+    assert sorted(sent) == ["Bearer at-1"] * 8 + ["Bearer at-2"] * 8
+    assert session.attempts == 16  # every thread counted, none lost
