@@ -116,11 +116,6 @@ class Redactor:
                 else None
             )
 
-    def register_basic(self, username: str, password: str) -> None:
-        """Register HTTP basic credentials and the base64 form the header carries."""
-        pair = f"{username}:{password}".encode()
-        self.register(password, base64.b64encode(pair).decode("ascii"))
-
     @property
     def values(self) -> tuple[str, ...]:
         """Every registered form, short ones (masked as whole tokens only) included."""
@@ -200,10 +195,6 @@ class Redactor:
         notes = getattr(exc, "__notes__", None)
         if isinstance(notes, list) and any(self.contains_secret(note) for note in notes):
             notes[:] = [self.redact(note) for note in notes]
-
-    def logging_filter(self) -> logging.Filter:
-        """A filter that masks this redactor's secrets in every record it sees."""
-        return _RedactingFilter(lambda: (self,))
 
     def activate(self) -> None:
         """Mask this redactor's secrets in the library loggers (`LIBRARY_LOGGERS`) for as

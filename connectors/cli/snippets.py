@@ -16,19 +16,10 @@ from typing import Any
 
 import dlt
 import tomlkit
-import yaml
 
 from shared.tooling.catalog import Auth, ConnectorEntry
 
 PLACEHOLDER = "..."
-
-
-class _IndentedDumper(yaml.SafeDumper):
-    """Indents list items under their key (`sources:` / `  - name: ...`), as Dango's
-    documentation writes them."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal
+from typing import Any
 
 import requests
 from dlt.common.configuration.specs.base_configuration import configspec
@@ -243,6 +243,3 @@ def oauth2_client_credentials(
         expiry_margin=expiry_margin,
         connector=connector,
     )
-
-
-ApiKeyLocation = Literal["header", "query"]

@@ -18,8 +18,3 @@ def origin_of(url: str) -> str:
     host = (parts.hostname or "").lower()
     port = parts.port or DEFAULT_PORTS.get(scheme)
     return f"{scheme}://{host}:{port}"
-
-
-def same_origin(url: str, other: str) -> bool:
-    """True when both URLs have the same scheme, host and port."""
-    return origin_of(url) == origin_of(other)

@@ -14,7 +14,6 @@ be played.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -274,7 +273,3 @@ def replaying(
         unplayed = len(cassette.data) - cassette.play_count
         if unplayed and require_all_played:
             raise AssertionError(f"{path.name}: {unplayed} recorded interaction(s) never played")
-
-
-def live_requested() -> bool:
-    return os.environ.get("LIVE") == "1"

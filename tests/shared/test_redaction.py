@@ -11,6 +11,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from shared.http.auth import http_basic
+from shared.http.credentials import attach_redactor
 from shared.redaction import MASK, Redactor, active_redactors, watching_redactors
 
 SECRET = "tok/9a8b+7c6d"
@@ -76,7 +78,7 @@ def test_a_token_with_a_line_break_is_masked_as_http_client_prints_it() -> None:
 
 def test_basic_credentials_are_masked_in_their_header_form() -> None:
     redactor = Redactor()
-    redactor.register_basic("user", "pa55word-xyz")
+    attach_redactor(http_basic("user", "pa55word-xyz"), redactor)
     header = base64.b64encode(b"user:pa55word-xyz").decode()
     assert redactor.redact(f"Basic {header}") == f"Basic {MASK}"
 
