@@ -4,7 +4,7 @@ and never carries a secret: URLs are redacted before they reach a message."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -108,3 +108,39 @@ def secret_hint(connector: str, secret_keys: Iterable[str]) -> str:
         for key in secret_keys
     ]
     return " or ".join(hints) if hints else "the connector's credentials"
+
+
+def exception_chain(
+    exc: BaseException, honour_suppressed_context: bool = False
+) -> Iterator[BaseException]:
+    """`exc` and every exception it links to, each once, outermost first (breadth-first):
+    `__cause__`, `__context__`, and the exceptions libraries keep in attributes and
+    arguments (dlt's `PipelineStepFailed.exception`, urllib3's `MaxRetryError.reason`,
+    requests' `ConnectionError(MaxRetryError(...))`).
+
+    Args:
+        exc: the outermost exception.
+        honour_suppressed_context: skip the `__context__` of an exception raised
+            `from None` (what a reader is shown: such a context was hidden on purpose,
+            e.g. a library message repeating a URL with its credentials). Code that
+            scrubs or classifies walks every link.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        context = current.__context__
+        if honour_suppressed_context and current.__suppress_context__:
+            context = None
+        linked = (
+            getattr(current, "exception", None),
+            getattr(current, "reason", None),
+            current.__cause__,
+            context,
+            *current.args,
+        )
+        pending.extend(inner for inner in linked if isinstance(inner, BaseException))

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from shared.errors import exception_chain
+
 MASK = "***"
 #: a secret shorter than this is masked only where it stands as a whole token (not
 #: inside a longer word): a short password such as `user` must not mask `username` or
@@ -153,21 +155,9 @@ class Redactor:
     def scrub_exception(self, exc: BaseException) -> BaseException:
         """Mask secrets in `exc` and in every exception of its `__cause__`/`__context__`
         chain, in place (dlt stores the whole chain in its trace), and return `exc`."""
-        seen: set[int] = set()
-        current: BaseException | None = exc
-        pending: list[BaseException] = []
-        while current is not None or pending:
-            if current is None:
-                current = pending.pop()
-            if id(current) in seen:
-                current = None
-                continue
-            seen.add(id(current))
+        for current in exception_chain(exc):
             self._scrub_args(current)
             self._scrub_notes(current)
-            if current.__cause__ is not None:
-                pending.append(current.__cause__)
-            current = current.__context__
         return exc
 
     def _scrub_args(self, exc: BaseException) -> None:

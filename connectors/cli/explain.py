@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from shared.errors import ConnectorError, redact_url
+from shared.errors import ConnectorError, exception_chain, redact_url
 from shared.tooling.catalog import ConnectorEntry
 
 #: the message of a connection error `shared.http.session` re-raised with the URL redacted
@@ -23,21 +23,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and everything it wraps, outermost first: dlt's step failures, causes, and
     contexts unless suppressed (`raise ... from None` hides a library message, e.g. one
     repeating a URL with its credentials)."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        for inner in (
-            getattr(current, "exception", None),
-            current.__cause__,
-            None if current.__suppress_context__ else current.__context__,
-        ):
-            if isinstance(inner, BaseException):
-                pending.append(inner)
+    return exception_chain(exc, honour_suppressed_context=True)
 
 
 def explain(

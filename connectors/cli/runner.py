@@ -19,6 +19,7 @@ from typing import Any
 
 import dlt
 
+from shared.errors import exception_chain
 from shared.loading import duckdb_pipeline, row_counts, run_source
 from shared.tooling.cassettes import Scrubber, replaying
 from shared.tooling.catalog import Catalog, ConnectorEntry, UnknownConnectorError
@@ -232,17 +233,7 @@ class DemoResult:
 
 def interrupted(exc: BaseException) -> bool:
     """Whether `exc` is (or wraps, as dlt's step failures do) a Ctrl-C."""
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        if isinstance(current, BaseException) and id(current) not in seen:
-            seen.add(id(current))
-            pending += [getattr(current, "exception", None), current.__cause__]
-            pending.append(current.__context__)
-    return False
+    return any(isinstance(current, KeyboardInterrupt) for current in exception_chain(exc))
 
 
 def demo(

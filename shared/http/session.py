@@ -50,6 +50,7 @@ from shared.errors import (
     RequestDeadlineExceeded,
     ResponseTooLargeError,
     UnrecoverableRequestError,
+    exception_chain,
     redact_query_values,
     redact_url,
 )
@@ -533,17 +534,9 @@ def name_not_resolved(error: BaseException) -> bool:
     """Whether `error` (a requests `ConnectionError`) comes from a host name that does not
     resolve. `EAI_AGAIN` ("temporary failure in name resolution") is transient and left
     to the retries."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in exception_chain(error):
         if isinstance(current, socket.gaierror):
             return current.errno != socket.EAI_AGAIN
-        linked = (getattr(current, "reason", None), current.__cause__, current.__context__)
-        pending.extend(e for e in (*linked, *current.args) if isinstance(e, BaseException))
     return False
 
 

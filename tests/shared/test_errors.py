@@ -12,6 +12,7 @@ from shared.errors import (
     ConnectorError,
     ForeignOriginError,
     RequestFailedError,
+    exception_chain,
     redact_url,
     secret_hint,
 )
@@ -60,3 +61,44 @@ def test_secret_hint_names_config_keys_and_env_vars() -> None:
         "`sources.demo.client_secret` (env SOURCES__DEMO__CLIENT_SECRET)"
     )
     assert secret_hint("demo", []) == "the connector's credentials"
+
+
+def test_exception_chain_walks_every_link_once_outermost_first() -> None:
+    class StepFailed(Exception):
+        def __init__(self, exception: BaseException) -> None:
+            super().__init__("step failed")
+            self.exception = exception
+
+    class PoolError(Exception):
+        def __init__(self, reason: BaseException) -> None:
+            super().__init__("pool")
+            self.reason = reason
+
+    root = OSError("name does not resolve")
+    pool = PoolError(root)
+    wrapped = ConnectionError(pool)  # requests keeps urllib3's error in its args
+    try:
+        try:
+            raise KeyError("hidden library message")
+        except KeyError:
+            raise wrapped from None
+    except ConnectionError as error:
+        step = StepFailed(error)
+    root.__context__ = step  # a cycle: walked once
+
+    every = list(exception_chain(step))
+    shown = list(exception_chain(step, honour_suppressed_context=True))
+
+    assert [type(e).__name__ for e in every] == [
+        "StepFailed",
+        "ConnectionError",
+        "KeyError",
+        "PoolError",
+        "OSError",
+    ]
+    assert [type(e).__name__ for e in shown] == [
+        "StepFailed",
+        "ConnectionError",
+        "PoolError",
+        "OSError",
+    ]
