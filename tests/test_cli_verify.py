@@ -16,8 +16,8 @@ import pytest
 
 from connectors.cli.commands import main
 from tests.fakes.crm import TOKEN, CrmFake, make_party, stamp
-from tests.fakes.incident_analytics import IncidentAnalyticsFake, make_alert
 from tests.fakes.incident_analytics import TOKEN as INCIDENT_TOKEN
+from tests.fakes.incident_analytics import IncidentAnalyticsFake, make_alert
 
 pytestmark = pytest.mark.loopback
 

@@ -31,11 +31,22 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from shared.errors import ConnectorError
 
 #: example ids shown per category and table
 EXAMPLES = 5
+#: exit status on drift (or a failed read), and on bad input (as `commands`' USAGE)
+DRIFT = 1
+USAGE = 2
 #: the column that marks a destination row deleted at the source (NULL: live)
 DELETED_AT = "_deleted_at"
+
+
+class VerifyUsageError(ConnectorError):
+    """Input verify cannot work with (no such database or dataset, a relative
+    `--base-url`): said in one line, exit status `USAGE`."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +101,16 @@ def _snake(name: str) -> str:
     return NamingConvention().normalize_identifier(name)
 
 
+def _loaded_column(cursor: str) -> str:
+    """The column dlt loads an API field into: `updatedAt` -> `updated_at`, `a.b` -> `a__b`."""
+    return "__".join(_snake(part) for part in cursor.split("."))
+
+
 def compared_tables(source: Any) -> tuple[list[ComparedTable], list[str]]:
     """The selected resources' tables that have a primary key, and the names of those
     that have none (not compared)."""
     from dlt.extract.exceptions import DataItemRequiredForDynamicTableHints
 
-    from connectors.cli.commands import loaded_column
     from shared.incremental.cursors import declared_incremental
 
     compared, skipped = [], []
@@ -121,7 +136,7 @@ def compared_tables(source: Any) -> tuple[list[ComparedTable], list[str]]:
                 table=_snake(schema["name"]),
                 key=key,
                 cursor_path=cursor,
-                cursor_column=loaded_column(cursor) if cursor else None,
+                cursor_column=_loaded_column(cursor) if cursor else None,
             )
         )
     return compared, skipped
@@ -356,7 +371,6 @@ def check_destination(entry: Any, database: str | None, dataset: str | None) -> 
     import duckdb
 
     from connectors.cli import runner
-    from connectors.cli.commands import UsageError
 
     path = runner.database_path(entry, False, database)
     dataset = dataset or f"{entry.name}_data"
@@ -364,17 +378,17 @@ def check_destination(entry: Any, database: str | None, dataset: str | None) -> 
         hint = f"run `python -m connectors run {entry.name}` first" + (
             "" if database else ", or give --database"
         )
-        raise UsageError(f"no database at {path}; {hint}")
+        raise VerifyUsageError(f"no database at {path}; {hint}")
     try:
         with duckdb.connect(str(path), read_only=True) as connection:
             present = datasets(connection)
     except duckdb.Error as exc:
-        raise UsageError(f"{path} is not a DuckDB database ({type(exc).__name__})") from exc
+        raise VerifyUsageError(f"{path} is not a DuckDB database ({type(exc).__name__})") from exc
     if dataset not in present:
         ours = [
             name for name in present if name not in ("information_schema", "main", "pg_catalog")
         ]
-        raise UsageError(
+        raise VerifyUsageError(
             f"{path} has no dataset `{dataset}`; it has: {', '.join(ours) or 'none'} "
             "(choose one with --dataset)"
         )
@@ -383,21 +397,20 @@ def check_destination(entry: Any, database: str | None, dataset: str | None) -> 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from connectors.cli import runner
-    from connectors.cli.commands import (
-        FAILED,
-        USAGE,
-        _print_table,
-        _resource_list,
-        check_base_url,
-    )
     from connectors.cli.explain import explain, is_usage_error
     from shared.tooling.catalog import UnknownConnectorError, load_catalog
 
     entry = load_catalog().get(args.name)
-    check_base_url(args.base_url)
-    resources = _resource_list(args.resources)
+    resources = [name.strip() for name in (args.resources or "").split(",") if name.strip()]
     runner.check_resources(entry, resources)
-    database, dataset = check_destination(entry, args.database, args.dataset)
+    try:
+        check_base_url(args.base_url)
+        database, dataset = check_destination(entry, args.database, args.dataset)
+    except VerifyUsageError as exc:
+        if args.traceback:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
     try:
         result = verify(entry, database, dataset, resources, args.base_url)
     except Exception as exc:
@@ -406,15 +419,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.traceback or isinstance(exc, UnknownConnectorError):
             raise
         print(f"error: {explain(exc, entry)}", file=sys.stderr)
-        return USAGE if is_usage_error(exc) else FAILED
+        return USAGE if is_usage_error(exc) else DRIFT
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        print_report(result, _print_table)
-    return 0 if result.agrees else FAILED
+        print_report(result)
+    return 0 if result.agrees else DRIFT
 
 
-def print_report(result: Verification, print_table: Any) -> None:
+def check_base_url(value: str | None) -> None:
+    """Refuse a `--base-url` that is not an absolute http(s) URL, blaming the flag."""
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise VerifyUsageError(
+            f"--base-url `{value}` is not an absolute http(s) URL; "
+            "give scheme and host, e.g. --base-url https://api.example.com"
+        )
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def print_report(result: Verification) -> None:
     """The comparison as a table, then a few example ids per kind of drift."""
     print(
         f"{result.connector}: source vs {result.database}, dataset {result.dataset} "
