@@ -15,9 +15,15 @@ import duckdb
 import pytest
 
 from connectors.cli.commands import main
+from tests.fakes.analytics import API_KEY as ANALYTICS_KEY
+from tests.fakes.analytics import AnalyticsFake
 from tests.fakes.crm import TOKEN, CrmFake, make_party, stamp
+from tests.fakes.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
+from tests.fakes.hubspot_contacts import HubSpotContactsFake
 from tests.fakes.incident_analytics import TOKEN as INCIDENT_TOKEN
 from tests.fakes.incident_analytics import IncidentAnalyticsFake, make_alert
+from tests.fakes.project_tracker import API_KEY as PROJECT_TRACKER_KEY
+from tests.fakes.project_tracker import ProjectTrackerFake
 
 pytestmark = pytest.mark.loopback
 
@@ -68,21 +74,41 @@ def pipeline_files(name: str) -> dict[str, bytes]:
 # -- crm ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def crm(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[CrmFake]:
-    """The crm fake, synced once into `crm.duckdb` by `connectors run crm`."""
+#: what most crm tests sync and verify (`parties` without its per-organisation children)
+SOME = ("--resources", "users,parties,stages")
+
+
+def crm_synced(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *run_args: str
+) -> Iterator[CrmFake]:
     with CrmFake() as fake:
         monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
         monkeypatch.setenv("SOURCES__CRM__BASE_URL", fake.base_url)
         monkeypatch.setenv("SOURCES__CRM__REQUESTS_PER_MINUTE", "60000")
-        code, _, err = cli(capsys, "run", "crm")
+        code, _, err = cli(capsys, "run", "crm", *run_args)
         assert code == 0, err
         yield fake
 
 
+@pytest.fixture
+def crm(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[CrmFake]:
+    """The crm fake, its users, parties and stages synced into `crm.duckdb` by
+    `connectors run crm --resources ...`."""
+    yield from crm_synced(monkeypatch, capsys, *SOME)
+
+
+@pytest.fixture
+def crm_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[CrmFake]:
+    """The crm fake, synced whole into `crm.duckdb` by `connectors run crm`."""
+    yield from crm_synced(monkeypatch, capsys)
+
+
 def test_after_a_sync_verify_agrees_and_changes_neither_state_nor_tables(
-    crm: CrmFake, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    crm_whole: CrmFake, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    crm = crm_whole
     database = tmp_path / "crm.duckdb"
     tables, state = row_counts(database, "crm_data"), pipeline_state("connectors_crm")
     files = pipeline_files("connectors_crm")
@@ -116,12 +142,12 @@ def test_a_record_deleted_at_the_source_is_listed_as_deleted_but_live(
         pipeline_state("connectors_crm"),
     )
 
-    code, out, _ = cli(capsys, "verify", "crm")
+    code, out, _ = cli(capsys, "verify", "crm", *SOME)
 
     assert code == 1
     assert "  parties: 1 deleted at the source but live in the destination: 1007" in out
     assert "crm: drift in 1 table" in out
-    code, result = report(capsys, "crm")
+    code, result = report(capsys, "crm", *SOME)
     assert code == 1 and result["agrees"] is False
     assert result["tables"]["parties"]["deleted"] == 1
     assert result["tables"]["parties"]["examples"]["deleted"] == ["1007"]
@@ -140,7 +166,7 @@ def test_a_record_edited_at_the_source_is_stale_and_a_new_one_missing(
     crm.data["parties"].append(make_party(900))  # id 1900
     crm.data["users"] = crm.data["users"][:-2]
 
-    code, result = report(capsys, "crm")
+    code, result = report(capsys, "crm", *SOME)
 
     assert code == 1
     parties = result["tables"]["parties"]
@@ -233,8 +259,10 @@ def test_an_unknown_connector_is_one_line_and_exit_2(capsys: pytest.CaptureFixtu
 
 
 def test_a_missing_database_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+
     code, out, err = cli(capsys, "verify", "crm")
 
     assert code == 2 and out == ""
@@ -248,8 +276,9 @@ def test_a_missing_database_is_one_line_and_exit_2(
 
 
 def test_a_missing_dataset_names_the_ones_there(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
     with duckdb.connect(str(tmp_path / "crm.duckdb")) as connection:
         connection.execute("CREATE SCHEMA somewhere_else")
 
@@ -318,3 +347,147 @@ def test_incident_analytics_verify_finds_deleted_stale_and_missing_alerts(
     assert result["tables"]["incidents"]["missing"] == 0
     assert pipeline_state("connectors_incident_analytics") == state
     assert row_counts(database, "incident_analytics_data") == tables
+
+
+# -- hubspot_contacts, project_tracker, analytics ----------------------------------------
+
+
+def synced(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    base_url: str,
+    *run_args: str,
+    **config: str,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """`connectors run NAME` against a fake configured through the env; then verify
+    agrees. Returns the pipeline's state and the row counts after the run."""
+    for key, value in {"base_url": base_url, **config}.items():
+        monkeypatch.setenv(f"SOURCES__{name.upper()}__{key.upper()}", value)
+    code, _, err = cli(capsys, "run", name, *run_args)
+    assert code == 0, err
+    verify_args = run_args
+    state, tables = (
+        pipeline_state(f"connectors_{name}"),
+        row_counts(Path(f"{name}.duckdb"), f"{name}_data"),
+    )
+    code, result = report(capsys, name, *verify_args)
+    assert code == 0 and result["agrees"], result
+    return state, tables
+
+
+def test_hubspot_contacts_verify_reads_the_whole_list_and_finds_a_deleted_contact(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with HubSpotContactsFake() as fake:
+        state, tables = synced(
+            capsys,
+            monkeypatch,
+            "hubspot_contacts",
+            fake.base_url,
+            api_key=HUBSPOT_TOKEN,
+            requests_per_ten_seconds="100000",
+            search_requests_per_second="100000",
+        )
+        fake.contacts = [c for c in fake.contacts if c["id"] != "17"]
+        searches = len(fake.requests_to("/search"))
+
+        code, result = report(capsys, "hubspot_contacts")
+
+    assert code == 1
+    contacts = result["tables"]["contacts"]
+    assert (contacts["source"], contacts["destination"]) == (244, 245)
+    assert contacts["examples"]["deleted"] == ["17"]
+    # a fresh state reads the list, never the search a later sync would use
+    assert len(fake.requests_to("/search")) == searches
+    assert pipeline_state("connectors_hubspot_contacts") == state
+    assert row_counts(Path("hubspot_contacts.duckdb"), "hubspot_contacts_data") == tables
+
+
+def test_project_tracker_verify_compares_a_composite_key_per_parent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ProjectTrackerFake() as fake:
+        state, tables = synced(
+            capsys,
+            monkeypatch,
+            "project_tracker",
+            fake.base_url,
+            "--resources",
+            "groups_stories",
+            api_key=PROJECT_TRACKER_KEY,
+            requests_per_minute="60000",
+        )
+        story = next(s for s in fake.stories if s["group_id"] == fake.groups[1]["id"])
+        story["group_id"] = fake.groups[2]["id"]  # the story moved to another group
+
+        code, result = report(capsys, "project_tracker", "--resources", "groups_stories")
+
+    assert code == 1
+    assert set(result["tables"]) == {"groups_stories"}
+    moved = result["tables"]["groups_stories"]
+    assert moved["examples"] == {
+        "missing": [f"{fake.groups[2]['id']}/{story['id']}"],
+        "deleted": [f"{fake.groups[1]['id']}/{story['id']}"],
+        "stale": [],
+    }
+    assert pipeline_state("connectors_project_tracker") == state
+    assert row_counts(Path("project_tracker.duckdb"), "project_tracker_data") == tables
+
+
+def test_analytics_verify_compares_the_configured_resources(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = {
+        "name": "users",
+        "path": "/v1/users",
+        "incremental": {"cursor_path": "updated_at", "param": "updated_since"},
+    }
+    with AnalyticsFake() as fake:
+        state, _ = synced(
+            capsys,
+            monkeypatch,
+            "analytics",
+            fake.base_url,
+            api_key=ANALYTICS_KEY,
+            resources=json.dumps(["events", users]),
+        )
+        edited = fake.data["users"][3]
+        edited["updated_at"] = "2030-01-01T00:00:00Z"
+        fake.data["events"] = fake.data["events"][1:]
+
+        code, result = report(capsys, "analytics")
+
+    assert code == 1
+    assert result["tables"]["users"]["examples"]["stale"] == [str(edited["id"])]
+    assert result["tables"]["events"]["deleted"] == 1
+    assert pipeline_state("connectors_analytics") == state
+
+
+def test_a_table_the_runs_never_loaded_is_all_missing(
+    crm: CrmFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result = report(capsys, "crm", "--resources", "users,tasks")
+
+    assert code == 1
+    assert result["tables"]["users"]["missing"] == 0
+    tasks = result["tables"]["tasks"]
+    assert (tasks["source"], tasks["destination"], tasks["missing"]) == (150, 0, 150)
+    assert tasks["examples"]["missing"] == ["3000", "3001", "3002", "3003", "3004"]
+
+
+def test_missing_credentials_are_one_line_naming_the_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = cli(capsys, "verify", "crm")
+
+    assert code != 0 and out == ""
+    assert err.startswith("error: crm: missing bearer_token; set `sources.crm.bearer_token`")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_relative_base_url_blames_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "verify", "crm", "--base-url", "api.example.com")
+
+    assert code == 2
+    assert err.startswith("error: --base-url `api.example.com` is not an absolute http(s) URL")

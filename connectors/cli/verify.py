@@ -338,21 +338,13 @@ class Verification:
         }
 
 
-def verify(
-    entry: Any,
-    database: Path,
-    dataset: str,
-    resources: Sequence[str] = (),
-    base_url: str | None = None,
-) -> Verification:
-    """Compare the source of `entry` with `dataset` in the DuckDB file `database` (both
-    checked to exist by the caller). Raises what reading the source raises."""
+def verify(entry: Any, source: Any, database: Path, dataset: str) -> Verification:
+    """Compare `source` (the connector's dlt source, with the resources to compare
+    selected) with `dataset` in the DuckDB file `database` (both checked to exist by the
+    caller). Raises what reading the source raises."""
     import duckdb
 
-    from connectors.cli import runner
-
     started = time.monotonic()
-    source = runner.build_source(entry, resources=resources, base_url=base_url)
     tables, not_compared = compared_tables(source)
     with duckdb.connect(str(database), read_only=True) as connection:
         live = {
@@ -402,17 +394,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     entry = load_catalog().get(args.name)
     resources = [name.strip() for name in (args.resources or "").split(",") if name.strip()]
-    runner.check_resources(entry, resources)
     try:
         check_base_url(args.base_url)
+        # unknown resources and missing credentials are said before the destination
+        source = runner.build_source(entry, resources=resources, base_url=args.base_url)
         database, dataset = check_destination(entry, args.database, args.dataset)
+        result = verify(entry, source, database, dataset)
     except VerifyUsageError as exc:
         if args.traceback:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
-    try:
-        result = verify(entry, database, dataset, resources, args.base_url)
     except Exception as exc:
         if runner.interrupted(exc):
             raise KeyboardInterrupt from exc
