@@ -3,9 +3,11 @@
 dlt's public API does not cover a few things the catalog needs: counting nested-table
 rows written by the Arrow path, the hint variants a resource keeps per table, the steps
 of a resource's pipe, the hook dlt's `rest_api` wraps each response action in, the
-thread name that shares dlt's per-thread context, and the parent-key column name
-`rest_api` gives a child's parent field. Each is reached from here only, so a dlt
-upgrade that moves one breaks this module, and its tests, not a connector.
+thread name that shares dlt's per-thread context, the parent-key column name
+`rest_api` gives a child's parent field, and iterating a source outside a pipeline with
+a state of its own, knowing which resource (and table) each item comes from. Each is
+reached from here only, so a dlt upgrade that moves one breaks this module, and its
+tests, not a connector.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "count_nested_tables_by_resource",
     "find_in_response_hooks",
     "hints_variants",
+    "iterate_with_origin",
     "make_parent_key_name",
     "pipe_generator",
     "pipe_steps",
@@ -127,3 +130,35 @@ def count_nested_tables_by_resource() -> bool:
     compute_metrics._counts_nested_tables = True  # type: ignore[attr-defined]
     Extract._compute_metrics = compute_metrics  # type: ignore[method-assign]
     return True
+
+
+def iterate_with_origin(source: Any, state: dict[str, Any]) -> Any:
+    """Iterate the selected resources of a dlt `source` as `DltSource.__iter__` does, but
+    with `state` as the pipeline state (not the active pipeline's: a fresh `{}` reads
+    every incremental resource from its initial value), yielding `(resource name, item,
+    meta)` so a caller knows where each item belongs (dlt's iterator drops both).
+
+    `state` is changed in place by the resources' incremental steps; nothing is stored.
+    """
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.resolve import inject_section
+    from dlt.common.pipeline import StateInjectableContext
+    from dlt.extract.pipe_iterator import ManagedPipeIterator
+    from dlt.extract.source import SourceInjectableContext, SourceSchemaInjectableContext
+
+    section_context = source._get_config_section_context()
+    state_context = StateInjectableContext(state=state)  # type: ignore[arg-type]
+    source_context = SourceInjectableContext(source)
+    schema_context = SourceSchemaInjectableContext(source.schema)
+
+    with (
+        inject_section(section_context),
+        Container().injectable_context(state_context),
+        Container().injectable_context(source_context),
+        Container().injectable_context(schema_context),
+    ):
+        iterator: Any = ManagedPipeIterator.from_pipes(source.resources.selected_pipes)
+    iterator.set_context([section_context, state_context, schema_context, source_context])
+    with iterator:
+        for pipe_item in iterator:
+            yield pipe_item.pipe.name, pipe_item.item, pipe_item.meta

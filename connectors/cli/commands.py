@@ -5,6 +5,7 @@ code, sync the demo, start a new connector.
     connectors show crm
     connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
                        [--replay] [--base-url URL] [--progress]
+    connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
     connectors readme [--check]
@@ -377,6 +378,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="the API's base URL (default: dlt config, then catalog)")
     run.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     run.set_defaults(handler=cmd_run)
+
+    from connectors.cli.verify import add_parser as add_verify
+
+    add_verify(commands)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")
     demo.add_argument("--database", default="demo.duckdb", help="the DuckDB file to load")

@@ -64,6 +64,8 @@ class KeysetPaginator(BasePaginator):
             contiguous.
         has_more_path: JSON path in the body that is present while the query has records
             beyond this page (e.g. `paging.next`); None: a full page means there may be more.
+            An empty page on which it is present is not the end: paging goes on at the
+            query's next offset, as the page's own next link would.
         offset_param: the offset field (query parameter or body field).
         limit_param: the page size field of the first request.
         max_offset: the largest `offset + limit` the API accepts, if it caps offsets.
@@ -120,6 +122,14 @@ class KeysetPaginator(BasePaginator):
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         rows = [row for row in data or [] if isinstance(row, dict)]
+        if not rows:
+            # an empty page that still says there is more (a page whose records the
+            # server filtered out) is not the end: its next page is
+            if self._links_on(response):
+                self._skip_empty_page(response)
+            else:
+                self._has_next_page = False
+            return
         if self._expected_first_id is not None and not self._contiguous(rows):
             self._reread_key()
             return
@@ -178,6 +188,20 @@ class KeysetPaginator(BasePaginator):
         self._offset, self._expected_first_id = offset, last_ids[0]
         self._next_fields = self._at(offset)
 
+    def _skip_empty_page(self, response: Response) -> None:
+        """Next: the page after the empty one, in the same query (what its next link
+        names). Nothing on it can be checked for overlap, so the check starts over."""
+        if not self._limit:
+            raise self._error(response, "an empty page links on, but the page size is unknown")
+        offset = self._offset + self._limit
+        if self.max_offset is not None and offset + self._limit > self.max_offset:
+            raise self._error(
+                response,
+                f"empty pages link on past the API's offset cap of {self.max_offset}",
+            )
+        self._offset, self._expected_first_id = offset, None
+        self._next_fields = self._at(offset)
+
     def _contiguous(self, rows: list[dict[str, Any]]) -> bool:
         """Whether a page within one key starts with the last record of the page before."""
         first_ids = self._values(self.id_path, rows[0]) if rows else []
@@ -215,11 +239,18 @@ class KeysetPaginator(BasePaginator):
     def _has_more(self, response: Response, rows: list[dict[str, Any]]) -> bool:
         if self.has_more_path is None:
             return bool(rows) and len(rows) >= (self._limit or len(rows))
+        return bool(rows) and self._links_on(response)
+
+    def _links_on(self, response: Response) -> bool:
+        """Whether the response says the query has more pages (`has_more_path` is set in
+        its body); without `has_more_path`, only a full page says so."""
+        if self.has_more_path is None:
+            return False
         try:
             body = response.json()
         except ValueError:
             return False
-        return bool(rows) and any(value for value in jsonpath.find_values(self.has_more_path, body))
+        return any(value for value in jsonpath.find_values(self.has_more_path, body))
 
     def _at(self, offset: int) -> dict[str, Any]:
         """The offset field for `offset`: left out for 0; a string in a JSON body (a

@@ -309,3 +309,22 @@ def test_a_429_waits_for_the_reset_on_the_servers_clock(
     assert [r.status for r in stages] == [429, 200]
     assert 0.45 <= stages[1].at - stages[0].at <= 5.0
     assert count(pipeline, "stages") == 5
+
+
+def test_an_empty_page_that_still_links_on_is_followed_and_every_later_row_loads(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    def same_page_again() -> str:
+        # the empty answer to page 2 links on to page 2 itself: the real page comes next
+        asked = fake.requests_to("/api/v2/parties")[-1]
+        return f'<{fake.base_url}/api/v2/parties?{asked.url_query}>; rel="next"'
+
+    fake.inject(
+        Fault(200, {"parties": []}, {"Link": same_page_again}, path="/api/v2/parties", after=1)
+    )
+
+    sync(pipeline, fake, "parties")
+
+    pages = [r.args.get("page") for r in fake.requests_to("/api/v2/parties")]
+    assert pages == [None, "2", "2", "3"]
+    assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM parties") == [(260,)]

@@ -428,3 +428,44 @@ def test_initial_updated_at_sets_the_first_query(
     ]
     assert 0 < len(expected) < len(fake.data["incidents"])
     assert count(pipeline, "incidents") == len(expected)
+
+
+def test_an_empty_page_that_still_links_on_is_followed_and_every_later_row_loads(
+    pipeline: dlt.Pipeline, fake: IncidentAnalyticsFake
+) -> None:
+    # the answer to the second page is empty, but its `paging.next` names that page again
+    second_page = f"{fake.base_url}/v2/users?limit=100&offset=100"
+    fake.inject(
+        Fault(200, {"data": [], "paging": {"next": second_page}}, path="/v2/users", after=1)
+    )
+
+    run_source(pipeline, source(fake, "users"))
+
+    offsets = [r.args.get("offset") for r in fake.requests_to("/v2/users")]
+    assert offsets == [None, "100", "100"]
+    assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM users") == [(130,)]
+
+
+def test_an_empty_keyset_page_that_still_links_on_is_followed_at_its_next_offset(
+    pipeline: dlt.Pipeline, fake: IncidentAnalyticsFake
+) -> None:
+    alerts = list(fake.data["alerts"])
+    # the restarted query's first page comes back empty (records the server filtered out)
+    # yet says there is a next page: the sync goes on to it instead of ending there
+    empty = {"data": [], "paging": {"next": f"{fake.base_url}/v2/alerts?offset=100"}}
+    fake.inject(Fault(200, empty, path="/v2/alerts", after=1))
+
+    run_source(pipeline, source(fake, "alerts"))
+
+    requests_sent = fake.requests_to("/v2/alerts")
+    assert len(requests_sent) == 3
+    restarted, after_empty = requests_sent[1].args, requests_sent[2].args
+    assert after_empty["query"] == restarted["query"] != "updatedAt>=0"
+    assert "offset" not in restarted and after_empty["offset"] == "100"
+    ordered = sorted(alerts, key=lambda row: (parse_stamp(row["updatedAt"]), row["id"]))
+    skipped_by_the_server = {row["id"] for row in ordered[99:199]}
+    loaded = {row[0] for row in query(pipeline, "SELECT id FROM alerts")}
+    # every record after the empty page loaded (the first page's too)
+    assert {row["id"] for row in ordered[199:]} <= loaded
+    assert {row["id"] for row in ordered[:99]} <= loaded
+    assert loaded.isdisjoint(skipped_by_the_server - {ordered[99]["id"]})

@@ -22,7 +22,13 @@ from shared.loading import run_source
 from tests.dataset import count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault
-from tests.fakes.project_tracker import API_KEY, SEARCH_CAP, ProjectTrackerFake, decode_token
+from tests.fakes.project_tracker import (
+    API_KEY,
+    SEARCH_CAP,
+    ProjectTrackerFake,
+    decode_token,
+    encode_token,
+)
 
 #: pacing is not the point of most tests here
 UNPACED = 60_000
@@ -358,3 +364,18 @@ def test_records_without_updated_at_load_every_run_and_leave_the_cursor_where_it
     assert {table: cursor(pipeline, table) for table in tables.values()} == cursors
     for kind, table in tables.items():
         assert count(pipeline, table) == len(lists[kind]), table
+
+
+def test_an_empty_search_page_that_still_links_on_is_followed_and_every_later_row_loads(
+    pipeline: dlt.Pipeline,
+) -> None:
+    with ProjectTrackerFake(epics=600, stories_per_epic=0) as fake:
+        # the answer to the second page is empty, but its `next` token names that page again
+        empty = {"data": [], "next": encode_token(250), "total": 600}
+        fake.inject(Fault(200, empty, path="/v1/search/epics", after=1))
+
+        run_source(pipeline, source(fake, "search_epics"))
+
+    searches = fake.requests_to("/v1/search/epics")
+    assert [decode_token(r.args["next"]) for r in searches[1:]] == [250, 250, 500]
+    assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM search_epics") == [(600,)]

@@ -180,3 +180,40 @@ def test_without_a_has_more_path_a_short_page_is_the_last() -> None:
     assert keyset.has_next_page and request.params == {"limit": 2, "since": 2}
     follow(keyset, request, page(rows(("b", 2)), more=False))
     assert not keyset.has_next_page
+
+
+def test_an_empty_page_that_links_on_is_followed_at_the_next_offset_of_its_query() -> None:
+    keyset = paginator()
+    request = start(keyset)
+    follow(keyset, request, page(rows(("a", 1.0), ("b", 2.0)), more=True))
+
+    # the restarted query's first page is empty but still has `paging.next`
+    params = follow(keyset, request, page([], more=True))
+    assert keyset.has_next_page
+    assert params == {"query": "u>=0 AND t>=2", "limit": 2, "offset": "2"}
+
+    params = follow(keyset, request, page(rows(("c", 3.0), ("d", 4.0)), more=True))
+    assert params == {"query": "u>=0 AND t>=4", "limit": 2}
+    follow(keyset, request, page([], more=False))
+    assert not keyset.has_next_page
+
+
+def test_an_empty_page_within_one_key_is_skipped_without_rereading_the_key() -> None:
+    keyset = paginator()
+    request = start(keyset)
+    follow(keyset, request, page(rows(("a", 1.0), ("b", 7.0)), more=True))
+    follow(keyset, request, page(rows(("b", 7.0), ("c", 7.0)), more=True))  # offset 1 next
+
+    params = follow(keyset, request, page([], more=True))
+    assert params["offset"] == "3" and keyset.has_next_page
+    params = follow(keyset, request, page(rows(("e", 7.0), ("f", 8.0)), more=True))
+    assert params == {"query": "u>=0 AND t>=8", "limit": 2}
+
+
+def test_empty_pages_linking_on_past_the_offset_cap_fail_instead_of_looping() -> None:
+    keyset = paginator(max_offset=4)
+    request = start(keyset)
+    follow(keyset, request, page([], more=True))  # offset 2 next: 2 + 2 <= 4
+
+    with pytest.raises(KeysetPagingError, match="offset cap of 4"):
+        follow(keyset, request, page([], more=True))
