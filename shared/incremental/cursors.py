@@ -505,7 +505,7 @@ class GuardedIncremental(Incremental[Any]):
             return
         self._forms_checked = True
         form = utc_form(self._template)
-        bounds = [v for v in (self._start_value, self.end_value) if v is not None]
+        bounds = [v for v in (self.start_value, self.end_value) if v is not None]
         self._plain_form = form if all(utc_form(v) == form for v in bounds) else None
 
     def _settle_stored_value(self) -> None:
