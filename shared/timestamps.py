@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from dlt.common.time import ensure_pendulum_datetime
@@ -17,17 +18,51 @@ COMMON_ISO = re.compile(
 )
 
 
+#: the Unix epoch, aware
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: epoch numbers this large or larger are milliseconds: as seconds they would be after the
+#: year 5000, as milliseconds they are after 1973 (`1796500000000` is 2026-12-05T...)
+EPOCH_MILLIS_FROM = 100_000_000_000
+
+
 def to_datetime(value: Any) -> datetime:
     """Parse an ISO 8601 string (any number of fractional digits, `Z` or offset; none:
-    UTC), a datetime, or epoch seconds into an aware UTC datetime."""
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+    UTC), a datetime, or epoch seconds or milliseconds (`from_epoch`) into an aware UTC
+    datetime. A bool is no instant (TypeError), although Python counts it a number."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not an instant")
+    if isinstance(value, (int, float, Decimal)):
+        return from_epoch(value)
     if type(value) is str and (match := COMMON_ISO.match(value)):
         try:
             return _common_iso(match)
         except ValueError:
             pass  # out of range (a 61st second, February 30th): dlt's parser decides
     return ensure_pendulum_datetime(value).in_timezone("UTC")
+
+
+def from_epoch(value: int | float | Decimal) -> datetime:
+    """Epoch seconds, or milliseconds from `EPOCH_MILLIS_FROM` on (APIs send both, and a
+    cursor may mix them), as an aware UTC datetime; integers are exact."""
+    if is_epoch_millis(value):
+        if isinstance(value, int):
+            return EPOCH + timedelta(milliseconds=value)
+        value = value / 1000
+    if isinstance(value, int):
+        return EPOCH + timedelta(seconds=value)
+    return EPOCH + timedelta(seconds=float(value))
+
+
+def is_epoch_millis(value: int | float | Decimal) -> bool:
+    """Whether the epoch number `value` counts milliseconds (else seconds)."""
+    return abs(float(value)) >= EPOCH_MILLIS_FROM
+
+
+def epoch_micros(value: Any) -> int:
+    """The instant `value` (as `to_datetime` reads it) in whole microseconds since the
+    epoch: a key that orders instants, whatever form each was written in."""
+    moment = to_datetime(value)
+    return calendar.timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond
 
 
 def _common_iso(match: re.Match[str]) -> datetime:

@@ -1,14 +1,15 @@
 """Cursors a sync can trust (shared/incremental/cursors.py), over real loopback HTTP into
-DuckDB, for
-every connector with an incremental cursor: a record stamped in the future or updated
-while paging loads and is loaded again next run (the stored cursor stays at the sync's
-start on the server's clock); a cursor value of the wrong type fails the run with one
-line and leaves the state as it was; a record without the cursor loads and leaves the
-cursor where it was; one id on two pages keeps the copy with the newest cursor."""
+DuckDB, for every connector with an incremental cursor: a record stamped in the future or
+updated while paging loads and is loaded again next run (the stored cursor stays at the
+sync's start on the server's clock); an unreadable cursor value loads with its record,
+leaves the cursor where it was and logs one warning; a record without the cursor loads
+and leaves the cursor where it was; one id on two pages keeps the copy with the newest
+cursor."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -23,10 +24,8 @@ from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.hubspot_contacts.settings import SEARCH_LOOKBACK_SECONDS
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
-from shared.incremental.cursors import CursorValueError
 from shared.loading import run_source
 from tests.dataset import count, loaded_file_formats, query
-from tests.failures import root_cause
 from tests.fakes.analytics import API_KEY, AnalyticsFake
 from tests.fakes.crm import TOKEN, CrmFake, stamp
 from tests.fakes.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
@@ -60,6 +59,15 @@ def cursor_state(pipeline: dlt.Pipeline, source: str, resource: str, cursor: str
 
 def stored_cursor(pipeline: dlt.Pipeline, source: str, resource: str, cursor: str) -> Any:
     return cursor_state(pipeline, source, resource, cursor)["last_value"]
+
+
+def cursor_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings of shared.incremental.cursors."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "shared.incremental.cursors" and r.levelno == logging.WARNING
+    ]
 
 
 def epoch(value: str) -> float:
@@ -154,44 +162,47 @@ def test_crm_a_record_updated_while_the_sync_pages_is_loaded_again_by_the_next_r
 # -- crm: cursor values are checked -------------------------------------------------------------
 
 
-def test_crm_a_non_date_cursor_fails_with_one_line_and_leaves_state_and_tables_as_they_were(
-    pipeline: dlt.Pipeline, crm: CrmFake
+def test_crm_an_unreadable_cursor_loads_its_record_leaves_the_cursor_and_warns_once(
+    pipeline: dlt.Pipeline, crm: CrmFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     sync_crm(pipeline, crm)
     state_before = copy.deepcopy(cursor_state(pipeline, "crm", "parties", "updatedAt"))
     party = crm.record("parties", 1001)
     party["updatedAt"] = "yesterday"
-    party["about"] = "must not load"
+    party["about"] = "loads anyway"
 
-    with pytest.raises(Exception) as raised:
+    with caplog.at_level(logging.WARNING):
         sync_crm(pipeline, crm)
 
-    error = root_cause(raised.value, CursorValueError)
-    assert str(error) == (
-        "crm: resource `parties`: cursor field `updatedAt` holds 'yesterday', which is not "
-        "an ISO 8601 date-time; the sync stopped before storing it, and the stored cursor "
-        "is unchanged"
-    )
-    assert cursor_state(pipeline, "crm", "parties", "updatedAt") == state_before
-    assert query(pipeline, "SELECT about FROM parties WHERE id = 1001") == [("party 1",)]
+    assert cursor_warnings(caplog) == [
+        "crm: resource `parties`: record 1001 has cursor field `updatedAt` = 'yesterday', "
+        "which is not an ISO 8601 date-time or epoch seconds or milliseconds; the record "
+        "loads and the stored cursor stays where it was"
+    ]
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1001") == [("loads anyway",)]
+    assert stored_cursor(pipeline, "crm", "parties", "updatedAt") == state_before["last_value"]
 
     # the state holds a date: the next run sends it as `since` and goes on
-    party["updatedAt"] = stamp(datetime(2030, 1, 1, tzinfo=timezone.utc))
+    party["updatedAt"] = stamp(crm.server_now() - timedelta(minutes=1))
+    party["about"] = "changed again"
     sync_crm(pipeline, crm)
-    assert query(pipeline, "SELECT about FROM parties WHERE id = 1001") == [("must not load",)]
+    assert crm.requests_to(PARTIES)[-1].args["since"] < state_before["last_value"]
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1001") == [("changed again",)]
 
 
-def test_crm_a_non_date_cursor_on_the_first_run_stores_no_cursor(
-    pipeline: dlt.Pipeline, crm: CrmFake
+def test_crm_an_unreadable_cursor_on_the_first_run_never_blocks_the_resource(
+    pipeline: dlt.Pipeline, crm: CrmFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    crm.record("parties", 1200)["updatedAt"] = "yesterday"  # page 3: pages 1-2 went through
+    crm.record("parties", 1200)["updatedAt"] = "yesterday"  # page 3
 
-    with pytest.raises(Exception) as raised:
+    with caplog.at_level(logging.WARNING):
         sync_crm(pipeline, crm)
 
-    assert "holds 'yesterday'" in str(root_cause(raised.value, CursorValueError))
-    resources = pipeline.state.get("sources", {}).get("crm", {}).get("resources", {})
-    assert "incremental" not in resources.get("parties", {})
+    assert count(pipeline, "parties") == 260
+    newest = max(p["updatedAt"] for p in crm.data["parties"] if p["id"] != 1200)
+    assert stored_cursor(pipeline, "crm", "parties", "updatedAt") == newest
+    (warning,) = cursor_warnings(caplog)
+    assert "record 1200 has cursor field `updatedAt` = 'yesterday'" in warning
 
 
 # -- crm: a record without the cursor loads and leaves it where it was ---------------------------
@@ -311,22 +322,26 @@ def test_analytics_a_future_record_loads_and_is_loaded_again_with_the_cursor_cap
     assert load_id_of(pipeline, "users", 6) == last_load_id(info)
 
 
-def test_analytics_a_non_date_cursor_fails_with_one_line_and_the_state_is_unchanged(
-    pipeline: dlt.Pipeline, analytics: AnalyticsFake
+def test_analytics_an_unreadable_cursor_loads_and_the_state_is_unchanged(
+    pipeline: dlt.Pipeline, analytics: AnalyticsFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     sync_analytics(pipeline, analytics)
     state_before = copy.deepcopy(cursor_state(pipeline, "analytics", "users", "updated_at"))
-    analytics_user(analytics, 3)["updated_at"] = "yesterday"
+    user = analytics_user(analytics, 3)
+    user["updated_at"] = "yesterday"
+    user["plan"] = "loads anyway"
 
-    with pytest.raises(Exception) as raised:
+    with caplog.at_level(logging.WARNING):
         sync_analytics(pipeline, analytics)
 
-    assert str(root_cause(raised.value, CursorValueError)) == (
-        "analytics: resource `users`: cursor field `updated_at` holds 'yesterday', which is "
-        "not an ISO 8601 date-time; the sync stopped before storing it, and the stored cursor "
-        "is unchanged"
+    assert query(pipeline, "SELECT plan FROM users WHERE id = 3") == [("loads anyway",)]
+    after = cursor_state(pipeline, "analytics", "users", "updated_at")
+    assert after["last_value"] == state_before["last_value"]
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith(
+        "analytics: resource `users`: record 3 has cursor field `updated_at` = 'yesterday'"
     )
-    assert cursor_state(pipeline, "analytics", "users", "updated_at") == state_before
+    assert "user2@example.com" not in warning
 
 
 def test_analytics_records_without_the_cursor_load_and_leave_it_where_it_was(
@@ -440,22 +455,25 @@ def test_hubspot_a_future_contact_loads_and_is_searched_again_with_the_cursor_ca
         assert load_id_of(pipeline, "contacts", future["id"]) == last_load_id(info)
 
 
-def test_hubspot_a_non_date_cursor_fails_with_one_line_and_stores_no_cursor(
-    pipeline: dlt.Pipeline,
+def test_hubspot_an_unreadable_cursor_loads_and_the_others_move_the_cursor(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     with HubSpotContactsFake() as fake:
-        fake.contacts[120]["updatedAt"] = "yesterday"
+        bad = fake.contacts[120]
+        bad["updatedAt"] = "yesterday"
 
-        with pytest.raises(Exception) as raised:
+        with caplog.at_level(logging.WARNING):
             sync_contacts(pipeline, fake)
 
-    assert str(root_cause(raised.value, CursorValueError)) == (
-        "hubspot_contacts: resource `contacts`: cursor field `updated_at` holds 'yesterday', "
-        "which is not an ISO 8601 date-time; the sync stopped before storing it, and the "
-        "stored cursor is unchanged"
+        listed = [c for c in fake.contacts if not c["archived"]]
+        newest = max(c["updatedAt"] for c in listed if c is not bad)
+    assert count(pipeline, "contacts") == len(listed)
+    assert stored_cursor(pipeline, "hubspot_contacts", "contacts", "updated_at") == newest
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith(
+        f"hubspot_contacts: resource `contacts`: record '{bad['id']}' has cursor field "
+        "`updated_at` = 'yesterday'"
     )
-    resources = pipeline.state.get("sources", {}).get("hubspot_contacts", {}).get("resources", {})
-    assert "incremental" not in resources.get("contacts", {})
 
 
 def test_hubspot_contacts_without_the_cursor_load_and_leave_it_where_it_was(
@@ -508,25 +526,29 @@ def test_project_tracker_a_future_epic_loads_and_is_loaded_again_with_the_cursor
     )
 
 
-def test_project_tracker_a_non_date_cursor_fails_with_one_line_and_the_state_is_unchanged(
-    pipeline: dlt.Pipeline,
+def test_project_tracker_an_unreadable_cursor_loads_and_the_state_is_unchanged(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     with ProjectTrackerFake() as fake:
         sync_epics(pipeline, fake)
         state_before = copy.deepcopy(
             cursor_state(pipeline, "project_tracker", "epics", "updated_at")
         )
-        fake.epics[2]["updated_at"] = "yesterday"
+        epic = fake.epics[2]
+        epic["updated_at"] = "yesterday"
+        epic["name"] = "loads anyway"
 
-        with pytest.raises(Exception) as raised:
+        with caplog.at_level(logging.WARNING):
             sync_epics(pipeline, fake)
 
-    assert str(root_cause(raised.value, CursorValueError)) == (
-        "project_tracker: resource `epics`: cursor field `updated_at` holds 'yesterday', which "
-        "is not an ISO 8601 date-time; the sync stopped before storing it, and the stored "
-        "cursor is unchanged"
+    assert query(pipeline, f"SELECT name FROM epics WHERE id = {epic['id']}") == [("loads anyway",)]
+    after = cursor_state(pipeline, "project_tracker", "epics", "updated_at")
+    assert after["last_value"] == state_before["last_value"]
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith(
+        f"project_tracker: resource `epics`: record {epic['id']} has cursor field "
+        "`updated_at` = 'yesterday'"
     )
-    assert cursor_state(pipeline, "project_tracker", "epics", "updated_at") == state_before
 
 
 def test_project_tracker_records_without_the_cursor_load_and_leave_it_where_it_was(

@@ -1,30 +1,50 @@
 """Incremental cursors a sync can trust.
 
 dlt's incremental stores the largest cursor value a sync saw, and the next sync asks only
-for what changed after it. Against real servers that promise breaks in four ways, each
+for what changed after it. Against real servers that promise breaks in several ways, each
 closed here for every incremental resource of a source (`guard_cursors`):
 
+- **Values compare as instants, never as text.** dlt compares cursor values with `max`,
+  which orders strings by their characters: `2026-12-05T05:30:00+05:00` (00:30 UTC) beats
+  `2026-12-05T03:00:00Z`, is stored, and every record between them is dropped for good
+  by the next sync; `…:25.5Z` sorts before `…:25Z`. Each value dlt sees is read as an
+  instant (ISO 8601 with any zone and fraction, a datetime, or epoch seconds or
+  milliseconds: `shared.timestamps`) and compared as one. What is stored keeps the form
+  the API takes back as its filter: the stored (or initial, or first) value's form
+  (`format_like`), never later than the instant it stands for.
 - **The cursor never outruns the clock.** A record stamped in the future (server clock
   skew, `9999-12-31T23:59:59Z`) or updated while the sync was paging would move the
   stored cursor past "now", and every change until then would be skipped for good. The
   stored value is capped at the moment the sync started, on the server's clock
   (`shared.http.server_clock`), minus the cursor's lag. Only what is stored is capped: this
   sync still loads every row, and the next one loads those rows again.
-- **Cursor values are checked.** A value that is not of the cursor's type (`"yesterday"`
-  for a date-time cursor) fails the sync with one line naming connector, resource, field
-  and value, before it can reach the stored state (where it would fail every later run
-  before its first request).
+- **An unreadable value never blocks.** A value that is no instant (`"yesterday"` for a
+  date-time cursor) loads with its row and leaves the cursor where it was, with one
+  warning naming connector, resource, field and the record's id: failing the sync would
+  block the resource on one bad record, and storing the value would break every later
+  run before its first request.
 - **A record without the cursor loads.** A missing or null cursor field no longer stops
   the sync (dlt's `on_cursor_value_missing="include"`); such a record leaves the cursor
   where it is.
 - **The newest copy wins.** When one primary key arrives twice in a sync (a record that
   moved between pages while paging), the merge keeps the copy with the newest cursor
   value, whatever the arrival order (dlt's `dedup_sort` hint on the cursor column).
+- **Shifted pages lose nothing for good.** A list paged by page number, offset or link
+  shifts when a record changes while the sync pages: the changed record moves to a later
+  page (it arrives twice) and a record at a page boundary moves back onto a page already
+  read, so this sync never sees it; its cursor value is older than what the sync stores,
+  so no later sync asks for it again. For resources named in `guard_cursors(shifting=...)`
+  (every resource the builder makes that is not keyset-paged: keyset paging re-reads ties
+  on purpose and cannot skip), a primary key seen twice in one sync **holds the cursor**:
+  the sync stores the value it started from, so the next sync reads the same range again
+  (the merge on the primary key keeps one copy of each row). Any other part of the sync
+  can hold a resource's cursor for its own reason (`hold_cursor`, e.g. a deletion seen
+  while the sync paged, which shifts the list the same way).
 
 The cursor's type is that of its `initial_value`, else of the stored value, else a number
 if the first value seen is one and otherwise an ISO 8601 date-time (every cursor of the
 catalog's contracts is a timestamp). A cursor configured with a non-date text value is
-neither checked nor capped.
+neither checked nor capped, and compares as dlt compares it.
 """
 
 from __future__ import annotations
@@ -32,11 +52,13 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
-from collections.abc import Sequence
+import weakref
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.exceptions import SourceSectionNotAvailable
@@ -50,19 +72,32 @@ from shared._dlt_compat import pipe_generator
 from shared.errors import ConnectorError
 from shared.http.server_clock import ServerClock
 from shared.redaction import Redactor
-from shared.timestamps import ISO_8601, format_like, to_datetime
+from shared.timestamps import (
+    ISO_8601,
+    epoch_micros,
+    format_like,
+    is_epoch_millis,
+    to_datetime,
+)
 
 logger = logging.getLogger(__name__)
 
 CursorKind = Literal["datetime", "number", "text"]
 #: how a message names what a cursor's values must be
-EXPECTED = {"datetime": "an ISO 8601 date-time", "number": "a number"}
+EXPECTED = {
+    "datetime": "an ISO 8601 date-time or epoch seconds or milliseconds",
+    "number": "a number or an ISO 8601 date-time",
+}
 #: characters of a bad value quoted in a message
 QUOTED_CHARACTERS = 80
+#: unreadable values a sync warns about one by one, per resource; then once for the rest
+WARNINGS_PER_SYNC = 10
+#: zones that write UTC, by style
+UTC_ZONES = {"Z": "Z", "+00:00": "+00:00", "-00:00": "+00:00", "+0000": "+0000", "-0000": "+0000"}
 
 
 class CursorValueError(ConnectorError):
-    """A cursor value is not of the cursor's type; nothing was stored."""
+    """A stored cursor value is not of the cursor's type; nothing was stored."""
 
 
 def kind_of(value: Any) -> CursorKind | None:
@@ -80,9 +115,119 @@ def kind_of(value: Any) -> CursorKind | None:
     return "text"
 
 
+def instant_key(value: Any) -> int:
+    """Microseconds since the epoch of a cursor value: an ISO 8601 string, a date or
+    datetime, or epoch seconds or milliseconds. ValueError, TypeError or OverflowError when
+    it is no instant."""
+    if isinstance(value, Instant):
+        return value.micros
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and not ISO_8601.match(value):
+        raise ValueError(f"{value!r} is no ISO 8601 date-time")  # dlt's parser takes more
+    return epoch_micros(value)
+
+
+def utc_form(value: Any) -> tuple[Any, ...] | None:
+    """The written form of an ISO 8601 UTC value (separator, fractional digits, zone style),
+    or None for any other value: two values of one UTC form order as text as in time."""
+    match = ISO_8601.match(value) if type(value) is str else None
+    if match is None or match.group("sep") is None:
+        return None
+    zone = match.group("zone")
+    if zone is not None and zone not in UTC_ZONES:
+        return None
+    return (
+        match.group("sep"),
+        len(match.group("fraction") or ""),
+        None if zone is None else UTC_ZONES[zone],
+        len(value),
+    )
+
+
+class Instant(str):
+    """A cursor value as dlt's incremental sees it: the value's own text (dlt may hash it
+    with the row), compared with any other cursor value as the instant it stands for.
+
+    A `str` subclass, so that Python asks it first even when the other side is a plain
+    string (a stored `start_value`): `max`, `==` and `<` all order instants."""
+
+    raw: Any
+    micros: int
+
+    def __new__(cls, raw: Any, micros: int) -> Instant:
+        instant = super().__new__(cls, raw if isinstance(raw, str) else str(raw))
+        instant.raw = raw
+        instant.micros = micros
+        return instant
+
+    def __reduce__(self) -> Any:  # copies and pickles are of the value the API sent
+        return (Instant, (self.raw, self.micros))
+
+    def __hash__(self) -> int:
+        return hash(self.micros)
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return self.micros == instant_key(other)
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __lt__(self, other: object) -> bool:
+        return self.micros < instant_key(other)
+
+    def __le__(self, other: object) -> bool:
+        return self.micros <= instant_key(other)
+
+    def __gt__(self, other: object) -> bool:
+        return self.micros > instant_key(other)
+
+    def __ge__(self, other: object) -> bool:
+        return self.micros >= instant_key(other)
+
+
+#: the guarded incrementals bound to a sync now, by the identity of their state
+_BOUND: weakref.WeakValueDictionary[int, GuardedIncremental] = weakref.WeakValueDictionary()
+#: holds asked for resources not bound yet: id of the resource's state -> (state, reason)
+_PENDING_HOLDS: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def hold_cursor(resource_name: str, reason: str) -> bool:
+    """Hold the cursor of `resource_name` in the sync running now: the sync stores the
+    cursor value it started from, so the next sync reads the same range again.
+
+    Call it from inside the sync (a resource or step of the same pipeline run), whenever
+    something seen during the sync means the resource's list may have shifted between
+    pages: a record deleted while the resource paged, say (a deletion feed). It works
+    before, while and after the resource pages; rows already loaded stay loaded.
+
+    Args:
+        resource_name: the resource (as the pipeline names it, e.g. `parties`).
+        reason: why, for the one warning the hold logs.
+
+    Returns:
+        True when a bound cursor was held now; False when the resource has not started
+        in this sync yet (it is held when it starts).
+    """
+    state = dlt.current.resource_state(resource_name)
+    held = False
+    for cursor_state in (state.get("incremental") or {}).values():
+        guarded = _BOUND.get(id(cursor_state))
+        if guarded is not None and guarded._cached_state is cursor_state:
+            guarded.hold(reason)
+            held = True
+    if not held:
+        _PENDING_HOLDS[id(state)] = (state, reason)
+    return held
+
+
 class GuardedIncremental(Incremental[Any]):
-    """dlt's `Incremental`, with values checked and the stored value capped at the sync's
-    start (see the module's notes). Rows are filtered exactly as dlt filters them.
+    """dlt's `Incremental`, with values compared as instants, unreadable values let
+    through, the stored value capped at the sync's start, and held when the list shifted
+    (see the module's notes). Rows are otherwise filtered exactly as dlt filters them.
 
     Args:
         args, kwargs: as for `dlt.sources.incremental`; `on_cursor_value_missing`
@@ -90,6 +235,9 @@ class GuardedIncremental(Incremental[Any]):
         connector: the connector's name, for messages.
         clock: the server's clock (the session's), read when capping.
         redactor: masks secrets in the values quoted by messages.
+        shift_key: the columns that identify a record (the table's primary key): one seen
+            twice in a sync holds the cursor (`hold`). None watches nothing: a keyset-paged
+            list reads the records at a page's boundary twice on purpose.
     """
 
     def __init__(
@@ -98,6 +246,7 @@ class GuardedIncremental(Incremental[Any]):
         connector: str = "connector",
         clock: ServerClock | None = None,
         redactor: Redactor | None = None,
+        shift_key: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("on_cursor_value_missing", "include")
@@ -105,11 +254,24 @@ class GuardedIncremental(Incremental[Any]):
         self.connector = connector
         self.clock = clock or ServerClock()
         self.redactor = redactor or Redactor()
+        self.shift_key: tuple[str, ...] | None = tuple(shift_key) if shift_key else None
         self.sync_started_at: float | None = None  # local epoch seconds, set on bind
         self._kind: CursorKind | None = None
         self._warned_cap = False  # warned about this sync's cap already
         self._column_path = compile_path(self.cursor_path) if self.cursor_path else None
         self._column = extract_simple_field_name(self.cursor_path) if self.cursor_path else None
+        self._reset_sync()
+
+    def _reset_sync(self) -> None:
+        """What one sync learns; set again on every bind."""
+        self._template: Any = None  # the form stored values take
+        self._plain_form: tuple[Any, ...] | None = None  # rows of this form need no Instant
+        self._forms_checked = False
+        self._unreadable = 0  # values warned about this sync
+        self._seen: set[Any] = set()  # keys seen this sync (shift_key)
+        self._held: str | None = None  # why this sync holds its cursor
+        self._hold_value: Any = None  # the cursor value this sync started from
+        self._hold_hashes: list[Any] = []
 
     @classmethod
     def guarding(
@@ -118,6 +280,7 @@ class GuardedIncremental(Incremental[Any]):
         connector: str,
         clock: ServerClock | None = None,
         redactor: Redactor | None = None,
+        shift_key: Sequence[str] | None = None,
     ) -> GuardedIncremental:
         """A guarded copy of `incremental`: the same cursor, range, lag, key and functions."""
         settings = dict(incremental)  # the configured fields, as dlt's own `merge` reads them
@@ -130,6 +293,7 @@ class GuardedIncremental(Incremental[Any]):
             connector=connector,
             clock=clock,
             redactor=redactor,
+            shift_key=shift_key,
         )
         guarded.resource_name = incremental.resource_name
         return guarded
@@ -145,6 +309,7 @@ class GuardedIncremental(Incremental[Any]):
             context.clock,
             context.redactor,
         )
+        merged.shift_key = context.shift_key or self.shift_key
         return merged
 
     def __deepcopy__(self, memo: dict[int, Any]) -> GuardedIncremental:
@@ -161,10 +326,16 @@ class GuardedIncremental(Incremental[Any]):
         super().bind(pipe)
         self.sync_started_at = self.clock.local_clock()
         self._warned_cap = False
+        self._reset_sync()
         stored = self._cached_state.get("last_value")
         self._kind = kind_of(self.initial_value) or kind_of(stored)
         if stored is not None and self._kind == "datetime":
             self._repair_stored_future_value(stored)
+        self._hold_value = self._cached_state.get("last_value")
+        self._hold_hashes = list(self._cached_state.get("unique_hashes") or [])
+        self._template = self._hold_value if self._hold_value is not None else self.initial_value
+        _BOUND[id(self._cached_state)] = self
+        self._take_pending_hold()
         return self
 
     def get_state(self) -> Any:
@@ -181,10 +352,190 @@ class GuardedIncremental(Incremental[Any]):
     def __call__(self, rows: Any, meta: Any = None) -> Any:
         if rows is None or (isinstance(rows, list) and not rows):
             return super().__call__(rows, meta)
-        rows = self._checked(rows)
-        rows = super().__call__(rows, meta)
-        self._cap_stored_value()
-        return rows
+        if self._kind == "text":  # a text cursor: dlt's own comparison
+            return super().__call__(rows, meta)
+        self._watch_shifts(rows)
+        if is_arrow_object(rows):
+            table, unreadable = self._split_table(rows)
+            result = super().__call__(table, meta) if len(table) else None
+            if unreadable is not None:
+                result = unreadable if result is None else _concat(result, unreadable)
+        else:
+            readable, unreadable_rows, restore = self._prepared(rows)
+            try:
+                result = super().__call__(readable, meta) if readable is not None else None
+            finally:
+                for row, value in restore:
+                    row[self._column] = value
+            if unreadable_rows:
+                if isinstance(rows, list):
+                    result = [*(result or []), *unreadable_rows]
+                else:
+                    result = unreadable_rows[0]
+        self._settle_stored_value()
+        if self._held is not None:
+            self._restore_held_value()
+        else:
+            self._cap_stored_value()
+        return result
+
+    # -- holding the cursor --------------------------------------------------------------
+    def hold(self, reason: str) -> None:
+        """Store the cursor value this sync started from, whatever it reads from now on,
+        so the next sync reads the same range again (the rows of this one still load; the
+        merge on the primary key keeps one copy of each). Logs one warning with `reason`
+        (the first, when held more than once). To hold another resource's cursor by its
+        name, from anywhere in the same sync: `hold_cursor`."""
+        if self._held is None:
+            self._held = reason
+            logger.warning(
+                "%s: resource `%s`: %s; the sync stores cursor `%s` as it started (%s), so "
+                "the next sync reads the same range again",
+                self.connector,
+                self.resource_name,
+                reason,
+                self.cursor_path,
+                "the beginning" if self._hold_value is None else self._quoted(self._hold_value),
+            )
+        if self._cached_state is not None:
+            self._restore_held_value()
+
+    @property
+    def held(self) -> str | None:
+        """Why this sync holds the cursor, or None."""
+        return self._held
+
+    def _restore_held_value(self) -> None:
+        state = self._cached_state
+        state["last_value"] = self._hold_value
+        state["unique_hashes"] = list(self._hold_hashes)
+        if getattr(self, "_current_last_value", None) is not None:  # dlt >= 1.29
+            self._current_last_value = self._hold_value
+
+    def _take_pending_hold(self) -> None:
+        if not _PENDING_HOLDS:
+            return
+        try:
+            state = dlt.current.resource_state(self.resource_name)
+        except Exception:  # no pipeline context here: nobody could have asked
+            return
+        pending = _PENDING_HOLDS.pop(id(state), None)
+        if pending is not None and pending[0] is state:
+            self.hold(pending[1])
+
+    def _watch_shifts(self, rows: Any) -> None:
+        """Hold the cursor when a record's key comes a second time in this sync."""
+        key = self.shift_key
+        if key is None or self._held is not None:
+            return
+        if is_arrow_object(rows):
+            if not isinstance(rows, (pa.Table, pa.RecordBatch)):
+                return
+            if any(name not in rows.schema.names for name in key):
+                return
+            columns = [rows.column(name).to_pylist() for name in key]
+            keys: list[Any] = columns[0] if len(key) == 1 else list(zip(*columns, strict=True))
+        else:
+            keys = []
+            for row in rows if isinstance(rows, list) else [rows]:
+                if isinstance(row, dict):
+                    keys.append(row.get(key[0]) if len(key) == 1 else tuple(map(row.get, key)))
+        seen = self._seen
+        for value in keys:
+            if value is None or (isinstance(value, tuple) and None in value):
+                continue
+            if value in seen:
+                self.hold(
+                    f"record {self._quoted(value)} came twice in one sync, so the list shifted "
+                    "between pages while the sync paged and a record may have been skipped"
+                )
+                self._seen = set()  # held for this sync: nothing more to watch
+                return
+            seen.add(value)
+
+    # -- comparing values as instants ----------------------------------------------------
+    def _prepared(self, rows: Any) -> tuple[Any, list[Any], list[tuple[Any, Any]]]:
+        """The rows for dlt (readable cursor values as `Instant`s where text order could
+        differ from time order), the rows whose cursor value is unreadable (they load past
+        dlt), and the (row, original value) pairs to put back once dlt is done."""
+        items = rows if isinstance(rows, list) else [rows]
+        column = self._column
+        wraps = self.last_value_func in (max, min)
+        self._check_forms()
+        plain = self._plain_form
+        readable: list[Any] = []
+        unreadable: list[Any] = []
+        restore: list[tuple[Any, Any]] = []
+        for row in items:
+            if column is not None and isinstance(row, dict):
+                value = row.get(column)
+            elif is_arrow_object(row) or column is not None:
+                readable.append(row)  # tables one by one; other objects as dlt reads them
+                continue
+            else:
+                value = self._value_of(row)
+            if value is None:
+                readable.append(row)
+                continue
+            try:
+                micros = instant_key(value)
+            except (ValueError, TypeError, OverflowError):
+                self._warn_unreadable(row, value)
+                unreadable.append(row)
+                continue
+            if self._kind is None:
+                self._kind = "number" if kind_of(value) == "number" else "datetime"
+            if self._template is None:
+                self._template = value
+                self._forms_checked = False
+                self._check_forms()
+                plain = self._plain_form
+            if wraps and column is not None and not (plain and utc_form(value) == plain):
+                restore.append((row, value))
+                row[column] = Instant(value, micros)
+            readable.append(row)
+        if not isinstance(rows, list):
+            return (readable[0] if readable else None), unreadable, restore
+        return readable, unreadable, restore
+
+    def _check_forms(self) -> None:
+        """Values of the template's UTC form order as text as in time: when dlt's own start
+        and end values are of that form too, such values go to dlt as they are."""
+        if self._forms_checked:
+            return
+        self._forms_checked = True
+        form = utc_form(self._template)
+        bounds = [v for v in (self.start_value, self.end_value) if v is not None]
+        self._plain_form = form if all(utc_form(v) == form for v in bounds) else None
+
+    def _settle_stored_value(self) -> None:
+        """Store what dlt stored in the template's form (an `Instant` is dlt's view)."""
+        state = self._cached_state
+        value = state.get("last_value") if state is not None else None
+        if not isinstance(value, Instant):
+            return
+        stored = self._stored_form(value)
+        state["last_value"] = stored
+        if getattr(self, "_current_last_value", None) is not None:  # dlt >= 1.29
+            self._current_last_value = stored
+
+    def _stored_form(self, value: Instant) -> Any:
+        """`value` in the form the API takes back: the template's; never later than it."""
+        raw, template = value.raw, self._template
+        if template is None or isinstance(template, bool):
+            return raw
+        if isinstance(template, (int, float, Decimal)):
+            millis = is_epoch_millis(template)
+            if isinstance(raw, (int, float, Decimal)) and is_epoch_millis(raw) == millis:
+                return raw
+            return value.micros // (1000 if millis else 1_000_000)
+        form = utc_form(template)
+        if form is not None and utc_form(raw) == form:
+            return raw
+        try:
+            return format_like(to_datetime(raw if not isinstance(raw, date) else value), template)
+        except (ValueError, TypeError, OverflowError):
+            return raw
 
     # -- the sync's start ----------------------------------------------------------------
     def cap(self) -> datetime:
@@ -261,7 +612,11 @@ class GuardedIncremental(Incremental[Any]):
         cap = self.cap()
         if to_datetime(stored) <= cap:
             return None
-        capped = format_like(cap, stored)
+        if isinstance(stored, (int, float, Decimal)):
+            micros = instant_key(cap)
+            capped: Any = micros // (1000 if is_epoch_millis(stored) else 1_000_000)
+        else:
+            capped = format_like(cap, stored)
         keep: Any = self.last_value_func  # max, or a custom "latest" (incident_analytics)
         return capped if keep((capped, stored)) == stored else None
 
@@ -272,78 +627,89 @@ class GuardedIncremental(Incremental[Any]):
         if getattr(self, "_current_last_value", None) is not None:  # dlt >= 1.29
             self._current_last_value = value
 
-    # -- checking values -----------------------------------------------------------------
-    def _checked(self, rows: Any) -> Any:
-        if is_arrow_object(rows):
-            return self._checked_table(rows)
-        # the common case inline (a date-time cursor's ISO text in a row's own field),
-        # anything else through `_check`: it runs once per row of every sync
-        column = self._column
-        iso = ISO_8601.match if self._kind == "datetime" else None
-        for row in rows if isinstance(rows, list) else [rows]:
-            if column is not None and type(row) is dict:
-                value = row.get(column)
-                if value is not None and not (iso and type(value) is str and iso(value)):
-                    self._check(value)
-                continue
-            if is_arrow_object(row):
-                continue  # dlt hands tables one by one; a list of them is not ours to check
-            value = self._value_of(row)
-            if value is not None:
-                self._check(value)
-        return rows
-
+    # -- unreadable values ---------------------------------------------------------------
     def _value_of(self, row: Any) -> Any:
         if self._column is not None:
             return row.get(self._column) if isinstance(row, dict) else None
         values = find_values(self._column_path, row) if self._column_path else []
         return values[0] if values else None
 
-    def _check(self, value: Any) -> None:
-        kind = kind_of(value)
-        if self._kind is None:
-            self._kind = "number" if kind == "number" else "datetime"
-        if self._kind in EXPECTED and kind != self._kind:
-            raise self._error(value)
+    def _record_id(self, row: Any) -> str:
+        key = self.shift_key or ("id",)
+        if not isinstance(row, dict) or all(row.get(name) is None for name in key):
+            return "without an id"
+        values = [row.get(name) for name in key]
+        return self._quoted(values[0] if len(values) == 1 else tuple(values))
 
-    def _checked_table(self, table: Any) -> Any:
+    def _warn_unreadable(self, row: Any, value: Any) -> None:
+        """One warning per record (naming its id, never its other values), up to
+        `WARNINGS_PER_SYNC` a sync; then one for the rest."""
+        self._unreadable += 1
+        if self._unreadable > WARNINGS_PER_SYNC + 1:
+            return
+        if self._unreadable == WARNINGS_PER_SYNC + 1:
+            logger.warning(
+                "%s: resource `%s`: more records have an unreadable cursor `%s`; they load "
+                "too, without further warnings this sync",
+                self.connector,
+                self.resource_name,
+                self.cursor_path,
+            )
+            return
+        logger.warning(
+            "%s: resource `%s`: record %s has cursor field `%s` = %s, which is not %s; the "
+            "record loads and the stored cursor stays where it was",
+            self.connector,
+            self.resource_name,
+            self._record_id(row),
+            self.cursor_path,
+            self._quoted(value),
+            EXPECTED.get(self._kind or "datetime", EXPECTED["datetime"]),
+        )
+
+    def _split_table(self, table: Any) -> tuple[Any, Any]:
+        """An Arrow table's rows with a readable (or no) cursor value, and those with an
+        unreadable one (None when there are none): these load past dlt's incremental."""
         if self._column is None or not isinstance(table, (pa.Table, pa.RecordBatch)):
-            return table
+            return table, None
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
         if self._column not in table.schema.names:
             # a batch where no record has the cursor: it loads, as rows without it do
-            nulls = pa.nulls(len(table), pa.string())
-            if isinstance(table, pa.RecordBatch):
-                table = pa.Table.from_batches([table])
-            return table.append_column(self._column, nulls)
+            return table.append_column(self._column, pa.nulls(len(table), pa.string())), None
         column: Any = table.column(self._column)
+        data_type = column.type
         if self._kind is None:
             values = column.drop_null()[:1].to_pylist()
             if not values:
-                return table
-            first = values[0]
-            self._kind = "number" if kind_of(first) == "number" else "datetime"
-        data_type = column.type
-        if self._kind == "datetime":
-            if pa.types.is_timestamp(data_type) or pa.types.is_date(data_type):
-                return table
-            if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
-                dates: Any = pc.fill_null(pc.match_substring_regex(column, ISO_8601.pattern), True)
-                bad = column.filter(pc.invert(dates))
-                if len(bad):
-                    raise self._error(bad[0].as_py())
-                return table
-        elif self._kind == "number" and (
+                return table, None
+            self._kind = "number" if kind_of(values[0]) == "number" else "datetime"
+        if pa.types.is_timestamp(data_type) or pa.types.is_date(data_type):
+            return table, None
+        if (
             pa.types.is_integer(data_type)
             or pa.types.is_floating(data_type)
             or pa.types.is_decimal(data_type)
         ):
-            return table
-        # an unexpected column type: name the first value that is not of the cursor's kind
-        values = column.drop_null().to_pylist()
-        first_bad = next((v for v in values if kind_of(v) != self._kind), None)
-        if first_bad is None:
-            return table  # every value is null
-        raise self._error(first_bad)
+            return table, None
+        if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+            # the ISO shape, checked on the whole column (a Python parse per value would
+            # cost the fast path its speed); shaped but impossible values fail later, loudly
+            mask: Any = pc.fill_null(pc.match_substring_regex(column, ISO_8601.pattern), True)
+        else:
+            flags = []
+            for value in column.to_pylist():
+                try:
+                    flags.append(value is None or instant_key(value) is not None)
+                except (ValueError, TypeError, OverflowError):
+                    flags.append(False)
+            mask = pa.array(flags, pa.bool_())
+        if pc.all(mask).as_py():
+            return table, None
+        bad = table.filter(pc.invert(mask))
+        for row in bad.to_pylist():
+            self._warn_unreadable(row, row.get(self._column))
+        return table.filter(mask), bad
 
     def _error(self, value: Any) -> CursorValueError:
         expected = EXPECTED.get(self._kind or "datetime", "a cursor value")
@@ -354,10 +720,19 @@ class GuardedIncremental(Incremental[Any]):
         )
 
     def _quoted(self, value: Any) -> str:
-        text = repr(value)
+        text = repr(value.raw if isinstance(value, Instant) else value)
         if len(text) > QUOTED_CHARACTERS:
             text = text[: QUOTED_CHARACTERS - 3] + "..."
         return self.redactor.redact(text)
+
+
+def _concat(result: Any, unreadable: pa.Table) -> Any:
+    """dlt's filtered table followed by the rows it never saw."""
+    if isinstance(result, pa.RecordBatch):
+        result = pa.Table.from_batches([result])
+    if isinstance(result, pa.Table) and result.schema.equals(unreadable.schema):
+        return pa.concat_tables([result, unreadable])
+    return [result, unreadable]
 
 
 def guard_cursors(
@@ -365,6 +740,7 @@ def guard_cursors(
     connector: str,
     clock: ServerClock | None = None,
     redactor: Redactor | None = None,
+    shifting: Collection[str] = (),
 ) -> list[DltResource]:
     """Guard the cursor of every incremental resource in `resources` (see the module's
     notes), in place; resources without a cursor are left alone.
@@ -374,6 +750,10 @@ def guard_cursors(
         connector: the connector's name, for messages.
         clock: the clock of the session the resources request through.
         redactor: the source's redactor.
+        shifting: names of resources whose lists can shift between pages (paged by page
+            number, `Link` header, offset or an opaque token, not by keyset): a primary key
+            seen twice in one sync holds their cursor. The builder names every resource it
+            makes that is not keyset-paged; a caller that pages by itself knows best.
 
     Returns:
         `resources`, as a list.
@@ -382,11 +762,27 @@ def guard_cursors(
         incremental = declared_incremental(resource)
         if incremental is None:
             continue
+        key = primary_key_of(resource) if resource.name in shifting else None
         if not isinstance(incremental, GuardedIncremental):
-            guarded = GuardedIncremental.guarding(incremental, connector, clock, redactor)
+            guarded = GuardedIncremental.guarding(
+                incremental, connector, clock, redactor, shift_key=key
+            )
             resource.apply_hints(incremental=guarded)
+        elif key:
+            incremental.shift_key = tuple(key)
         newest_copy_wins(resource, incremental.cursor_path)
     return list(resources)
+
+
+def primary_key_of(resource: DltResource) -> list[str] | None:
+    """The columns of the resource's primary key hint, or None (none, or it depends on the
+    data)."""
+    try:
+        table = resource.compute_table_schema()
+    except DataItemRequiredForDynamicTableHints:
+        return None
+    key = [name for name, column in table.get("columns", {}).items() if column.get("primary_key")]
+    return key or None
 
 
 def declared_incremental(resource: DltResource) -> Incremental[Any] | None:

@@ -77,6 +77,7 @@ from shared.http.session import (
 )
 from shared.incremental.cursors import guard_cursors
 from shared.redaction import Redactor
+from shared.rest.keyset import KeysetPaginator
 
 EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object", "large_pages")
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
@@ -210,6 +211,7 @@ def build_resources(
     hidden: list[DltResource] = []
     renames: dict[str, tuple[str, str]] = {}
     filtered_parents: dict[str, Callable[[dict[str, Any]], bool]] = {}
+    keyset_paged: set[str] = set()  # their lists cannot shift; they re-read ties on purpose
 
     names = [resource["name"] for resource in resources]
     # resources that page by themselves, and children with large pages: with
@@ -222,6 +224,10 @@ def build_resources(
     for spec in resources:
         config = _to_rest_api_config(spec, http, defaults, parallel_children)
         name = config["name"]
+        default_endpoint = (defaults or {}).get("endpoint") or {}
+        paginator = config["endpoint"].get("paginator") or default_endpoint.get("paginator")
+        if isinstance(paginator, KeysetPaginator):
+            keyset_paged.add(name)
         selector = config["endpoint"].get("data_selector")
         if isinstance(selector, str):
             # dlt (and the page check) would parse a string selector again on every page
@@ -281,7 +287,8 @@ def build_resources(
             yield_arrow_pages(resource)
         result.append(resource)
     # checked, clock-capped cursors; the newest copy of a key wins (shared.incremental.cursors)
-    guard_cursors(result, http.connector, session.server_clock, session.redactor)
+    shifting = [resource.name for resource in result if resource.name not in keyset_paged]
+    guard_cursors(result, http.connector, session.server_clock, session.redactor, shifting)
     if arrow_tables:
         load_as_arrow_tables(
             [r for r in result if r.name not in arrow_pages], http.connector, large_pages

@@ -7,7 +7,14 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from dlt.common.time import ensure_pendulum_datetime
 
-from shared.timestamps import epoch_millis, format_like, iso_utc_seconds, to_datetime
+from shared.timestamps import (
+    EPOCH_MILLIS_FROM,
+    epoch_micros,
+    epoch_millis,
+    format_like,
+    iso_utc_seconds,
+    to_datetime,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -32,6 +39,32 @@ def test_offsets_and_epoch_seconds_become_aware_utc() -> None:
     assert parsed.utcoffset() == timedelta(0)
     assert parsed == datetime(2024, 9, 19, 12, 30, 45, 500_000, tzinfo=timezone.utc)
     assert to_datetime(1_726_749_045) == datetime(2024, 9, 19, 12, 30, 45, tzinfo=timezone.utc)
+
+
+def test_epoch_milliseconds_are_told_from_seconds_by_size() -> None:
+    moment = datetime(2026, 12, 5, 19, 46, 40, tzinfo=timezone.utc)
+
+    assert to_datetime(1_796_500_000_000) == moment  # milliseconds
+    assert to_datetime(1_796_500_000) == moment  # seconds
+    assert to_datetime(1_796_500_000_123) == moment + timedelta(milliseconds=123)  # exact
+    assert to_datetime(1_796_500_000.5) == moment + timedelta(milliseconds=500)
+    assert epoch_millis(1_796_500_000_123) == 1_796_500_000_123
+    # just below the boundary: seconds, in the year 5138
+    assert to_datetime(EPOCH_MILLIS_FROM - 1).year == 5138
+    assert to_datetime(EPOCH_MILLIS_FROM).year == 1973
+
+
+def test_a_bool_is_no_instant() -> None:
+    with pytest.raises(TypeError):
+        to_datetime(True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-12-05T05:30:00+05:00", "2026-12-05T00:30:00Z", 1_796_430_600, 1_796_430_600_000],
+)
+def test_epoch_micros_is_one_key_for_one_instant_in_any_form(value: object) -> None:
+    assert epoch_micros(value) == 1_796_430_600_000_000
 
 
 def test_iso_utc_seconds_truncates_fractions_and_converts_to_utc() -> None:

@@ -6,6 +6,7 @@ includes rows without the cursor; guard_cursors applies it (and dedup_sort) to r
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,11 +15,18 @@ import pyarrow as pa
 import pytest
 
 from shared.http.server_clock import ServerClock
-from shared.incremental.cursors import CursorValueError, GuardedIncremental, guard_cursors, kind_of
+from shared.incremental.cursors import (
+    WARNINGS_PER_SYNC,
+    GuardedIncremental,
+    Instant,
+    guard_cursors,
+    hold_cursor,
+    instant_key,
+    kind_of,
+)
 from shared.loading import run_source
 from shared.redaction import Redactor
 from tests.dataset import query
-from tests.failures import root_cause
 
 #: the local clock of these tests: 2025-01-01T12:00:00Z
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc).timestamp()
@@ -117,30 +125,315 @@ def test_a_min_cursor_is_not_capped(pipeline: dlt.Pipeline) -> None:
     assert stored(pipeline)["last_value"] == "9999-12-31T23:59:59Z"
 
 
-@pytest.mark.parametrize("bad", ["yesterday", 17, True, "2024-13-01T00:00:00Z"])
-def test_a_value_that_is_not_a_date_time_fails_naming_connector_resource_field_and_value(
-    pipeline: dlt.Pipeline, bad: Any
-) -> None:
-    rows = [{"id": 1, "updated_at": "2024-12-31T10:00:00Z"}, {"id": 2, "updated_at": bad}]
+def cursor_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "shared.incremental.cursors" and r.levelno == logging.WARNING
+    ]
 
-    with pytest.raises(Exception) as raised:
+
+@pytest.mark.parametrize("bad", ["yesterday", True, "2024-13-01T00:00:00Z", {"at": 1}])
+def test_an_unreadable_value_loads_its_row_leaves_the_cursor_and_warns_once(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture, bad: Any
+) -> None:
+    rows = [
+        {"id": 1, "updated_at": "2024-12-31T10:00:00Z"},
+        {"id": 2, "email": "private@example.com", "updated_at": bad},
+    ]
+
+    with caplog.at_level(logging.WARNING):
         run_source(pipeline, items_source(rows, fixed_clock()))
 
-    assert str(root_cause(raised.value, CursorValueError)) == (
-        f"demo: resource `items`: cursor field `updated_at` holds {bad!r}, which is not an "
-        "ISO 8601 date-time; the sync stopped before storing it, and the stored cursor is "
-        "unchanged"
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,)]
+    assert stored(pipeline)["last_value"] == "2024-12-31T10:00:00Z"
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith("demo: resource `items`: record 2 has cursor field `updated_at` = ")
+    assert repr(bad) in warning and "stored cursor stays where it was" in warning
+    assert "private@example.com" not in warning
+
+
+def test_an_unreadable_value_on_a_later_run_never_moves_or_blocks_the_cursor(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_source(
+        pipeline, items_source([{"id": 1, "updated_at": "2024-12-31T10:00:00Z"}], fixed_clock())
     )
-    assert "demo" not in pipeline.state.get("sources", {})
+    later = [
+        {"id": 2, "updated_at": "yesterday"},
+        {"id": 3, "updated_at": "2024-12-31T11:00:00Z"},
+    ]
+
+    with caplog.at_level(logging.WARNING):
+        run_source(pipeline, items_source(later, fixed_clock()))
+
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,), (3,)]
+    assert stored(pipeline)["last_value"] == "2024-12-31T11:00:00Z"
+    assert len(cursor_warnings(caplog)) == 1
 
 
-def test_a_numeric_cursor_must_stay_numeric(pipeline: dlt.Pipeline) -> None:
+def test_a_numeric_cursor_lets_an_unreadable_value_through(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
     rows = [{"id": 1, "updated_at": 5}, {"id": 2, "updated_at": "6"}]
 
-    with pytest.raises(Exception) as raised:
+    with caplog.at_level(logging.WARNING):
         run_source(pipeline, items_source(rows, fixed_clock()))
 
-    assert "holds '6', which is not a number" in str(root_cause(raised.value, CursorValueError))
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,)]
+    assert stored(pipeline)["last_value"] == 5
+    (warning,) = cursor_warnings(caplog)
+    assert "record 2 has cursor field `updated_at` = '6'" in warning
+
+
+def test_many_unreadable_values_warn_a_bounded_number_of_times(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [{"id": i, "updated_at": f"bad {i}"} for i in range(WARNINGS_PER_SYNC + 5)]
+
+    with caplog.at_level(logging.WARNING):
+        run_source(pipeline, items_source(rows, fixed_clock()))
+
+    assert query(pipeline, "SELECT COUNT(*) FROM items") == [(WARNINGS_PER_SYNC + 5,)]
+    warnings = cursor_warnings(caplog)
+    assert len(warnings) == WARNINGS_PER_SYNC + 1
+    assert "without further warnings" in warnings[-1]
+
+
+# -- values compare as instants ---------------------------------------------------------------
+
+
+def test_an_offset_timestamp_compares_as_its_instant_not_as_text(pipeline: dlt.Pipeline) -> None:
+    # 05:30+05:00 is 00:30 UTC: as text it sorts after 03:00Z and would skip it for good
+    first = [
+        {"id": 1, "updated_at": "2024-12-05T00:00:00Z"},
+        {"id": 2, "updated_at": "2024-12-05T05:30:00+05:00"},
+    ]
+    initial = {"initial_value": "2024-01-01T00:00:00Z"}
+
+    run_source(pipeline, items_source(first, fixed_clock(), **initial))
+
+    assert stored(pipeline)["last_value"] == "2024-12-05T00:30:00Z"  # the API's own form
+
+    later = [
+        {"id": 3, "updated_at": "2024-12-05T03:00:00Z"},
+        {"id": 4, "updated_at": "2024-12-05T00:10:00Z"},  # older than the stored cursor
+    ]
+    run_source(pipeline, items_source(later, fixed_clock(), **initial))
+
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,), (3,)]
+    assert stored(pipeline)["last_value"] == "2024-12-05T03:00:00Z"
+    # the row keeps the value as the API wrote it; DuckDB holds the same instant
+    assert query(pipeline, "SELECT updated_at FROM items WHERE id = 2") == [
+        (datetime(2024, 12, 5, 0, 30, tzinfo=timezone.utc),)
+    ]
+
+
+def test_fractions_of_any_length_compare_as_instants(pipeline: dlt.Pipeline) -> None:
+    rows = [
+        {"id": 1, "updated_at": "2024-12-05T10:00:00.5Z"},  # as text: before `…00Z`
+        {"id": 2, "updated_at": "2024-12-05T10:00:00Z"},
+    ]
+
+    run_source(pipeline, items_source(rows, fixed_clock(), initial_value="2024-01-01T00:00:00Z"))
+
+    # the instant of the later value, in the stored form (never later than it)
+    assert stored(pipeline)["last_value"] == "2024-12-05T10:00:00Z"
+    run_source(
+        pipeline,
+        items_source([{"id": 3, "updated_at": "2024-12-05T10:00:00.25Z"}], fixed_clock()),
+    )
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,), (3,)]
+
+
+@pytest.mark.parametrize(
+    ("values", "newer", "stored_value"),
+    [
+        # epoch milliseconds: 2024-12-05T00:00Z, 01:00Z; then 00:30Z (older) and 02:00Z
+        ([1733356800000, 1733360400000], [1733358600000, 1733364000000], 1733364000000),
+        # epoch seconds, the same instants
+        ([1733356800, 1733360400], [1733358600, 1733364000], 1733364000),
+        # mixed: ms, s and ISO with an offset; the stored form is the first value's (ms)
+        (
+            [1733356800000, 1733360400],
+            ["2024-12-05T06:00:00+05:30", "2024-12-05T02:00:00Z"],
+            1733364000000,
+        ),
+    ],
+    ids=["epoch_ms", "epoch_s", "mixed"],
+)
+def test_epoch_numbers_are_instants(
+    pipeline: dlt.Pipeline, values: list[Any], newer: list[Any], stored_value: Any
+) -> None:
+    run_source(
+        pipeline,
+        items_source([{"id": i, "updated_at": v} for i, v in enumerate(values)], fixed_clock()),
+    )
+    later = [{"id": 10 + i, "updated_at": v} for i, v in enumerate(newer)]
+
+    run_source(pipeline, items_source(later, fixed_clock()))
+
+    # the older of the two later rows (00:30Z) is not newer than 01:00Z: filtered as dlt does
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(0,), (1,), (11,)]
+    assert stored(pipeline)["last_value"] == stored_value
+
+
+def test_mixed_forms_are_stored_in_the_initial_values_form(pipeline: dlt.Pipeline) -> None:
+    rows = [
+        {"id": 1, "updated_at": 1733360400000},  # 01:00Z in epoch ms
+        {"id": 2, "updated_at": 1733364000},  # 02:00Z in epoch s
+        {"id": 3, "updated_at": "2024-12-05T08:00:00+05:00"},  # 03:00Z
+        {"id": 4, "updated_at": "2024-12-05T00:30:00.123Z"},
+    ]
+
+    run_source(pipeline, items_source(rows, fixed_clock(), initial_value="2024-01-01T00:00:00Z"))
+
+    assert stored(pipeline)["last_value"] == "2024-12-05T03:00:00Z"
+    assert query(pipeline, "SELECT COUNT(*) FROM items") == [(4,)]
+
+
+def test_instants_order_against_plain_text_both_ways() -> None:
+    early = Instant("2024-12-05T05:30:00+05:00", instant_key("2024-12-05T05:30:00+05:00"))
+    late = "2024-12-05T03:00:00Z"
+
+    assert max((early, late)) == late and max((late, early)) == late
+    assert early < late and late > early and early != late
+    assert early == "2024-12-05T00:30:00Z" and early == 1733358600000
+    # epoch seconds of 04:00Z against the ISO text of 03:00Z
+    assert max((late, Instant("1733371200", instant_key(1733371200)))) == 1733371200
+
+
+# -- holding the cursor ------------------------------------------------------------------------
+
+
+def shifting_source(
+    pages: list[list[dict[str, Any]]], clock: ServerClock, hold_from: str | None = None
+) -> dlt.sources.DltSource:
+    """`items` yielding `pages`, its cursor watched for shifts; `hold_from` names a second
+    resource (`deletions`) that holds the items cursor by name, as a deletion feed does."""
+
+    @dlt.resource(name="items", primary_key="id", write_disposition="merge")
+    def items() -> Any:
+        for page in pages:
+            yield copy.deepcopy(page)
+            if hold_from == "items":
+                assert hold_cursor("items", "held from inside the resource")
+
+    @dlt.resource(name="deletions", write_disposition="append")
+    def deletions() -> Any:
+        hold_cursor("items", "a record was deleted while the sync paged")
+        yield {"id": 1}
+
+    @dlt.source(name="demo")
+    def demo() -> Any:
+        resource = items()
+        resource.apply_hints(incremental=dlt.sources.incremental("updated_at"))
+        guarded = guard_cursors([resource], "demo", clock, Redactor(), shifting=["items"])
+        return [*guarded, deletions()] if hold_from == "deletions" else guarded
+
+    return demo()
+
+
+def test_a_key_seen_twice_holds_the_cursor_at_the_syncs_start(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = [[{"id": 1, "updated_at": "2024-12-05T01:00:00Z"}]]
+    run_source(pipeline, shifting_source(first, fixed_clock()))
+    assert stored(pipeline)["last_value"] == "2024-12-05T01:00:00Z"
+    # record 2 was edited while the list paged: it comes on page 1 and again on page 2
+    pages = [
+        [
+            {"id": 2, "updated_at": "2024-12-05T02:00:00Z"},
+            {"id": 3, "updated_at": "2024-12-05T03:00:00Z"},
+        ],
+        [
+            {"id": 4, "updated_at": "2024-12-05T04:00:00Z"},
+            {"id": 2, "updated_at": "2024-12-05T05:00:00Z"},
+        ],
+    ]
+
+    with caplog.at_level(logging.WARNING):
+        run_source(pipeline, shifting_source(pages, fixed_clock()))
+
+    assert query(pipeline, "SELECT id, updated_at FROM items ORDER BY id") == [
+        (1, datetime(2024, 12, 5, 1, tzinfo=timezone.utc)),
+        (2, datetime(2024, 12, 5, 5, tzinfo=timezone.utc)),
+        (3, datetime(2024, 12, 5, 3, tzinfo=timezone.utc)),
+        (4, datetime(2024, 12, 5, 4, tzinfo=timezone.utc)),
+    ]
+    assert stored(pipeline)["last_value"] == "2024-12-05T01:00:00Z"  # held
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith("demo: resource `items`: record 2 came twice in one sync")
+    assert "stores cursor `updated_at` as it started ('2024-12-05T01:00:00Z')" in warning
+
+    # the next run without a shift moves on
+    run_source(pipeline, shifting_source([pages[0]], fixed_clock()))
+    assert stored(pipeline)["last_value"] == "2024-12-05T03:00:00Z"
+
+
+def test_a_key_seen_twice_is_no_shift_when_the_resource_is_not_watched(
+    pipeline: dlt.Pipeline,
+) -> None:
+    rows = [
+        {"id": 1, "updated_at": "2024-12-05T01:00:00Z"},
+        {"id": 1, "updated_at": "2024-12-05T02:00:00Z"},
+    ]
+
+    run_source(pipeline, items_source(rows, fixed_clock()))  # keyset paging reads ties twice
+
+    assert stored(pipeline)["last_value"] == "2024-12-05T02:00:00Z"
+
+
+def test_a_first_sync_held_stores_no_cursor_so_the_next_one_reads_everything(
+    pipeline: dlt.Pipeline,
+) -> None:
+    pages = [
+        [{"id": 1, "updated_at": "2024-12-05T01:00:00Z"}],
+        [{"id": 1, "updated_at": "2024-12-05T02:00:00Z"}],
+    ]
+
+    run_source(pipeline, shifting_source(pages, fixed_clock()))
+
+    assert stored(pipeline)["last_value"] is None
+    assert query(pipeline, "SELECT COUNT(*) FROM items") == [(1,)]
+
+
+@pytest.mark.parametrize("hold_from", ["items", "deletions"])
+def test_hold_cursor_holds_a_resource_by_name_from_anywhere_in_the_sync(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture, hold_from: str
+) -> None:
+    run_source(
+        pipeline,
+        shifting_source([[{"id": 1, "updated_at": "2024-12-05T01:00:00Z"}]], fixed_clock()),
+    )
+    pages = [
+        [{"id": 2, "updated_at": "2024-12-05T02:00:00Z"}],
+        [{"id": 3, "updated_at": "2024-12-05T03:00:00Z"}],
+    ]
+
+    with caplog.at_level(logging.WARNING):
+        run_source(pipeline, shifting_source(pages, fixed_clock(), hold_from=hold_from))
+
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,), (3,)]
+    assert stored(pipeline)["last_value"] == "2024-12-05T01:00:00Z"
+    (warning,) = cursor_warnings(caplog)
+    reason = (
+        "held from inside" if hold_from == "items" else "a record was deleted while the sync paged"
+    )
+    assert f"demo: resource `items`: {reason}" in warning
+
+
+def test_hold_restores_the_start_value_and_its_hashes() -> None:
+    incremental = GuardedIncremental("updated_at", connector="demo", clock=fixed_clock())
+    incremental.resource_name = "items"
+    incremental._cached_state = {"last_value": "b", "unique_hashes": ["h2"]}
+    incremental._hold_value, incremental._hold_hashes = "a", ["h1"]
+
+    incremental.hold("a test")
+    incremental.hold("again")
+
+    assert incremental._cached_state == {"last_value": "a", "unique_hashes": ["h1"]}
+    assert incremental.held == "a test"
 
 
 def test_a_quoted_value_is_redacted_and_shortened() -> None:
@@ -186,7 +479,7 @@ def test_one_key_twice_in_a_load_keeps_the_newest_cursor_whatever_the_order(
 
 
 def test_arrow_tables_are_checked_and_a_table_without_the_cursor_column_loads(
-    pipeline: dlt.Pipeline,
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     good = pa.table({"id": [1, 2], "updated_at": ["2024-12-31T10:00:00Z", None]})
     no_cursor = pa.table({"id": [3]})
@@ -214,12 +507,16 @@ def test_arrow_tables_are_checked_and_a_table_without_the_cursor_column_loads(
 
     resource = more()
     resource.apply_hints(incremental=dlt.sources.incremental("updated_at"))
-    with pytest.raises(Exception) as raised:
+    with caplog.at_level(logging.WARNING):
         run_source(
             pipeline,
             dlt.source(lambda: guard_cursors([resource], "demo", fixed_clock()), name="demo")(),
         )
-    assert "holds 'yesterday'" in str(root_cause(raised.value, CursorValueError))
+    # the unreadable value loads with its row and leaves the cursor where the other put it
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,), (3,), (4,), (5,)]
+    assert stored(pipeline)["last_value"] == "2025-01-01T10:00:00Z"
+    (warning,) = cursor_warnings(caplog)
+    assert "record 5 has cursor field `updated_at` = 'yesterday'" in warning
 
 
 def test_copies_of_a_guarded_incremental_stay_guarded_with_their_context() -> None:
