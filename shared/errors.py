@@ -100,12 +100,22 @@ def redact_query_values(text: str, extra_sensitive: Iterable[str] = ()) -> str:
     return pattern.sub(lambda match: f"{match.group(1)}=***", text)
 
 
+def config_key(section: str, key: str) -> str:
+    """Where dlt looks a source's setting up: `sources.crm.bearer_token`."""
+    return f"sources.{section}.{key}"
+
+
+def env_var(section: str, key: str) -> str:
+    """The environment variable dlt reads the same setting from:
+    `SOURCES__CRM__BEARER_TOKEN`."""
+    return f"SOURCES__{section.upper()}__{key.upper()}"
+
+
 def secret_hint(connector: str, secret_keys: Iterable[str]) -> str:
     """Say where a connector's secrets are configured, e.g.
     `sources.crm.bearer_token (env SOURCES__CRM__BEARER_TOKEN)`."""
     hints = [
-        f"`sources.{connector}.{key}` (env SOURCES__{connector.upper()}__{key.upper()})"
-        for key in secret_keys
+        f"`{config_key(connector, key)}` (env {env_var(connector, key)})" for key in secret_keys
     ]
     return " or ".join(hints) if hints else "the connector's credentials"
 

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 from requests.auth import AuthBase
 
 from connectors.analytics.settings import API_KEY_PARAM
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, config_key, env_var
 from shared.http.auth import (
     api_key_header,
     api_key_query,
@@ -56,14 +56,14 @@ def authentication(
         raise ConfigurationError(
             f"{CONNECTOR}: both `api_key` and OAuth2 client credentials "
             f"({', '.join(f'`{key}`' for key in oauth_set)}) are configured; configure exactly "
-            f"one auth mode: remove `sources.{CONNECTOR}.api_key`, or remove "
-            + ", ".join(f"`sources.{CONNECTOR}.{key}`" for key in oauth_set)
+            f"one auth mode: remove `{config_key(CONNECTOR, 'api_key')}`, or remove "
+            + ", ".join(f"`{config_key(CONNECTOR, key)}`" for key in oauth_set)
         )
     if _is_set(api_key):
         if api_key_location not in API_KEY_LOCATIONS:
             raise ConfigurationError(
                 f"{CONNECTOR}: api_key_location must be one of {API_KEY_LOCATIONS}, got "
-                f"{api_key_location!r}; set `sources.{CONNECTOR}.api_key_location`"
+                f"{api_key_location!r}; set `{config_key(CONNECTOR, 'api_key_location')}`"
             )
         # stripped of surrounding whitespace; a line break inside is refused, naming the key
         key = require_secret(api_key, CONNECTOR, "api_key")
@@ -74,22 +74,23 @@ def authentication(
         return Authentication(auth, ("api_key",))
     if not oauth_set:
         raise ConfigurationError(
-            f"{CONNECTOR}: no credentials configured; set either `sources.{CONNECTOR}.api_key` "
-            f"(env SOURCES__{CONNECTOR.upper()}__API_KEY), or all of "
-            + ", ".join(f"`sources.{CONNECTOR}.{key}`" for key in OAUTH_KEYS)
+            f"{CONNECTOR}: no credentials configured; set either "
+            f"`{config_key(CONNECTOR, 'api_key')}` (env {env_var(CONNECTOR, 'api_key')}), or "
+            "all of "
+            + ", ".join(f"`{config_key(CONNECTOR, key)}`" for key in OAUTH_KEYS)
             + " for OAuth2 client credentials"
         )
     missing = [key for key in OAUTH_KEYS if key not in oauth_set]
     if missing:
         raise ConfigurationError(
             f"{CONNECTOR}: OAuth2 client credentials need {', '.join(OAUTH_KEYS)}; missing "
-            + ", ".join(f"`sources.{CONNECTOR}.{key}`" for key in missing)
+            + ", ".join(f"`{config_key(CONNECTOR, key)}`" for key in missing)
         )
     absolute_token_url = urljoin(base_url, str(token_url))
     if not absolute_token_url.startswith(("http://", "https://")):
         raise ConfigurationError(
             f"{CONNECTOR}: token_url must be an http(s) URL or a path on base_url; set "
-            f"`sources.{CONNECTOR}.token_url`"
+            f"`{config_key(CONNECTOR, 'token_url')}`"
         )
     auth = oauth2_client_credentials(
         token_url=absolute_token_url,

@@ -17,6 +17,7 @@ from typing import Any
 import dlt
 import tomlkit
 
+from shared.errors import env_var
 from shared.tooling.catalog import Auth, ConnectorEntry
 
 PLACEHOLDER = "..."
@@ -40,7 +41,7 @@ class SourceSettings:
     config: tuple[str, ...] = ()
 
     def env_var(self, key: str) -> str:
-        return f"SOURCES__{self.section.upper()}__{key.upper()}"
+        return env_var(self.section, key)
 
 
 def source_settings(entry: ConnectorEntry, factory: Any | None = None) -> SourceSettings:

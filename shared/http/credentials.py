@@ -20,7 +20,7 @@ from dlt.sources.helpers.rest_client.auth import (
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, config_key, env_var
 from shared.http.origins import origin_of
 from shared.redaction import Redactor
 
@@ -136,7 +136,7 @@ def require_secret(value: Any, connector: str, key: str) -> str:
     missing, or when a line break or control character sits inside it."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ConfigurationError(
-            f"{connector}: no `{key}` configured; set `sources.{connector}.{key}` in "
-            f".dlt/secrets.toml or the env var SOURCES__{connector.upper()}__{key.upper()}"
+            f"{connector}: no `{key}` configured; set `{config_key(connector, key)}` in "
+            f".dlt/secrets.toml or the env var {env_var(connector, key)}"
         )
-    return clean_secret(value, f"{connector}: `sources.{connector}.{key}`")
+    return clean_secret(value, f"{connector}: `{config_key(connector, key)}`")

@@ -65,15 +65,13 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, config_key
+from shared.http.retries import RESET_GRANULARITY_SECONDS
 
 #: `connectors run` counts its DEBUG records to show pacing waits (connectors/cli/progress.py);
 #: budget notices go through `announce` (the session's logger) so they are not counted
 logger = logging.getLogger(__name__)
 
-#: a reset header has whole seconds, and a server may round its reset down: the window
-#: has surely reset only this long after the second it names
-RESET_GRANULARITY_SECONDS = 1.0
 #: a reset this far in the past is not clocks disagreeing by a moment but a wrong header
 RESET_PAST_TOLERANCE_SECONDS = 5.0
 #: more requests than this in one window is not a budget but a broken header
@@ -537,7 +535,7 @@ def pacers_for(
 
 def _bucket_maker(connector: str, url: str, shown: str) -> Callable[[Any, str], Any]:
     """A function of (rate, key) making a pyrate-limiter bucket on the backend `url`."""
-    setting = f"sources.{connector}.rate_limit_backend"
+    setting = config_key(connector, "rate_limit_backend")
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("redis", "rediss"):
         from pyrate_limiter import GCRA, RedisStateStore, StateBucket

@@ -1,8 +1,10 @@
 """A per-source retry policy.
 
-dlt's retries are global (`RUNTIME__REQUEST_MAX_ATTEMPTS` ...); a catalog needs one policy
-per API: which statuses to retry, how many times, how fast to back off, and which
-response headers say how long to wait (`Retry-After`, an epoch reset header, a period).
+dlt's retries are per client, and every client takes them from the same runtime settings
+(`RUNTIME__REQUEST_MAX_ATTEMPTS` ...) unless built by hand; a catalog needs each API's
+policy declared with its connector: which statuses to retry, how many times, how fast to
+back off, and which response headers say how long to wait (`Retry-After`, an epoch reset
+header, a period).
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from requests import Response
+
+#: a reset header names a whole second, and a server may round its reset down: the window
+#: has surely reset only this long after the second it names (the retry after a 429 and
+#: the pacer's budget both wait this slack)
+RESET_GRANULARITY_SECONDS = 1.0
 
 #: Statuses retried by default: rate limited, and the transient server errors.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -98,7 +105,7 @@ class RetryPolicy:
         reset = _finite(headers[self.reset_header])
         if reset is None:
             return None
-        return max(0.0, reset - (time.time() if now is None else now)) + 0.05
+        return max(0.0, reset - (time.time() if now is None else now)) + RESET_GRANULARITY_SECONDS
 
     def named_wait(self, response: Response, now: float | None = None) -> float | None:
         """The wait a response asks for through its headers or the connector's hint."""
