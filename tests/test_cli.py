@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -952,3 +953,42 @@ def test_forced_progress_shows_requests_rows_and_pacing_waits(
     assert "crm: load ..." in lines
     assert TOKEN not in result.stderr and "?" not in "".join(lines[1:])
     assert table(result.stdout) == {"users": users}
+
+
+@pytest.mark.parametrize("resources", [[], ["--resources", "users"]])
+def test_run_builds_its_source_once(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    resources: list[str],
+) -> None:
+    """Building a source opens its sessions (and a shared pacing backend's connection):
+    `run` did it three times."""
+    import connectors.crm
+
+    built: list[dict[str, Any]] = []
+    original = connectors.crm.crm_source
+
+    def counting(**kwargs: Any) -> Any:
+        built.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(connectors.crm, "crm_source", counting)
+    monkeypatch.chdir(tmp_path)
+
+    code, _, err = cli(capsys, "run", "crm", "--replay", *resources)
+
+    assert code == 0, err
+    assert len(built) == 1
+
+
+def test_an_unknown_resource_is_named_before_missing_credentials(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SOURCES__CRM__BEARER_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    code, out, err = cli(capsys, "run", "crm", "--resources", "nope")
+
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines()[-1].startswith("error: crm has no resource `nope`; it has: ")

@@ -231,7 +231,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--database is a DuckDB file; --destination is {args.destination}")
     check_database("--database", args.database)
     resources = _resource_list(args.resources)
-    runner.check_resources(entry, resources)
     mode = f"replaying cassettes/{entry.name}/{entry.replay.cassette}.yaml" if args.replay else ""
     with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch:
         try:

@@ -112,10 +112,18 @@ def build_source(
     resources: Sequence[str] = (),
     base_url: str | None = None,
 ) -> Any:
-    """Instantiate the entry's source (only `resources`, if given)."""
-    check_resources(entry, resources)
+    """Instantiate the entry's source (only `resources`, if given), once: a source opens
+    its sessions and shared pacing backends (a Redis ping) as it is built.
+
+    A resource name the connector does not have is the error named first: when the build
+    itself fails (missing credentials, say), the names are checked on a stand-in before
+    the build's error is raised."""
     factory = entry.source_factory()
-    source = factory(**source_arguments(entry, factory, replay, base_url))
+    try:
+        source = factory(**source_arguments(entry, factory, replay, base_url))
+    except Exception:
+        check_resources(entry, resources)
+        raise
     if resources:
         check_source_resources(entry, source, resources)
         source = source.with_resources(*resources)
