@@ -481,7 +481,7 @@ def test_missing_credentials_are_one_line_naming_the_secret(
 ) -> None:
     code, out, err = cli(capsys, "verify", "crm")
 
-    assert code != 0 and out == ""
+    assert code == 2 and out == ""
     assert err.startswith("error: crm: missing bearer_token; set `sources.crm.bearer_token`")
     assert len(err.strip().splitlines()) == 1
 
@@ -491,3 +491,16 @@ def test_a_relative_base_url_blames_the_flag(capsys: pytest.CaptureFixture[str])
 
     assert code == 2
     assert err.startswith("error: --base-url `api.example.com` is not an absolute http(s) URL")
+
+
+def test_a_failed_read_is_one_line_and_never_exit_1(
+    crm: CrmFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", "not-the-token")
+
+    code, out, err = cli(capsys, "verify", "crm", *SOME)
+
+    # 1 is drift only: a read that failed cannot tell
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "not-the-token" not in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -16,7 +16,9 @@ row is live while its `_deleted_at` is NULL, or always without that column), and
 - deleted: live in the destination, no longer at the source;
 - stale: in both, the destination's cursor value older than the source's.
 
-Exit status: 0 when they agree, 1 on drift (or a failed read), 2 on bad input.
+Exit status: 0 when they agree, 1 on drift, 2 when it cannot tell: bad input (unknown
+connector or resource, no such database or dataset), missing or rejected credentials,
+a failed read. So 1 always means drift.
 """
 
 from __future__ import annotations
@@ -37,16 +39,16 @@ from shared.errors import ConnectorError
 
 #: example ids shown per category and table
 EXAMPLES = 5
-#: exit status on drift (or a failed read), and on bad input (as `commands`' USAGE)
+#: exit status on drift; and when verify cannot tell (bad input, a failed read)
 DRIFT = 1
-USAGE = 2
+CANNOT_TELL = 2
 #: the column that marks a destination row deleted at the source (NULL: live)
 DELETED_AT = "_deleted_at"
 
 
 class VerifyUsageError(ConnectorError):
     """Input verify cannot work with (no such database or dataset, a relative
-    `--base-url`): said in one line, exit status `USAGE`."""
+    `--base-url`): said in one line, exit status `CANNOT_TELL`."""
 
 
 @dataclass(frozen=True)
@@ -389,7 +391,7 @@ def check_destination(entry: Any, database: str | None, dataset: str | None) -> 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from connectors.cli import runner
-    from connectors.cli.explain import explain, is_usage_error
+    from connectors.cli.explain import explain
     from shared.tooling.catalog import UnknownConnectorError, load_catalog
 
     entry = load_catalog().get(args.name)
@@ -404,14 +406,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.traceback:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return USAGE
+        return CANNOT_TELL
     except Exception as exc:
         if runner.interrupted(exc):
             raise KeyboardInterrupt from exc
         if args.traceback or isinstance(exc, UnknownConnectorError):
             raise
         print(f"error: {explain(exc, entry)}", file=sys.stderr)
-        return USAGE if is_usage_error(exc) else DRIFT
+        return CANNOT_TELL
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
