@@ -69,7 +69,7 @@ test-connector: install  ## one connector's tests: make test-connector NAME=crm
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared
+	$(BIN)/mypy shared bench
 
 format: install
 	$(BIN)/ruff format .

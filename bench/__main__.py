@@ -224,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {}
     if limit:
         # configured DuckDB settings replace the catalog's (`shared.loading`); {} is DuckDB's own
-        settings = {} if limit.lower() == "duckdb" else {"memory_limit": limit}
-        env["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(settings)
+        duckdb_settings = {} if limit.lower() == "duckdb" else {"memory_limit": limit}
+        env["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps(duckdb_settings)
 
     started = time.monotonic()
     host = machine()

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, NotFound
@@ -27,6 +27,9 @@ PLAIN_HEADERS = frozenset(
 )
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+#: a fake's own class, so `with CrmFake() as fake` types `fake` as a `CrmFake`
+FakeT = TypeVar("FakeT", bound="FakeServer")
 
 
 RAW_HEADERS = "fake.raw_headers"
@@ -215,8 +218,9 @@ class FakeServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FakeServer:
-        return self.start()
+    def __enter__(self: FakeT) -> FakeT:
+        self.start()
+        return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
