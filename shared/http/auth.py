@@ -34,7 +34,7 @@ from dlt.sources.helpers.rest_client.auth import (
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from shared.errors import AuthenticationError, RequestFailedError, redact_url
+from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError, redact_url
 
 # the credential helpers connectors import from here (`require_secret`, ...) live in
 # `shared.http.credentials`, below both this module and the session
@@ -44,6 +44,7 @@ from shared.http.credentials import (  # noqa: F401
     auth_names,
     auth_secrets,
     clean_secret,
+    credentials_in_url,
     has_control_character,
     require_secret,
 )
@@ -236,6 +237,13 @@ def oauth2_client_credentials(
     connector: str = "connector",
 ) -> AuthBase:
     """OAuth2 client credentials against `token_url`, with renewal before expiry."""
+    carried = credentials_in_url(token_url)
+    if carried:
+        raise ConfigurationError(
+            f"{connector}: the token URL carries {carried}; the client id and secret are "
+            "sent in the token request's body, never in a URL, which dlt keeps in its "
+            "trace and logs (the URL is not shown)"
+        )
     return RenewingClientCredentials(
         access_token_url=token_url,
         client_id=clean_secret(client_id, "the OAuth2 client id"),

@@ -9,7 +9,9 @@ Below both `shared.http.auth` (which builds authenticators) and `shared.http.ses
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from dlt.sources.helpers.rest_client.auth import (
     APIKeyAuth,
@@ -17,6 +19,7 @@ from dlt.sources.helpers.rest_client.auth import (
     HttpBasicAuth,
     OAuth2ClientCredentials,
 )
+from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
@@ -140,3 +143,22 @@ def require_secret(value: Any, connector: str, key: str) -> str:
             f".dlt/secrets.toml or the env var {env_var(connector, key)}"
         )
     return clean_secret(value, f"{connector}: `{config_key(connector, key)}`")
+
+
+def credentials_in_url(url: str, names: Iterable[str] = ()) -> str | None:
+    """What credential `url` carries, said without its value, or None: a user name or
+    password (`https://user:pw@host`), or a query parameter named like a credential
+    (`?api_key=...`, or one of `names`). dlt stores URLs of config in its trace, and its
+    and urllib3's DEBUG lines print them: a credential never belongs in one."""
+    parts = urlsplit(url)
+    try:
+        has_userinfo = bool(parts.username or parts.password)
+    except ValueError:  # a malformed port: not ours to judge here
+        has_userinfo = "@" in parts.netloc
+    if has_userinfo:
+        return "a user name or password (`user:password@`)"
+    sensitive = {name.lower() for name in (*SENSITIVE_PARAMS, *names)}
+    for key, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() in sensitive:
+            return f"a credential query parameter (`{key}`)"
+    return None

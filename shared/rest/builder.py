@@ -62,7 +62,8 @@ from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIC
 from shared._dlt_compat import make_parent_key_name
 from shared.arrow.pages import yield_arrow_pages
 from shared.arrow.tables import load_as_arrow_tables, rows_of
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, redact_url, secret_hint
+from shared.http.credentials import credentials_in_url
 from shared.http.pages import PageCheck
 from shared.http.rate_limit import RateLimit
 from shared.http.responses import error_hook
@@ -124,10 +125,17 @@ class SourceHttp:
         self.sensitive_params = (*self.sensitive_params, *extra)
 
     def session(self) -> ConnectorSession:
+        carried = credentials_in_url(str(self.base_url or ""), self.sensitive_params)
+        if carried:
+            raise ConfigurationError(
+                f"{self.connector}: base_url carries {carried}; credentials belong in the "
+                f"source's secrets ({secret_hint(self.connector, self.secret_keys)}), never "
+                "in a URL, which dlt keeps in its trace and logs (the URL is not shown)"
+            )
         if not self.base_url or not str(self.base_url).startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"{self.connector}: base_url must be an absolute http(s) URL, got "
-                f"{self.base_url!r}; set `sources.{self.connector}.base_url`"
+                f"{redact_url(str(self.base_url))!r}; set `sources.{self.connector}.base_url`"
             )
         problem = url_problem(str(self.base_url))
         if problem:

@@ -17,7 +17,7 @@ import requests
 import responses
 
 from shared.errors import ConfigurationError, RequestFailedError
-from shared.http.auth import bearer_token
+from shared.http.auth import bearer_token, oauth2_client_credentials
 from shared.loading import run_source
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import HeaderLinkPaginator
@@ -309,3 +309,39 @@ def test_messages_name_the_table_a_hidden_helper_resource_feeds() -> None:
     assert table_of("epics__listing") == "epics"
     assert table_of("parties__for_employees") == "parties"
     assert table_of("lost_reasons") == "lost_reasons"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "carried"),
+    [
+        ("https://loader:Pw-9z8y@api.example.com/v2", "a user name or password (`user:password@`)"),
+        ("https://Pw-9z8y@api.example.com/v2", "a user name or password (`user:password@`)"),
+        ("https://api.example.com/v2?api_key=Pw-9z8y", "a credential query parameter (`api_key`)"),
+        ("https://api.example.com/v2?X-Team=Pw-9z8y", "a credential query parameter (`X-Team`)"),
+    ],
+)
+def test_a_base_url_carrying_a_credential_is_refused_without_showing_it(
+    base_url: str, carried: str
+) -> None:
+    """Userinfo was silently not sent, and dlt kept the URL in its trace: refused, with
+    the place the credential belongs."""
+    http = SourceHttp("demo", base_url, secret_keys=["bearer_token"], sensitive_params=["x-team"])
+
+    with pytest.raises(ConfigurationError) as raised:
+        http.session()
+
+    message = str(raised.value)
+    assert message.startswith(f"demo: base_url carries {carried}; credentials belong in ")
+    assert "`sources.demo.bearer_token` (env SOURCES__DEMO__BEARER_TOKEN)" in message
+    assert "Pw-9z8y" not in message and "loader" not in message and "\n" not in message
+
+
+def test_a_token_url_carrying_a_credential_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        oauth2_client_credentials(
+            "https://auth.example.com/token?client_secret=Pw-9z8y", "id", "secret-value-1"
+        )
+    assert "the token URL carries a credential query parameter (`client_secret`)" in str(
+        raised.value
+    )
+    assert "Pw-9z8y" not in str(raised.value)
