@@ -11,7 +11,10 @@ closed here for every incremental resource of a source (`guard_cursors`):
   instant (ISO 8601 with any zone and fraction, a datetime, or epoch seconds or
   milliseconds: `shared.timestamps`) and compared as one. What is stored keeps the form
   the API takes back as its filter: the stored (or initial, or first) value's form
-  (`format_like`), never later than the instant it stands for.
+  (`format_like`), never later than the instant it stands for. Rows keep their values as
+  the API sent them. (An Arrow table's text column is shown to dlt rewritten in that
+  form when its values differ in form, and put back after; on a table without a key
+  dlt would hash the row numbers this needs, so such a table compares as text.)
 - **The cursor never outruns the clock.** A record stamped in the future (server clock
   skew, `9999-12-31T23:59:59Z`) or updated while the sync was paging would move the
   stored cursor past "now", and every change until then would be skipped for good. The
@@ -357,7 +360,7 @@ class GuardedIncremental(Incremental[Any]):
         self._watch_shifts(rows)
         if is_arrow_object(rows):
             table, unreadable = self._split_table(rows)
-            result = super().__call__(table, meta) if len(table) else None
+            result = self._call_on_table(table, meta) if len(table) else None
             if unreadable is not None:
                 result = unreadable if result is None else _concat(result, unreadable)
         else:
@@ -497,6 +500,57 @@ class GuardedIncremental(Incremental[Any]):
         if not isinstance(rows, list):
             return (readable[0] if readable else None), unreadable, restore
         return readable, unreadable, restore
+
+    def _call_on_table(self, table: Any, meta: Any) -> Any:
+        """dlt's incremental on an Arrow table; a text cursor column whose values are not
+        all of the template's UTC form goes to dlt rewritten in that form (so text order is
+        time order), and comes back with the values as the API sent them."""
+        column_name = self._column
+        if (
+            column_name is None
+            or self.last_value_func not in (max, min)
+            or not isinstance(table, pa.Table)
+            or column_name not in table.schema.names
+        ):
+            return super().__call__(table, meta)
+        column: Any = table.column(column_name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            return super().__call__(table, meta)
+        if self._template is None:
+            first = column.drop_null()[:1].to_pylist()
+            self._template = first[0] if first else None
+            self._forms_checked = False
+        self._check_forms()
+        form = self._plain_form
+        # dlt hashes every column of a row when it knows no key: a row number would change
+        # the hashes it stores for the boundary
+        keyed = self.primary_key is not None or bool(self.lag)
+        if form is None or not keyed:
+            return super().__call__(table, meta)
+        if pc.all(
+            pc.fill_null(pc.match_substring_regex(column, _form_pattern(form)), True)
+        ).as_py():
+            return super().__call__(table, meta)
+        template = self._template
+        rewritten = pa.array(
+            [
+                None if v is None else format_like(to_datetime(v), template)
+                for v in column.to_pylist()
+            ],
+            column.type,
+        )
+        index = table.schema.get_field_index(column_name)
+        numbered = table.set_column(index, table.schema.field(index), rewritten).append_column(
+            ROW_NUMBER, pa.array(range(len(table)), pa.int64())
+        )
+        result: Any = super().__call__(numbered, meta)
+        if result is None or not len(result):
+            return result
+        if isinstance(result, pa.RecordBatch):
+            result = pa.Table.from_batches([result])
+        originals = column.take(result.column(ROW_NUMBER))
+        result = result.drop_columns([ROW_NUMBER])
+        return result.set_column(index, result.schema.field(index), originals)
 
     def _check_forms(self) -> None:
         """Values of the template's UTC form order as text as in time: when dlt's own start
@@ -724,6 +778,18 @@ class GuardedIncremental(Incremental[Any]):
         if len(text) > QUOTED_CHARACTERS:
             text = text[: QUOTED_CHARACTERS - 3] + "..."
         return self.redactor.redact(text)
+
+
+#: a column the guard numbers an Arrow table's rows in while dlt filters it
+ROW_NUMBER = "_cursor_guard_row_number"
+
+
+def _form_pattern(form: tuple[Any, ...]) -> str:
+    """A regular expression matching exactly the ISO 8601 values of `form` (`utc_form`)."""
+    sep, digits, zone, _ = form
+    fraction = rf"\.\d{{{digits}}}" if digits else ""
+    written = {None: "", "Z": "Z", "+00:00": r"[+-]00:00", "+0000": r"[+-]0000"}[zone]
+    return rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{written}$"
 
 
 def _concat(result: Any, unreadable: pa.Table) -> Any:

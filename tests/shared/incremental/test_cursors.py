@@ -292,6 +292,39 @@ def test_mixed_forms_are_stored_in_the_initial_values_form(pipeline: dlt.Pipelin
     assert query(pipeline, "SELECT COUNT(*) FROM items") == [(4,)]
 
 
+def arrow_source(table: pa.Table, **incremental: Any) -> dlt.sources.DltSource:
+    @dlt.resource(name="items", primary_key="id", write_disposition="merge")
+    def items() -> Any:
+        yield table
+
+    resource = items()
+    resource.apply_hints(incremental=dlt.sources.incremental("updated_at", **incremental))
+    return dlt.source(lambda: guard_cursors([resource], "demo", fixed_clock()), name="demo")()
+
+
+def test_arrow_tables_compare_instants_and_keep_the_values_as_sent(pipeline: dlt.Pipeline) -> None:
+    initial = {"initial_value": "2024-01-01T00:00:00Z"}
+    first = pa.table(
+        {"id": [1, 2], "updated_at": ["2024-12-05T00:00:00Z", "2024-12-05T05:30:00+05:00"]}
+    )
+
+    run_source(pipeline, arrow_source(first, **initial))
+
+    assert stored(pipeline)["last_value"] == "2024-12-05T00:30:00Z"
+    assert query(pipeline, "SELECT updated_at FROM items WHERE id = 2") == [
+        ("2024-12-05T05:30:00+05:00",)  # as the API sent it (Arrow text stays text)
+    ]
+
+    later = pa.table(
+        {"id": [3, 4], "updated_at": ["2024-12-05T03:00:00Z", "2024-12-05T00:10:00+00:00"]}
+    )
+    run_source(pipeline, arrow_source(later, **initial))
+
+    assert query(pipeline, "SELECT id FROM items ORDER BY id") == [(1,), (2,), (3,)]
+    assert stored(pipeline)["last_value"] == "2024-12-05T03:00:00Z"
+    assert "_cursor_guard_row_number" not in pipeline.default_schema.get_table_columns("items")
+
+
 def test_instants_order_against_plain_text_both_ways() -> None:
     early = Instant("2024-12-05T05:30:00+05:00", instant_key("2024-12-05T05:30:00+05:00"))
     late = "2024-12-05T03:00:00Z"
