@@ -15,7 +15,13 @@ from shared.tooling.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: the deeper pages the README links to
+DOCS = {
+    path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md"))
+}
 CATALOG = load_catalog()
+#: what a user reads: the README, then the pages it links to
+EVERYTHING = "\n".join([README, *DOCS.values()])
 
 
 def sections(markdown: str) -> list[str]:
@@ -52,18 +58,35 @@ def test_quick_start_comes_first_with_exactly_make_demo_and_make_test() -> None:
     [
         "Using a connector from plain dlt",
         "Using a connector from Dango",
+        "Running from an orchestrator",
         "Secrets",
         "Adding a connector",
-        "Recording cassettes",
-        "Security",
     ],
 )
 def test_readme_has_a_section_on(topic: str) -> None:
     assert topic in sections(README)
 
 
+@pytest.mark.parametrize(
+    ("page", "topic"),
+    [
+        ("operations.md", "Checking the destination against the source: `verify`"),
+        ("operations.md", "Running at scale"),
+        ("writing-a-connector.md", "Recording cassettes"),
+        ("security.md", "Origins, links and messages"),
+    ],
+)
+def test_the_docs_pages_have_a_section_on(page: str, topic: str) -> None:
+    assert topic in sections(DOCS[page])
+    assert f"docs/{page}" in README  # linked from the README
+
+
+def test_the_readme_stays_short() -> None:
+    assert len(README.splitlines()) < 350
+
+
 def test_readme_keeps_the_security_and_cassette_facts() -> None:
-    flat = " ".join(README.split())
+    flat = " ".join(EVERYTHING.split())
 
     assert "A next-page link to any other origin is **refused**" in flat
     assert "re-recording unchanged data gives byte-identical files" in flat
@@ -128,7 +151,11 @@ def _relative_links(markdown: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "document",
-    ["README.md", *(f"connectors/{name}/README.md" for name in CATALOG.names)],
+    [
+        "README.md",
+        *(f"docs/{name}" for name in DOCS),
+        *(f"connectors/{name}/README.md" for name in CATALOG.names),
+    ],
 )
 def test_every_link_resolves_inside_the_repository(document: str) -> None:
     path = ROOT / document
