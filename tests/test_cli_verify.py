@@ -504,3 +504,16 @@ def test_a_failed_read_is_one_line_and_never_exit_1(
     assert code == 2 and out == ""
     assert err.startswith("error: ") and "not-the-token" not in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_file_that_is_no_duckdb_database_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+    (tmp_path / "crm.duckdb").write_text("not a database")
+
+    code, out, err = cli(capsys, "verify", "crm")
+
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: cannot open {tmp_path / 'crm.duckdb'} read-only: ")
+    assert len(err.strip().splitlines()) == 1

@@ -360,8 +360,8 @@ def verify(entry: Any, source: Any, database: Path, dataset: str) -> Verificatio
 
 
 def check_destination(entry: Any, database: str | None, dataset: str | None) -> tuple[Path, str]:
-    """The DuckDB file and dataset to compare with, or a `UsageError` in one line when
-    either does not exist (verify never creates them)."""
+    """The DuckDB file and dataset to compare with, or a `VerifyUsageError` in one line
+    when either does not exist or cannot be read (verify never creates them)."""
     import duckdb
 
     from connectors.cli import runner
@@ -377,7 +377,8 @@ def check_destination(entry: Any, database: str | None, dataset: str | None) -> 
         with duckdb.connect(str(path), read_only=True) as connection:
             present = datasets(connection)
     except duckdb.Error as exc:
-        raise VerifyUsageError(f"{path} is not a DuckDB database ({type(exc).__name__})") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VerifyUsageError(f"cannot open {path} read-only: {reason}") from exc
     if dataset not in present:
         ours = [
             name for name in present if name not in ("information_schema", "main", "pg_catalog")
