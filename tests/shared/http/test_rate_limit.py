@@ -511,8 +511,11 @@ def test_on_a_shared_backend_a_larger_budget_does_not_speed_a_process_up(
     for _ in range(6):
         session.get(f"{BASE_URL}/items")
 
-    gaps = [later - earlier for earlier, later in pairwise(sent_at)]
-    assert min(gaps) >= limit.interval - 0.005  # the shared bucket's spacing still holds
+    # the shared bucket's spacing still holds: five intervals between the first and the
+    # last (the budget alone would allow 9,999 in 60 s, i.e. all six at once). Measured
+    # over the whole run, not gap by gap: on a loaded machine a request may reach the
+    # server a moment after its slot, making the next gap that much shorter.
+    assert sent_at[-1] - sent_at[0] >= 5 * limit.interval * 0.8
 
 
 def test_on_a_shared_backend_a_spent_budget_still_holds_a_process_back(
