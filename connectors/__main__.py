@@ -2,7 +2,11 @@
 
 import sys
 
-from connectors.cli import main
+try:
+    from connectors.cli import main
+except KeyboardInterrupt:  # Ctrl-C while dlt and the connectors import: no traceback
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 __all__ = ["main"]
 
