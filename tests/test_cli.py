@@ -992,3 +992,30 @@ def test_an_unknown_resource_is_named_before_missing_credentials(
 
     assert (code, out) == (2, "")
     assert err.strip().splitlines()[-1].startswith("error: crm has no resource `nope`; it has: ")
+
+
+def test_a_run_lists_the_tables_that_got_no_new_rows(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The second incremental run re-reads only the party at its cursor: every table of
+    the first run is listed again, those with nothing new as 0, rather than left out (a
+    user could not tell "nothing new" from "not synced")."""
+    monkeypatch.chdir(tmp_path)
+    with CrmFake() as fake:
+        monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__CRM__BASE_URL", fake.base_url)
+        monkeypatch.setenv("SOURCES__CRM__REQUESTS_PER_MINUTE", "60000")
+        args = ("run", "crm", "--resources", "parties,stages", "--dataset", "crm_zero")
+
+        first = cli(capsys, *args)
+        # the party the next run re-reads (the cursor's) now has no e-mail address
+        latest = max(fake.data["parties"], key=lambda party: (party["updatedAt"], party["id"]))
+        latest["emailAddresses"] = []
+        second = cli(capsys, *args)
+
+    assert first[0] == second[0] == 0, second[2]
+    first_rows, second_rows = table(first[1]), table(second[1])
+    assert first_rows["parties"] == len(fake.data["parties"])
+    assert set(second_rows) == set(first_rows)
+    assert second_rows["stages"] == len(fake.data["stages"])
+    assert second_rows["parties__email_addresses"] == 0 < first_rows["parties__email_addresses"]

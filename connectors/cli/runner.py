@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.schema.utils import get_root_table
 
 from shared.errors import exception_chain
 from shared.loading import duckdb_pipeline, row_counts, run_source
@@ -219,14 +220,22 @@ def load(
             run_source(pipeline, source, refresh="drop_sources")
     else:
         run_source(pipeline, source)
-    return SyncResult(entry.name, rows_loaded(pipeline), time.monotonic() - started)
+    return SyncResult(entry.name, rows_loaded(pipeline, source), time.monotonic() - started)
 
 
-def rows_loaded(pipeline: dlt.Pipeline) -> dict[str, int]:
-    """Rows per data table that the pipeline's last run normalized (and so loaded)."""
+def rows_loaded(pipeline: dlt.Pipeline, source: Any = None) -> dict[str, int]:
+    """Rows per data table that the pipeline's last run normalized (and so loaded); with
+    `source`, also every table of its selected resources that this run left unchanged
+    (0 new rows: an incremental run with nothing new says so, rather than omitting it)."""
     trace = pipeline.last_trace
     info = trace.last_normalize_info if trace is not None else None
-    counts = info.row_counts if info is not None else {}
+    counts = dict(info.row_counts) if info is not None else {}
+    if source is not None:
+        selected = set(source.selected_resources)
+        tables = pipeline.default_schema.tables
+        for name in pipeline.default_schema.data_table_names():
+            if get_root_table(tables, name).get("resource") in selected:
+                counts.setdefault(name, 0)
     return {table: rows for table, rows in sorted(counts.items()) if not table.startswith("_dlt")}
 
 
