@@ -63,7 +63,7 @@ from dlt.common.storages.load_package import load_package_state
 from dlt.extract.exceptions import DataItemRequiredForDynamicTableHints
 from dlt.extract.hints import HintsMeta, make_hints
 from dlt.extract.items import DataItemWithMeta, TableNameMeta
-from dlt.extract.items_transform import ItemTransform
+from dlt.extract.items_transform import ItemTransform, LimitItem
 from dlt.extract.resource import DltResource
 
 from shared._dlt_compat import (
@@ -512,7 +512,10 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
         self._first = True
 
     def bind(self, pipe: Any) -> RowsToTables:
-        if self.batch_rows > 1 and isinstance(pipe.gen, Iterator):
+        # `add_limit(n)` counts the items the pipe yields: batched, one item would be up to
+        # `batch_rows` rows of pages requested ahead; limited, pages pass one by one
+        limited = any(isinstance(step, LimitItem) for step in pipe.steps)
+        if self.batch_rows > 1 and isinstance(pipe.gen, Iterator) and not limited:
             pipe.replace_gen(_batched_pages(pipe.gen, self.batch_rows))
         self._splitter = None
         self._rows_only = False

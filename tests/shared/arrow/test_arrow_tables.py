@@ -276,3 +276,26 @@ def test_an_item_over_the_split_size_is_split_in_parts_and_a_misfit_part_goes_to
     assert "x__v_text" in data_tables(arrow_path)["items"]["columns"]  # dlt's own outcome
     assert "is bigint, a batch holds text" in caplog.text and FALLBACK in caplog.text
     assert "items__tags" in extracted_tables(arrow_path)  # the parts before it: Arrow
+
+
+def test_add_limit_counts_pages_on_the_arrow_path_and_requests_no_more(
+    pipeline: dlt.Pipeline,
+) -> None:
+    """Batched, `add_limit(2)` let through two batches of up to 2,000 rows: every page of
+    this resource was requested (and loaded). Limited, pages pass one by one, as on dlt's
+    own path."""
+    requested: list[int] = []
+
+    @dlt.resource(primary_key="id", write_disposition="merge")
+    def items() -> Any:
+        for page in range(50):
+            requested.append(page)
+            yield [{"id": page * 10 + i, "value": i} for i in range(10)]
+
+    load_as_arrow_tables([items], "demo")
+
+    pipeline.run(items.add_limit(2))
+
+    assert requested == [0, 1]
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("SELECT COUNT(*) FROM items")[0][0] == 20
