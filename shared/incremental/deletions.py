@@ -256,7 +256,11 @@ class Deletions(ItemTransform[Any, dict[str, Any]]):
             hooks=self.hooks,
         ):
             for entry in page:
-                when = to_datetime(entry[feed.deleted_at]) if feed.deleted_at else started
+                if entry.get(feed.key) is None:
+                    continue
+                # an entry without its deletion time: deleted before this sync started
+                reported = entry.get(feed.deleted_at) if feed.deleted_at else None
+                when = to_datetime(reported) if reported else started
                 key: tuple[str, ...] = (str(entry[feed.key]),)
                 deleted[key] = when
                 self._raw_keys[key] = (entry[feed.key],)
@@ -274,9 +278,7 @@ class Deletions(ItemTransform[Any, dict[str, Any]]):
 
     # -- helpers -----------------------------------------------------------------------
     def _key_names(self) -> list[str]:
-        key = self.resource.compute_table_schema().get("columns", {})
-        names = [name for name, column in key.items() if column.get("primary_key")]
-        return names
+        return key_names_of(self.resource)
 
     def _table_name(self) -> str:
         return str(self.resource.table_name)
@@ -315,28 +317,45 @@ def track_deletions(
 def note_listing(listing: DltResource, loader: DltResource) -> DltResource:
     """Make `listing` (a hidden resource doing the HTTP for `loader`, which loads its
     rows) send the end of each finished listing on to `loader`'s `Deletions` step."""
-    key_names = [
-        name
-        for name, column in loader.compute_table_schema().get("columns", {}).items()
-        if column.get("primary_key")
-    ]
-    listing.add_step(NoteListing(key_names))
+    listing.add_step(NoteListing(key_names_of(loader)))
     return listing
 
 
-def _noting_keys(pages: Iterator[Any], key_names: Sequence[str]) -> Iterator[Any]:
-    keys: set[tuple[str, ...]] = set()
-    repeated = False
-    for page in pages:
-        rows = page if isinstance(page, list) else [page]
-        for row in rows:
+class ListingKeys:
+    """The keys of the rows of one listing, noted as its pages go by; `end()` is the item
+    that follows the listing once it ran to its end, for the loading resource's
+    `Deletions` step (for a listing read elsewhere, e.g. through `shared.rest.fan_in`'s
+    union)."""
+
+    def __init__(self, key_names: Sequence[str]) -> None:
+        self.key_names = list(key_names)
+        self.keys: set[tuple[str, ...]] = set()
+        self.repeated = False
+
+    def note(self, page: Any) -> None:
+        for row in page if isinstance(page, list) else [page]:
             if type(row) is dict:
-                key = tuple(str(row.get(name)) for name in key_names)
-                if key in keys:
-                    repeated = True
-                keys.add(key)
+                key = tuple(str(row.get(name)) for name in self.key_names)
+                if key in self.keys:
+                    self.repeated = True
+                self.keys.add(key)
+
+    def end(self) -> DataItemWithMeta:
+        return DataItemWithMeta(_ListingEndMeta(_ListingDone(self.keys, self.repeated)), [])
+
+
+def key_names_of(resource: DltResource) -> list[str]:
+    """The primary key columns of `resource`'s table."""
+    columns = resource.compute_table_schema().get("columns", {})
+    return [name for name, column in columns.items() if column.get("primary_key")]
+
+
+def _noting_keys(pages: Iterator[Any], key_names: Sequence[str]) -> Iterator[Any]:
+    listing = ListingKeys(key_names)
+    for page in pages:
+        listing.note(page)
         yield page
-    yield DataItemWithMeta(_ListingEndMeta(_ListingDone(keys, repeated)), [])
+    yield listing.end()
 
 
 def _sync_started_at() -> datetime:
@@ -501,9 +520,11 @@ __all__ = [
     "DeletionFeed",
     "DeletionMode",
     "Deletions",
+    "ListingKeys",
     "NoteListing",
     "deletion_columns",
     "deletion_mode",
+    "key_names_of",
     "note_listing",
     "track_deletions",
 ]
