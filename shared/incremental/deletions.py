@@ -314,6 +314,15 @@ def track_deletions(
     return resource
 
 
+def learns_deletions(resource: DltResource) -> str:
+    """How `resource` learns deletions: `"feed"`, `"full_list"` or `"none"` (as the
+    catalog says it, `shared.tooling.catalog`)."""
+    for step in pipe_steps(resource):
+        if isinstance(step, Deletions):
+            return "feed" if step.feed is not None else "full_list"
+    return "none"
+
+
 def note_listing(listing: DltResource, loader: DltResource) -> DltResource:
     """Make `listing` (a hidden resource doing the HTTP for `loader`, which loads its
     rows) send the end of each finished listing on to `loader`'s `Deletions` step."""
@@ -525,6 +534,7 @@ __all__ = [
     "deletion_columns",
     "deletion_mode",
     "key_names_of",
+    "learns_deletions",
     "note_listing",
     "track_deletions",
 ]
