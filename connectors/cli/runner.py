@@ -19,6 +19,7 @@ from typing import Any
 
 import dlt
 
+from shared.errors import ConnectorError
 from shared.loading import duckdb_pipeline, row_counts, run_source
 from shared.tooling.cassettes import Scrubber, replaying
 from shared.tooling.catalog import Catalog, ConnectorEntry, UnknownConnectorError
@@ -86,11 +87,19 @@ def configured(section: str, key: str) -> bool:
 
 
 def source_arguments(
-    entry: ConnectorEntry, factory: Any, replay: bool, base_url: str | None
+    entry: ConnectorEntry,
+    factory: Any,
+    replay: bool,
+    base_url: str | None,
+    deletions: str | None = None,
 ) -> dict[str, Any]:
     """The arguments the CLI passes to the source function; dlt injects the rest."""
     parameters = inspect.signature(factory).parameters
     arguments: dict[str, Any] = {}
+    if deletions is not None:
+        if "deletions" not in parameters:
+            raise ConnectorError(f"{entry.name}: the source takes no `deletions` argument")
+        arguments["deletions"] = deletions
     if replay:
         arguments.update(dummy_credentials(entry))
         base_url = entry.base_url
@@ -110,11 +119,13 @@ def build_source(
     replay: bool = False,
     resources: Sequence[str] = (),
     base_url: str | None = None,
+    deletions: str | None = None,
 ) -> Any:
-    """Instantiate the entry's source (only `resources`, if given)."""
+    """Instantiate the entry's source (only `resources`, if given; `deletions`: the
+    source's `deletions` mode, else its default)."""
     check_resources(entry, resources)
     factory = entry.source_factory()
-    source = factory(**source_arguments(entry, factory, replay, base_url))
+    source = factory(**source_arguments(entry, factory, replay, base_url, deletions))
     if resources:
         check_source_resources(entry, source, resources)
         source = source.with_resources(*resources)
