@@ -56,10 +56,11 @@ test-lowest: $(LOWEST_VENV)/.installed  ## the whole test suite on the lowest su
 test-dango: install  ## sync every connector twice with Dango (getdango 1.0.13)
 	$(BIN)/python -m pytest -q -m dango tests/dango
 
-# A connector's test files: test_NAME.py, and test_NAME_loopback.py and
-# test_NAME_fast_path.py where they exist (connectors/cli/scaffold.py's TEST_SUFFIXES).
+# A connector's test files: test_NAME.py, and test_NAME_loopback.py,
+# test_NAME_fast_path.py and test_NAME_deletions.py where they exist
+# (connectors/cli/scaffold.py's TEST_SUFFIXES).
 # Named one by one, not test_NAME_*.py, which would also run a connector named NAME_copy.
-CONNECTOR_TESTS = $(wildcard $(addprefix tests/connectors/test_$(NAME),.py _loopback.py _fast_path.py))
+CONNECTOR_TESTS = $(wildcard $(addprefix tests/connectors/test_$(NAME),.py _loopback.py _fast_path.py _deletions.py))
 
 test-connector: install  ## one connector's tests: make test-connector NAME=crm
 	@test -n "$(NAME)" || { echo "usage: make test-connector NAME=<connector>"; exit 2; }

@@ -21,6 +21,7 @@ from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 
 from connectors.cli.runner import source_arguments
 from connectors.cli.snippets import source_settings
+from shared.incremental.deletions import learns_deletions
 from shared.tooling.catalog import (
     CATALOG_PATH,
     CatalogError,
@@ -121,6 +122,17 @@ def cursor_mismatches(entry: ConnectorEntry, source: Any) -> list[str]:
         f"{listed.name}: catalog {listed.incremental!r}, code {code!r}"
         for listed in entry.resources
         if (code := incremental_cursor(resources[listed.name])) != listed.incremental
+    ]
+
+
+def deletion_mismatches(entry: ConnectorEntry, source: Any) -> list[str]:
+    """Each listed resource whose `deletions` differs from how its built resource learns
+    them."""
+    resources = source.selected_resources
+    return [
+        f"{listed.name}: catalog {listed.deletions!r}, code {code!r}"
+        for listed in entry.resources
+        if (code := learns_deletions(resources[listed.name])) != listed.deletions
     ]
 
 
@@ -262,6 +274,32 @@ def test_source_yields_exactly_the_listed_resources_keys_and_dispositions(
             assert is_fed_from(resource, parent, listed), f"{listed_resource.name} <- {parent.name}"
         else:
             assert not listed & set(pipe_ancestors(resource)), listed_resource.name
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_listed_deletions_are_how_the_resources_learn_them(entry: ConnectorEntry) -> None:
+    source = instantiate(entry)
+
+    assert deletion_mismatches(entry, source) == []
+    # every connector learns some deletions, and a feed or full list marks a keyed table
+    assert any(resource.deletions != "none" for resource in entry.resources), entry.name
+
+
+def test_a_wrong_deletions_entry_in_the_catalog_is_caught() -> None:
+    entry = CATALOG.get("crm")
+    broken = dataclasses.replace(
+        entry,
+        resources=tuple(
+            dataclasses.replace(listed, deletions="full_list")
+            if listed.name == "parties"
+            else listed
+            for listed in entry.resources
+        ),
+    )
+
+    assert deletion_mismatches(broken, instantiate(entry)) == [
+        "parties: catalog 'full_list', code 'feed'"
+    ]
 
 
 @pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)

@@ -288,6 +288,41 @@ def test_run_against_a_live_api_takes_credentials_and_base_url_from_dlt_config(
     assert {r.headers["Authorization"] for r in fake.requests} == {f"Bearer {TOKEN}"}
 
 
+@pytest.mark.parametrize(
+    ("flag", "expected"), [((), (120, 1)), (("--deletions", "hard"), (119, 0))]
+)
+def test_run_deletions_hard_deletes_the_rows_the_default_keeps_marked(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    flag: tuple[str, ...],
+    expected: tuple[int, int],
+) -> None:
+    database = str(tmp_path / "deletions.duckdb")
+    with CrmFake() as fake:
+        monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__CRM__REQUESTS_PER_MINUTE", "60000")
+        argv = ["run", "crm", "--resources", "users", "--base-url", fake.base_url]
+        argv += ["--database", database, "--dataset", "crm_deletions", *flag]
+        assert cli(capsys, *argv)[0] == 0
+        fake.delete("users", fake.data["users"][0]["id"])
+        code, _, err = cli(capsys, *argv)
+
+    assert code == 0, err
+    with duckdb.connect(database) as db:
+        ((rows, marked),) = db.execute(
+            "SELECT COUNT(*), COUNT(_deleted_at) FROM crm_deletions.users"
+        ).fetchall()
+    # rows, and rows marked deleted
+    assert (rows, marked) == expected
+
+
+def test_run_deletions_takes_only_soft_or_hard(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "crm", "--deletions", "gone"])
+    assert "invalid choice: 'gone'" in capsys.readouterr().err
+
+
 def test_a_rejected_token_is_one_line_naming_the_secret_without_its_value(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,7 @@ from connectors.analytics.settings import (
     TOKEN_EXPIRY_MARGIN_SECONDS,
 )
 from shared.http.retries import RetryPolicy
+from shared.incremental.deletions import deletion_mode
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import ShortPageOffsetPaginator
 
@@ -60,6 +61,7 @@ def analytics_source(
     api_key_location: str = "query",
     expiry_margin: float = TOKEN_EXPIRY_MARGIN_SECONDS,
     max_retries: int = MAX_RETRIES,
+    deletions: str = "soft",
 ) -> list[DltResource]:
     """Load the configured resources of the analytics API.
 
@@ -80,7 +82,11 @@ def analytics_source(
         api_key_location: `"query"` sends `?api_key=...`; `"header"` a header `api_key`.
         expiry_margin: renew an OAuth2 token this many seconds before it expires.
         max_retries: retries of a 429 or 5xx before the sync fails.
+        deletions: what a record missing from a resource read in full does to its row:
+            `"soft"` keeps it with `_deleted_at` set (a replaced table too); `"hard"`
+            deletes it (README, "Deletions").
     """
+    mode = deletion_mode(deletions, "analytics")
     chosen = authentication(
         base_url,
         api_key=api_key,
@@ -99,4 +105,4 @@ def analytics_source(
         retry_policy=retry_policy(max_retries),
         sensitive_params=[API_KEY_PARAM],
     )
-    return build_resources(http, table, RESOURCE_DEFAULTS)
+    return build_resources(http, table, RESOURCE_DEFAULTS, deletions=mode)

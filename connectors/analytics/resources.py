@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from connectors.analytics.settings import DEFAULT_PATH_TEMPLATE
 from shared.errors import ConfigurationError
+from shared.rest.builder import FULL_LIST
 
 CONNECTOR = "analytics"
 RESOURCE_KEYS = frozenset(
@@ -50,7 +51,11 @@ def resource_table(resources: Any) -> list[dict[str, Any]]:
 def _resource(entry: Any, position: int) -> dict[str, Any]:
     where = f"entry {position}"
     if isinstance(entry, str):
-        return {"name": _name(entry, where), "endpoint": {"path": _default_path(entry)}}
+        return {
+            "name": _name(entry, where),
+            "endpoint": {"path": _default_path(entry)},
+            "deletions": FULL_LIST,
+        }
     if not isinstance(entry, Mapping):
         _fail(f"{where} must be a resource name or a mapping, got {type(entry).__name__}")
     unknown = sorted(set(entry) - RESOURCE_KEYS)
@@ -78,6 +83,9 @@ def _resource(entry: Any, position: int) -> dict[str, Any]:
                 f"got {disposition!r}"
             )
         resource["write_disposition"] = disposition
+    if incremental is None and resource.get("write_disposition", "replace") != "append":
+        # read in full every run: a record missing from the list was deleted
+        resource["deletions"] = FULL_LIST
     return resource
 
 

@@ -4,7 +4,7 @@ code, sync the demo, start a new connector.
     connectors list
     connectors show crm
     connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
-                       [--replay] [--base-url URL] [--progress]
+                       [--replay] [--base-url URL] [--progress] [--deletions soft|hard]
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
@@ -38,6 +38,11 @@ FAILED = 1
 INTERRUPTED = 130
 #: the distribution this package is installed as (for `--version`)
 DISTRIBUTION = "dlt-connector-catalog"
+
+
+#: `run --deletions`: shared.incremental.deletions.DELETION_MODES, named here so that
+#: parsing arguments imports no dlt
+DELETION_CHOICES = ("soft", "hard")
 
 
 class UsageError(ConnectorError):
@@ -235,7 +240,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch:
         try:
             source = runner.build_source(
-                entry, replay=args.replay, resources=resources, base_url=args.base_url
+                entry,
+                replay=args.replay,
+                resources=resources,
+                base_url=args.base_url,
+                deletions=args.deletions,
             )
             pipeline = runner.make_pipeline(
                 entry,
@@ -376,6 +385,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--replay", action="store_true", help="run offline from the cassette")
     run.add_argument("--base-url", help="the API's base URL (default: dlt config, then catalog)")
     run.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
+    run.add_argument(
+        "--deletions",
+        choices=DELETION_CHOICES,
+        help="what a record deleted at the source does: soft (the default) sets its row's "
+        "_deleted_at; hard deletes the row and its child-table rows",
+    )
     run.set_defaults(handler=cmd_run)
 
     from connectors.cli.verify import add_parser as add_verify

@@ -20,7 +20,7 @@ from typing import Any
 import dlt
 from dlt.common.schema.utils import get_root_table
 
-from shared.errors import exception_chain
+from shared.errors import ConnectorError, exception_chain
 from shared.loading import duckdb_pipeline, row_counts, run_source
 from shared.tooling.cassettes import Scrubber, replaying
 from shared.tooling.catalog import Catalog, ConnectorEntry, UnknownConnectorError
@@ -88,11 +88,19 @@ def configured(section: str, key: str) -> bool:
 
 
 def source_arguments(
-    entry: ConnectorEntry, factory: Any, replay: bool, base_url: str | None
+    entry: ConnectorEntry,
+    factory: Any,
+    replay: bool,
+    base_url: str | None,
+    deletions: str | None = None,
 ) -> dict[str, Any]:
     """The arguments the CLI passes to the source function; dlt injects the rest."""
     parameters = inspect.signature(factory).parameters
     arguments: dict[str, Any] = {}
+    if deletions is not None:
+        if "deletions" not in parameters:
+            raise ConnectorError(f"{entry.name}: the source takes no `deletions` argument")
+        arguments["deletions"] = deletions
     if replay:
         arguments.update(dummy_credentials(entry))
         base_url = entry.base_url
@@ -112,16 +120,18 @@ def build_source(
     replay: bool = False,
     resources: Sequence[str] = (),
     base_url: str | None = None,
+    deletions: str | None = None,
 ) -> Any:
-    """Instantiate the entry's source (only `resources`, if given), once: a source opens
-    its sessions and shared pacing backends (a Redis ping) as it is built.
+    """Instantiate the entry's source (only `resources`, if given; `deletions`: the
+    source's `deletions` mode, else its default), once: a source opens its sessions and
+    shared pacing backends (a Redis ping) as it is built.
 
     A resource name the connector does not have is the error named first: when the build
     itself fails (missing credentials, say), the names are checked on a stand-in before
     the build's error is raised."""
     factory = entry.source_factory()
     try:
-        source = factory(**source_arguments(entry, factory, replay, base_url))
+        source = factory(**source_arguments(entry, factory, replay, base_url, deletions))
     except Exception:
         check_resources(entry, resources)
         raise

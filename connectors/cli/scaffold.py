@@ -34,7 +34,7 @@ VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 VERBATIM_DIRS = ("cassettes",)
 #: a connector's test files are tests/connectors/test_<name><suffix>.py, one per suffix
 #: (the Makefile's `test-connector` runs the same list)
-TEST_SUFFIXES = ("", "_loopback", "_fast_path")
+TEST_SUFFIXES = ("", "_loopback", "_fast_path", "_deletions")
 
 
 class ScaffoldError(ConnectorError):

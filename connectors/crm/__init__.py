@@ -26,7 +26,8 @@ from shared.http.auth import require_secret
 from shared.http.rate_limit import BudgetHeaders, RateLimit
 from shared.http.retries import RetryPolicy
 from shared.http.session import DEFAULT_REQUEST_DEADLINE
-from shared.rest.builder import SourceHttp, build_resources
+from shared.incremental.deletions import DeletionFeed, deletion_mode
+from shared.rest.builder import FULL_LIST, SourceHttp, build_resources
 from shared.rest.paginators import HeaderLinkPaginator
 from shared.timestamps import iso_utc_seconds
 
@@ -45,6 +46,28 @@ def since(initial_value: str | None) -> dict[str, Any]:
     }
 
 
+def deleted_since(entity: str, data_selector: str, initial_since: str | None) -> DeletionFeed:
+    """The entity's deleted feed, `/api/v2/{entity}/deleted?since=` (`since` required)."""
+    return DeletionFeed(
+        path=f"/api/v2/{entity}/deleted",
+        data_selector=data_selector,
+        deleted_at="deletedAt",
+        params={"perPage": PER_PAGE},
+        paginator=HeaderLinkPaginator(),
+        since_param="since",
+        initial_since=initial_since,
+        since_lag_seconds=SINCE_LAG_SECONDS,
+    )
+
+
+def listed(name: str, path: str, data_selector: str, **params: Any) -> dict[str, Any]:
+    """A list read in full every run: a record missing from it was deleted."""
+    endpoint: dict[str, Any] = {"path": path, "data_selector": data_selector}
+    if params:
+        endpoint["params"] = params
+    return {"name": name, "endpoint": endpoint, "deletions": FULL_LIST}
+
+
 def is_organisation(party: dict[str, Any]) -> bool:
     return party.get("type") == "organisation"
 
@@ -52,7 +75,7 @@ def is_organisation(party: dict[str, Any]) -> bool:
 def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
     """The contract's resource table."""
     return [
-        {"name": "users", "endpoint": {"path": "/api/v2/users", "data_selector": "users"}},
+        listed("users", "/api/v2/users", "users"),
         {
             "name": "parties",
             "endpoint": {
@@ -60,15 +83,9 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "data_selector": "parties",
                 "params": {"since": since(initial_since)},
             },
+            "deletions": deleted_since("parties", "parties", initial_since),
         },
-        {
-            "name": "tasks",
-            "endpoint": {
-                "path": "/api/v2/tasks",
-                "data_selector": "tasks",
-                "params": {"status": TASK_STATUSES},
-            },
-        },
+        listed("tasks", "/api/v2/tasks", "tasks", status=TASK_STATUSES),
         {
             "name": "employees",
             "endpoint": {
@@ -90,6 +107,7 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "data_selector": "kases",
                 "params": {"since": since(initial_since)},
             },
+            "deletions": deleted_since("kases", "kases", initial_since),
         },
         {
             "name": "opportunities",
@@ -98,15 +116,10 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "data_selector": "opportunities",
                 "params": {"since": since(initial_since)},
             },
+            "deletions": deleted_since("opportunities", "opportunities", initial_since),
         },
-        {
-            "name": "pipelines",
-            "endpoint": {"path": "/api/v2/pipelines", "data_selector": "pipelines"},
-        },
-        {
-            "name": "milestones",
-            "endpoint": {"path": "/api/v2/milestones", "data_selector": "milestones"},
-        },
+        listed("pipelines", "/api/v2/pipelines", "pipelines"),
+        listed("milestones", "/api/v2/milestones", "milestones"),
         {
             "name": "site",
             "endpoint": {"path": "/api/v2/site", "data_selector": "site"},
@@ -131,20 +144,11 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
             "for_each": {"entity": TAGGED_ENTITIES},
             "primary_key": ["entity", "id"],
         },
-        {
-            "name": "lost_reasons",
-            "endpoint": {"path": "/api/v2/lostreasons", "data_selector": "lostReasons"},
-        },
-        {"name": "board", "endpoint": {"path": "/api/v2/boards", "data_selector": "boards"}},
-        {
-            "name": "categories",
-            "endpoint": {"path": "/api/v2/categories", "data_selector": "categories"},
-        },
-        {
-            "name": "activity_types",
-            "endpoint": {"path": "/api/v2/activitytypes", "data_selector": "activityTypes"},
-        },
-        {"name": "stages", "endpoint": {"path": "/api/v2/stages", "data_selector": "stages"}},
+        listed("lost_reasons", "/api/v2/lostreasons", "lostReasons"),
+        listed("board", "/api/v2/boards", "boards"),
+        listed("categories", "/api/v2/categories", "categories"),
+        listed("activity_types", "/api/v2/activitytypes", "activityTypes"),
+        listed("stages", "/api/v2/stages", "stages"),
     ]
 
 
@@ -174,6 +178,7 @@ def crm_source(
     max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
     request_deadline: float = DEFAULT_REQUEST_DEADLINE,
     rate_limit_backend: str | None = None,
+    deletions: str = "soft",
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -197,7 +202,11 @@ def crm_source(
         request_deadline: seconds one request may take in all (connect and whole body).
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+        deletions: what a record deleted at the source does to its row: `"soft"` sets
+            `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
+            "Deletions").
     """
+    mode = deletion_mode(deletions, "crm")
     http = SourceHttp(
         connector="crm",
         base_url=base_url,
@@ -221,4 +230,4 @@ def crm_source(
     }
     table = resource_table(initial_since)
     fast = [resource["name"] for resource in table] if arrow_pages else []
-    return build_resources(http, table, defaults, arrow_pages=fast)
+    return build_resources(http, table, defaults, arrow_pages=fast, deletions=mode)

@@ -43,6 +43,12 @@ from shared.http.rate_limit import BudgetHeaders, RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
 from shared.incremental.cursors import guard_cursors
+from shared.incremental.deletions import (
+    DeletionFeed,
+    deletion_columns,
+    deletion_mode,
+    track_deletions,
+)
 from shared.rest.builder import DEFAULT_FILE_FORMAT, SourceHttp
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONResponseCursorPaginator
@@ -63,6 +69,17 @@ CONTACT_COLUMNS: dict[str, Any] = {
     "updated_at": {"data_type": "timestamp", "dedup_sort": "desc"},
     "archived": {"data_type": "bool"},
 }
+
+
+#: the archived (deleted) contacts, each with `archivedAt`: read in full every run (the
+#: API has no filter by `archivedAt`)
+ARCHIVED = DeletionFeed(
+    path=LIST_PATH,
+    data_selector="results",
+    deleted_at="archivedAt",
+    params={"archived": "true", "limit": LIST_PAGE_SIZE},
+    paginator=JSONResponseCursorPaginator(cursor_path="paging.next.after", cursor_param="after"),
+)
 
 
 def policy_window(response: Response) -> float | None:
@@ -180,6 +197,7 @@ def hubspot_contacts_source(
     max_retry_wait: float = 60.0,
     search_lookback_seconds: float = SEARCH_LOOKBACK_SECONDS,
     rate_limit_backend: str | None = None,
+    deletions: str = "soft",
 ) -> DltResource:
     """Load HubSpot contacts.
 
@@ -200,7 +218,10 @@ def hubspot_contacts_source(
             may become searchable after it.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+        deletions: what an archived (deleted) contact does to its row: `"soft"` sets
+            `_deleted_at` to its `archivedAt`; `"hard"` deletes the row (README, "Deletions").
     """
+    mode = deletion_mode(deletions, CONNECTOR)
     if search_lookback_seconds < 0:
         raise ConfigurationError(
             f"{CONNECTOR}: `search_lookback_seconds` must be 0 or more, got "
@@ -235,7 +256,11 @@ def hubspot_contacts_source(
         name="contacts",
         primary_key="id",
         write_disposition="merge",
-        columns={**CONTACT_COLUMNS, **{name: {"data_type": "text"} for name in extra}},
+        columns={
+            **CONTACT_COLUMNS,
+            **{name: {"data_type": "text"} for name in extra},
+            **deletion_columns(mode),
+        },
         file_format=DEFAULT_FILE_FORMAT,
     )
     def contacts(
@@ -256,5 +281,7 @@ def hubspot_contacts_source(
 
     # checked, clock-capped cursor; the newest copy of a contact wins (shared.incremental.cursors)
     (guarded,) = guard_cursors([contacts], CONNECTOR, session.server_clock, session.redactor)
+    # archived contacts leave the list and the search: the archived list names them
+    track_deletions(guarded, CONNECTOR, mode, feed=ARCHIVED, client=client, hooks=hooks)
     load_as_arrow_tables([guarded], CONNECTOR)  # dlt's tables, built in Arrow
     return guarded

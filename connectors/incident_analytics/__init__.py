@@ -26,7 +26,8 @@ from connectors.incident_analytics.settings import (
 from shared.http.auth import api_key_header, require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
-from shared.rest.builder import SourceHttp, build_resources
+from shared.incremental.deletions import deletion_mode
+from shared.rest.builder import FULL_LIST, SourceHttp, build_resources
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONLinkPaginator, SinglePagePaginator
 from shared.timestamps import epoch_millis, to_datetime
@@ -111,10 +112,23 @@ def updated_since(initial_updated_at: str, sort: str) -> dict[str, Any]:
 def resource_table(initial_updated_at: str) -> list[dict[str, Any]]:
     """The contract's resource table."""
     return [
-        {"name": "users", "endpoint": {"path": "/v2/users", **paged()}},
-        {"name": "teams", "endpoint": {"path": "/v2/teams", **single_page()}},
-        {"name": "services", "endpoint": {"path": "/v1/services", **paged()}},
-        {"name": "integrations", "endpoint": {"path": "/v2/integrations", **single_page()}},
+        # lists read in full every run: a record missing from one was deleted
+        {"name": "users", "endpoint": {"path": "/v2/users", **paged()}, "deletions": FULL_LIST},
+        {
+            "name": "teams",
+            "endpoint": {"path": "/v2/teams", **single_page()},
+            "deletions": FULL_LIST,
+        },
+        {
+            "name": "services",
+            "endpoint": {"path": "/v1/services", **paged()},
+            "deletions": FULL_LIST,
+        },
+        {
+            "name": "integrations",
+            "endpoint": {"path": "/v2/integrations", **single_page()},
+            "deletions": FULL_LIST,
+        },
         {
             "name": "incidents",
             "endpoint": {
@@ -141,6 +155,7 @@ def incident_analytics_source(
     max_retries: int = 5,
     max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
     rate_limit_backend: str | None = None,
+    deletions: str = "soft",
 ) -> list[DltResource]:
     """Load the incident-management API.
 
@@ -156,7 +171,11 @@ def incident_analytics_source(
             `Retry-After` or `X-RateLimit-Period-In-Sec` header asks for.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+        deletions: what a record deleted at the source does to its row: `"soft"` sets
+            `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
+            "Deletions").
     """
+    mode = deletion_mode(deletions, CONNECTOR)
     token = require_secret(api_token, CONNECTOR, "api_token")
     http = SourceHttp(
         connector=CONNECTOR,
@@ -179,4 +198,4 @@ def incident_analytics_source(
         "endpoint": {"data_selector": "data"},
     }
     table = resource_table(initial_updated_at or INITIAL_UPDATED_AT)
-    return build_resources(http, table, defaults)
+    return build_resources(http, table, defaults, deletions=mode)

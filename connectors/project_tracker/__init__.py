@@ -27,7 +27,8 @@ from shared.http.auth import api_key_header as header_auth
 from shared.http.auth import require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
-from shared.rest.builder import SourceHttp
+from shared.incremental.deletions import deletion_mode
+from shared.rest.builder import FULL_LIST, SourceHttp
 from shared.rest.fan_in import build_resources
 from shared.rest.paginators import (
     JSONResponseCursorPaginator,
@@ -46,15 +47,24 @@ STORIES_SEEN = ["epics_stories", "groups_stories", "iterations_stories"]
 
 
 def listed(name: str, path: str, cursor: bool = True) -> dict[str, Any]:
-    """A top-level list (or single object); `cursor` when its records have `updated_at`."""
+    """A top-level list, read in full every run (a record missing from it was deleted);
+    `cursor` when its records have `updated_at`."""
     if not cursor:
-        return {"name": name, "endpoint": {"path": path}}
+        return {"name": name, "endpoint": {"path": path}, "deletions": FULL_LIST}
     # the cursor column stays a timestamp even on a run where every record has it null
     return {
         "name": name,
         "endpoint": {"path": path, "incremental": UPDATED_AT},
         "columns": CURSOR_COLUMN,
+        "deletions": FULL_LIST,
     }
+
+
+def single_object(name: str, path: str, cursor: bool = True) -> dict[str, Any]:
+    """A single object (always there: nothing to delete)."""
+    spec = {**listed(name, path, cursor), "single_object": True}
+    del spec["deletions"]
+    return spec
 
 
 def child(
@@ -114,7 +124,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
             ["category_id", "id"],
         ),
         listed("custom_fields", "/v1/custom-fields"),
-        {**listed("epic_workflow", "/v1/epic-workflow"), "single_object": True},
+        single_object("epic_workflow", "/v1/epic-workflow"),
         listed("epics", "/v1/epics"),
         child("epics_comments", "/v1/epics/{epic_id}/comments", "epics"),
         child("epics_stories", "/v1/epics/{epic_id}/stories", "epics"),
@@ -140,7 +150,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
             ["iteration_id", "id"],
         ),
         listed("labels", "/v1/labels"),
-        {**listed("member", "/v1/member", cursor=False), "single_object": True},
+        single_object("member", "/v1/member", cursor=False),
         listed("members", "/v1/members"),
         listed("milestones", "/v1/milestones"),
         child(
@@ -174,6 +184,7 @@ def project_tracker_source(
     max_retries: int = MAX_RETRIES,
     backoff_factor: float = BACKOFF_FACTOR,
     rate_limit_backend: str | None = None,
+    deletions: str = "soft",
 ) -> list[DltResource]:
     """Load the project-tracking API.
 
@@ -191,7 +202,11 @@ def project_tracker_source(
         backoff_factor: seconds before the first retry; doubles on each further retry.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+        deletions: what a record deleted at the source does to its row: `"soft"` sets
+            `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
+            "Deletions").
     """
+    mode = deletion_mode(deletions, "project_tracker")
     http = SourceHttp(
         connector="project_tracker",
         base_url=base_url,
@@ -207,5 +222,9 @@ def project_tracker_source(
         "endpoint": {"data_selector": "data", "paginator": SinglePagePaginator()},
     }
     return build_resources(
-        http, resource_table(search_query), defaults, parallel_children=concurrent_children
+        http,
+        resource_table(search_query),
+        defaults,
+        parallel_children=concurrent_children,
+        deletions=mode,
     )

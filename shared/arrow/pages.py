@@ -138,7 +138,9 @@ class RecordsToArrow(ItemTransform[Any, dict[str, Any]]):
             return item
         rows = item if isinstance(item, list) else [item]
         if not rows:
-            return None
+            # an empty item with meta is a signal to a later step (the end of a listing,
+            # `shared.incremental.deletions`): it passes on
+            return None if meta is None else item
         return records_to_table(rows, self.not_null)
 
 

@@ -26,6 +26,13 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   `single_object`: `True` for a resource whose data selector finds one object (the
   contract says so: crm `site`), not a list of them.
 
+  `deletions`: how the resource learns that records were deleted at the source
+  (`shared.incremental.deletions`): `FULL_LIST` (it lists every record each run: a key
+  missing from a finished listing was deleted), or a `DeletionFeed` (an endpoint listing
+  deleted records, read after the list every run). Only for resources that page by
+  themselves. Every resource with a primary key gets the `_deleted_at` column, whatever
+  it learns; the source's `deletions` mode ("soft" or "hard") decides what a deletion does.
+
   `large_pages`: `True` for a child whose pages are large (hundreds of rows a request,
   e.g. offset-paged 1,000 at a time): it loads as Arrow tables too (below), and its
   pages stream one after another instead of running concurrently per parent: dlt's
@@ -56,6 +63,7 @@ from dlt.common.jsonpath import compile_path
 from dlt.common.typing import TLoaderFileFormat
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
 
@@ -77,10 +85,26 @@ from shared.http.session import (
     url_problem,
 )
 from shared.incremental.cursors import guard_cursors
+from shared.incremental.deletions import (
+    DELETED_AT,
+    DeletionFeed,
+    DeletionMode,
+    deletion_columns,
+    track_deletions,
+)
 from shared.redaction import Redactor
 from shared.rest.keyset import KeysetPaginator
 
-EXTENSION_KEYS = ("parent", "for_each", "skip_missing_parent", "single_object", "large_pages")
+EXTENSION_KEYS = (
+    "parent",
+    "for_each",
+    "skip_missing_parent",
+    "single_object",
+    "large_pages",
+    "deletions",
+)
+#: the `deletions` key of a resource that lists every record each run
+FULL_LIST = "full_list"
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
 
 
@@ -187,6 +211,7 @@ def build_resources(
     arrow_pages: Collection[str] = (),
     parents: Mapping[str, DltResource] | None = None,
     arrow_tables: bool = True,
+    deletions: DeletionMode = "soft",
 ) -> list[DltResource]:
     """Build dlt resources from a connector's resource table.
 
@@ -205,6 +230,8 @@ def build_resources(
         arrow_tables: load the other resources that page by themselves, and children
             marked `large_pages`, as Arrow tables split into dlt's own tables
             (`shared.arrow.tables`); False leaves rows to dlt's normalizer.
+        deletions: what a deletion learned at the source does: `"soft"` sets the row's
+            `_deleted_at`, `"hard"` deletes the row and its child-table rows.
 
     Returns:
         The resources in the order of `resources`.
@@ -285,8 +312,10 @@ def build_resources(
         built.update({resource.name: resource for resource in later})
 
     result = []
+    specs = {spec["name"]: spec for spec in resources}
     for name in names:
         resource = built[name]
+        learn_deletions(resource, specs[name], http, session, deletions)
         if name in renames:
             resource.add_map(_renamer(*renames[name]))
         if file_format:
@@ -302,6 +331,58 @@ def build_resources(
             [r for r in result if r.name not in arrow_pages], http.connector, large_pages
         )
     return result
+
+
+def learn_deletions(
+    resource: DltResource,
+    spec: dict[str, Any],
+    http: SourceHttp,
+    session: ConnectorSession,
+    mode: DeletionMode,
+) -> None:
+    """The `_deleted_at` column on a table with a primary key, and the spec's way of
+    learning deletions (`shared.incremental.deletions`). A resource loading the rows of a
+    hidden listing (`shared.rest.client_incremental`) learns them too: the listing sends
+    it the end of each listing."""
+    if resource.compute_table_schema().get("columns") is None or not _has_key(resource):
+        return
+    resource.apply_hints(columns=deletion_columns(mode))
+    how = spec.get("deletions")
+    if how is None:
+        return
+    if spec.get("parent") or spec.get("for_each") or spec.get("single_object"):
+        raise ConfigurationError(
+            f"{http.connector}: `{resource.name}`: `deletions` is for resources that list "
+            "their records by themselves"
+        )
+    if how == FULL_LIST:
+        track_deletions(resource, http.connector, mode, full_list=True)
+        return
+    if not isinstance(how, DeletionFeed):
+        raise ConfigurationError(
+            f"{http.connector}: `{resource.name}`: `deletions` must be FULL_LIST or a "
+            f"DeletionFeed, got {how!r}"
+        )
+    table = table_of(resource.name)
+    hooks = {
+        "response": [
+            error_hook(
+                http.connector,
+                table,
+                http.secret_keys,
+                sensitive_params=http.sensitive_params,
+                redactor=http.redactor,
+            ),
+            http.page_check(table, compile_path(how.data_selector)),
+        ]
+    }
+    client = RESTClient(base_url=http.base_url, session=session)
+    track_deletions(resource, http.connector, mode, feed=how, client=client, hooks=hooks)
+
+
+def _has_key(resource: DltResource) -> bool:
+    columns = resource.compute_table_schema().get("columns", {})
+    return any(column.get("primary_key") for column in columns.values())
 
 
 def table_of(resource_name: str) -> str:
@@ -415,7 +496,8 @@ def _filtered(
 ) -> DltResource:
     def keep(page: Any, meta: Any = None) -> Iterator[Any]:
         rows = rows_of(page, meta) or []
-        kept = [row for row in rows if where(row)]
+        # a row marked deleted (`shared.incremental.deletions`) has no children to fetch
+        kept = [row for row in rows if not row.get(DELETED_AT) and where(row)]
         if kept:
             # without the parent's table meta: the child's rows are the child's table
             yield DataItemWithMeta(None, kept)

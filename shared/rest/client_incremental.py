@@ -26,6 +26,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from shared.incremental.cursors import guard_cursors
+from shared.incremental.deletions import note_listing
 from shared.rest import builder
 from shared.rest.builder import SourceHttp
 
@@ -65,6 +66,7 @@ def build_resources(
         The resources in the order of `resources` (listings stay hidden and unlisted).
     """
     defaults = defaults or {}
+    deletions = options.get("deletions", "soft")
     parent_names = {spec["parent"]["resource"] for spec in resources if spec.get("parent")}
     cursors = {
         spec["name"]: cursor
@@ -95,6 +97,10 @@ def build_resources(
         )
         table_rows.apply_hints(incremental=dlt.sources.incremental(**cursors[name]))
         guard_cursors([table_rows], http.connector, session.server_clock, session.redactor)
+        # the listing sees the whole list; the table learns the deletions (after its cursor)
+        builder.learn_deletions(table_rows, spec, http, session, deletions)
+        if spec.get("deletions"):
+            note_listing(built[name + LISTING_SUFFIX], table_rows)
         result.append(table_rows)
     return result
 
@@ -118,6 +124,7 @@ def _as_listing(spec: dict[str, Any], cursors: dict[str, dict[str, Any]]) -> dic
     if spec["name"] in cursors:
         spec["name"] += LISTING_SUFFIX
         spec["selected"] = False
+        spec.pop("deletions", None)  # learned by the table (`build_resources`)
         endpoint = spec["endpoint"]
         endpoint = {"path": endpoint} if isinstance(endpoint, str) else endpoint
         spec["endpoint"] = {**endpoint, "incremental": None}

@@ -44,6 +44,7 @@ from dlt.extract.source import DltSource
 from shared.arrow.tables import BATCH_ROWS, load_as_arrow_tables
 from shared.errors import ConfigurationError
 from shared.incremental.cursors import guard_cursors
+from shared.incremental.deletions import ListingKeys
 from shared.rest import builder, client_incremental
 from shared.rest.builder import SourceHttp
 
@@ -112,9 +113,22 @@ def build_resources(
                 arrow_tables=False,  # the union hands on rows
             )
             children = {s["name"] for s in fan_ins if _parents(s) == feeders}
-            union = _union(name, inner, feeders, key, http.connector, children)
+            # the tables of lists that learn deletions from their full listing
+            listed = {
+                member: _key_names(specs[member], defaults)
+                for member in members
+                if specs[member].get("deletions")
+            }
+            union = _union(name, inner, feeders, key, http.connector, children, listed)
             for member in members:
                 derived[member] = _table(specs[member], defaults, union, file_format)
+                builder.learn_deletions(
+                    derived[member],
+                    specs[member],
+                    http,
+                    session,
+                    options.get("deletions", "soft"),
+                )
             first_seen = dlt.transformer(
                 _first_seen, data_from=union, name=filter_name, selected=False
             )
@@ -205,6 +219,7 @@ def _listing_copy(connector: str, spec: dict[str, Any]) -> dict[str, Any]:
         )
     spec["endpoint"] = {**endpoint, "incremental": None}
     spec.pop("selected", None)
+    spec.pop("deletions", None)  # learned by the table (`_union`, `build_resources`)
     return spec
 
 
@@ -215,15 +230,19 @@ def _union(
     key: str,
     section: str,
     children: set[str],
+    listed: dict[str, list[str]] | None = None,
 ) -> DltResource:
     """The hidden resource that extracts `inner` and yields their pages as they came,
     each row tagged with its list, feeder rows also with whether their `key` is new.
 
     Only the lists the sync needs are read: the selected tables among them, and the
-    feeders when a child of several parents (one of `children`) is selected."""
+    feeders when a child of several parents (one of `children`) is selected. Once every
+    list ran to its end, each list in `listed` (name -> primary key) gets the end of its
+    listing, for its table's deletions (`shared.incremental.deletions`)."""
     for resource in inner:
         resource.add_step(_tagger(resource.name))
     feeding = set(feeders)
+    listed = listed or {}
 
     def needed() -> tuple[list[DltResource], set[str]]:
         """The lists to read, and those among them whose rows feed a selected child."""
@@ -245,11 +264,18 @@ def _union(
         # dlt's iterator hands on a page's rows one after another: a page ends at its
         # last row, which `_tagger` tagged with the page's list
         lists, feeds = needed()
+        keys = {
+            resource.name: ListingKeys(listed[resource.name])
+            for resource in lists
+            if resource.name in listed
+        }
         for row in DltSource(Schema(section), section, lists):
             origin = row.pop(PAGE_END, None)
             page.append(row)
             if origin is None:
                 continue
+            if origin in keys:
+                keys[origin].note(page)
             first_seen = []
             if origin in feeds:
                 for item in page:
@@ -265,6 +291,8 @@ def _union(
                 yield DataItemWithMeta(UnionPage(origin, first_seen), gathered.pop(origin))
         for origin, rows in gathered.items():
             yield DataItemWithMeta(UnionPage(origin, []), rows)
+        for origin, listing in keys.items():
+            yield DataItemWithMeta(UnionPage(origin, [], listing.end()), [])
 
     return dlt.resource(pages, name=name, selected=False)
 
@@ -273,9 +301,13 @@ class UnionPage:
     """The meta of a page a union yields: the list it came from, and its rows whose
     fan-in children are requested (those whose key the sync sees for the first time)."""
 
-    def __init__(self, origin: str, first_seen: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, origin: str, first_seen: list[dict[str, Any]], end: DataItemWithMeta | None = None
+    ) -> None:
         self.origin = origin
         self.first_seen = first_seen
+        #: the end of the list's listing (`shared.incremental.deletions.ListingKeys.end`)
+        self.end = end
 
 
 def _tagger(origin: str) -> Callable[[Any, Any], Any]:
@@ -298,6 +330,11 @@ def _first_seen(page: list[dict[str, Any]], meta: Any = None) -> Iterator[DataIt
         yield DataItemWithMeta(None, [row])
 
 
+def _key_names(spec: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    key = spec.get("primary_key", defaults.get("primary_key")) or []
+    return [key] if isinstance(key, str) else list(key)
+
+
 def _table(
     spec: dict[str, Any], defaults: dict[str, Any], union: DltResource, file_format: Any
 ) -> DltResource:
@@ -306,6 +343,9 @@ def _table(
 
     def own_rows(page: list[dict[str, Any]], meta: Any = None) -> Iterator[DataItemWithMeta]:
         if isinstance(meta, UnionPage) and meta.origin == name:
+            if meta.end is not None:
+                yield meta.end
+                return
             # the list's page as it came; the union's meta stays behind
             yield DataItemWithMeta(None, page)
 

@@ -47,6 +47,8 @@ class Resource:
     write_disposition: str
     incremental: str | None = None
     parent: str | None = None
+    #: how a sync learns deletions: "feed", "full_list" or "none"
+    deletions: str = "none"
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
                 write_disposition=resource["write_disposition"],
                 incremental=resource.get("incremental"),
                 parent=resource.get("parent"),
+                deletions=resource.get("deletions", "none"),
             )
             for resource in raw["resources"]
         ),

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import dlt
 import yaml
 
+from connectors.analytics import analytics_source
 from shared.loading import run_source
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
@@ -140,9 +141,12 @@ def test_second_run_sends_the_stored_cursor_merges_users_and_replaces_events(
     assert query(pipeline, f"SELECT DISTINCT plan FROM users WHERE id IN ({ids})") == [
         ("enterprise",)
     ]
-    # replaced: the deleted event is gone, the new ones are there
-    assert count(pipeline, "events") == len(changed.data["events"]) == 251
-    assert count(pipeline, "events", "WHERE id = 10000") == 0
+    # replaced: the new events are there; the deleted one stays, marked deleted (soft
+    # deletions, the default), with the values it had
+    live = "WHERE _deleted_at IS NULL"
+    assert count(pipeline, "events", live) == len(changed.data["events"]) == 251
+    assert count(pipeline, "events", "WHERE id = 10000 AND _deleted_at IS NOT NULL") == 1
+    assert count(pipeline, "events") == 252
     state = pipeline.state["sources"]["analytics"]["resources"]["users"]["incremental"]
     (cursor_state,) = state.values()
     assert cursor_state["last_value"] == max(row["updated_at"] for row in changed.data["users"])
@@ -186,3 +190,27 @@ def test_catalog_entry_replays_its_cassette_with_its_kwargs(pipeline: dlt.Pipeli
     ):
         run_source(pipeline, source)
     assert {table: count(pipeline, table) for table in EXPECTED_ROWS} == EXPECTED_ROWS
+
+
+def test_a_replaced_table_keeps_a_deleted_row_marked_on_every_later_run_and_drops_it_in_hard_mode(
+    pipeline: dlt.Pipeline, tmp_path: Any
+) -> None:
+    with AnalyticsFake() as fake:
+        source_args = {"base_url": fake.base_url, "api_key": API_KEY, "resources": ["events"]}
+        run_source(pipeline, analytics_source(**source_args))
+        first = fake.data["events"][0]
+        fake.data["events"] = fake.data["events"][1:]
+
+        run_source(pipeline, analytics_source(**source_args))
+        ((marked,),) = query(pipeline, f"SELECT _deleted_at FROM events WHERE id = {first['id']}")
+        assert marked is not None
+        # replaced again: the deleted row comes back with the same mark
+        run_source(pipeline, analytics_source(**source_args))
+        assert query(pipeline, f"SELECT _deleted_at FROM events WHERE id = {first['id']}") == [
+            (marked,)
+        ]
+        assert count(pipeline, "events", "WHERE _deleted_at IS NOT NULL") == 1
+
+        run_source(pipeline, analytics_source(**source_args, deletions="hard"))
+        assert count(pipeline, "events", f"WHERE id = {first['id']}") == 0
+        assert count(pipeline, "events") == len(fake.data["events"])

@@ -125,6 +125,8 @@ class CrmFake(FakeServer):
             e: make_entities(f"{e} field", n, 1, type="string")
             for e, n in zip(ENTITIES, (4, 2, 3), strict=False)
         }
+        #: body key (`parties`, `kases`, `opportunities`) -> the deleted feed's entries
+        self.deleted: dict[str, list[dict[str, Any]]] = {entity: [] for entity in ENTITIES}
         self.employees: dict[int, list[dict[str, Any]]] = {}
         people = [p for p in self.data["parties"] if p["type"] == "person"]
         organisations = [p for p in self.data["parties"] if p["type"] == "organisation"]
@@ -154,6 +156,10 @@ class CrmFake(FakeServer):
         return [
             *rules,
             Rule("/api/v2/parties/<int:party>/people", endpoint="people"),
+            Rule(
+                "/api/v2/<any(parties,kases,opportunities):entity>/deleted",
+                endpoint="deleted_entities",
+            ),
             Rule("/api/v2/site", endpoint="site"),
             Rule("/api/v2/<any(parties,kases,opportunities):entity>/tags", endpoint="entity_tags"),
             Rule(
@@ -262,6 +268,17 @@ class CrmFake(FakeServer):
             rows.sort(key=lambda row: (str(row.get("updatedAt") or ""), row["id"]))
         return self.paged(request, key, rows)
 
+    def deleted_entities(self, request: Request, entity: str) -> Response:
+        since = request.args.get("since")
+        if not since:
+            return self.json_response(
+                {"message": "Validation Failed", "errors": [{"message": "since is required"}]},
+                422,
+            )
+        after = parse_stamp(since)
+        rows = [row for row in self.deleted[entity] if parse_stamp(row["deletedAt"]) > after]
+        return self.paged(request, entity, rows)
+
     def people(self, request: Request, party: int) -> Response:
         if party in self.vanished or party not in self.employees:
             return self.json_response({"message": "Could not find resource"}, 404)
@@ -303,6 +320,23 @@ class CrmFake(FakeServer):
     def server_now(self) -> datetime:
         """The server's clock (the `Date` it sends)."""
         return datetime.fromtimestamp(time.time() + (self.clock_offset or 0), tz=timezone.utc)
+
+    # -- deletions -----------------------------------------------------------------------
+    def delete(self, key: str, record_id: int, at: datetime | None = None) -> datetime:
+        """Delete record `record_id` of `key` (`users`, `parties`, `kases`, ...): gone from its
+        list; listed in its deleted feed (for parties, projects and opportunities) at `at`
+        (default: the server's clock, to the second). Deleting a party deletes its
+        opportunities and projects too (those with `party: {"id": ...}`)."""
+        moment = (at or self.server_now()).replace(microsecond=0)
+        self.data[key] = [row for row in self.data[key] if row["id"] != record_id]
+        if key in self.deleted:
+            self.deleted[key].append({"id": record_id, "deletedAt": stamp(moment)})
+        if key == "parties":
+            for entity in ("kases", "opportunities"):
+                for row in list(self.data[entity]):
+                    if (row.get("party") or {}).get("id") == record_id:
+                        self.delete(entity, row["id"], moment)
+        return moment
 
     # -- scenario changes ------------------------------------------------------------
     def change_for_second_run(self) -> dict[str, list[int]]:

@@ -102,6 +102,7 @@ class HubSpotContactsFake(FakeServer):
         self.contacts: list[dict[str, Any]] = [make_contact(n) for n in range(1, count + 1)]
         for contact in self.contacts[49::50]:
             contact["archived"] = True
+            contact["archivedAt"] = contact["updatedAt"]
         self.search_window: tuple[int, float] | None = None
         #: the rolling budget non-search responses report (contract, "Rate limits"): the
         #: window enforced with `enforce_window`, else 100 per 10 s (only reported)
@@ -372,13 +373,19 @@ class HubSpotContactsFake(FakeServer):
             self.contacts.append(contact)
             created.append(contact)
         archived = self.contacts[0]
-        archived["archived"] = True
         self.modify(archived, newest + timedelta(minutes=20))
+        self.archive(archived, newest + timedelta(minutes=20))
         return {
             "changed": [c["id"] for c in changed],
             "created": [c["id"] for c in created],
             "archived": [archived["id"]],
         }
+
+    def archive(self, contact: dict[str, Any], moment: datetime) -> None:
+        """Archive (delete) `contact` at `moment`: gone from the list and the search,
+        listed with `archived=true`, `archivedAt` set."""
+        contact["archived"] = True
+        contact["archivedAt"] = stamp(moment)
 
     def add_changed_contacts(self, count: int, per_stamp: int = 3) -> list[str]:
         """`count` new contacts modified after every existing one, `per_stamp` sharing each

@@ -277,6 +277,10 @@ class IncidentAnalyticsFake(FakeServer):
         self.data[kind] = rows
         return rows[index]
 
+    def delete(self, kind: str, id_: str) -> None:
+        """Delete record `id_` of `kind`: gone from its list (no API reports deletions)."""
+        self.data[kind] = [row for row in self.data[kind] if row["id"] != id_]
+
     def newest_updated(self, kind: str) -> datetime:
         return max(parse_stamp(row["updatedAt"]) for row in self.data[kind])
 

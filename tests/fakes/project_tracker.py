@@ -230,6 +230,11 @@ class ProjectTrackerFake(FakeServer):
             self.leave_undated()
         super().__init__(latency=latency)
 
+    def delete(self, key: str, id_: Any) -> None:
+        """Delete record `id_` of the list `key` (`labels`, `epics`, ...): gone from its
+        list (the API reports no deletions)."""
+        self.lists[key][:] = [row for row in self.lists[key] if row["id"] != id_]
+
     def leave_undated(self) -> None:
         """Leave `updated_at` out of, or null on, one record of each type the contract
         names: a real API may send such records, and they must load."""
