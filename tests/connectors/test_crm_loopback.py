@@ -34,6 +34,9 @@ def sync(pipeline: dlt.Pipeline, fake: CrmFake, *resources: str, **kwargs: objec
     run_source(pipeline, source)
 
 
+PARTIES = "/api/v2/parties"  # the list, not its deleted feed
+
+
 def test_429_without_retry_after_waits_for_the_rate_limit_reset(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:
@@ -46,8 +49,9 @@ def test_429_without_retry_after_waits_for_the_rate_limit_reset(
     users = fake.requests_to("/api/v2/users")
     assert [r.status for r in users] == [429, 200, 200]
     assert "Retry-After" not in fault_headers
-    # the header names the reset second (1.5 s ahead, truncated to a whole second)
-    assert 0.45 <= users[1].at - users[0].at <= 2.5
+    # the header names the reset second (1.5 s ahead, truncated to a whole second), and the
+    # retry waits a second past it (a server may round its reset down)
+    assert 0.45 <= users[1].at - users[0].at <= 3.5
     assert count(pipeline, "users") == 120
 
 
@@ -325,6 +329,6 @@ def test_an_empty_page_that_still_links_on_is_followed_and_every_later_row_loads
 
     sync(pipeline, fake, "parties")
 
-    pages = [r.args.get("page") for r in fake.requests_to("/api/v2/parties")]
+    pages = [r.args.get("page") for r in fake.requests_to("/api/v2/parties") if r.path == PARTIES]
     assert pages == [None, "2", "2", "3"]
     assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM parties") == [(260,)]

@@ -156,7 +156,9 @@ class HubSpotContactsFake(FakeServer):
 
     def _respond(self, request: Request) -> Response:
         with self._lock:
-            self.arrivals.append((time.monotonic(), request.path))
+            # the archived list (the deletion feed) shares the list's path: told apart
+            archived = request.args.get("archived") == "true"
+            self.arrivals.append((time.monotonic(), request.path + ("#archived" * archived)))
         return super()._respond(request)
 
     def authorized(self, request: Request) -> bool:
