@@ -55,8 +55,9 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import re
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -269,6 +270,7 @@ class GuardedIncremental(Incremental[Any]):
         """What one sync learns; set again on every bind."""
         self._template: Any = None  # the form stored values take
         self._plain_form: tuple[Any, ...] | None = None  # rows of this form need no Instant
+        self._plain_match: Callable[[str], Any] | None = None  # a valid value of that form
         self._forms_checked = False
         self._unreadable = 0  # values warned about this sync
         self._seen: set[Any] = set()  # keys seen this sync (shift_key)
@@ -466,6 +468,7 @@ class GuardedIncremental(Incremental[Any]):
         wraps = self.last_value_func in (max, min)
         self._check_forms()
         plain = self._plain_form
+        strict = self._plain_match
         readable: list[Any] = []
         unreadable: list[Any] = []
         restore: list[tuple[Any, Any]] = []
@@ -477,8 +480,8 @@ class GuardedIncremental(Incremental[Any]):
                 continue
             else:
                 value = self._value_of(row)
-            if value is None:
-                readable.append(row)
+            if value is None or (strict is not None and type(value) is str and strict(value)):
+                readable.append(row)  # the common case: a valid value of the stored form
                 continue
             try:
                 micros = instant_key(value)
@@ -492,7 +495,7 @@ class GuardedIncremental(Incremental[Any]):
                 self._template = value
                 self._forms_checked = False
                 self._check_forms()
-                plain = self._plain_form
+                plain, strict = self._plain_form, self._plain_match
             if wraps and column is not None and not (plain and utc_form(value) == plain):
                 restore.append((row, value))
                 row[column] = Instant(value, micros)
@@ -561,6 +564,8 @@ class GuardedIncremental(Incremental[Any]):
         form = utc_form(self._template)
         bounds = [v for v in (self.start_value, self.end_value) if v is not None]
         self._plain_form = form if all(utc_form(v) == form for v in bounds) else None
+        pattern = None if self._plain_form is None else _form_pattern(self._plain_form, strict=True)
+        self._plain_match = None if pattern is None else re.compile(pattern).match
 
     def _settle_stored_value(self) -> None:
         """Store what dlt stored in the template's form (an `Instant` is dlt's view)."""
@@ -784,12 +789,18 @@ class GuardedIncremental(Incremental[Any]):
 ROW_NUMBER = "_cursor_guard_row_number"
 
 
-def _form_pattern(form: tuple[Any, ...]) -> str:
-    """A regular expression matching exactly the ISO 8601 values of `form` (`utc_form`)."""
+def _form_pattern(form: tuple[Any, ...], strict: bool = False) -> str:
+    """A regular expression matching exactly the ISO 8601 values of `form` (`utc_form`);
+    `strict` also bounds each field (month 01-12, hour 00-23, ...), so that checking a
+    value costs one match instead of a parse."""
     sep, digits, zone, _ = form
     fraction = rf"\.\d{{{digits}}}" if digits else ""
     written = {None: "", "Z": "Z", "+00:00": r"[+-]00:00", "+0000": r"[+-]0000"}[zone]
-    return rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{written}$"
+    if not strict:
+        return rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{written}$"
+    day = r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    time = r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    return rf"^{day}{sep}{time}{fraction}{written}\Z"
 
 
 def _concat(result: Any, unreadable: pa.Table) -> Any:
