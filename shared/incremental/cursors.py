@@ -56,7 +56,7 @@ import copy
 import inspect
 import logging
 import re
-import weakref
+import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -193,8 +193,12 @@ class Instant(str):
         return self.micros >= instant_key(other)
 
 
-#: the guarded incrementals bound to a sync now, by the identity of their state
-_BOUND: weakref.WeakValueDictionary[int, GuardedIncremental] = weakref.WeakValueDictionary()
+#: the guarded incrementals bound to a sync, by the identity of their state (which each
+#: keeps alive, so no other state takes its id); the latest `BOUND_KEPT`, so a resource
+#: that finished paging can still be held until its sync ends
+_BOUND: dict[int, GuardedIncremental] = {}
+BOUND_KEPT = 1024
+_REGISTRY_LOCK = threading.Lock()
 #: holds asked for resources not bound yet: id of the resource's state -> (state, reason)
 _PENDING_HOLDS: dict[int, tuple[dict[str, Any], str]] = {}
 
@@ -219,12 +223,14 @@ def hold_cursor(resource_name: str, reason: str) -> bool:
     state = dlt.current.resource_state(resource_name)
     held = False
     for cursor_state in (state.get("incremental") or {}).values():
-        guarded = _BOUND.get(id(cursor_state))
+        with _REGISTRY_LOCK:
+            guarded = _BOUND.get(id(cursor_state))
         if guarded is not None and guarded._cached_state is cursor_state:
             guarded.hold(reason)
             held = True
     if not held:
-        _PENDING_HOLDS[id(state)] = (state, reason)
+        with _REGISTRY_LOCK:
+            _PENDING_HOLDS[id(state)] = (state, reason)
     return held
 
 
@@ -339,7 +345,10 @@ class GuardedIncremental(Incremental[Any]):
         self._hold_value = self._cached_state.get("last_value")
         self._hold_hashes = list(self._cached_state.get("unique_hashes") or [])
         self._template = self._hold_value if self._hold_value is not None else self.initial_value
-        _BOUND[id(self._cached_state)] = self
+        with _REGISTRY_LOCK:
+            _BOUND[id(self._cached_state)] = self
+            while len(_BOUND) > BOUND_KEPT:
+                del _BOUND[next(iter(_BOUND))]
         self._take_pending_hold()
         return self
 
@@ -424,7 +433,8 @@ class GuardedIncremental(Incremental[Any]):
             state = dlt.current.resource_state(self.resource_name)
         except Exception:  # no pipeline context here: nobody could have asked
             return
-        pending = _PENDING_HOLDS.pop(id(state), None)
+        with _REGISTRY_LOCK:
+            pending = _PENDING_HOLDS.pop(id(state), None)
         if pending is not None and pending[0] is state:
             self.hold(pending[1])
 
