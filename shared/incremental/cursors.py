@@ -55,8 +55,9 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
-import weakref
-from collections.abc import Collection, Sequence
+import re
+import threading
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -192,8 +193,12 @@ class Instant(str):
         return self.micros >= instant_key(other)
 
 
-#: the guarded incrementals bound to a sync now, by the identity of their state
-_BOUND: weakref.WeakValueDictionary[int, GuardedIncremental] = weakref.WeakValueDictionary()
+#: the guarded incrementals bound to a sync, by the identity of their state (which each
+#: keeps alive, so no other state takes its id); the latest `BOUND_KEPT`, so a resource
+#: that finished paging can still be held until its sync ends
+_BOUND: dict[int, GuardedIncremental] = {}
+BOUND_KEPT = 1024
+_REGISTRY_LOCK = threading.Lock()
 #: holds asked for resources not bound yet: id of the resource's state -> (state, reason)
 _PENDING_HOLDS: dict[int, tuple[dict[str, Any], str]] = {}
 
@@ -218,12 +223,14 @@ def hold_cursor(resource_name: str, reason: str) -> bool:
     state = dlt.current.resource_state(resource_name)
     held = False
     for cursor_state in (state.get("incremental") or {}).values():
-        guarded = _BOUND.get(id(cursor_state))
+        with _REGISTRY_LOCK:
+            guarded = _BOUND.get(id(cursor_state))
         if guarded is not None and guarded._cached_state is cursor_state:
             guarded.hold(reason)
             held = True
     if not held:
-        _PENDING_HOLDS[id(state)] = (state, reason)
+        with _REGISTRY_LOCK:
+            _PENDING_HOLDS[id(state)] = (state, reason)
     return held
 
 
@@ -269,6 +276,7 @@ class GuardedIncremental(Incremental[Any]):
         """What one sync learns; set again on every bind."""
         self._template: Any = None  # the form stored values take
         self._plain_form: tuple[Any, ...] | None = None  # rows of this form need no Instant
+        self._plain_match: Callable[[str], Any] | None = None  # a valid value of that form
         self._forms_checked = False
         self._unreadable = 0  # values warned about this sync
         self._seen: set[Any] = set()  # keys seen this sync (shift_key)
@@ -337,7 +345,10 @@ class GuardedIncremental(Incremental[Any]):
         self._hold_value = self._cached_state.get("last_value")
         self._hold_hashes = list(self._cached_state.get("unique_hashes") or [])
         self._template = self._hold_value if self._hold_value is not None else self.initial_value
-        _BOUND[id(self._cached_state)] = self
+        with _REGISTRY_LOCK:
+            _BOUND[id(self._cached_state)] = self
+            while len(_BOUND) > BOUND_KEPT:
+                del _BOUND[next(iter(_BOUND))]
         self._take_pending_hold()
         return self
 
@@ -422,7 +433,8 @@ class GuardedIncremental(Incremental[Any]):
             state = dlt.current.resource_state(self.resource_name)
         except Exception:  # no pipeline context here: nobody could have asked
             return
-        pending = _PENDING_HOLDS.pop(id(state), None)
+        with _REGISTRY_LOCK:
+            pending = _PENDING_HOLDS.pop(id(state), None)
         if pending is not None and pending[0] is state:
             self.hold(pending[1])
 
@@ -466,6 +478,7 @@ class GuardedIncremental(Incremental[Any]):
         wraps = self.last_value_func in (max, min)
         self._check_forms()
         plain = self._plain_form
+        strict = self._plain_match
         readable: list[Any] = []
         unreadable: list[Any] = []
         restore: list[tuple[Any, Any]] = []
@@ -477,8 +490,8 @@ class GuardedIncremental(Incremental[Any]):
                 continue
             else:
                 value = self._value_of(row)
-            if value is None:
-                readable.append(row)
+            if value is None or (strict is not None and type(value) is str and strict(value)):
+                readable.append(row)  # the common case: a valid value of the stored form
                 continue
             try:
                 micros = instant_key(value)
@@ -492,7 +505,7 @@ class GuardedIncremental(Incremental[Any]):
                 self._template = value
                 self._forms_checked = False
                 self._check_forms()
-                plain = self._plain_form
+                plain, strict = self._plain_form, self._plain_match
             if wraps and column is not None and not (plain and utc_form(value) == plain):
                 restore.append((row, value))
                 row[column] = Instant(value, micros)
@@ -561,6 +574,8 @@ class GuardedIncremental(Incremental[Any]):
         form = utc_form(self._template)
         bounds = [v for v in (self.start_value, self.end_value) if v is not None]
         self._plain_form = form if all(utc_form(v) == form for v in bounds) else None
+        pattern = None if self._plain_form is None else _form_pattern(self._plain_form, strict=True)
+        self._plain_match = None if pattern is None else re.compile(pattern).match
 
     def _settle_stored_value(self) -> None:
         """Store what dlt stored in the template's form (an `Instant` is dlt's view)."""
@@ -784,12 +799,18 @@ class GuardedIncremental(Incremental[Any]):
 ROW_NUMBER = "_cursor_guard_row_number"
 
 
-def _form_pattern(form: tuple[Any, ...]) -> str:
-    """A regular expression matching exactly the ISO 8601 values of `form` (`utc_form`)."""
+def _form_pattern(form: tuple[Any, ...], strict: bool = False) -> str:
+    """A regular expression matching exactly the ISO 8601 values of `form` (`utc_form`);
+    `strict` also bounds each field (month 01-12, hour 00-23, ...), so that checking a
+    value costs one match instead of a parse."""
     sep, digits, zone, _ = form
     fraction = rf"\.\d{{{digits}}}" if digits else ""
     written = {None: "", "Z": "Z", "+00:00": r"[+-]00:00", "+0000": r"[+-]0000"}[zone]
-    return rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{written}$"
+    if not strict:
+        return rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{written}$"
+    day = r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    time = r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    return rf"^{day}{sep}{time}{fraction}{written}\Z"
 
 
 def _concat(result: Any, unreadable: pa.Table) -> Any:
