@@ -141,6 +141,10 @@ def linked_rows(pipeline: dlt.Pipeline) -> dict[str, Counter[tuple[Any, ...]]]:
         ]
         counted: Counter[tuple[Any, ...]] = Counter()
         for row in rows:
+            # `_deleted_at` is the time a sync learned a deletion (its start, when the API
+            # gives none): two syncs never share it, so only whether it is set is compared
+            if row.get("_deleted_at") is not None:
+                row["_deleted_at"] = "set"
             data = tuple(
                 (c, repr(v)) for c, v in sorted(row.items()) if c not in (*LINKS, "_dlt_load_id")
             )

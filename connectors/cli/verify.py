@@ -207,6 +207,9 @@ def read_source(
             continue
         records = found[compared.table]
         for row in _rows(item):
+            if _field(row, DELETED_AT) is not None:
+                # a deletion the source reports (a feed's tombstone): not a record there
+                continue
             key = _key_text([_field(row, column) for column in compared.key])
             value = _cursor_value(row, compared)
             comparable = _comparable(value)

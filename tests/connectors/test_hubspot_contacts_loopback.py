@@ -51,9 +51,7 @@ def sync(pipeline: dlt.Pipeline, fake: HubSpotContactsFake, **kwargs: Any) -> No
 def statuses(fake: HubSpotContactsFake, path: str) -> list[int]:
     """The statuses of the requests to `path`; the archived list (the deletion feed, on
     the list's path) left out."""
-    return [
-        r.status for r in fake.requests if r.path == path and r.args.get("archived") != "true"
-    ]
+    return [r.status for r in fake.requests if r.path == path and r.args.get("archived") != "true"]
 
 
 def arrival_gaps(fake: HubSpotContactsFake, path: str) -> list[float]:
