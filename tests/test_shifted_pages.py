@@ -126,6 +126,49 @@ def test_crm_a_party_shifted_past_a_page_boundary_loads_on_the_next_run(
     assert boundary["about"] == "changed before the sync"
 
 
+def test_crm_a_party_deleted_while_the_list_pages_holds_the_cursor_and_the_next_run_heals(
+    pipeline: dlt.Pipeline, crm: CrmFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deletion shifts the list back one place and nothing is seen twice: the signal is
+    the deletion feed, read after the list, naming a deletion during the sync."""
+
+    def sync() -> Any:
+        source = crm_source(bearer_token=TOKEN, base_url=crm.base_url, **FAST)
+        return run_source(pipeline, source.with_resources("parties"))
+
+    sync()
+    held = stored_cursor(pipeline, "crm", "parties", "updatedAt")
+    for i, party in enumerate(crm.data["parties"][:150]):
+        party["updatedAt"] = later(held, 1 + i)
+        party["about"] = "changed before the sync"
+    boundary = crm.record("parties", 1099)  # first on page 2
+    crm.after_page(PARTIES, 1, lambda: crm.delete("parties", 1010))  # on page 1
+
+    with caplog.at_level(logging.WARNING):
+        sync()
+
+    # the shift was real: the boundary party came on neither page
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1099") == [("party 99",)]
+    assert stored_cursor(pipeline, "crm", "parties", "updatedAt") == held
+    holds = [
+        r.getMessage() for r in caplog.records if "deleted while the sync paged" in r.getMessage()
+    ]
+    assert len(holds) == 1 and holds[0].startswith("crm: resource `parties`: 1 record(s) deleted")
+
+    sync()
+
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1099") == [
+        ("changed before the sync",)
+    ]
+    assert boundary["about"] == "changed before the sync"
+    # listed on page 1 before it was deleted, the party is marked by the next sync's feed
+    assert query(pipeline, "SELECT _deleted_at IS NOT NULL FROM parties WHERE id = 1010") == [
+        (True,)
+    ]
+    live = query(pipeline, "SELECT COUNT(*) FROM parties WHERE _deleted_at IS NULL")
+    assert live == [(len(crm.data["parties"]),)]
+
+
 # -- analytics: users, offset paging ---------------------------------------------------------
 
 USERS = "/v1/users"

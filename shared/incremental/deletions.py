@@ -46,6 +46,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from shared._dlt_compat import pipe_steps
 from shared.errors import ConfigurationError
+from shared.incremental.cursors import hold_cursor
 from shared.timestamps import iso_utc_seconds, to_datetime
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ DELETION_MODES: tuple[DeletionMode, ...] = ("soft", "hard")
 DELETED_AT = "_deleted_at"
 #: the first `since` of a feed that requires one, when the source gives none
 EPOCH = "1970-01-01T00:00:00Z"
+#: a feed's deletion this close before the sync's start (the feed's times are whole
+#: seconds on the server's clock, the start is this machine's) counts as during the sync
+CLOCK_SLACK = timedelta(seconds=60)
 #: keys sent in one `IN (...)` query
 QUERY_CHUNK = 500
 DLT_COLUMNS_PREFIX = "_dlt_"
@@ -265,6 +269,16 @@ class Deletions(ItemTransform[Any, dict[str, Any]]):
                 deleted[key] = when
                 self._raw_keys[key] = (entry[feed.key],)
                 latest = when if latest is None or when > latest else latest
+        # a record deleted while this sync paged: the rest of the list shifted back one
+        # place, and an unchanged record at a page boundary may never have been served.
+        # The resource's cursor holds where the sync started, so the next sync reads the
+        # same range again (the feed's times are whole seconds, on the server's clock)
+        during = [when for when in deleted.values() if when >= started - CLOCK_SLACK]
+        if during and self.resource.incremental is not None:
+            hold_cursor(
+                self.resource.name,
+                f"{len(during)} record(s) deleted while the sync paged (the deletion feed)",
+            )
         # a record listed and deleted in this same run: its listed copy would win the
         # merge; the next run reads the feed from just before its deletion again
         again = [when for key, when in deleted.items() if key in listed]
