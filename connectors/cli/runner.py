@@ -92,14 +92,17 @@ def source_arguments(
     replay: bool,
     base_url: str | None,
     deletions: str | None = None,
+    reconcile: bool = False,
 ) -> dict[str, Any]:
     """The arguments the CLI passes to the source function; dlt injects the rest."""
     parameters = inspect.signature(factory).parameters
     arguments: dict[str, Any] = {}
-    if deletions is not None:
-        if "deletions" not in parameters:
-            raise ConnectorError(f"{entry.name}: the source takes no `deletions` argument")
-        arguments["deletions"] = deletions
+    for name, value in (("deletions", deletions), ("reconcile", reconcile or None)):
+        if value is None:
+            continue
+        if name not in parameters:
+            raise ConnectorError(f"{entry.name}: the source takes no `{name}` argument")
+        arguments[name] = value
     if replay:
         arguments.update(dummy_credentials(entry))
         base_url = entry.base_url
@@ -120,12 +123,14 @@ def build_source(
     resources: Sequence[str] = (),
     base_url: str | None = None,
     deletions: str | None = None,
+    reconcile: bool = False,
 ) -> Any:
     """Instantiate the entry's source (only `resources`, if given; `deletions`: the
-    source's `deletions` mode, else its default)."""
+    source's `deletions` mode, else its default; `reconcile`: a reconciling run)."""
     check_resources(entry, resources)
     factory = entry.source_factory()
-    source = factory(**source_arguments(entry, factory, replay, base_url, deletions))
+    arguments = source_arguments(entry, factory, replay, base_url, deletions, reconcile)
+    source = factory(**arguments)
     if resources:
         check_source_resources(entry, source, resources)
         source = source.with_resources(*resources)
