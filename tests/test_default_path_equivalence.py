@@ -141,6 +141,10 @@ def linked_rows(pipeline: dlt.Pipeline) -> dict[str, Counter[tuple[Any, ...]]]:
         ]
         counted: Counter[tuple[Any, ...]] = Counter()
         for row in rows:
+            # a deletion's time is each pipeline's own sync start: whether a row is marked
+            # deleted is what both paths must agree on
+            if row.get("_deleted_at") is not None:
+                row["_deleted_at"] = "marked"
             data = tuple(
                 (c, repr(v)) for c, v in sorted(row.items()) if c not in (*LINKS, "_dlt_load_id")
             )
