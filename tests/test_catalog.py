@@ -50,11 +50,13 @@ def source_packages() -> set[str]:
     }
 
 
-def instantiate(entry: ConnectorEntry) -> Any:
+def instantiate(entry: ConnectorEntry, reconcile: bool = False) -> Any:
     """The entry's source as `run --replay` builds it: dummy credentials, the canonical
     base URL, the replay arguments. Building a source sends no request."""
     factory = entry.source_factory()
-    return factory(**source_arguments(entry, factory, replay=True, base_url=None))
+    return factory(
+        **source_arguments(entry, factory, replay=True, base_url=None, reconcile=reconcile)
+    )
 
 
 def primary_key(resource: Any) -> list[str]:
@@ -125,14 +127,27 @@ def cursor_mismatches(entry: ConnectorEntry, source: Any) -> list[str]:
     ]
 
 
-def deletion_mismatches(entry: ConnectorEntry, source: Any) -> list[str]:
+def deletion_mismatches(entry: ConnectorEntry, source: Any, reconciling: Any = None) -> list[str]:
     """Each listed resource whose `deletions` differs from how its built resource learns
-    them."""
-    resources = source.selected_resources
+    them: `reconcile` is a resource that learns none in a normal run (`source`) and
+    deletions from its full list in a reconciling one (`reconciling`)."""
+    normal = source.selected_resources
+    reconciled = reconciling.selected_resources if reconciling is not None else {}
+
+    def code(name: str) -> str:
+        learned = learns_deletions(normal[name])
+        if (
+            learned == "none"
+            and name in reconciled
+            and learns_deletions(reconciled[name]) == "full_list"
+        ):
+            return "reconcile"
+        return learned
+
     return [
-        f"{listed.name}: catalog {listed.deletions!r}, code {code!r}"
+        f"{listed.name}: catalog {listed.deletions!r}, code {learned!r}"
         for listed in entry.resources
-        if (code := learns_deletions(resources[listed.name])) != listed.deletions
+        if (learned := code(listed.name)) != listed.deletions
     ]
 
 
@@ -280,7 +295,7 @@ def test_source_yields_exactly_the_listed_resources_keys_and_dispositions(
 def test_listed_deletions_are_how_the_resources_learn_them(entry: ConnectorEntry) -> None:
     source = instantiate(entry)
 
-    assert deletion_mismatches(entry, source) == []
+    assert deletion_mismatches(entry, source, instantiate(entry, reconcile=True)) == []
     # every connector learns some deletions, and a feed or full list marks a keyed table
     assert any(resource.deletions != "none" for resource in entry.resources), entry.name
 

@@ -317,6 +317,25 @@ def test_run_deletions_hard_deletes_the_rows_the_default_keeps_marked(
     assert (rows, marked) == expected
 
 
+def test_run_reconcile_reads_an_incremental_list_without_its_cursor(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with CrmFake() as fake:
+        monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__CRM__REQUESTS_PER_MINUTE", "60000")
+        argv = ["run", "crm", "--resources", "projects", "--base-url", fake.base_url]
+        argv += ["--database", str(tmp_path / "reconcile.duckdb")]
+        assert cli(capsys, *argv)[0] == 0
+        assert cli(capsys, *argv)[0] == 0
+        code, _, err = cli(capsys, *argv, "--reconcile")
+
+    assert code == 0, err
+    sent = [r.args.get("since") for r in fake.requests if r.path == "/api/v2/kases"]
+    # first run: no cursor yet; second: from the cursor; reconciling: none again
+    assert sent[0] is None and sent[-1] is None
+    assert sent[2] is not None
+
+
 def test_run_deletions_takes_only_soft_or_hard(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["run", "crm", "--deletions", "gone"])

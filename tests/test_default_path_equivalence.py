@@ -141,10 +141,10 @@ def linked_rows(pipeline: dlt.Pipeline) -> dict[str, Counter[tuple[Any, ...]]]:
         ]
         counted: Counter[tuple[Any, ...]] = Counter()
         for row in rows:
-            # `_deleted_at` is the time a sync learned a deletion (its start, when the API
-            # gives none): two syncs never share it, so only whether it is set is compared
+            # a deletion's time is each pipeline's own sync start: whether a row is marked
+            # deleted is what both paths must agree on
             if row.get("_deleted_at") is not None:
-                row["_deleted_at"] = "set"
+                row["_deleted_at"] = "marked"
             data = tuple(
                 (c, repr(v)) for c, v in sorted(row.items()) if c not in (*LINKS, "_dlt_load_id")
             )

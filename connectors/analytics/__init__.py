@@ -62,6 +62,7 @@ def analytics_source(
     expiry_margin: float = TOKEN_EXPIRY_MARGIN_SECONDS,
     max_retries: int = MAX_RETRIES,
     deletions: str = "soft",
+    reconcile: bool = False,
 ) -> list[DltResource]:
     """Load the configured resources of the analytics API.
 
@@ -85,6 +86,9 @@ def analytics_source(
         deletions: what a record missing from a resource read in full does to its row:
             `"soft"` keeps it with `_deleted_at` set (a replaced table too); `"hard"`
             deletes it (README, "Deletions").
+        reconcile: read every incremental resource in full, without its cursor: what is
+            missing or older loads, and what the source no longer lists is marked deleted
+            (README, "Deletions"); the stored cursors stay where they were.
     """
     mode = deletion_mode(deletions, "analytics")
     chosen = authentication(
@@ -105,4 +109,4 @@ def analytics_source(
         retry_policy=retry_policy(max_retries),
         sensitive_params=[API_KEY_PARAM],
     )
-    return build_resources(http, table, RESOURCE_DEFAULTS, deletions=mode)
+    return build_resources(http, table, RESOURCE_DEFAULTS, deletions=mode, reconcile=reconcile)

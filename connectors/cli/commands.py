@@ -5,6 +5,7 @@ code, sync the demo, start a new connector.
     connectors show crm
     connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
                        [--replay] [--base-url URL] [--progress] [--deletions soft|hard]
+                       [--reconcile]
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
@@ -245,6 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 resources=resources,
                 base_url=args.base_url,
                 deletions=args.deletions,
+                reconcile=args.reconcile,
             )
             pipeline = runner.make_pipeline(
                 entry,
@@ -390,6 +392,12 @@ def parser() -> argparse.ArgumentParser:
         choices=DELETION_CHOICES,
         help="what a record deleted at the source does: soft (the default) sets its row's "
         "_deleted_at; hard deletes the row and its child-table rows",
+    )
+    run.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="read incremental resources in full, without their cursors: load what is "
+        "missing or older, mark deleted what the source no longer lists",
     )
     run.set_defaults(handler=cmd_run)
 

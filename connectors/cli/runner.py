@@ -93,14 +93,17 @@ def source_arguments(
     replay: bool,
     base_url: str | None,
     deletions: str | None = None,
+    reconcile: bool = False,
 ) -> dict[str, Any]:
     """The arguments the CLI passes to the source function; dlt injects the rest."""
     parameters = inspect.signature(factory).parameters
     arguments: dict[str, Any] = {}
-    if deletions is not None:
-        if "deletions" not in parameters:
-            raise ConnectorError(f"{entry.name}: the source takes no `deletions` argument")
-        arguments["deletions"] = deletions
+    for name, value in (("deletions", deletions), ("reconcile", reconcile or None)):
+        if value is None:
+            continue
+        if name not in parameters:
+            raise ConnectorError(f"{entry.name}: the source takes no `{name}` argument")
+        arguments[name] = value
     if replay:
         arguments.update(dummy_credentials(entry))
         base_url = entry.base_url
@@ -121,17 +124,19 @@ def build_source(
     resources: Sequence[str] = (),
     base_url: str | None = None,
     deletions: str | None = None,
+    reconcile: bool = False,
 ) -> Any:
     """Instantiate the entry's source (only `resources`, if given; `deletions`: the
-    source's `deletions` mode, else its default), once: a source opens its sessions and
-    shared pacing backends (a Redis ping) as it is built.
+    source's `deletions` mode, else its default; `reconcile`: a reconciling run), once: a
+    source opens its sessions and shared pacing backends (a Redis ping) as it is built.
 
     A resource name the connector does not have is the error named first: when the build
     itself fails (missing credentials, say), the names are checked on a stand-in before
     the build's error is raised."""
     factory = entry.source_factory()
+    arguments = source_arguments(entry, factory, replay, base_url, deletions, reconcile)
     try:
-        source = factory(**source_arguments(entry, factory, replay, base_url, deletions))
+        source = factory(**arguments)
     except Exception:
         check_resources(entry, resources)
         raise

@@ -179,6 +179,7 @@ def crm_source(
     request_deadline: float = DEFAULT_REQUEST_DEADLINE,
     rate_limit_backend: str | None = None,
     deletions: str = "soft",
+    reconcile: bool = False,
 ) -> list[DltResource]:
     """Load the CRM API.
 
@@ -205,6 +206,9 @@ def crm_source(
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
+        reconcile: read every incremental resource in full, without its cursor: what is
+            missing or older loads, and what the source no longer lists is marked deleted
+            (README, "Deletions"); the stored cursors stay where they were.
     """
     mode = deletion_mode(deletions, "crm")
     http = SourceHttp(
@@ -230,4 +234,6 @@ def crm_source(
     }
     table = resource_table(initial_since)
     fast = [resource["name"] for resource in table] if arrow_pages else []
-    return build_resources(http, table, defaults, arrow_pages=fast, deletions=mode)
+    return build_resources(
+        http, table, defaults, arrow_pages=fast, deletions=mode, reconcile=reconcile
+    )

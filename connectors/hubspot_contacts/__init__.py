@@ -198,6 +198,7 @@ def hubspot_contacts_source(
     search_lookback_seconds: float = SEARCH_LOOKBACK_SECONDS,
     rate_limit_backend: str | None = None,
     deletions: str = "soft",
+    reconcile: bool = False,
 ) -> DltResource:
     """Load HubSpot contacts.
 
@@ -220,6 +221,9 @@ def hubspot_contacts_source(
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
         deletions: what an archived (deleted) contact does to its row: `"soft"` sets
             `_deleted_at` to its `archivedAt`; `"hard"` deletes the row (README, "Deletions").
+        reconcile: list every contact, without the cursor: what is missing or older loads,
+            and a contact the list lacks is marked deleted (README, "Deletions"); the
+            stored cursor stays where it was.
     """
     mode = deletion_mode(deletions, CONNECTOR)
     if search_lookback_seconds < 0:
@@ -252,17 +256,19 @@ def hubspot_contacts_source(
     extra = [name for name in extra_properties or () if name not in DEFAULT_PROPERTIES]
     properties = [*DEFAULT_PROPERTIES, *extra]
 
-    @dlt.resource(
-        name="contacts",
-        primary_key="id",
-        write_disposition="merge",
-        columns={
+    hints: dict[str, Any] = {
+        "name": "contacts",
+        "primary_key": "id",
+        "write_disposition": "merge",
+        "columns": {
             **CONTACT_COLUMNS,
             **{name: {"data_type": "text"} for name in extra},
             **deletion_columns(mode),
         },
-        file_format=DEFAULT_FILE_FORMAT,
-    )
+        "file_format": DEFAULT_FILE_FORMAT,
+    }
+
+    @dlt.resource(**hints)
     def contacts(
         # `lag`: dlt hands back the stored cursor moved back by the lookback window, and
         # keeps the contacts modified within it instead of dropping them as older
@@ -279,9 +285,24 @@ def hubspot_contacts_source(
         for page in pages:
             yield [to_row(contact, extra) for contact in page]
 
+    @dlt.resource(**hints)
+    def every_contact() -> Iterator[list[dict[str, Any]]]:
+        """Every contact, without the cursor (a reconciling run: it neither reads nor
+        moves the stored cursor)."""
+        for page in list_contacts(client, properties, hooks):
+            yield [to_row(contact, extra) for contact in page]
+
     # checked, clock-capped cursor; the newest copy of a contact wins (shared.incremental.cursors)
-    (guarded,) = guard_cursors([contacts], CONNECTOR, session.server_clock, session.redactor)
-    # archived contacts leave the list and the search: the archived list names them
-    track_deletions(guarded, CONNECTOR, mode, feed=ARCHIVED, client=client, hooks=hooks)
+    (guarded,) = guard_cursors(
+        [every_contact if reconcile else contacts],
+        CONNECTOR,
+        session.server_clock,
+        session.redactor,
+    )
+    # archived contacts leave the list and the search: the archived list names them; a
+    # reconciling run also marks the contacts its full list lacks
+    track_deletions(
+        guarded, CONNECTOR, mode, full_list=reconcile, feed=ARCHIVED, client=client, hooks=hooks
+    )
     load_as_arrow_tables([guarded], CONNECTOR)  # dlt's tables, built in Arrow
     return guarded

@@ -156,6 +156,7 @@ def incident_analytics_source(
     max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
     rate_limit_backend: str | None = None,
     deletions: str = "soft",
+    reconcile: bool = False,
 ) -> list[DltResource]:
     """Load the incident-management API.
 
@@ -174,6 +175,9 @@ def incident_analytics_source(
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
+        reconcile: read every incremental resource in full, without its cursor: what is
+            missing or older loads, and what the source no longer lists is marked deleted
+            (README, "Deletions"); the stored cursors stay where they were.
     """
     mode = deletion_mode(deletions, CONNECTOR)
     token = require_secret(api_token, CONNECTOR, "api_token")
@@ -198,4 +202,4 @@ def incident_analytics_source(
         "endpoint": {"data_selector": "data"},
     }
     table = resource_table(initial_updated_at or INITIAL_UPDATED_AT)
-    return build_resources(http, table, defaults, deletions=mode)
+    return build_resources(http, table, defaults, deletions=mode, reconcile=reconcile)

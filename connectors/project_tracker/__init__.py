@@ -28,7 +28,7 @@ from shared.http.auth import require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
-from shared.rest.builder import FULL_LIST, SourceHttp
+from shared.rest.builder import FULL_LIST, NEVER, SourceHttp
 from shared.rest.fan_in import build_resources
 from shared.rest.paginators import (
     JSONResponseCursorPaginator,
@@ -104,6 +104,8 @@ def search(query: str) -> dict[str, Any]:
             "incremental": UPDATED_AT,
         },
         "columns": CURSOR_COLUMN,
+        # capped at 1,000 results: its listing never shows that an epic was deleted
+        "deletions": NEVER,
     }
 
 
@@ -185,6 +187,7 @@ def project_tracker_source(
     backoff_factor: float = BACKOFF_FACTOR,
     rate_limit_backend: str | None = None,
     deletions: str = "soft",
+    reconcile: bool = False,
 ) -> list[DltResource]:
     """Load the project-tracking API.
 
@@ -205,6 +208,9 @@ def project_tracker_source(
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
+        reconcile: read every incremental resource in full, without its cursor: what is
+            missing or older loads, and what the source no longer lists is marked deleted
+            (README, "Deletions"); the stored cursors stay where they were.
     """
     mode = deletion_mode(deletions, "project_tracker")
     http = SourceHttp(
@@ -227,4 +233,5 @@ def project_tracker_source(
         defaults,
         parallel_children=concurrent_children,
         deletions=mode,
+        reconcile=reconcile,
     )

@@ -1,8 +1,10 @@
-"""The incremental layer: cursors a sync may trust. A cursor's values are checked and
-compared as instants, capped at the server's clock at the sync's start, and never move
-past what was loaded.
+"""The incremental layer: cursors a sync may trust, and deletions that reach the
+destination. A cursor's values are checked and compared as instants, capped at the
+server's clock at the sync's start, and never move past what was loaded. A record deleted
+at the source gets `_deleted_at` (or its row is deleted), learned from a feed or a full
+listing.
 
-Owns: `cursors`.
+Owns: `cursors`, `deletions`.
 May import: the base modules and `shared.http` (the server's clock). Nothing from
 `rest`, `arrow`, `loading` or `tooling`.
 """

@@ -28,10 +28,14 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
 
   `deletions`: how the resource learns that records were deleted at the source
   (`shared.incremental.deletions`): `FULL_LIST` (it lists every record each run: a key
-  missing from a finished listing was deleted), or a `DeletionFeed` (an endpoint listing
-  deleted records, read after the list every run). Only for resources that page by
-  themselves. Every resource with a primary key gets the `_deleted_at` column, whatever
-  it learns; the source's `deletions` mode ("soft" or "hard") decides what a deletion does.
+  missing from a finished listing was deleted), a `DeletionFeed` (an endpoint listing
+  deleted records, read after the list every run), or `NEVER` (a listing that is never
+  complete, e.g. a capped search: not even `reconciled` reads it as a full list). Only
+  for resources that page by themselves. Every resource with a primary key gets the
+  `_deleted_at` column, whatever it learns; the source's `deletions` mode ("soft" or
+  "hard") decides what a deletion does.
+
+  `reconciled`: set by `reconciled` on a resource a reconciling run reads in full.
 
   `large_pages`: `True` for a child whose pages are large (hundreds of rows a request,
   e.g. offset-paged 1,000 at a time): it loads as Arrow tables too (below), and its
@@ -102,9 +106,13 @@ EXTENSION_KEYS = (
     "single_object",
     "large_pages",
     "deletions",
+    "reconciled",
 )
 #: the `deletions` key of a resource that lists every record each run
 FULL_LIST = "full_list"
+#: the `deletions` key of a resource whose listing is never complete (a capped search):
+#: not even a reconciling run infers deletions from it
+NEVER = "never"
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
 
 
@@ -212,6 +220,7 @@ def build_resources(
     parents: Mapping[str, DltResource] | None = None,
     arrow_tables: bool = True,
     deletions: DeletionMode = "soft",
+    reconcile: bool = False,
 ) -> list[DltResource]:
     """Build dlt resources from a connector's resource table.
 
@@ -232,10 +241,14 @@ def build_resources(
             (`shared.arrow.tables`); False leaves rows to dlt's normalizer.
         deletions: what a deletion learned at the source does: `"soft"` sets the row's
             `_deleted_at`, `"hard"` deletes the row and its child-table rows.
+        reconcile: read every incremental resource in full, without its cursor (see
+            `reconciled`).
 
     Returns:
         The resources in the order of `resources`.
     """
+    if reconcile:
+        resources = reconciled(resources, defaults)
     session = session or http.session()
     client: ClientConfig = {"base_url": http.base_url, "session": session}
     #: the configs built in each pass: a child whose parent's rows reach it through a
@@ -333,6 +346,51 @@ def build_resources(
     return result
 
 
+def reconciled(
+    resources: Sequence[dict[str, Any]], defaults: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The resource table of a reconciling run: each top-level resource with a cursor is
+    read in full, and so learns deletions from its full list (besides any feed).
+
+    The cursor goes: a request parameter bound to it is sent with the cursor's initial
+    value (through its `convert`), or not at all when it has none; a client-side cursor
+    filters nothing. The stored cursors are neither read nor moved: the next normal run
+    starts where the last one ended.
+    """
+    result = []
+    for spec in resources:
+        if (
+            spec.get("parent")
+            or spec.get("for_each")
+            or spec.get("single_object")
+            or spec.get("deletions") == NEVER
+        ):
+            result.append(spec)
+            continue
+        merged = _merge(defaults or {}, spec)
+        endpoint = dict(merged["endpoint"])
+        params = dict(endpoint.get("params") or {})
+        cursors = {k: v for k, v in params.items() if _is_cursor_param(v)}
+        if not cursors and not endpoint.get("incremental"):
+            result.append(spec)
+            continue
+        for name, cursor in cursors.items():
+            initial = cursor.get("initial_value")
+            convert = cursor.get("convert")
+            if initial is None:
+                del params[name]
+            else:
+                params[name] = convert(initial) if convert else initial
+        endpoint["params"] = params
+        endpoint["incremental"] = None
+        result.append({**spec, "endpoint": endpoint, "reconciled": True})
+    return result
+
+
+def _is_cursor_param(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "incremental"
+
+
 def learn_deletions(
     resource: DltResource,
     spec: dict[str, Any],
@@ -348,14 +406,17 @@ def learn_deletions(
         return
     resource.apply_hints(columns=deletion_columns(mode))
     how = spec.get("deletions")
-    if how is None:
+    if how == NEVER:
+        return
+    full_list = how == FULL_LIST or bool(spec.get("reconciled"))
+    if how is None and not full_list:
         return
     if spec.get("parent") or spec.get("for_each") or spec.get("single_object"):
         raise ConfigurationError(
             f"{http.connector}: `{resource.name}`: `deletions` is for resources that list "
             "their records by themselves"
         )
-    if how == FULL_LIST:
+    if how in (FULL_LIST, None):
         track_deletions(resource, http.connector, mode, full_list=True)
         return
     if not isinstance(how, DeletionFeed):
@@ -377,7 +438,9 @@ def learn_deletions(
         ]
     }
     client = RESTClient(base_url=http.base_url, session=session)
-    track_deletions(resource, http.connector, mode, feed=how, client=client, hooks=hooks)
+    track_deletions(
+        resource, http.connector, mode, full_list=full_list, feed=how, client=client, hooks=hooks
+    )
 
 
 def _has_key(resource: DltResource) -> bool:

@@ -66,6 +66,8 @@ def build_resources(
         The resources in the order of `resources` (listings stay hidden and unlisted).
     """
     defaults = defaults or {}
+    if options.get("reconcile"):
+        resources = builder.reconciled(resources, defaults)
     deletions = options.get("deletions", "soft")
     parent_names = {spec["parent"]["resource"] for spec in resources if spec.get("parent")}
     cursors = {

@@ -75,6 +75,8 @@ def build_resources(
         The resources in the order of `resources` (unions and filters stay hidden).
     """
     defaults = defaults or {}
+    if options.get("reconcile"):
+        resources = builder.reconciled(resources, defaults)
     specs = {spec["name"]: spec for spec in resources}
     fan_ins = [spec for spec in resources if _parents(spec) is not None]
     if not fan_ins:

@@ -47,7 +47,7 @@ class Resource:
     write_disposition: str
     incremental: str | None = None
     parent: str | None = None
-    #: how a sync learns deletions: "feed", "full_list" or "none"
+    #: how a sync learns deletions: "feed", "full_list", "reconcile" or "none"
     deletions: str = "none"
 
 

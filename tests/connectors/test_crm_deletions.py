@@ -4,6 +4,7 @@ projects and opportunities, and from the lists read in full every run; soft by d
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -196,3 +197,31 @@ def test_outside_a_pipeline_the_feed_yields_tombstones_and_full_lists_mark_nothi
     marked = [row for row in rows if row.get("_deleted_at") is not None]
     assert marked == [{"id": party_id, "_deleted_at": DELETED_AT}]
     assert len(rows) == 259 + 119 + 1
+
+
+def test_reconcile_reads_incremental_lists_in_full_loads_what_is_stale_and_marks_the_rest(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    sync(pipeline, fake, "parties")
+    # a deletion the feed never reported, and a change that kept its `updatedAt`
+    gone = fake.data["parties"].pop(4)
+    fake.data["parties"][0]["about"] = "changed quietly"
+
+    sync(pipeline, fake, "parties")  # a normal run sees neither
+    assert count(pipeline, "parties", "WHERE _deleted_at IS NOT NULL") == 0
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1000") == [("party 0",)]
+    stored = copy.deepcopy(pipeline.state["sources"]["crm"]["resources"]["parties"]["incremental"])
+
+    sync(pipeline, fake, "parties", reconcile=True)
+
+    assert count(pipeline, "parties", "WHERE _deleted_at IS NOT NULL") == 1
+    assert count(pipeline, "parties", f"WHERE id = {gone['id']} AND _deleted_at IS NOT NULL") == 1
+    assert query(pipeline, "SELECT about FROM parties WHERE id = 1000") == [("changed quietly",)]
+    lists = [r for r in fake.requests_to("/api/v2/parties") if r.path == "/api/v2/parties"]
+    # the reconciling run: three pages of 100 (259 parties), none filtered by `since`
+    assert [r.args.get("page") for r in lists[-3:]] == [None, "2", "3"]
+    assert [r.args.get("since") for r in lists[-3:]] == [None, None, None]
+    # the deleted feed is still read; the cursors are as the last normal run left them
+    assert len(fake.requests_to("/api/v2/parties/deleted")) == 3
+    state = pipeline.state["sources"]["crm"]["resources"]["parties"]["incremental"]
+    assert state == stored

@@ -103,3 +103,23 @@ def test_a_restored_contact_is_live_again(
     sync(pipeline, fake)
 
     assert contact_row(pipeline, "7") == [("contact7@example.com", "Back", None)]
+
+
+def test_reconcile_lists_every_contact_and_marks_one_gone_without_an_archive_entry(
+    pipeline: dlt.Pipeline, fake: HubSpotContactsFake
+) -> None:
+    sync(pipeline, fake)
+    stored = pipeline.state["sources"]["hubspot_contacts"]["resources"]["contacts"]
+    stored = dict(stored["incremental"]["updated_at"])
+    # merged away or GDPR-deleted: gone from the list, and never archived
+    fake.contacts = [c for c in fake.contacts if c["id"] != "8"]
+    searches = len(fake.requests_to("/search"))
+
+    sync(pipeline, fake, reconcile=True)
+
+    ((marked,),) = query(pipeline, "SELECT _deleted_at FROM contacts WHERE id = '8'")
+    assert marked is not None
+    assert count(pipeline, "contacts", "WHERE _deleted_at IS NOT NULL") == 1
+    assert len(fake.requests_to("/search")) == searches  # listed, not searched
+    state = pipeline.state["sources"]["hubspot_contacts"]["resources"]["contacts"]
+    assert dict(state["incremental"]["updated_at"]) == stored

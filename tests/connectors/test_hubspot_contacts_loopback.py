@@ -49,8 +49,7 @@ def sync(pipeline: dlt.Pipeline, fake: HubSpotContactsFake, **kwargs: Any) -> No
 
 
 def statuses(fake: HubSpotContactsFake, path: str) -> list[int]:
-    """The statuses of the requests to `path`; the archived list (the deletion feed, on
-    the list's path) left out."""
+    """The statuses of the requests to `path` (the archived list apart)."""
     return [r.status for r in fake.requests if r.path == path and r.args.get("archived") != "true"]
 
 
@@ -444,46 +443,3 @@ def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
         "(X-HubSpot-RateLimit-Interval-Milliseconds '-10000' is not a number of 0 or more); "
         "pacing at the default 100 requests per 10 s instead"
     ]
-
-
-def test_an_empty_list_page_that_still_links_on_is_followed_and_every_later_row_loads(
-    pipeline: dlt.Pipeline, fake: HubSpotContactsFake
-) -> None:
-    live = sorted((c for c in fake.contacts if not c["archived"]), key=lambda c: int(c["id"]))
-    # the answer to the second page is empty, but its `paging.next.after` names it again
-    empty = {"results": [], "paging": {"next": {"after": live[100]["id"]}}}
-    fake.inject(Fault(200, empty, path=LIST_PATH, after=1))
-
-    sync(pipeline, fake)
-
-    afters = [r.args.get("after") for r in fake.requests_to(LIST_PATH)[:4]]
-    assert afters == [None, live[100]["id"], live[100]["id"], live[200]["id"]]
-    assert set(loaded_rows(pipeline)) == set(server_rows(fake))
-
-
-def test_an_empty_search_page_that_still_links_on_is_followed_at_its_next_offset(
-    pipeline: dlt.Pipeline, fake: HubSpotContactsFake
-) -> None:
-    sync(pipeline, fake)
-    added = fake.add_changed_contacts(600, per_stamp=1)
-    # the second search (restarted at the first page's largest stamp) comes back empty
-    # yet says there is more: the sync asks for its next page instead of ending there
-    fake.inject(
-        Fault(200, {"results": [], "paging": {"next": {"after": "200"}}}, path=SEARCH_PATH, after=1)
-    )
-
-    sync(pipeline, fake)
-
-    bodies = fake.search_bodies()
-    assert len(bodies) >= 3
-    assert bodies[2]["filterGroups"] == bodies[1]["filterGroups"]
-    assert "after" not in bodies[1] and bodies[2]["after"] == "200"
-    loaded = set(loaded_rows(pipeline))
-    # what the empty page stood for is the server's to answer; every record after it loads
-    first_of_restart = [filter_value(body) for body in bodies][1]
-    after_empty = [
-        c["id"]
-        for c in fake.contacts
-        if c["id"] in added and stamp_ms(c["updatedAt"]) >= first_of_restart
-    ][200:]
-    assert after_empty and set(after_empty) <= loaded

@@ -165,8 +165,21 @@ def blank_project(tmp_path_factory: pytest.TempPathFactory, dango_env: dict[str,
     return project
 
 
+class Served(str):
+    """A fake server's base URL, with the means to delete a record at it."""
+
+    process: subprocess.Popen[str]
+
+    def delete(self, key: str, record_id: Any) -> None:
+        """Delete record `record_id` of list `key` at the fake (see tests/dango/serve.py)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"delete {key} {record_id}\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().strip() == f"deleted {key} {record_id}"
+
+
 @pytest.fixture
-def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
+def fake_server(request: pytest.FixtureRequest) -> Iterator[Served]:
     """The connector's fake vendor server in its own process; yields its base URL."""
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.dango.serve", request.param],
@@ -176,7 +189,8 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
         text=True,
     )
     assert server.stdout is not None
-    base_url = server.stdout.readline().strip()
+    base_url = Served(server.stdout.readline().strip())
+    base_url.process = server
     try:
         assert base_url.startswith("http://127.0.0.1:"), base_url
         yield base_url
@@ -294,6 +308,66 @@ def test_dango_syncs_the_connector_twice_with_the_entry_show_prints(
             assert not any(secret.encode() in log for log in logs), f"{attempt} sync logged it"
         loaded = warehouse_rows(dango_bin, project, f"raw_{name}")
         assert {table: loaded.get(table) for table in expected} == expected, attempt
+
+
+def deleted_rows(dango_bin: Path, project: Path, dataset: str, table: str) -> dict[str, bool]:
+    """id -> whether its row is marked deleted (`_deleted_at` set), in Dango's warehouse."""
+    sql = f'SELECT id, _deleted_at IS NOT NULL FROM "{dataset}"."{table}"'
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print(json.dumps({str(i): d for i, d in con.execute(sys.argv[2]).fetchall()}))\n"
+    )
+    warehouse = project / "data" / "warehouse.duckdb"
+    done = subprocess.run(
+        [str(dango_bin / "python"), "-c", script, str(warehouse), sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout))
+
+
+#: a record each connector learns is deleted, and how: (connector, list at the fake,
+#: table, id): crm from its deletion feed, incident_analytics from a full list
+DELETED_BETWEEN_SYNCS = [
+    ("crm", "parties", "parties", 1007),
+    ("incident_analytics", "teams", "teams", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "table", "record_id", "fake_server"),
+    [(n, k, t, i, n) for n, k, t, i in DELETED_BETWEEN_SYNCS],
+    indirect=["fake_server"],
+)
+def test_a_deletion_at_the_source_between_two_dango_syncs_shows_in_dangos_raw_tables(
+    name: str,
+    key: str,
+    table: str,
+    record_id: Any,
+    fake_server: Served,
+    dango_bin: Path,
+    dango_env: dict[str, str],
+    blank_project: Path,
+    tmp_path: Path,
+) -> None:
+    project, _ = dango_project(name, printed_entry(name), fake_server, blank_project, tmp_path)
+    env = isolated(dango_env, tmp_path)
+    first = run(dango.sync_command(name), cwd=project, env=env, timeout=SYNC_TIMEOUT)
+    assert "Overall: 1/1 sources succeeded" in first, first[-4000:]
+    before = deleted_rows(dango_bin, project, f"raw_{name}", table)
+    if record_id is None:  # the first record the first sync loaded
+        record_id = sorted(before)[0]
+    assert before[str(record_id)] is False and not any(before.values())
+
+    fake_server.delete(key, record_id)
+    second = run(dango.sync_command(name), cwd=project, env=env, timeout=SYNC_TIMEOUT)
+
+    assert "Overall: 1/1 sources succeeded" in second, second[-4000:]
+    assert "Sync would truncate" not in second
+    after = deleted_rows(dango_bin, project, f"raw_{name}", table)
+    assert after == {**before, str(record_id): True}
 
 
 @pytest.mark.parametrize("fake_server", ["analytics"], indirect=True)

@@ -86,6 +86,10 @@ def make_contact(number: int, modified: datetime | None = None) -> dict[str, Any
     }
 
 
+#: how `arrivals` names a request for the archived list
+ARCHIVED = "?archived=true"
+
+
 class HubSpotContactsFake(FakeServer):
     """HubSpot's contacts list and search. `count` contacts (ids 1..count), every 50th
     archived; `token` is the accepted private-app token; `index_lag`: seconds before a
@@ -155,10 +159,10 @@ class HubSpotContactsFake(FakeServer):
         return str(uuid.UUID(int=len(self.requests)))
 
     def _respond(self, request: Request) -> Response:
+        # the archived list (the deletions) apart from the list it shares a path with
+        archived = request.args.get("archived") == "true"
         with self._lock:
-            # the archived list (the deletion feed) shares the list's path: told apart
-            archived = request.args.get("archived") == "true"
-            self.arrivals.append((time.monotonic(), request.path + ("#archived" * archived)))
+            self.arrivals.append((time.monotonic(), request.path + ARCHIVED * archived))
         return super()._respond(request)
 
     def authorized(self, request: Request) -> bool:
