@@ -54,6 +54,9 @@ def statuses(fake: HubSpotContactsFake, path: str) -> list[int]:
 
 
 def arrival_gaps(fake: HubSpotContactsFake, path: str) -> list[float]:
+    """The gaps between arrivals at `path`. A pace is asserted on their sum, not gap by
+    gap: on a loaded machine a request that reaches the server late shortens the next
+    gap by as much, while the pace held."""
     times = [at for at, arrived in fake.arrivals if arrived == path]
     return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
 
@@ -393,7 +396,7 @@ def test_a_lower_reported_budget_is_never_exceeded(pipeline: dlt.Pipeline) -> No
     gaps = [later - earlier for earlier, later in pairwise(list_times(fake))]
     assert len(gaps) == 4
     # 10 per 5 s with headroom: 0.56 s apart, where the default would be 0.11 s
-    assert min(gaps) >= 0.45
+    assert sum(gaps) >= 0.45 * len(gaps)
     assert count(pipeline, "contacts") == 490
 
 
@@ -420,7 +423,7 @@ def test_an_explicit_requests_per_ten_seconds_wins_over_the_reported_budget(
     paced_sync(pipeline, fake, requests_per_ten_seconds=20)
 
     gaps = arrival_gaps(fake, LIST_PATH)
-    assert len(gaps) == 2 and min(gaps) >= 0.45  # 20 per 10 s with headroom: 0.56 s
+    assert len(gaps) == 2 and sum(gaps) >= 0.45 * len(gaps)  # 20 per 10 s with headroom: 0.56 s
 
 
 def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
@@ -436,7 +439,7 @@ def test_hostile_rolling_budget_headers_fall_back_to_the_default_once(
         paced_sync(pipeline, fake)
 
     gaps = arrival_gaps(fake, LIST_PATH)
-    assert len(gaps) == 2 and min(gaps) >= 0.08  # the default 100 per 10 s: 0.111 s
+    assert len(gaps) == 2 and sum(gaps) >= 0.08 * len(gaps)  # the default 100 per 10 s: 0.111 s
     lines = [r.getMessage() for r in caplog.records if "rate-limit headers" in r.getMessage()]
     assert lines == [
         "hubspot_contacts: ignoring the rate-limit headers of the API "
