@@ -38,6 +38,7 @@ import requests
 import yaml
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from connectors.crm import crm_source
 from shared.errors import ConfigurationError
 from shared.http.session import ConnectorSession, strip_credentials
 from shared.loading import duckdb_pipeline, run_source
@@ -45,6 +46,7 @@ from shared.redaction import Redactor
 from shared.tooling.cassettes import Scrubber, recording
 from tests.fakes.analytics import OAUTH_RESOURCES, RESOURCES, TOKEN_PATH, AnalyticsFake
 from tests.fakes.base import FakeServer, Fault
+from tests.fakes.crm import TOKEN as CRM_TOKEN
 from tests.fakes.crm import CrmFake
 from tests.fakes.hubspot_contacts import HubSpotContactsFake
 from tests.fakes.incident_analytics import IncidentAnalyticsFake
@@ -484,3 +486,30 @@ with AnalyticsFake(events=5, users=2, page_views=1) as fake:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "urllib3.connectionpool" in result.stderr and "/v1/events?" in result.stderr
     assert not any(form in result.stderr + result.stdout for form in forms(SECRET))
+
+
+def test_a_rate_limit_backend_is_a_secret_kept_out_of_the_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rate_limit_backend` may be `redis://:password@host`: dlt keeps the values of config
+    it resolved in `trace.pickle`, but never a secret's. (A path stands in for the
+    password: a real Redis URL would need a server.)"""
+    marker = "Backend-Pw-7e6d5c"
+    backend = tmp_path / marker
+    backend.mkdir()
+    monkeypatch.setenv("SOURCES__CRM__BEARER_TOKEN", CRM_TOKEN)
+    monkeypatch.setenv("SOURCES__CRM__RATE_LIMIT_BACKEND", f"sqlite:///{backend / 'pacing.db'}")
+    pipeline = duckdb_pipeline(
+        "crm_backend", str(tmp_path / "crm.duckdb"), pipelines_dir=str(tmp_path / "pipelines")
+    )
+    with CrmFake() as fake:
+        source = crm_source(base_url=fake.base_url, requests_per_minute=60_000)
+        run_source(pipeline, source.with_resources("stages"))
+
+    resolved = {value.key: value for value in pipeline.last_trace.resolved_config_values}
+    assert resolved["rate_limit_backend"].is_secret_hint
+    assert resolved["rate_limit_backend"].value is None
+    assert (backend / "pacing.db").is_file()  # the backend was used
+    for path in (tmp_path / "pipelines").rglob("*"):
+        if path.is_file():
+            assert marker.encode() not in path.read_bytes(), path

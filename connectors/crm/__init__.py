@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import dlt
+from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from connectors.crm.settings import (
@@ -177,7 +178,7 @@ def crm_source(
     arrow_pages: bool = False,
     max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
     request_deadline: float = DEFAULT_REQUEST_DEADLINE,
-    rate_limit_backend: str | None = None,
+    rate_limit_backend: TSecretStrValue | None = None,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -203,6 +204,8 @@ def crm_source(
         request_deadline: seconds one request may take in all (connect and whole body).
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
+            the environment, and dlt keeps its value out of its trace.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").

@@ -11,6 +11,7 @@ from typing import Any
 
 import dlt
 from dlt.common.jsonpath import compile_path
+from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.client import PageData
@@ -196,7 +197,7 @@ def hubspot_contacts_source(
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
     search_lookback_seconds: float = SEARCH_LOOKBACK_SECONDS,
-    rate_limit_backend: str | None = None,
+    rate_limit_backend: TSecretStrValue | None = None,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> DltResource:
@@ -219,6 +220,8 @@ def hubspot_contacts_source(
             may become searchable after it.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
+            the environment, and dlt keeps its value out of its trace.
         deletions: what an archived (deleted) contact does to its row: `"soft"` sets
             `_deleted_at` to its `archivedAt`; `"hard"` deletes the row (README, "Deletions").
         reconcile: list every contact, without the cursor: what is missing or older loads,

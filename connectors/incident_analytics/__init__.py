@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import dlt
+from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from connectors.incident_analytics.settings import (
@@ -154,7 +155,7 @@ def incident_analytics_source(
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
     max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
-    rate_limit_backend: str | None = None,
+    rate_limit_backend: TSecretStrValue | None = None,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -172,6 +173,8 @@ def incident_analytics_source(
             `Retry-After` or `X-RateLimit-Period-In-Sec` header asks for.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
+            the environment, and dlt keeps its value out of its trace.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").

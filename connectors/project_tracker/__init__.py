@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import dlt
+from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from connectors.project_tracker.settings import (
@@ -185,7 +186,7 @@ def project_tracker_source(
     concurrent_children: bool = True,
     max_retries: int = MAX_RETRIES,
     backoff_factor: float = BACKOFF_FACTOR,
-    rate_limit_backend: str | None = None,
+    rate_limit_backend: TSecretStrValue | None = None,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -205,6 +206,8 @@ def project_tracker_source(
         backoff_factor: seconds before the first retry; doubles on each further retry.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
             `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
+            the environment, and dlt keeps its value out of its trace.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
