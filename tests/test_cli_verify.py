@@ -517,3 +517,33 @@ def test_a_file_that_is_no_duckdb_database_is_one_line(
     assert code == 2 and out == ""
     assert err.startswith(f"error: cannot open {tmp_path / 'crm.duckdb'} read-only: ")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_verify_finds_the_drift_a_normal_run_cannot_heal_and_agrees_after_reconcile(
+    crm: CrmFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A party restored with an old stamp (a normal run's `since` never asks for it) and
+    a party deleted whose feed entry has aged out (a normal run never learns it): verify
+    says so (exit 1), a normal run leaves it so, `run --reconcile` heals it (exit 0)."""
+    restored = make_party(950)  # id 1950
+    restored["updatedAt"] = "2020-01-01T00:00:00Z"
+    crm.data["parties"].append(restored)
+    crm.data["parties"].remove(crm.record("parties", 1007))  # and no feed entry
+
+    code, result = report(capsys, "crm", *SOME)
+    assert code == 1
+    assert result["tables"]["parties"]["examples"]["missing"] == ["1950"]
+    assert result["tables"]["parties"]["examples"]["deleted"] == ["1007"]
+
+    assert cli(capsys, "run", "crm", *SOME)[0] == 0
+    assert report(capsys, "crm", *SOME)[0] == 1  # a normal run cannot see either
+
+    code, _, err = cli(capsys, "run", "crm", *SOME, "--reconcile")
+    assert code == 0, err
+    code, result = report(capsys, "crm", *SOME)
+    assert code == 0 and result["agrees"], json.dumps(result)
+    with duckdb.connect("crm.duckdb", read_only=True) as connection:
+        marked = connection.execute(
+            "SELECT _deleted_at IS NOT NULL FROM crm_data.parties WHERE id = 1007"
+        ).fetchall()
+    assert marked == [(True,)]
