@@ -484,16 +484,25 @@ class ConnectorSession(requests.Session):
 
 def url_problem(url: str) -> str | None:
     """What makes `url` unusable as a request URL (no host, a bad port, characters a
-    host cannot have), or None."""
-    try:
-        parsed = urllib3.util.parse_url(url)
-        port = urlsplit(url).port  # range-checked here, not by urllib3
-    except (urllib3.exceptions.LocationParseError, ValueError) as error:
-        return " ".join(str(error).split())[:200]
-    if parsed.scheme not in ("http", "https"):
-        return f"the scheme must be http or https, not {parsed.scheme!r}"
-    if not parsed.host:
+    host cannot have), or None. Checked here, not left to urllib3, whose checks differ
+    between the versions we support."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"the scheme must be http or https, not {parts.scheme!r}"
+    netloc = parts.netloc.rpartition("@")[2]
+    host = netloc[: netloc.index("]") + 1] if netloc.startswith("[") else netloc.split(":")[0]
+    if not host:
         return "it has no host name"
+    bad = next((c for c in host if not (c.isalnum() or c in "-._[]:%")), None)
+    if bad is not None:
+        return f"the host {host!r} contains the invalid character {bad!r}"
+    try:
+        port = parts.port
+        urllib3.util.parse_url(url)
+    except ValueError:
+        return f"{netloc!r} is not a valid host or port (a port is 1 to 65535)"
+    except urllib3.exceptions.LocationParseError as error:
+        return " ".join(str(error).split())[:200]
     if port == 0:
         return "port 0"
     return None

@@ -380,8 +380,8 @@ def test_a_malformed_base_url_is_a_configuration_error() -> None:
         SourceHttp("demo", "https://api example.com").session()
 
     assert str(raised.value) == (
-        "demo: base_url 'https://api example.com' is not a valid URL (Failed to parse: Host "
-        "'api example.com' contains invalid character ' '); set `sources.demo.base_url`"
+        "demo: base_url 'https://api example.com' is not a valid URL (the host "
+        "'api example.com' contains the invalid character ' '); set `sources.demo.base_url`"
     )
 
 

@@ -16,7 +16,8 @@ from connectors.my_api.settings import INITIAL_UPDATED_AFTER, REQUESTS_PER_MINUT
 from shared.http.auth import bearer_token, require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
-from shared.rest.builder import SourceHttp, build_resources
+from shared.incremental.deletions import deletion_mode
+from shared.rest.builder import FULL_LIST, SourceHttp, build_resources
 from shared.rest.paginators import JSONLinkPaginator, SinglePagePaginator
 
 
@@ -32,6 +33,8 @@ def resource_table(initial_updated_after: str) -> list[dict[str, Any]]:
             "name": "users",
             "endpoint": {"path": "/users", "paginator": SinglePagePaginator()},
             "write_disposition": "replace",
+            # read in full every run: a user the listing lacks was deleted at the source
+            "deletions": FULL_LIST,
         },
         {
             "name": "orders",
@@ -51,6 +54,8 @@ def my_api_source(
     initial_updated_after: str = INITIAL_UPDATED_AFTER,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
+    deletions: str = "soft",
+    reconcile: bool = False,
 ) -> list[DltResource]:
     """Load My API.
 
@@ -60,6 +65,10 @@ def my_api_source(
         initial_updated_after: ISO 8601 UTC instant the first sync of orders starts at.
         requests_per_minute: pace requests under this rate, across all threads.
         max_retries: retries of a 429 or 5xx before the sync fails.
+        deletions: what a record deleted at the source does to its row: `"soft"` sets
+            `_deleted_at`; `"hard"` deletes the row and its child-table rows.
+        reconcile: read `orders` in full, without its cursor: what is missing or older
+            loads, and an order the source no longer lists is marked deleted.
     """
     http = SourceHttp(
         connector="my_api",
@@ -74,4 +83,10 @@ def my_api_source(
         "write_disposition": "merge",
         "endpoint": {"data_selector": "data"},
     }
-    return build_resources(http, resource_table(initial_updated_after), defaults)
+    return build_resources(
+        http,
+        resource_table(initial_updated_after),
+        defaults,
+        deletions=deletion_mode(deletions, "my_api"),
+        reconcile=reconcile,
+    )
