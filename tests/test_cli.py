@@ -257,6 +257,7 @@ def test_run_replay_loads_the_chosen_resources_and_prints_rows_per_table(
     assert (tmp_path / "crm_replay.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_run_replay_twice_reloads_the_same_rows(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -684,6 +685,7 @@ def _users_in(database: Path, dataset: str) -> int:
     return int(rows)
 
 
+@pytest.mark.slow
 def test_a_live_run_says_where_it_loaded_and_ignores_a_plain_dlt_pipeline_named_crm(
     tmp_path: Path,
 ) -> None:
@@ -785,6 +787,7 @@ def _printed_block(out: str, heading: str, end: str) -> str:
     return out.split(heading, 1)[1].split(end, 1)[0].strip("\n") + "\n"
 
 
+@pytest.mark.slow
 def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

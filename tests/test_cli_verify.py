@@ -404,6 +404,7 @@ def test_hubspot_contacts_verify_reads_the_whole_list_and_finds_a_deleted_contac
     assert row_counts(Path("hubspot_contacts.duckdb"), "hubspot_contacts_data") == tables
 
 
+@pytest.mark.slow
 def test_project_tracker_verify_compares_a_composite_key_per_parent(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -519,6 +520,7 @@ def test_a_file_that_is_no_duckdb_database_is_one_line(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_verify_finds_the_drift_a_normal_run_cannot_heal_and_agrees_after_reconcile(
     crm: CrmFake, capsys: pytest.CaptureFixture[str]
 ) -> None:

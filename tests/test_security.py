@@ -320,6 +320,7 @@ def test_no_secret_anywhere_after_success_error_and_connection_failure(
     assert find([SECRET, *obtained], evidence) == {}
 
 
+@pytest.mark.slow
 def test_live_recording_with_a_custom_key_header_writes_no_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

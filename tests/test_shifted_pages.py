@@ -34,6 +34,9 @@ from tests.fakes.project_tracker import ProjectTrackerFake
 
 FAST = {"requests_per_minute": 60_000}
 
+# two or three full syncs each, against fakes of hundreds of records: `make test-slow`
+pytestmark = pytest.mark.slow
+
 
 def shift_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [

@@ -159,6 +159,7 @@ def _violations(copy: Path, files: list[Path]) -> Counter[str]:
     return Counter(violation["code"] for violation in json.loads(result.stdout or "[]"))
 
 
+@pytest.mark.slow
 def test_generated_connectors_are_ruff_clean(repo_copy: Path) -> None:
     template_files = generated_python(repo_copy, TEMPLATE_COPY)
     formatted = run(repo_copy, "-m", "ruff", "format", "--check", *map(str, template_files))
@@ -174,6 +175,7 @@ def test_generated_connectors_are_ruff_clean(repo_copy: Path) -> None:
         assert formatted.returncode == 0, formatted.stdout
 
 
+@pytest.mark.slow
 def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy: Path) -> None:
     name = TEMPLATE_COPY
     catalog = load_catalog(repo_copy / "catalog.yml")
@@ -203,6 +205,7 @@ def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy
     assert catalog.connectors[: len(CATALOG)] == CATALOG.connectors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("original", CATALOG.names)
 def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
     repo_copy: Path, original: str
@@ -235,6 +238,7 @@ def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
         ("fresh", "nope", "unknown connector `nope` to copy; the catalog has: crm"),
     ],
 )
+@pytest.mark.slow
 def test_invalid_taken_or_unknown_names_are_refused_and_nothing_is_written(
     repo_copy: Path, name: str, original: str | None, message: str
 ) -> None:
@@ -247,6 +251,7 @@ def test_invalid_taken_or_unknown_names_are_refused_and_nothing_is_written(
     assert tree(repo_copy) == before
 
 
+@pytest.mark.slow
 def test_a_name_a_user_already_took_is_skipped_for_the_next_free_one(repo_copy: Path) -> None:
     """After `make new-connector NAME=my_shop` (the README's example) this suite picks
     another name instead of failing on "connector `my_shop` already exists"."""
@@ -255,6 +260,7 @@ def test_a_name_a_user_already_took_is_skipped_for_the_next_free_one(repo_copy: 
         create_connector(TEMPLATE_COPY, root=repo_copy)
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_shadowing_name_in_one_line_before_writing_anything(repo_copy: Path) -> None:
     before = tree(repo_copy)
 
@@ -269,6 +275,7 @@ def test_cli_refuses_a_shadowing_name_in_one_line_before_writing_anything(repo_c
     assert tree(repo_copy) == before
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_taken_name_in_one_line_with_a_usage_exit_code(repo_copy: Path) -> None:
     before = tree(repo_copy)
 
@@ -328,6 +335,7 @@ def test_the_repositorys_connectors_test_files_all_have_a_known_suffix() -> None
     assert found <= known
 
 
+@pytest.mark.slow
 def test_a_copy_renames_its_fast_path_tests_with_the_rest(repo_copy: Path) -> None:
     name = clone_name("crm")
     fast_path = repo_copy / "tests/connectors" / f"test_{name}_fast_path.py"

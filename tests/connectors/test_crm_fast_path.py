@@ -45,6 +45,10 @@ TABLES = [
 NESTED = {"email_addresses": "parties__email_addresses", "phone_numbers": "parties__phone_numbers"}
 
 
+# the opt-in Arrow pages path (`arrow_pages=True`), against the default path: `make test-slow`
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def default_path(tmp_path: Path) -> dlt.Pipeline:
     """A second pipeline, loaded the default way from the same cassette."""

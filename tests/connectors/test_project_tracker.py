@@ -186,6 +186,7 @@ def test_search_sends_query_and_page_size_and_stops_when_next_is_null(
     assert query(pipeline, "SELECT COUNT(*) FROM search_epics s JOIN epics e USING (id)") == [(6,)]
 
 
+@pytest.mark.slow
 def test_second_run_skips_unchanged_rows_but_reads_every_child_list_again(
     pipeline: dlt.Pipeline,
 ) -> None:

@@ -318,6 +318,7 @@ def cursor(pipeline: dlt.Pipeline, resource: str) -> Any:
     return resources[resource]["incremental"]["updated_at"]["last_value"]
 
 
+@pytest.mark.slow
 def test_records_without_updated_at_load_every_run_and_leave_the_cursor_where_it_is(
     fake: ProjectTrackerFake, pipeline: dlt.Pipeline
 ) -> None:
