@@ -978,7 +978,9 @@ def test_progress_is_silent_when_stderr_is_not_a_terminal(tmp_path: Path) -> Non
     assert table(result.stdout) == {"users": len(CrmFake().data["users"])}
 
 
-@pytest.mark.parametrize("forced", [["--progress"], []], ids=["flag", "env"])
+@pytest.mark.parametrize(
+    "forced", [["--progress"], pytest.param([], marks=pytest.mark.slow)], ids=["flag", "env"]
+)
 def test_forced_progress_shows_requests_rows_and_pacing_waits(
     tmp_path: Path, forced: list[str]
 ) -> None:

@@ -281,7 +281,18 @@ def sync(case: Case, base_url: str, tmp_path: Path, run: str, **kwargs: Any) -> 
     return pipeline
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+#: a second auth mode of a connector already covered: `make test-slow`
+SLOW_CASES = {"project_tracker-custom-header", "analytics-api_key-header"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=pytest.mark.slow) if case.id in SLOW_CASES else case
+        for case in CASES
+    ],
+    ids=lambda case: case.id,
+)
 def test_no_secret_anywhere_after_success_error_and_connection_failure(
     case: Case,
     tmp_path: Path,
