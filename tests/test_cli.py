@@ -893,6 +893,24 @@ def test_a_destination_url_with_a_password_is_never_printed_whole(
     assert line.startswith("error: unknown destination `postgresql2://loader:***@db.internal")
 
 
+def test_unreadable_destination_credentials_are_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", "loader:Pw-0f-the-db@db.internal/warehouse"
+    )
+    code, out, err = cli(capsys, "run", "crm", "--replay", "--destination", "postgres")
+
+    assert (code, out) == (1, "")
+    assert err.strip().splitlines()[-1] == (
+        "error: destination postgres: `destination.postgres.credentials` cannot be read "
+        "(the value is not shown): The expected representation for `PostgresCredentials` "
+        "is a standard database connection string with the following format: "
+        "`postgresql://username:password@host:port/database`"
+    )
+    assert "Pw-0f" not in err
+
+
 def test_a_relative_base_url_blames_the_flag(tmp_path: Path) -> None:
     result = connectors_command(tmp_path, "run", "crm", "--base-url", "api.example.com")
 
