@@ -43,6 +43,12 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   parallelized child holds all of a parent's pages in memory before handing any on
   (2.7 GB for a million project_tracker stories under three groups).
 
+Every resource's tables nest at most `MAX_TABLE_NESTING` levels (dlt's `max_table_nesting`;
+a spec's own `max_table_nesting` key wins): deeper values stay in their parent's row as
+JSON, so one record nested hundreds of levels deep loads instead of failing the sync
+(`File name too long`: dlt names a load file after its table, and each level adds to
+the name). The Arrow path keeps the same bound (`shared.arrow.tables`).
+
 Every resource's pages are checked (`shared.http.pages.PageCheck`): the data selector must
 find a list of objects (or the one object), or the answer is retried like a 5xx and
 then fails the sync with an `InvalidResponseError`.
@@ -114,6 +120,9 @@ FULL_LIST = "full_list"
 #: not even a reconciling run infers deletions from it
 NEVER = "never"
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
+#: how many levels a resource's tables nest (dicts and lists alike) before deeper values
+#: stay in their parent's row as JSON; the catalog's data nests 4 at most
+MAX_TABLE_NESTING = 8
 
 
 @dataclass
@@ -333,6 +342,8 @@ def build_resources(
             resource.add_map(_renamer(*renames[name]))
         if file_format:
             resource.apply_hints(file_format=file_format)
+        if resource.max_table_nesting is None:  # a spec's own `max_table_nesting` wins
+            resource.max_table_nesting = MAX_TABLE_NESTING
         if name in arrow_pages:
             yield_arrow_pages(resource)
         result.append(resource)

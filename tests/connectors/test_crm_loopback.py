@@ -13,6 +13,7 @@ import pytest
 from connectors.crm import crm_source
 from shared.errors import AuthenticationError, ForeignOriginError, RequestFailedError
 from shared.loading import run_source
+from shared.rest.builder import MAX_TABLE_NESTING
 from tests.dataset import count, query
 from tests.failures import root_cause
 from tests.fakes.base import Fault
@@ -334,3 +335,26 @@ def test_an_empty_page_that_still_links_on_is_followed_and_every_later_row_loads
     pages = [r.args.get("page") for r in fake.requests_to("/api/v2/parties") if r.path == PARTIES]
     assert pages == [None, "2", "2", "3"]
     assert query(pipeline, "SELECT COUNT(DISTINCT id) FROM parties") == [(260,)]
+
+
+def test_a_party_nested_two_hundred_levels_deep_loads_with_its_depth_bounded(
+    pipeline: dlt.Pipeline, fake: CrmFake
+) -> None:
+    deep: dict[str, object] = {"note": "bottom"}
+    for _ in range(100):  # 200 levels of JSON: lists in objects in lists ...
+        deep = {"entries": [deep]}
+    fake.record("parties", 1001)["history"] = deep
+
+    sync(pipeline, fake, "parties")
+
+    assert count(pipeline, "parties") == 260
+    deepest = [t for t in pipeline.default_schema.data_table_names() if "history" in t]
+    # one child table a level for MAX_TABLE_NESTING (8) levels, the `history` dict one of
+    # them (`parties__history__entries`), then the rest as JSON in the deepest one
+    assert sorted(deepest, key=len) == [
+        "parties__history" + "__entries" * level for level in range(1, MAX_TABLE_NESTING + 1)
+    ]
+    assert all(len(name) < 200 for name in deepest)
+    bottom = max(deepest, key=len)
+    ((rest,),) = query(pipeline, f'SELECT "entries" FROM {bottom} WHERE "entries" IS NOT NULL')
+    assert '"note":"bottom"' in str(rest).replace(" ", "")
