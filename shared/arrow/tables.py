@@ -67,7 +67,7 @@ from dlt.extract.items_transform import ItemTransform, LimitItem
 from dlt.extract.resource import DltResource
 
 from shared._dlt_compat import (
-    count_nested_tables_by_resource,
+    arrow_tables_supported,
     hints_variants,
     pipe_steps,
     remove_pipe_step,
@@ -710,8 +710,8 @@ def load_as_arrow_tables(
     named in `large_pages` (whose pages are large enough to pay for dlt's work per Arrow
     item), load its rows as Arrow tables split into dlt's tables (see the module's notes),
     in place."""
-    if not count_nested_tables_by_resource():
-        return  # an unknown dlt: its own normalizer
+    if not arrow_tables_supported():
+        return  # a dlt without what the Arrow path needs: its own normalizer (warned once)
     for resource in resources:
         if (
             not resource.selected

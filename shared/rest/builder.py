@@ -77,7 +77,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
 
-from shared._dlt_compat import make_parent_key_name
+from shared._dlt_compat import make_parent_key_name, require_page_check_reachable
 from shared.arrow.pages import yield_arrow_pages
 from shared.arrow.tables import load_as_arrow_tables, rows_of
 from shared.errors import ConfigurationError, redact_url, secret_hint
@@ -256,6 +256,7 @@ def build_resources(
     Returns:
         The resources in the order of `resources`.
     """
+    require_page_check_reachable(PageCheck)
     if reconcile:
         resources = reconciled(resources, defaults)
     session = session or http.session()
