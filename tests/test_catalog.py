@@ -22,6 +22,7 @@ from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 from connectors.cli.runner import source_arguments
 from connectors.cli.snippets import source_settings
 from shared.incremental.deletions import learns_deletions
+from shared.rest.builder import MAX_TABLE_NESTING
 from shared.tooling.catalog import (
     CATALOG_PATH,
     CatalogError,
@@ -482,3 +483,13 @@ def test_the_schema_names_only_paths_that_exist_in_the_repository() -> None:
                 .replace("<file>", entry.contract or "")
             )
             assert (ROOT / concrete).exists(), f"the schema names {path}: no {concrete}"
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_every_table_a_connector_loads_nests_at_most_the_bound(entry: ConnectorEntry) -> None:
+    source = instantiate(entry)
+
+    loading = [resource for resource in source.resources.values() if resource.selected]
+    assert loading
+    unbounded = [r.name for r in loading if r.max_table_nesting != MAX_TABLE_NESTING]
+    assert unbounded == [], f"{entry.name}: tables without the nesting bound"

@@ -50,7 +50,7 @@ from shared.incremental.deletions import (
     deletion_mode,
     track_deletions,
 )
-from shared.rest.builder import DEFAULT_FILE_FORMAT, SourceHttp
+from shared.rest.builder import DEFAULT_FILE_FORMAT, MAX_TABLE_NESTING, SourceHttp
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONResponseCursorPaginator
 from shared.timestamps import epoch_millis
@@ -269,6 +269,7 @@ def hubspot_contacts_source(
             **deletion_columns(mode),
         },
         "file_format": DEFAULT_FILE_FORMAT,
+        "max_table_nesting": MAX_TABLE_NESTING,
     }
 
     @dlt.resource(**hints)

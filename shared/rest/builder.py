@@ -337,14 +337,11 @@ def build_resources(
     result = []
     specs = {spec["name"]: spec for spec in resources}
     for name in names:
-        resource = built[name]
-        learn_deletions(resource, specs[name], http, session, deletions)
+        resource = finish_table(built[name], specs[name], http, session, deletions)
         if name in renames:
             resource.add_map(_renamer(*renames[name]))
         if file_format:
             resource.apply_hints(file_format=file_format)
-        if resource.max_table_nesting is None:  # a spec's own `max_table_nesting` wins
-            resource.max_table_nesting = MAX_TABLE_NESTING
         if name in arrow_pages:
             yield_arrow_pages(resource)
         result.append(resource)
@@ -401,6 +398,23 @@ def reconciled(
 
 def _is_cursor_param(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "incremental"
+
+
+def finish_table(
+    resource: DltResource,
+    spec: dict[str, Any],
+    http: SourceHttp,
+    session: ConnectorSession,
+    deletions: DeletionMode,
+) -> DltResource:
+    """The steps every resource that loads a table gets, wherever it was built (here,
+    `shared.rest.client_incremental`, `shared.rest.fan_in`): its tables' nesting bound
+    (`MAX_TABLE_NESTING`; a spec's own `max_table_nesting` wins) and how it learns
+    deletions (`learn_deletions`). Returns `resource`, changed in place."""
+    if resource.max_table_nesting is None:
+        resource.max_table_nesting = MAX_TABLE_NESTING
+    learn_deletions(resource, spec, http, session, deletions)
+    return resource
 
 
 def learn_deletions(
