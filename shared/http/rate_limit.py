@@ -245,7 +245,8 @@ class Budget:
 
     Each request the pacer lets through gets a number (`issue`, kept per thread); a
     response counts only if it answers a later request than the last one that counted,
-    and the requests let through after it are taken off what it says remains.
+    and the requests let through after it, and those before it still unanswered, are
+    taken off what it says remains.
     """
 
     def __init__(self, limit: RateLimit, reserve: float, announce: Announce | None = None) -> None:
