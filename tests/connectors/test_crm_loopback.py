@@ -217,26 +217,32 @@ def test_a_large_reported_budget_is_spent_at_full_speed_without_pacing_waits(
 def test_a_budget_at_the_reserve_is_spread_to_the_reset_with_no_429(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:
-    budget = fake.enforce_budget(100, 3.0)
-    for _ in range(85):  # another client of the account spent most of the window
-        budget.take()
+    budget = fake.enforce_budget(100, 10.0)  # the window starts with the sync's first request
+
+    def another_client_spends_the_budget() -> None:
+        for _ in range(85):
+            budget.take()
+
+    fake.between_pages("/api/v2/users", 1, another_client_spends_the_budget)
 
     with recorded_pacing_waits() as pacing:
         budget_sync(pipeline, fake, "users", "stages", "pipelines", "milestones")
 
-    # 15 left, under the reserve (20): spread over the rest of the window (2 to 3 s away),
-    # 0.13 s apart or more, where a budget above the reserve sends them at once
+    # the second request left at full speed (99 left when it went); its answer reports 14,
+    # under the reserve (20): the rest are spread over what is left of the 10 s window,
+    # 0.6 s apart or more, where a budget above the reserve sends them at once
     assert fake.limited_responses == 0
-    gaps = [b - a for a, b in pairwise(sorted(r.at for r in fake.requests))]
-    assert len(gaps) == 4 and sum(gaps) >= 0.1 * len(gaps)
-    assert len(pacing.longer_than(0.05)) >= 3
+    times = sorted(r.at for r in fake.requests)
+    spread = [b - a for a, b in pairwise(times[1:])]
+    assert len(spread) == 3 and sum(spread) >= 0.3 * len(spread)
+    assert len(pacing.longer_than(0.3)) >= 3
     assert count(pipeline, "users") == 120
 
 
 def test_a_budget_dropping_mid_sync_switches_from_full_speed_to_pacing(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:
-    budget = fake.enforce_budget(200, 4.0)
+    budget = fake.enforce_budget(200, 10.0)
     dropped: list[float] = []
 
     def another_client_spends_the_budget() -> None:
@@ -253,12 +259,12 @@ def test_a_budget_dropping_mid_sync_switches_from_full_speed_to_pacing(
     (drop,) = dropped
     waits = pacing.longer_than()
     # at full speed until the drop; the request already let through before its answer
-    # came goes too, and every later one waits its share of the 38 left over 3-4 s
+    # came goes too, and every later one waits its share of the 38 left over about 10 s
     assert all(at > drop for at, _ in waits)
     later = sorted(r.at for r in fake.requests if r.at > drop)
     assert len(later) == 5 and len(waits) >= len(later) - 2
     gaps = [b - a for a, b in pairwise(later[1:])]
-    assert sum(gaps) >= 0.05 * len(gaps)
+    assert sum(gaps) >= 0.1 * len(gaps)
     assert count(pipeline, "users") == 120
 
 
@@ -281,7 +287,7 @@ def test_a_small_budget_is_spent_window_after_window_with_no_429(
     assert count(pipeline, "parties") == 260 and count(pipeline, "employees") == 130
     # spending the budget: near 20 a second, far from the default 66 a minute (85 s)
     bound = n * 2.0 / 40
-    assert bound - 2.0 <= times[-1] - times[0] <= 2 * bound
+    assert bound - 2.0 <= times[-1] - times[0] <= 4 * bound
     notices = [r.getMessage() for r in caplog.records if "X-RateLimit-Remaining" in r.getMessage()]
     assert notices and notices[0].startswith("crm: the API reports 39 of 40 requests left ")
     assert "full speed while more than 8 remain (20% in reserve)" in notices[0]
