@@ -24,7 +24,7 @@ from connectors.crm.settings import (
 )
 from shared.http.auth import bearer_token as bearer_auth
 from shared.http.auth import require_secret
-from shared.http.rate_limit import BudgetHeaders, RateLimit
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, BudgetHeaders, RateLimit
 from shared.http.retries import RetryPolicy
 from shared.http.session import DEFAULT_REQUEST_DEADLINE
 from shared.incremental.deletions import DeletionFeed, deletion_mode
@@ -173,6 +173,7 @@ def crm_source(
     base_url: str = "https://api.example.com",
     initial_since: str | None = None,
     requests_per_minute: int | None = None,
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE,
     max_retries: int = 5,
     backoff_factor: float = 1.0,
     arrow_pages: bool = False,
@@ -191,7 +192,13 @@ def crm_source(
             opportunities starts after; None loads everything.
         requests_per_minute: pace requests under this rate, across all threads. None (the
             default): spend the budget the API reports (`X-RateLimit-Remaining` until
-            `X-RateLimit-Reset`) evenly, and 66 a minute while it reports none.
+            `X-RateLimit-Reset`) as `budget_reserve` says, and 66 a minute while it
+            reports none.
+        budget_reserve: the share of the reported budget kept in reserve (0 to 1): while
+            more than this share of `X-RateLimit-Limit` remains, requests go at full
+            speed; from it on, what is left is spread evenly until `X-RateLimit-Reset`.
+            0 spends it all at full speed, 1 spreads all of it. Ignored with an explicit
+            `requests_per_minute`.
         max_retries: retries of a 429 or 5xx before the sync fails.
         backoff_factor: seconds before the first retry of a 5xx; doubles on each retry.
         arrow_pages: load every table as Arrow tables with nested arrays and objects
@@ -229,6 +236,7 @@ def crm_source(
         rate_limits=[pace(requests_per_minute)],
         request_deadline=request_deadline,
         rate_limit_backend=rate_limit_backend,
+        budget_reserve=budget_reserve,
     )
     defaults = {
         "primary_key": "id",

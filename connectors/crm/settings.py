@@ -14,7 +14,8 @@ SINCE_LAG_SECONDS = 1
 #: (contract, "Rate limit"). The default pace, for when the budget headers are absent
 REQUESTS_PER_MINUTE = 66
 #: every response reports the window (contract, "Rate limit"): requests allowed, left,
-#: and the epoch second the window resets; the pacer spends what is left evenly
+#: and the epoch second the window resets; the pacer goes at full speed above the
+#: reserve and spreads what is left below it evenly until the reset
 LIMIT_HEADER = "X-RateLimit-Limit"
 REMAINING_HEADER = "X-RateLimit-Remaining"
 RESET_HEADER = "X-RateLimit-Reset"

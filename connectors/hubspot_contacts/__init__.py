@@ -40,7 +40,7 @@ from connectors.hubspot_contacts.settings import (
 from shared.arrow.tables import load_as_arrow_tables
 from shared.errors import ConfigurationError
 from shared.http.auth import bearer_token, require_secret
-from shared.http.rate_limit import BudgetHeaders, RateLimit
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, BudgetHeaders, RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
 from shared.incremental.cursors import guard_cursors
@@ -193,6 +193,7 @@ def hubspot_contacts_source(
     base_url: str = DEFAULT_BASE_URL,
     extra_properties: list[str] | None = None,
     requests_per_ten_seconds: int | None = None,
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE,
     search_requests_per_second: int = SEARCH_REQUESTS_PER_SECOND,
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
@@ -209,8 +210,15 @@ def hubspot_contacts_source(
         extra_properties: further contact properties to request; each lands as a column
             named after the property.
         requests_per_ten_seconds: pace all requests under this many per 10 s. None (the
-            default): at the budget the API reports (`X-HubSpot-RateLimit-Max` per
-            `-Interval-Milliseconds`), and 100 per 10 s while it reports none.
+            default): by the budget the API reports (`X-HubSpot-RateLimit-Max` per
+            `-Interval-Milliseconds`) as `budget_reserve` says, and 100 per 10 s while it
+            reports none.
+        budget_reserve: the share of the reported budget kept in reserve (0 to 1): while
+            more than this share of `X-HubSpot-RateLimit-Max` remains, requests go at
+            full speed (at most 90% of it inside any one window); from it on, they are
+            spaced evenly at the reported maximum with 10% headroom. 0 spends it all at
+            full speed, 1 spaces every request. Ignored with an explicit
+            `requests_per_ten_seconds`.
         search_requests_per_second: pace search requests under this many per second.
         max_retries: retries of a 429 or 5xx before the sync fails.
         max_retry_wait: upper bound in seconds on any wait before a retry (a 429 waits
@@ -247,6 +255,7 @@ def hubspot_contacts_source(
             RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
         ],
         rate_limit_backend=rate_limit_backend,
+        budget_reserve=budget_reserve,
     )
     session = http.session()
     client = RESTClient(base_url=base_url, session=session)

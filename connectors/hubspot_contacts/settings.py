@@ -31,8 +31,9 @@ DEFAULT_PROPERTIES = (*PROPERTY_COLUMNS.values(), "createdate", LAST_MODIFIED)
 #: (contract, "Rate limits"). The default pace, for when the budget headers are absent
 REQUESTS_PER_TEN_SECONDS = 100
 #: non-search responses report the rolling window's budget (contract, "Rate limits"):
-#: the pacer spaces requests evenly at the reported maximum (a Pro account's 190 per 10 s
-#: as much as a lower one), and waits a window when another client spent it all
+#: the pacer goes at full speed above the reserve (at most 90% of the reported maximum
+#: inside one window: a Pro account's 190 per 10 s as much as a lower one), then spaces
+#: requests evenly at it, and waits a window when another client spent it all
 MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"

@@ -83,7 +83,7 @@ from shared.arrow.tables import load_as_arrow_tables, rows_of
 from shared.errors import ConfigurationError, redact_url, secret_hint
 from shared.http.credentials import credentials_in_url
 from shared.http.pages import PageCheck
-from shared.http.rate_limit import RateLimit
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
 from shared.http.session import (
@@ -145,6 +145,9 @@ class SourceHttp:
             (`sources.<name>.rate_limit_backend`, see `shared.http.rate_limit`).
         max_body_bytes: the largest response body one request may read (64 MiB by
             default); a larger one fails the sync with one line naming the resource.
+        budget_reserve: the share of a budget the API reports kept in reserve
+            (`sources.<name>.budget_reserve`): above it requests go at full speed, from
+            it on what is left is spread to the reset (`shared.http.rate_limit`).
     """
 
     connector: str
@@ -159,6 +162,7 @@ class SourceHttp:
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
     rate_limit_backend: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -198,6 +202,7 @@ class SourceHttp:
             request_deadline=self.request_deadline,
             rate_limit_backend=self.rate_limit_backend,
             max_body_bytes=self.max_body_bytes,
+            budget_reserve=self.budget_reserve,
         )
 
     def page_check(
