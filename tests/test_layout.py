@@ -239,7 +239,7 @@ print(json.dumps(built))
 
 
 def replay_arguments(entry: ConnectorEntry) -> dict[str, object]:
-    return {**dummy_credentials(entry), "base_url": entry.base_url, **entry.replay.kwargs}
+    return {**dummy_credentials(entry), "base_url": entry.replay.base_url, **entry.replay.kwargs}
 
 
 def test_every_connector_and_the_template_build_their_source_with_the_tooling_unimportable(

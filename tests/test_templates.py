@@ -191,10 +191,11 @@ def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy
         "full_sync.yaml",
         "incremental.yaml",
     ]
-    assert (entry.module, entry.source_function, entry.seed) == (
+    assert (entry.module, entry.source_function, entry.base_url, entry.replay.base_url) == (
         f"connectors.{name}",
         f"{name}_source",
-        "000",
+        None,  # required until the connector speaks a vendor's API as published
+        "https://api.example.com",
     )
     assert [(r.name, r.write_disposition, r.incremental) for r in entry.resources] == [
         ("users", "replace", None),
