@@ -275,7 +275,9 @@ def entry_yaml(entry: dict[str, Any]) -> str:
             continue
         if key == "description":
             lines.append("    description: >-")
-            lines += [f"      {line}" for line in textwrap.wrap(" ".join(value.split()), 84)]
+            # a folded scalar joins lines with a space: never break after a hyphen
+            words = " ".join(value.split())
+            lines += [f"      {line}" for line in textwrap.wrap(words, 84, break_on_hyphens=False)]
         elif key == "resources":
             lines.append("    resources:")
             lines += [f"      - {_flow(resource)}" for resource in value]
