@@ -244,7 +244,7 @@ def _cases() -> dict[str, Case]:
             {},
             "the list endpoint's `after` cursor, 100 a page, merge on `id` with the "
             "`updated_at` cursor; each contact's nested `properties` object is flattened "
-            "into the contract's columns",
+            "into the table's columns",
         ),
     ]
     return {case.connector: case for case in cases}

@@ -3,6 +3,7 @@ errors for what a user can fix."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -121,9 +122,10 @@ def test_show_prints_resources_secrets_snippet_and_dango_entry(
     assert dango["type"] == "dlt_native"
     assert dango["dlt_native"]["source_module"] == entry.module
     assert dango["dlt_native"]["source_function"] == entry.source_function
-    # only what has no default: Dango prints function_kwargs, and base_url has a default
+    # only what has no default: Dango prints function_kwargs, and base_url is there only
+    # for a source without a default (its API has no vendor URL)
     assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.required_config)
-    assert "base_url" not in dango["dlt_native"]["function_kwargs"]
+    assert ("base_url" in dango["dlt_native"]["function_kwargs"]) == (entry.base_url is None)
     assert set(settings.required_config) <= set(settings.config)
 
 
@@ -186,6 +188,14 @@ def test_a_live_run_configured_as_shows_oauth_snippet_says_authenticates_by_oaut
     assert not any("api_key" in r.args for r in data)
 
 
+def pasted_config(entry: ConnectorEntry, settings: snippets.SourceSettings) -> str:
+    """`show`'s config.toml as a user pastes it: the placeholder `base_url` of a source
+    without a default replaced by their API's (here: the origin of the recordings)."""
+    return snippets.config_toml(entry, settings).replace(
+        f'base_url = "{snippets.PLACEHOLDER}"', f'base_url = "{entry.replay.base_url}"'
+    )
+
+
 @pytest.mark.parametrize(
     ("entry", "mode"), ALTERNATIVE_MODES, ids=[f"{e.name}-{m.type}" for e, m in ALTERNATIVE_MODES]
 )
@@ -196,7 +206,7 @@ def test_an_alternative_auth_modes_snippet_is_what_dlt_needs_to_build_the_source
     (tmp_path / ".dlt").mkdir()
     secrets = snippets.auth_mode_toml(entry, settings, mode)  # type: ignore[arg-type]
     (tmp_path / ".dlt/secrets.toml").write_text(secrets.replace('"..."', '"from-secrets-toml"'))
-    (tmp_path / ".dlt/config.toml").write_text(snippets.config_toml(entry, settings))
+    (tmp_path / ".dlt/config.toml").write_text(pasted_config(entry, settings))
     script = (
         f"from {entry.module} import {entry.source_function} as factory\n"
         "print(sorted(factory().selected_resources))\n"
@@ -214,8 +224,13 @@ def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Pa
     for entry in CATALOG:
         settings = snippets.source_settings(entry)
         secrets.append(snippets.secrets_toml(settings).replace('"..."', '"from-secrets-toml"'))
-        config.append(snippets.config_toml(entry, settings))
-        dango += yaml.safe_load(dango_entry.sources_yml(entry, settings))["sources"]
+        config.append(pasted_config(entry, settings))
+        (source,) = yaml.safe_load(dango_entry.sources_yml(entry, settings))["sources"]
+        kwargs = source["dlt_native"]["function_kwargs"]
+        if "base_url" in kwargs:  # the line marked "replace with your API's base URL"
+            assert kwargs["base_url"] == snippets.PLACEHOLDER and entry.base_url is None
+            kwargs["base_url"] = entry.replay.base_url
+        dango.append(source)
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt/secrets.toml").write_text("\n".join(secrets))
     (tmp_path / ".dlt/config.toml").write_text("\n".join(config))
@@ -412,6 +427,7 @@ def test_a_configurable_source_checks_resources_against_its_configuration(
     """analytics loads what `sources.analytics.resources` lists, not the catalog's
     (replay) resources: a configured name is accepted, an unconfigured one refused."""
     analytics = CATALOG.get("analytics")
+    monkeypatch.setenv("SOURCES__ANALYTICS__BASE_URL", "https://analytics.example.com")
     monkeypatch.setenv("SOURCES__ANALYTICS__API_KEY", "key")
     monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["sessions", "events"]')
     assert "sessions" not in analytics.resource_names
@@ -426,6 +442,7 @@ def test_a_configurable_source_checks_resources_against_its_configuration(
 def test_an_unknown_resource_of_a_configurable_source_is_one_line_naming_the_configured_ones(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOURCES__ANALYTICS__BASE_URL", "https://analytics.example.com")
     monkeypatch.setenv("SOURCES__ANALYTICS__API_KEY", "key")
     monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["sessions", "events"]')
 
@@ -772,17 +789,6 @@ def test_run_resources_are_checked_against_the_code_not_a_stale_catalog(tmp_path
     ]
 
 
-@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
-def test_every_source_defaults_base_url_to_the_catalogs_canonical_url(
-    entry: ConnectorEntry,
-) -> None:
-    import inspect
-
-    parameter = inspect.signature(entry.source_factory()).parameters["base_url"]
-
-    assert parameter.default == entry.base_url
-
-
 def _printed_block(out: str, heading: str, end: str) -> str:
     return out.split(heading, 1)[1].split(end, 1)[0].strip("\n") + "\n"
 
@@ -792,7 +798,8 @@ def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Each connector's `plain dlt:` snippet, exactly as `show` prints it, with only the
-    secret set (env) and `show`'s config.toml pasted, loads every resource offline."""
+    secret and base_url set (env: the origin the cassettes were recorded under) and
+    `show`'s config.toml pasted, loads every resource offline."""
     snippets_printed, configs, env = {}, [], {"DLT_DATA_DIR": str(tmp_path / "dlt-data")}
     for entry in CATALOG:
         code, out, _ = cli(capsys, "show", entry.name)
@@ -804,6 +811,7 @@ def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes
         settings = snippets.source_settings(entry)
         for secret, value in runner.dummy_credentials(entry).items():
             env[settings.env_var(secret)] = value
+        env[settings.env_var("base_url")] = entry.replay.base_url  # beats config.toml
         for key, value in entry.replay.kwargs.items():  # offline pacing only
             if key not in settings.config and key not in entry.auth.all_secrets:
                 env[settings.env_var(key)] = str(value)
@@ -1046,6 +1054,7 @@ def test_run_builds_its_source_once(
     built: list[dict[str, Any]] = []
     original = connectors.crm.crm_source
 
+    @functools.wraps(original)  # the signature the CLI reads (a replay passes base_url)
     def counting(**kwargs: Any) -> Any:
         built.append(kwargs)
         return original(**kwargs)

@@ -23,8 +23,8 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   `skip_missing_parent`: `True` makes a 404 on a child request log a warning and skip
   that parent instead of failing the sync.
 
-  `single_object`: `True` for a resource whose data selector finds one object (the
-  contract says so: crm `site`), not a list of them.
+  `single_object`: `True` for a resource whose data selector finds one object (the API
+  documents one: crm `site`), not a list of them.
 
   `deletions`: how the resource learns that records were deleted at the source
   (`shared.incremental.deletions`): `FULL_LIST` (it lists every record each run: a key
@@ -81,7 +81,7 @@ from shared._dlt_compat import make_parent_key_name, require_page_check_reachabl
 from shared.arrow.pages import yield_arrow_pages
 from shared.arrow.tables import load_as_arrow_tables, rows_of
 from shared.errors import ConfigurationError, redact_url, secret_hint
-from shared.http.credentials import credentials_in_url
+from shared.http.credentials import credentials_in_url, require_base_url
 from shared.http.pages import PageCheck
 from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, RateLimit
 from shared.http.responses import error_hook
@@ -131,7 +131,8 @@ class SourceHttp:
 
     Args:
         connector: the connector's name (the dlt config section, used in messages).
-        base_url: the API's base URL.
+        base_url: the API's base URL; None (nothing configured for a connector without a
+            default) is refused in one line naming the setting.
         auth: an authenticator from `shared.http.auth`; scoped to the origin of `base_url`.
         secret_keys: the config keys of the credentials, named when they are rejected.
         retry_policy: the source's retry policy.
@@ -170,6 +171,7 @@ class SourceHttp:
         self.sensitive_params = (*self.sensitive_params, *extra)
 
     def session(self) -> ConnectorSession:
+        require_base_url(self.base_url, self.connector)
         carried = credentials_in_url(str(self.base_url or ""), self.sensitive_params)
         if carried:
             raise ConfigurationError(
