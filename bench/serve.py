@@ -20,7 +20,7 @@ from bench.servers import SERVERS
 
 
 def fanout(args: argparse.Namespace) -> Any:
-    from tests.fakes.project_tracker import ProjectTrackerFake
+    from connectors.sandbox.project_tracker import ProjectTrackerFake
 
     fake = ProjectTrackerFake(epics=args.epics, stories_per_epic=0, latency=args.latency)
     if args.limit:

@@ -22,9 +22,9 @@ import yaml
 from connectors.cli import dango as dango_entry
 from connectors.cli import main, runner, snippets
 from connectors.cli.explain import known_destinations
+from connectors.sandbox.analytics import TOKEN_PATH, AnalyticsFake
+from connectors.sandbox.crm import TOKEN, CrmFake
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
-from tests.fakes.analytics import TOKEN_PATH, AnalyticsFake
-from tests.fakes.crm import TOKEN, CrmFake
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()

@@ -1,6 +1,6 @@
 """Start a new connector: from the seed-000 template, or as a copy of an existing one.
 
-`make new-connector NAME=foo` copies `templates/my_api/` (the connector, its fake
+`make new-connector NAME=foo` copies `templates/my_api/` (the connector, its sandbox
 server, cassettes, tests and catalog entry) renamed to `foo`; `FROM=crm` copies the
 `crm` connector the same way (cassettes byte for byte: the canonical URL stays). The new
 connector passes `make test-connector NAME=foo` and `ruff` before anyone edits it.
@@ -46,7 +46,7 @@ class Renamer:
     """Renames one connector's identifiers to another's in code and paths:
     `crm` -> `foo` (modules, strings, config keys, `crm_source`), `Crm` -> `Foo` (class
     names), `CRM` -> `FOO` (environment variables), the title, and the repository's own
-    paths (`tests/fakes/crm.py`), but never inside a URL path (`/crm/v3`) or another
+    paths (`connectors/sandbox/crm.py`), but never inside a URL path (`/crm/v3`) or another
     identifier (`incident_crm`)."""
 
     old: str
@@ -102,13 +102,13 @@ class Plan:
 
 def _in_repository_path(name: str) -> str:
     """`name` inside a path of this repository (`connectors/crm/`, `cassettes/crm/`,
-    `tests/fakes/crm.py`, `test_crm.py`, `test_crm_loopback.py`), which, unlike a URL
-    path, is renamed."""
+    `connectors/sandbox/crm.py`, `test_crm.py`, `test_crm_loopback.py`), which, unlike a
+    URL path, is renamed."""
     escaped = re.escape(name)
     suffixes = "|".join(re.escape(suffix) for suffix in TEST_SUFFIXES)
     return (
         rf"(?<=connectors/){escaped}(?=[/.])|(?<=cassettes/){escaped}(?=/)"
-        rf"|(?<=fakes/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:{suffixes})\.py)"
+        rf"|(?<=sandbox/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:{suffixes})\.py)"
     )
 
 
@@ -126,7 +126,11 @@ def title_of(name: str) -> str:
 #: this repository's own top-level packages and folders a connector must not be named after
 PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
 #: the packages in connectors/ that are not connectors (every other one is in catalog.yml)
-TOOLING_PACKAGES = ("cli",)
+TOOLING_PACKAGES = ("cli", "sandbox")
+#: where a connector's fake server lives: connectors/sandbox/<name>.py
+SANDBOX = Path("connectors", "sandbox")
+#: the sandbox's own modules, which no connector may be named after
+SANDBOX_MODULES = ("base",)
 
 
 def shadowed_module(name: str) -> str | None:
@@ -157,19 +161,24 @@ def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
     if name in TOOLING_PACKAGES:
         raise ScaffoldError(
             f"connector name `{name}` is refused: connectors/{name}/ is the catalog's "
-            f"command-line tooling, not a connector; choose another, e.g. {name}_api"
+            f"tooling, not a connector; choose another, e.g. {name}_api"
+        )
+    if name in SANDBOX_MODULES:
+        raise ScaffoldError(
+            f"connector name `{name}` is refused: {(SANDBOX / name).as_posix()}.py is what "
+            f"every fake server shares; choose another, e.g. {name}_api"
         )
     shadowed = shadowed_module(name)
     if shadowed:
         raise ScaffoldError(
             f"connector name `{name}` is refused: it is the name of {shadowed}, and the "
-            f"connector's modules (connectors/{name}/, tests/fakes/{name}.py) would shadow "
+            f"connector's modules (connectors/{name}/, connectors/sandbox/{name}.py) would shadow "
             f"`import {name}`; choose another, e.g. {name}_api"
         )
     taken = [
         root / "connectors" / name,
         root / "connectors" / f"{name}.py",
-        root / "tests" / "fakes" / f"{name}.py",
+        root / SANDBOX / f"{name}.py",
         *(root / "tests" / "connectors" / f"test_{name}{suffix}.py" for suffix in TEST_SUFFIXES),
         root / "cassettes" / name,
     ]
@@ -191,11 +200,11 @@ def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Pat
     files: list[Path] = []
     for folder in (root / "connectors" / name, root / "cassettes" / name):
         files += [path for path in folder.rglob("*") if path.is_file()]
-    fakes = root / "tests" / "fakes"
-    files += [p for p in fakes.glob(f"{name}.py")]
-    files += [p for p in fakes.glob(f"{name}_*.py") if own(p.stem)]
-    if (fakes / name).is_dir():
-        files += [path for path in (fakes / name).rglob("*") if path.is_file()]
+    sandbox = root / SANDBOX
+    files += [p for p in sandbox.glob(f"{name}.py")]
+    files += [p for p in sandbox.glob(f"{name}_*.py") if own(p.stem)]
+    if (sandbox / name).is_dir():
+        files += [path for path in (sandbox / name).rglob("*") if path.is_file()]
     tests = root / "tests" / "connectors"
     files += [p for p in tests.glob(f"test_{name}.py")]
     files += [p for p in tests.glob(f"test_{name}_*.py") if own(p.stem[len("test_") :])]

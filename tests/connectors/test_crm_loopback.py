@@ -11,12 +11,12 @@ import dlt
 import pytest
 
 from connectors.crm import crm_source
+from connectors.sandbox.base import Fault
+from connectors.sandbox.crm import TOKEN, CrmFake
 from shared.errors import AuthenticationError, ForeignOriginError, RequestFailedError
 from shared.loading import run_source
 from tests.dataset import count, query
 from tests.failures import root_cause
-from tests.fakes.base import Fault
-from tests.fakes.crm import TOKEN, CrmFake
 
 FAST = {"requests_per_minute": 60_000}
 

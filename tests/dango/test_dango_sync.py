@@ -30,8 +30,9 @@ import pytest
 import tomlkit
 
 from connectors.cli import dango, snippets
+from connectors.sandbox import load_recording
 from shared.tooling.catalog import ROOT, load_catalog
-from tests.recording import Recording, load_recording
+from shared.tooling.recordings import Recording
 
 pytestmark = pytest.mark.dango
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.recording import Recording
+from shared.tooling.recordings import Recording
 
 CONNECTORS = ["crm", "incident_analytics", "project_tracker", "hubspot_contacts", "analytics"]
 
 
 def recording(name: str) -> Recording:
     """The connector's recording: its fake, fake credentials and offline arguments."""
-    return importlib.import_module(f"tests.fakes.{name}").RECORDING
+    return importlib.import_module(f"connectors.sandbox.{name}").RECORDING
 
 
 def source_settings(name: str, base_url: str) -> dict[str, Any]:

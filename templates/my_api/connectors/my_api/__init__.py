@@ -1,7 +1,7 @@
 """My API (seed 000): users in full, orders merged incrementally on `updated_at`.
 
 Contract: ../shared/api-contracts/template.md. Start here: edit the resource table and
-`settings.py`, then the fake server (tests/fakes/my_api.py), and re-record the
+`settings.py`, then the fake server (connectors/sandbox/my_api.py), and re-record the
 cassettes with `make record-connector NAME=my_api`.
 """
 

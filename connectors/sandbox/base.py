@@ -4,7 +4,6 @@ thread, a request log, injected faults, optional latency and a rolling-window li
 from __future__ import annotations
 
 import json
-import logging
 import re
 import socket
 import struct
@@ -26,8 +25,6 @@ PLAIN_HEADERS = frozenset(
     {"host", "user-agent", "accept", "accept-encoding", "connection", "content-length"}
 )
 
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
 #: a fake's own class, so `with CrmFake() as fake` types `fake` as a `CrmFake`
 FakeT = TypeVar("FakeT", bound="FakeServer")
 
@@ -44,6 +41,10 @@ class RawHeadersHandler(WSGIRequestHandler):
         environ = super().make_environ()
         environ[RAW_HEADERS] = list(self.headers.items())
         return environ
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One log line per request is noise in tests and in `connectors serve`; errors
+        are still logged."""
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         # a fault that answered on the socket itself (or a client that left): this

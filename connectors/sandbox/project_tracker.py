@@ -10,7 +10,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 EPOCH = datetime(2024, 5, 6, 8, 0, 0, tzinfo=timezone.utc)
 API_KEY = "pt-fake-api-key-5c1b0e9d7a3f"
@@ -403,7 +403,7 @@ def decode_token(token: str) -> int:
 
 def _recording() -> Any:
     from connectors.project_tracker import project_tracker_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="project_tracker",

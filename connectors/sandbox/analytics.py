@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 EPOCH = datetime(2024, 5, 1, 8, 0, 0, tzinfo=timezone.utc)
 API_KEY = "analytics-fake-api-key-5f3a9c"
@@ -250,7 +250,7 @@ LIVE_OAUTH_AUTH = {
 
 def _recording() -> Any:
     from connectors.analytics import analytics_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="analytics",

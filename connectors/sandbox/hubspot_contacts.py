@@ -12,13 +12,13 @@ import time
 import uuid
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 TOKEN = "pat-na1-fake-hubspot-token-0123456789"
 CREATED_FROM = datetime(2023, 10, 26, 17, 55, 48, 301000, tzinfo=timezone.utc)
@@ -279,7 +279,7 @@ class HubSpotContactsFake(FakeServer):
         for sort in reversed(query.get("sorts") or []):
             rows.sort(key=lambda c: int(c["id"]))
             rows.sort(
-                key=lambda c, name=sort["propertyName"]: self.sort_key(c, name),
+                key=partial(self.sort_key, name=sort["propertyName"]),
                 reverse=sort.get("direction") == "DESCENDING",
             )
         wanted = query.get("properties") or []
@@ -411,7 +411,7 @@ FAST = {"requests_per_ten_seconds": 100_000, "search_requests_per_second": 100_0
 
 def _recording() -> Any:
     from connectors.hubspot_contacts import hubspot_contacts_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="hubspot_contacts",

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer, FixedWindowBudget, RawHeadersHandler
+from connectors.sandbox.base import FakeServer, FixedWindowBudget, RawHeadersHandler
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 TOKEN = "crm-fake-bearer-token-0123456789"
@@ -367,7 +367,7 @@ class CrmFake(FakeServer):
 
 def _recording() -> Any:
     from connectors.crm import crm_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="crm",
