@@ -5,6 +5,9 @@ server, cassettes, tests and catalog entry) renamed to `foo`; `FROM=crm` copies 
 `crm` connector the same way (cassettes byte for byte: the canonical URL stays). The new
 connector passes `make test-connector NAME=foo` and `ruff` before anyone edits it.
 
+In a checkout the new connector goes into the repository; from an installed package
+(`pip install` of a wheel) into the current folder, with a `catalog.yml` of its own.
+
 Every check (the name, existing files, the new catalog entry against the schema) runs
 before anything is written, so a refused name leaves the repository untouched.
 """
@@ -24,7 +27,8 @@ from typing import Any
 import yaml
 
 from shared.errors import ConnectorError
-from shared.tooling.catalog import ROOT, load_catalog, validate
+from shared.tooling.catalog import load_catalog, validate
+from shared.tooling.package_data import checkout_root, package_data
 
 TEMPLATE_NAME = "my_api"
 TEMPLATES_DIR = "templates"
@@ -215,13 +219,38 @@ def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Pat
     )
 
 
+def project_root() -> Path:
+    """Where `connectors new` writes: the checkout this package runs from, or the current
+    folder when the package is installed from a wheel."""
+    return checkout_root() or Path.cwd()
+
+
 def _raw_entries(root: Path) -> list[dict[str, Any]]:
-    return yaml.safe_load((root / "catalog.yml").read_text(encoding="utf-8"))["connectors"]
+    """The entries of `root`'s catalog.yml (none before the first connector of a folder)."""
+    path = root / "catalog.yml"
+    if not path.exists():
+        return []
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["connectors"]
+
+
+def taken_names(root: Path) -> list[str]:
+    """The connectors a new one must not be named after: `root`'s and the catalog's this
+    command reads (the installed one, when writing into a folder of one's own)."""
+    names = load_catalog().names
+    if (root / "catalog.yml").exists():
+        names += load_catalog(root / "catalog.yml").names
+    return list(dict.fromkeys(names))
+
+
+def template_folder(root: Path) -> Path:
+    """The template: `root`'s own when it has one (a checkout), else the installed copy."""
+    own = root / TEMPLATES_DIR / TEMPLATE_NAME
+    return own if own.is_dir() else package_data(TEMPLATES_DIR) / TEMPLATE_NAME
 
 
 def plan_template(name: str, root: Path) -> Plan:
     """The files and catalog entry of a new connector made from the template."""
-    template = root / TEMPLATES_DIR / TEMPLATE_NAME
+    template = template_folder(root)
     entry = yaml.safe_load((template / TEMPLATE_ENTRY).read_text(encoding="utf-8"))
     renamer = Renamer(TEMPLATE_NAME, name, entry["title"], title_of(name))
     files = [
@@ -256,7 +285,10 @@ def plan_clone(name: str, original: str, root: Path, catalog_names: list[str]) -
         for relative in connector_files(original, root, catalog_names)
     ]
     if not any(file.target.parts[:2] == ("connectors", name) for file in files):
-        raise ScaffoldError(f"connector `{original}` has no package connectors/{original}/")
+        raise ScaffoldError(
+            f"connector `{original}` has no package connectors/{original}/ in {root}; "
+            "--from copies a connector's files from a checkout of the catalog"
+        )
     description = f"A copy of `{original}`: {' '.join(entry['description'].split())}"
     return Plan(files, _renamed_entry(entry, renamer, description), renamer)
 
@@ -300,15 +332,19 @@ def _flow(value: Any) -> str:
     return dumped.strip()[1:-1]
 
 
-def create_connector(name: str, original: str | None = None, root: Path = ROOT) -> list[Path]:
+def create_connector(
+    name: str, original: str | None = None, root: Path | None = None
+) -> list[Path]:
     """Create connector `name` from the template (or as a copy of `original`) in the
-    repository at `root`; return the files written (relative to `root`).
+    repository at `root` (default: `project_root()`); return the files written
+    (relative to `root`).
 
     Raises:
         ScaffoldError: the name is invalid or taken, or `original` is unknown; nothing
             has been written.
     """
-    catalog_names = load_catalog(root / "catalog.yml").names
+    root = root if root is not None else project_root()
+    catalog_names = taken_names(root)
     check_name(name, root, catalog_names)
     if original is None:
         plan = plan_template(name, root)
@@ -339,8 +375,10 @@ def create_connector(name: str, original: str | None = None, root: Path = ROOT) 
 
 
 def _append_to_catalog(path: Path, entry_text: str) -> None:
-    current = path.read_text(encoding="utf-8")
+    current = path.read_text(encoding="utf-8") if path.exists() else "connectors:\n"
     separator = "" if current.endswith("\n") else "\n"
+    if not path.exists():
+        path.write_text(current, encoding="utf-8")
     with path.open("a", encoding="utf-8") as catalog:
         catalog.write(separator + entry_text)
 
