@@ -2,7 +2,7 @@
 virtualenv and runs this module with that virtualenv's Python. Every command runs from
 an empty folder with nothing of the checkout importable (no PYTHONPATH, another working
 directory), so what passes here works after `pip install <wheel>`: `list`, `show`,
-`demo`, `new`, and the orchestration modules."""
+`demo`, `new`, `serve` + `run`, and the orchestration modules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connectors.sandbox import load_recording
+from connectors.sandbox.crm import CrmFake
+from tests.expected_rows import EXPECTED_ROWS
+from tests.serving import SECONDS, row_counts, serving, stop
+
 pytestmark = pytest.mark.wheel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +27,6 @@ CATALOG = yaml.safe_load((ROOT / "catalog.yml").read_text(encoding="utf-8"))["co
 NAMES = [entry["name"] for entry in CATALOG]
 #: the installed `connectors` script, beside this interpreter
 CONNECTORS = Path(sys.executable).parent / "connectors"
-#: generous: a cold interpreter importing dlt on a busy machine, then a sync
-SECONDS = 300
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +141,24 @@ def test_new_refuses_the_name_of_an_installed_connector(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == ["error: connector `crm` already exists in catalog.yml"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_then_run_loads_the_sandboxs_rows(tmp_path: Path) -> None:
+    command = [str(CONNECTORS), "serve", "crm"]
+    with serving(command, tmp_path, environment(tmp_path), settings=2) as (server, url, settings):
+        assert settings == {
+            "SOURCES__CRM__BASE_URL": url,
+            "SOURCES__CRM__BEARER_TOKEN": load_recording("crm").credentials["bearer_token"],
+        }
+
+        synced = connectors(tmp_path, "run", "crm", "--database", "crm.duckdb", **settings)
+        stopped = stop(server)
+
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    expected = EXPECTED_ROWS["crm"](CrmFake())
+    assert row_counts(tmp_path / "crm.duckdb", "crm_data", list(expected)) == expected
+    assert server.returncode == 0
+    assert stopped.splitlines()[-1] == "crm: sandbox stopped"
 
 
 #: run in the wheel's Python: the orchestration helpers find the packaged catalog, and

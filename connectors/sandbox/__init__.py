@@ -6,8 +6,8 @@ real HTTP on 127.0.0.1 with deterministic, realistic data (werkzeug).
 - `<name>`: connector `<name>`'s API, and its `RECORDING` (the credentials the fake
   accepts, the steps that record the connector's cassettes).
 
-The tests, the bench and `make record-connector` start them in-process; no connector
-imports the sandbox.
+`connectors serve NAME` runs one until Ctrl-C; the tests, the bench and
+`make record-connector` start them in-process. No connector imports the sandbox.
 """
 
 from __future__ import annotations

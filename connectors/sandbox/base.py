@@ -202,10 +202,25 @@ class FakeServer:
         self.url_map = Map(self.rules())
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> FakeServer:
-        self._server = make_server(
-            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=RawHeadersHandler
-        )
+    def start(self, port: int = 0) -> FakeServer:
+        """Serve on 127.0.0.1:`port` (0: a free port) in a daemon thread.
+
+        Raises:
+            OSError: the port is taken (errno EADDRINUSE).
+        """
+        # bound here, not by werkzeug: on a taken port it prints and exits the process
+        listener = socket.create_server(("127.0.0.1", port))
+        try:
+            self._server = make_server(
+                "127.0.0.1",
+                port,
+                self.wsgi,
+                threaded=True,
+                request_handler=RawHeadersHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # werkzeug serves on a duplicate of it
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -228,7 +243,7 @@ class FakeServer:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     @property
     def base_url(self) -> str:

@@ -168,8 +168,8 @@ class CrmFake(FakeServer):
             ),
         ]
 
-    def start(self) -> CrmFake:
-        super().start()
+    def start(self, port: int = 0) -> CrmFake:
+        super().start(port)
         self._server.RequestHandlerClass = ServerClockHandler
         return self
 

@@ -3,8 +3,9 @@
 Each sandbox module (`connectors/sandbox/<name>.py`) exports a `RECORDING`: the source
 function, its fake server, the credentials the fake accepts, the canonical base URL and
 the steps (one cassette each; a step may change the fake's data first, e.g. for a second
-incremental run). `make record-connector NAME=x` records them (`tests/recording.py`)
-and the replay tests play them.
+incremental run). `make record-connector NAME=x` records them (`tests/recording.py`),
+the replay tests play them, and `connectors serve` prints the credentials to sync
+against the running fake.
 """
 
 from __future__ import annotations
@@ -85,3 +86,10 @@ class Recording:
             volatile_headers=self.volatile_headers,
             secrets=[*self.fake_secrets(), *secrets],
         )
+
+    def sandbox_arguments(self) -> dict[str, Any]:
+        """What a sync against the running fake needs besides its `base_url`: the first
+        step's credentials and source arguments (one auth mode; configuration such as
+        analytics' `resources`)."""
+        first = self.steps[0]
+        return {**self.step_credentials(first), **first.source_kwargs}
