@@ -60,8 +60,10 @@ TEST_PREFIXED = free_name("testrail")
 #: what the copy leaves out: environments, caches, local databases
 IGNORED = shutil.ignore_patterns(
     # every virtualenv (`make test-lowest` makes .venv-lowest), caches, build output
+    # (`make test-wheel` makes a virtualenv under build/)
     ".git",
     ".venv*",
+    "build",
     "__pycache__",
     ".pytest_cache",
     ".ruff_cache",
