@@ -237,7 +237,9 @@ def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
         ("dlt", None, "name `dlt` is refused: it is the name of a module of the installed library"),
         ("requests", None, "would shadow `import requests`; choose another, e.g. requests_api"),
         ("shared", None, "name `shared` is refused: it is the name of this repository's"),
-        ("cli", None, "name `cli` is refused: connectors/cli/ is the catalog's command-line"),
+        ("cli", None, "name `cli` is refused: connectors/cli/ is the catalog's tooling"),
+        ("sandbox", None, "name `sandbox` is refused: connectors/sandbox/ is the catalog's"),
+        ("base", None, "name `base` is refused: connectors/sandbox/base.py is what every"),
         ("fresh", "nope", "unknown connector `nope` to copy; the catalog has: crm"),
     ],
 )
