@@ -12,6 +12,8 @@ One idea per module:
 - `progress`: requests, rows and pacing waits on stderr while a run goes.
 - `scaffold`: a new connector from the template, or as a copy of another (`new`).
 - `readme`: the README's connector table, generated from `catalog.yml` (`readme`).
+- `serve`: a connector's sandbox API on 127.0.0.1, and the settings to sync against it
+  (`serve`).
 """
 
 from connectors.cli.commands import main

@@ -9,6 +9,7 @@ code, sync the demo, start a new connector.
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
+    connectors serve crm [--port 8765]
     connectors readme [--check]
 
 Errors a user can fix (an unknown connector or resource, missing credentials, a
@@ -404,9 +405,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
 
+    from connectors.cli.serve import add_parser as add_serve
     from connectors.cli.verify import add_parser as add_verify
 
     add_verify(commands)
+    add_serve(commands)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")
     demo.add_argument("--database", default="demo.duckdb", help="the DuckDB file to load")
