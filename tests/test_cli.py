@@ -611,6 +611,13 @@ def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
         for resource in entry.resources:
             assert f"{entry.name}.{resource.name}" in printed
     assert printed["crm.users"] == len(CrmFake().data["users"])
+    # one schema per connector, and no staging schema dlt merged through
+    with duckdb.connect(str(database), read_only=True) as db:
+        schemas = {
+            row[0] for row in db.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
+        }
+    assert set(CATALOG.names) <= schemas
+    assert not [name for name in schemas if name.endswith("_staging")], schemas
     # forced progress: each connector's requests and rows per resource, on stderr only
     for entry in CATALOG:
         assert re.search(rf"^{entry.name}: extract: [1-9]\d* requests.*; rows: ", err, re.M)

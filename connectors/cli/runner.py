@@ -270,6 +270,14 @@ def interrupted(exc: BaseException) -> bool:
     return any(isinstance(current, KeyboardInterrupt) for current in exception_chain(exc))
 
 
+def drop_staging_dataset(pipeline: Any) -> None:
+    """Drop the dataset dlt merges through (`<dataset>_staging`): the demo's file is for
+    looking at, and a fresh demo loads everything again, so it keeps only the tables."""
+    with pipeline.sql_client() as client, client.with_staging_dataset():
+        if client.has_dataset():
+            client.drop_dataset()
+
+
 def demo(
     catalog: Catalog,
     database: str | Path = DEMO_DATABASE,
@@ -303,6 +311,7 @@ def demo(
                 on_progress(f"{entry.name}: failed")
                 continue
             tables[entry.name] = row_counts(pipeline)
+            drop_staging_dataset(pipeline)
             count = len(tables[entry.name])
             on_progress(
                 f"{entry.name}: {sum(result.rows.values())} rows into {count} "
