@@ -1,0 +1,21 @@
+"""A test runs the `connectors` command as a new user would: in an empty folder (the
+current one), with dlt's pipelines and state under it (`DLT_DATA_DIR`) and no
+`SOURCES__...` credentials or settings inherited from the environment. The `empty_folder`
+fixture (tests/conftest.py) does this for one test; a module-scoped fixture calls
+`use_empty_folder` with a `pytest.MonkeyPatch.context()` of its own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def use_empty_folder(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Work in `folder`, with dlt's state there and no `SOURCES__...` variable set."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("DLT_DATA_DIR", str(folder / "dlt-data"))
+    for key in list(os.environ):
+        if key.startswith("SOURCES__"):
+            monkeypatch.delenv(key)
