@@ -14,6 +14,7 @@ One idea per module:
 - `scaffold`: a new connector from the template, or as a copy of another (`new`).
 - `readme`: the README's connector table, generated from `catalog.yml` (`readme`).
 - `verify`: the source compared with the destination, read-only (`verify`).
+- `check`: one request: are the credentials accepted and the API reachable (`check`).
 - `request_log`: requests, retries and answers by status, from the session's log.
 """
 

@@ -23,7 +23,7 @@ from dlt.common.schema.utils import get_root_table
 from shared.errors import ConnectorError, exception_chain
 from shared.loading import duckdb_pipeline, row_counts, run_source
 from shared.tooling.cassettes import Scrubber, replaying
-from shared.tooling.catalog import Catalog, ConnectorEntry, UnknownConnectorError
+from shared.tooling.catalog import Auth, Catalog, ConnectorEntry, UnknownConnectorError
 
 DEMO_DATABASE = "demo.duckdb"
 
@@ -87,6 +87,21 @@ def configured(section: str, key: str) -> bool:
     return False
 
 
+def configured_auth_mode(entry: ConnectorEntry, section: str) -> Auth:
+    """The auth mode a source will use: the first whose secrets dlt finds all of under
+    `sources.<section>`, else the default mode."""
+    modes = entry.auth.modes
+    return next(
+        (m for m in modes if m.secrets and all(configured(section, key) for key in m.secrets)),
+        modes[0],
+    )
+
+
+def config_section(entry: ConnectorEntry, factory: Any) -> str:
+    """The section dlt looks a source's settings up under: `sources.<section>`."""
+    return getattr(getattr(factory, "ref", None), "section", None) or entry.name
+
+
 def source_arguments(
     entry: ConnectorEntry,
     factory: Any,
@@ -108,7 +123,7 @@ def source_arguments(
         arguments.update(dummy_credentials(entry))
         base_url = entry.base_url
     elif base_url is None and "base_url" in parameters:
-        section = getattr(getattr(factory, "ref", None), "section", None) or entry.name
+        section = config_section(entry, factory)
         if not configured(section, "base_url"):
             base_url = entry.base_url
     if base_url is not None and "base_url" in parameters:
