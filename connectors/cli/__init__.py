@@ -15,6 +15,7 @@ One idea per module:
 - `readme`: the README's connector table, generated from `catalog.yml` (`readme`).
 - `verify`: the source compared with the destination, read-only (`verify`).
 - `check`: one request: are the credentials accepted and the API reachable (`check`).
+- `schema`: every resource's tables, columns, types, keys and cursor (`schema`).
 - `request_log`: requests, retries and answers by status, from the session's log.
 """
 

@@ -8,6 +8,7 @@ code, sync the demo, start a new connector.
                        [--reconcile]
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors check crm [--base-url URL] [--replay]
+    connectors schema crm [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
     connectors readme [--check]
@@ -403,10 +404,12 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     from connectors.cli.check import add_parser as add_check
+    from connectors.cli.schema import add_parser as add_schema
     from connectors.cli.verify import add_parser as add_verify
 
     add_verify(commands)
     add_check(commands)
+    add_schema(commands)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")
     demo.add_argument("--database", default="demo.duckdb", help="the DuckDB file to load")
