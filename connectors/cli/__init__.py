@@ -16,6 +16,7 @@ One idea per module:
 - `verify`: the source compared with the destination, read-only (`verify`).
 - `check`: one request: are the credentials accepted and the API reachable (`check`).
 - `schema`: every resource's tables, columns, types, keys and cursor (`schema`).
+- `state`: the cursors a run stored, and dlt's command to reset one (`state`).
 - `request_log`: requests, retries and answers by status, from the session's log.
 """
 

@@ -9,6 +9,7 @@ code, sync the demo, start a new connector.
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors check crm [--base-url URL] [--replay]
     connectors schema crm [--json]
+    connectors state crm [--database F] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
     connectors readme [--check]
@@ -405,11 +406,13 @@ def parser() -> argparse.ArgumentParser:
 
     from connectors.cli.check import add_parser as add_check
     from connectors.cli.schema import add_parser as add_schema
+    from connectors.cli.state import add_parser as add_state
     from connectors.cli.verify import add_parser as add_verify
 
     add_verify(commands)
     add_check(commands)
     add_schema(commands)
+    add_state(commands)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")
     demo.add_argument("--database", default="demo.duckdb", help="the DuckDB file to load")
