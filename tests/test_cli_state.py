@@ -1,5 +1,6 @@
-"""`python -m connectors state`: the cursors `run` stored, and dlt's command to reset one.
-Real syncs over loopback into DuckDB files, state read back from dlt's pipelines folder."""
+"""`python -m connectors state`: the cursors `run` stored, and dlt's command to reset one;
+`run --full-refresh`: tables dropped and reloaded, cursors rebuilt. Real syncs over
+loopback into DuckDB files, state read back from dlt's pipelines folder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,32 @@ def test_the_printed_drop_command_resets_the_cursor_and_drops_the_tables(
     }
     assert "parties" not in tables
     assert {"users", "stages"} <= tables
+
+
+def test_full_refresh_drops_deleted_records_and_rebuilds_the_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "crm.duckdb"
+    with CrmFake() as fake:
+        configure(monkeypatch, tmp_path, fake)
+        assert cli("run", "crm", *RESOURCES)[0] == 0
+        before = cursor_lines(cli("state", "crm")[1])["parties"][1]
+        # the newest party and a user disappear at the source (an hour ago: long before
+        # the refresh, so no deletion counts as during the sync)
+        newest = max(fake.data["parties"], key=lambda party: party["updatedAt"])
+        long_ago = fake.server_now() - timedelta(hours=1)
+        fake.delete("parties", newest["id"], at=long_ago)
+        fake.delete("users", fake.data["users"][0]["id"])
+
+        code, out, err = cli("run", "crm", *RESOURCES, "--full-refresh")
+
+        assert code == 0, err
+        assert "full refresh: dropping its tables and state first" in err
+        for table, key in (("parties", "parties"), ("users", "users")):
+            rows = query(database, f"SELECT id, _deleted_at FROM crm_data.{table}")
+            assert sorted(rows) == sorted((row["id"], None) for row in fake.data[key])
+        after = cursor_lines(cli("state", "crm")[1])["parties"][1]
+        remaining = max(party["updatedAt"] for party in fake.data["parties"])
+
+    # rebuilt from the source as it is now: the deleted newest party's value is gone
+    assert after == remaining < before == newest["updatedAt"]

@@ -5,7 +5,7 @@ code, sync the demo, start a new connector.
     connectors show crm
     connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
                        [--replay] [--base-url URL] [--progress] [--deletions soft|hard]
-                       [--reconcile]
+                       [--reconcile] [--full-refresh]
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors check crm [--base-url URL] [--replay]
     connectors schema crm [--json]
@@ -241,6 +241,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_database("--database", args.database)
     resources = _resource_list(args.resources)
     mode = f"replaying cassettes/{entry.name}/{entry.replay.cassette}.yaml" if args.replay else ""
+    if args.full_refresh:
+        mode = ", ".join(filter(None, [mode, "full refresh: dropping its tables and state first"]))
     with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch:
         try:
             source = runner.build_source(
@@ -266,7 +268,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             result = runner.load(
-                entry, pipeline, source, replay=args.replay, partial=bool(resources)
+                entry,
+                pipeline,
+                source,
+                replay=args.replay,
+                partial=bool(resources),
+                full_refresh=args.full_refresh,
             )
         except Exception as exc:
             if runner.interrupted(exc):
@@ -401,6 +408,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read incremental resources in full, without their cursors: load what is "
         "missing or older, mark deleted what the source no longer lists",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the tables and reset the state (cursors, deletion feeds) of the source "
+        "(with --resources: of those resources) first, then load everything again",
     )
     run.set_defaults(handler=cmd_run)
 

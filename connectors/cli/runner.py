@@ -235,12 +235,19 @@ def load(
     source: Any,
     replay: bool = False,
     partial: bool = False,
+    full_refresh: bool = False,
 ) -> SyncResult:
     """Run `source` into `pipeline`; return the rows this run loaded per table.
 
     A replay drops the connector's tables and state first (`refresh="drop_sources"`):
     the cassette is a first sync, and a stored cursor would ask for other pages. A
     `partial` replay (some resources only) leaves the other recorded requests unplayed.
+
+    A `full_refresh` starts over the same way before it loads: every table of the source
+    is dropped and all its state (cursors, deletion feeds' positions) reset, so every
+    resource reads from its initial value and the tables hold exactly what the source
+    lists now. A `partial` full refresh drops only the selected resources' tables and
+    state (`refresh="drop_resources"`); the other tables and cursors stay.
     """
     started = time.monotonic()
     if replay:
@@ -248,6 +255,8 @@ def load(
             entry.cassette_path(), replay_scrubber(entry), require_all_played=not partial
         ):
             run_source(pipeline, source, refresh="drop_sources")
+    elif full_refresh:
+        run_source(pipeline, source, refresh="drop_resources" if partial else "drop_sources")
     else:
         run_source(pipeline, source)
     return SyncResult(entry.name, rows_loaded(pipeline, source), time.monotonic() - started)
