@@ -18,6 +18,7 @@ One idea per module:
 - `schema`: every resource's tables, columns, types, keys and cursor (`schema`).
 - `state`: the cursors a run stored, and dlt's command to reset one (`state`).
 - `request_log`: requests, retries and answers by status, from the session's log.
+- `run_report`: a run's outcome as one JSON object (`run --json`).
 """
 
 from connectors.cli.commands import main

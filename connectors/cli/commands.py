@@ -5,7 +5,7 @@ code, sync the demo, start a new connector.
     connectors show crm
     connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
                        [--replay] [--base-url URL] [--progress] [--deletions soft|hard]
-                       [--reconcile] [--full-refresh]
+                       [--reconcile] [--full-refresh] [--json]
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
     connectors check crm [--base-url URL] [--replay]
     connectors schema crm [--json]
@@ -233,6 +233,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
 
     from connectors.cli import runner
+    from connectors.cli.request_log import RequestLog
+    from connectors.cli.run_report import RunReport
 
     entry = load_catalog().get(args.name)
     check_base_url(args.base_url)
@@ -243,7 +245,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     mode = f"replaying cassettes/{entry.name}/{entry.replay.cassette}.yaml" if args.replay else ""
     if args.full_refresh:
         mode = ", ".join(filter(None, [mode, "full refresh: dropping its tables and state first"]))
-    with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch:
+    database = runner.database_path(entry, args.replay, args.database)
+    report = RunReport(
+        entry,
+        args.destination,
+        str(database) if args.destination == "duckdb" else None,
+        replay=args.replay,
+        full_refresh=args.full_refresh,
+    )
+    pipeline: Any = None  # none yet when building the source fails
+    with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch, RequestLog() as log:
         try:
             source = runner.build_source(
                 entry,
@@ -280,8 +291,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise KeyboardInterrupt from exc
             if args.traceback or isinstance(exc, UnknownConnectorError):
                 raise
-            print(f"error: {explain(exc, entry, args.destination)}", file=sys.stderr)
+            message = explain(exc, entry, args.destination)
+            print(f"error: {message}", file=sys.stderr)
+            if args.json:
+                report.print(log, pipeline, error=message)
             return USAGE if is_usage_error(exc) else FAILED
+    if args.json:
+        report.print(log, pipeline, result.rows)
+        return 0
     print(f"{entry.name}: loaded into {where}")
     print(f"rows loaded per table ({result.seconds:.1f} s)")
     _print_table(sorted(result.rows.items()), ("TABLE", "ROWS"))
@@ -414,6 +431,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop the tables and reset the state (cursors, deletion feeds) of the source "
         "(with --resources: of those resources) first, then load everything again",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout: status, rows per table, requests, retries, "
+        "429s, seconds (progress and logs stay on stderr)",
     )
     run.set_defaults(handler=cmd_run)
 
