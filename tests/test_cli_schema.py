@@ -4,35 +4,26 @@ through dlt's extract and normalize), as text and as JSON."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from typing import Any
 
 import duckdb
 import pytest
 
-from connectors.cli import main
 from connectors.cli.commands import loaded_column
 from shared.tooling.catalog import load_catalog
+from tests.empty_folder import run_cli
 
 pytestmark = pytest.mark.usefixtures("empty_folder")
 
 CATALOG = load_catalog()
 
 
-def printed(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(list(argv))
-    return code, out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def crm() -> Iterator[dict[str, Any]]:
     """`schema crm --json`, once for the module (no credentials are set in this suite)."""
-    code, out = printed("schema", "crm", "--json")
+    code, out, _ = run_cli("schema", "crm", "--json")
     assert code == 0
     yield json.loads(out)
 
@@ -101,7 +92,7 @@ def test_a_resource_lists_its_own_and_nested_tables_with_dlts_types(
 
 @pytest.mark.slow  # a whole replayed sync
 def test_the_tables_and_columns_are_those_a_replayed_run_loads(crm: dict[str, Any]) -> None:
-    code, _ = printed("run", "crm", "--replay")
+    code, _, _ = run_cli("run", "crm", "--replay")
     assert code == 0
 
     with duckdb.connect("crm_replay.duckdb", read_only=True) as connection:
@@ -122,7 +113,7 @@ def test_the_tables_and_columns_are_those_a_replayed_run_loads(crm: dict[str, An
 
 
 def test_text_names_each_resources_disposition_cursor_deletions_and_columns() -> None:
-    code, out = printed("schema", "hubspot_contacts")
+    code, out, _ = run_cli("schema", "hubspot_contacts")
 
     lines = out.splitlines()
     assert code == 0

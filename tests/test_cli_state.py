@@ -17,24 +17,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.cli import main
+from tests.empty_folder import run_cli as cli
 from tests.empty_folder import use_empty_folder
 from tests.fakes.crm import TOKEN, CrmFake
 
 pytestmark = pytest.mark.loopback
 
 RESOURCES = ("--resources", "users,parties,stages")
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    """Run the command in this process, capturing what it prints."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, folder: Path, fake: CrmFake) -> None:
