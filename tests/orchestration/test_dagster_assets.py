@@ -120,7 +120,8 @@ def test_the_definitions_load_with_no_secret_set(tmp_path: Path) -> None:
     script = (
         "import json\n"
         "from orchestration.dagster_assets import catalog_definitions\n"
-        "keys = catalog_definitions().resolve_all_asset_keys()\n"
+        "definitions = catalog_definitions()\n"
+        "keys = [key for assets in definitions.assets for key in assets.keys]\n"
         "print(json.dumps(sorted(key.to_user_string() for key in keys)))\n"
     )
     environment = {
