@@ -124,8 +124,8 @@ def cause(entry: ConnectorEntry, exc: BaseException, log: RequestLog, traceback:
     chain = list(exception_chain(exc))
     answer = log.answers[-1] if log.answers else None
     if any(isinstance(error, AuthenticationError) for error in chain):
-        said = f"{answer}: " if answer is not None else ""
-        return f"{said}the credentials were rejected; check {credential_hint(entry)}"
+        refused = f"{answer}: " if answer is not None else ""
+        return f"{refused}the credentials were rejected; check {credential_hint(entry)}"
     if answer is not None and answer.status >= 400:
         return f"{answer}: {status_cause(answer.status)}"
     transport = next((e for e in chain if isinstance(e, requests.RequestException)), None)
