@@ -10,9 +10,13 @@ servers in others (`bench.serve`, `bench.servers`). The scenarios:
    (pacing off) against a plain requests/json/pyarrow/DuckDB loop paging the same way,
    medians of interleaved runs at 100,000 rows, then the default path alone at
    1,000,000 rows for its memory;
-2. the paced sync (`bench.paced_sync`): a crm sync of 1,000+ requests against a fake
-   that enforces and reports a budget;
-3. fan-out: `project_tracker` `epics_comments`, one request per epic, against a fake with
+2. pacing by the budget the server reports: a small crm sync (about 90 requests) with
+   3,999 of 4,000 an hour left, at the default pacing against pacing off
+   (`bench.budget_sync`); a crm sync of 1,000+ requests against a fake that enforces and
+   reports 200 per 10 s (`bench.paced_sync`);
+3. the peer: crm `parties` through the source as shipped against dlt's own
+   `rest_api_source` configured from the vendor's docs, same server (`bench.variants`);
+4. fan-out: `project_tracker` `epics_comments`, one request per epic, against a fake with
    20 ms latency that answers 429 above its rate (`bench.fanout`).
 """
 
@@ -32,15 +36,25 @@ from typing import Any
 
 from bench.cases import CASES
 from bench.measure import ROOT, Measurement, VariantFailed, run_variant, serving
-from bench.report import ConnectorResult, Fanout, Settings, median_run, render
+from bench.report import (
+    ConnectorResult,
+    Fanout,
+    Peer,
+    Settings,
+    SmallSync,
+    median_run,
+    render,
+)
 
 FANOUT_LATENCY = 0.02
 FANOUT_REQUESTS_PER_MINUTE = 18_000
 FANOUT_WORKERS = 10
 #: what `bench.paced_sync.measure` returns
 PACED_KEYS = ("requests", "429s", "seconds", "bound_seconds", "ratio", "budget", "description")
+#: the real crm API's budget (contract, "Rate limit"), served to the small sync and the peer
+CRM_BUDGET = ("4000", "3600")
 #: `--quick`: every section at small sizes, to try the harness
-QUICK = {"rows": 2_000, "large_rows": 10_000, "repeat": 1, "epics": 100}
+QUICK = {"rows": 2_000, "large_rows": 10_000, "repeat": 1, "epics": 100, "peer_rows": 2_000}
 
 
 def variant(
@@ -91,13 +105,57 @@ def measure_large(result: ConnectorResult, env: dict[str, str]) -> None:
             print(f"  {_one_line(error)}", flush=True)
 
 
-def measure_dlt_baseline(rows: int) -> Measurement | str:
-    print(f"crm: {rows:,} parties with dlt's rest_api_source", flush=True)
-    with serving("crm", "--rows", str(rows), "--keep") as served:
-        try:
-            return checked(variant("crm", "dlt_rest_api", served.base_url), rows)
-        except VariantFailed as error:
-            return _one_line(error)
+def measure_small_sync(repeat: int) -> SmallSync | str:
+    """The whole crm at its default pacing and unpaced, `repeat` times each, interleaved;
+    a fresh server for each run, so each starts with 3,999 of 4,000 left."""
+    limit, seconds = CRM_BUDGET
+    print(f"small sync: the whole crm, {limit} requests per {seconds} s reported", flush=True)
+    runs: dict[str, list[Measurement]] = {"paced": [], "unpaced": []}
+    counted, limited = set(), 0
+    for _ in range(repeat):
+        for mode, runs_of_mode in runs.items():
+            with (
+                serving("crm_full", "--budget", limit, "--budget-seconds", seconds) as served,
+                tempfile.TemporaryDirectory(prefix="bench_") as workdir,
+            ):
+                argv = ["-m", "bench.budget_sync", "--base-url", served.base_url]
+                argv += ["--workdir", workdir] + (["--unpaced"] if mode == "unpaced" else [])
+                try:
+                    runs_of_mode.append(_progress(run_variant(f"crm {mode}", argv)))
+                except VariantFailed as error:
+                    return f"Failed: {_one_line(error)}"
+            counted.add(served.stats["requests"])
+            limited += served.stats["rate_limited"]
+    return SmallSync(
+        paced=median_run(runs["paced"]),
+        unpaced=median_run(runs["unpaced"]),
+        requests=max(counted),
+        rate_limited=limited,
+        budget=f"{int(limit):,} requests per {int(seconds):,} s",
+    )
+
+
+def measure_peer(rows: int, repeat: int) -> Peer | str:
+    """crm parties through the source as shipped and through dlt's `rest_api_source`,
+    `repeat` times each, interleaved, against one server reporting the real budget."""
+    limit, seconds = CRM_BUDGET
+    print(f"peer: {rows:,} crm parties, as shipped and with dlt's rest_api_source", flush=True)
+    runs: dict[str, list[Measurement]] = {"as_shipped": [], "dlt_rest_api": []}
+    with serving(
+        "crm", "--rows", str(rows), "--keep", "--budget", limit, "--budget-seconds", seconds
+    ) as served:
+        for _ in range(repeat):
+            for name, runs_of_variant in runs.items():
+                try:
+                    runs_of_variant.append(checked(variant("crm", name, served.base_url), rows))
+                except VariantFailed as error:
+                    return f"Failed: {_one_line(error)}"
+    return Peer(
+        ours=median_run(runs["as_shipped"]),
+        peer=median_run(runs["dlt_rest_api"]),
+        resource=CASES["crm"].resource,
+        budget=f"{int(limit):,} requests per {int(seconds):,} s",
+    )
 
 
 def measure_paced() -> dict[str, Any] | str:
@@ -181,7 +239,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--epics", type=int, default=1000, help="fan-out child requests")
     parser.add_argument(
-        "--skip", nargs="+", choices=["large", "paced", "fanout"], default=[], help="sections"
+        "--skip",
+        nargs="+",
+        choices=["large", "small", "paced", "peer", "fanout"],
+        default=[],
+        help="sections",
     )
     parser.add_argument(
         "--duckdb-memory-limit",
@@ -191,10 +253,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "DuckDB's own defaults (80%% of RAM)",
     )
     parser.add_argument(
-        "--dlt-baseline-rows",
+        "--peer-rows",
         type=int,
-        default=0,
-        help="also load this many crm parties with dlt's rest_api_source (0: not run)",
+        default=10_000,
+        help="crm parties loaded as shipped and with dlt's rest_api_source (the peer)",
     )
     parser.add_argument(
         "--quick",
@@ -236,15 +298,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for result in results:
         measure_throughput(result, args.repeat, env)
     settings = Settings(repeat=args.repeat, duckdb_memory_limit=limit)
-    if args.dlt_baseline_rows:
-        settings.dlt_baseline = measure_dlt_baseline(args.dlt_baseline_rows)
+    small = "Not run (`--skip small`)." if "small" in args.skip else measure_small_sync(args.repeat)
     paced = "Not run (`--skip paced`)." if "paced" in args.skip else measure_paced()
+    peer = (
+        "Not run (`--skip peer`)."
+        if "peer" in args.skip
+        else measure_peer(args.peer_rows, args.repeat)
+    )
     fanout = "Not run (`--skip fanout`)." if "fanout" in args.skip else measure_fanout(args.epics)
     if "large" not in args.skip:
         for result in results:
             measure_large(result, env)
     host["bench wall time"] = f"{time.monotonic() - started:.0f} s"
-    text = render(host, settings, results, paced, fanout)
+    text = render(host, settings, results, paced, fanout, small, peer)
     print()
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)

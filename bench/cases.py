@@ -68,10 +68,12 @@ class Case:
         parameters = inspect.signature(self.source_function()).parameters
         return {name: UNPACED for name in PACING_ARGUMENTS if name in parameters}
 
-    def source(self, base_url: str) -> Any:
-        """The default path: the source with its defaults, pacing off, this resource only."""
+    def source(self, base_url: str, paced: bool = False) -> Any:
+        """The default path: the source with its defaults, pacing off (`paced`: on, as a
+        user runs it), this resource only."""
         function = self.source_function()
-        source = function(base_url=base_url, **self.credentials, **self.options, **self.unpaced())
+        pacing = {} if paced else self.unpaced()
+        source = function(base_url=base_url, **self.credentials, **self.options, **pacing)
         return source.with_resources(self.resource)
 
 
@@ -242,7 +244,7 @@ def _cases() -> dict[str, Case]:
             {},
             "the list endpoint's `after` cursor, 100 a page, merge on `id` with the "
             "`updated_at` cursor; each contact's nested `properties` object is flattened "
-            "into the contract's columns",
+            "into the table's columns",
         ),
     ]
     return {case.connector: case for case in cases}

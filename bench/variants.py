@@ -11,10 +11,14 @@ before the load step.
   `duckdb_pipeline` (the catalog's DuckDB settings), run as `pipeline.run`'s three steps
   (extract, normalize, load) so that the memory and seconds before the load can be told
   apart.
+- `as_shipped`: `default` with the source's pacing on, as a user runs it (crm: by the
+  budget the server reports, at full speed above its reserve).
 - `raw`: no dlt: `requests`, `json`, one `pyarrow` table per page, DuckDB `CREATE TABLE
   AS`; paged as the connector pages (`bench.cases`).
-- `dlt_rest_api` (crm only): dlt's `rest_api_source` with the minimal config a user
-  writes from dlt's docs and dlt's defaults (DuckDB's `insert_values` loader files).
+- `dlt_rest_api` (crm only), the peer: dlt's own `rest_api_source` with the config a
+  user writes from the vendor's docs (bearer token, `Link`-header paging at the largest
+  page, merge on `id`, the `since` cursor on `updatedAt`) and dlt's defaults otherwise
+  (DuckDB's `insert_values` loader files): what they would pick instead of the catalog.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def peak_rss_mb() -> float:
     return own_peak_rss_mb()
 
 
-def default(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
+def default(connector: str, base_url: str, workdir: Path, paced: bool = False) -> dict[str, Any]:
     from bench.cases import CASES
     from shared.loading import duckdb_pipeline
 
@@ -45,7 +49,7 @@ def default(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
     pipeline = duckdb_pipeline(
         f"bench_{connector}", database=str(workdir / "default.duckdb"), pipelines_dir=str(workdir)
     )
-    source = case.source(base_url)
+    source = case.source(base_url, paced)
     started = time.perf_counter()
     pipeline.extract(source)
     extracted = time.perf_counter()
@@ -60,9 +64,13 @@ def default(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
         # dlt's load step: parquet copied into staging tables, then merged (DuckDB)
         "load_seconds": started + seconds - loading,
         "peak_rss_before_load_mb": before_load_mb,
-        "pacing": case.unpaced(),
+        "pacing": {} if paced else case.unpaced(),
         **_dlt_counts(pipeline, case.resource),
     }
+
+
+def as_shipped(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
+    return default(connector, base_url, workdir, paced=True)
 
 
 def raw(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
@@ -120,7 +128,17 @@ def dlt_rest_api(connector: str, base_url: str, workdir: Path) -> dict[str, Any]
             "resources": [
                 {
                     "name": "parties",
-                    "endpoint": {"path": "/api/v2/parties", "data_selector": "parties"},
+                    "endpoint": {
+                        "path": "/api/v2/parties",
+                        "data_selector": "parties",
+                        "params": {
+                            "since": {
+                                "type": "incremental",
+                                "cursor_path": "updatedAt",
+                                "initial_value": "1970-01-01T00:00:00Z",
+                            }
+                        },
+                    },
                 }
             ],
         }
@@ -146,6 +164,7 @@ def _dlt_counts(pipeline: Any, table: str) -> dict[str, Any]:
 
 VARIANTS: dict[str, Callable[[str, str, Path], dict[str, Any]]] = {
     "default": default,
+    "as_shipped": as_shipped,
     "raw": raw,
     "dlt_rest_api": dlt_rest_api,
 }

@@ -36,7 +36,8 @@ def catalog_entry(name: str, catalog: Catalog | None = None) -> ConnectorEntry:
 
 def build_source(entry: ConnectorEntry) -> Any:
     """The connector's source with its configuration resolved by dlt now; `base_url`
-    falls back to the catalog's canonical URL when none is configured."""
+    falls back to the source's default (the vendor's URL) when none is configured, and a
+    connector without a default stops with one line naming the setting."""
     factory = entry.source_factory()
     return factory(**source_arguments(entry, factory, replay=False, base_url=None))
 

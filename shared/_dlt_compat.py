@@ -8,20 +8,37 @@ thread name that shares dlt's per-thread context, the parent-key column name
 a state of its own, knowing which resource (and table) each item comes from. Each is
 reached from here only, so a dlt upgrade that moves one breaks this module, and its
 tests, not a connector.
+
+Each is checked against the dlt it runs on (`TESTED_DLT`: the versions CI runs, dlt 1.28
+and the newest 1.x): where what it needs is missing, one WARNING names the dlt version
+and what falls back to dlt's own path (`arrow_tables_supported`: the Arrow path leaves
+rows to dlt's normalizer). The page check, which has no fallback that keeps bad pages
+out, is checked when a source is built (`require_page_check_reachable`): the build fails
+loudly rather than letting bad pages through silently.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, TypeVar
 
+import dlt
 from dlt.sources.rest_api.config_setup import make_parent_key_name
 
+from shared.errors import ConnectorError
+
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+#: the dlt versions this module's private accesses are tested on (lowest and newest)
+TESTED_DLT = ((1, 28), (1, 31))
 
 __all__ = [
+    "arrow_tables_supported",
     "count_nested_tables_by_resource",
     "find_in_response_hooks",
     "hints_variants",
@@ -30,8 +47,76 @@ __all__ = [
     "pipe_generator",
     "pipe_steps",
     "remove_pipe_step",
+    "require_page_check_reachable",
     "thread_name_sharing_dlt_context",
 ]
+
+
+def dlt_version() -> tuple[int, int]:
+    """dlt's (major, minor) version."""
+    major, minor, *_ = (re.findall(r"\d+", dlt.__version__) + ["0", "0"])[:2]
+    return int(major), int(minor)
+
+
+def _untested() -> str:
+    low, high = TESTED_DLT
+    version = dlt_version()
+    if low <= version <= high:
+        return ""
+    return f" (dlt {dlt.__version__}; tested on {low[0]}.{low[1]} to {high[0]}.{high[1]})"
+
+
+@cache
+def arrow_tables_supported() -> bool:
+    """Whether the dlt running here has what the Arrow path (`shared.arrow.tables`) reaches
+    into: a resource's `_hints_variants` and pipe steps, and the extract's metrics to
+    count nested tables. If not, one WARNING, and every resource's rows go to dlt's own
+    normalizer (the same tables, slower)."""
+    probe = dlt.resource([], name="probe")
+    pipe = getattr(probe, "_pipe", None)
+    missing = [
+        name
+        for name, present in (
+            (
+                "a resource's `_hints_variants`",
+                isinstance(getattr(probe, "_hints_variants", None), dict),
+            ),
+            ("a pipe's `steps`", isinstance(getattr(pipe, "steps", None), list)),
+            ("a pipe's `remove_step`", callable(getattr(pipe, "remove_step", None))),
+        )
+        if not present
+    ]
+    if not missing and count_nested_tables_by_resource():
+        return True
+    logger.warning(
+        "this dlt lacks %s%s: rows load through dlt's own normalizer (the same tables, slower)",
+        ", ".join(missing) or "the extract's `_compute_metrics`",
+        _untested(),
+    )
+    return False
+
+
+class PageCheckUnreachable(ConnectorError):
+    """The dlt running here hides response actions where the page check cannot find them."""
+
+
+@cache
+def require_page_check_reachable(kind: type) -> None:
+    """Fail loudly unless a response action of `kind` (the page check) can be found again
+    among the hooks dlt's `rest_api` makes of it (`find_in_response_hooks`): without
+    it, pages that are not pages would load (or fail obscurely) instead of being retried
+    and then failing the sync with a clear error."""
+    from dlt.sources.rest_api.config_setup import create_response_hooks
+
+    probe: Any = object.__new__(kind)
+    hooks = create_response_hooks([probe])
+    if find_in_response_hooks(hooks, kind) is not probe:
+        raise PageCheckUnreachable(
+            f"dlt {dlt.__version__} wraps a resource's response actions in a way this "
+            "catalog cannot see (the page check would be lost: bad pages would load); "
+            f"use a dlt from {TESTED_DLT[0][0]}.{TESTED_DLT[0][1]} to "
+            f"{TESTED_DLT[1][0]}.{TESTED_DLT[1][1]}, or update shared/_dlt_compat.py"
+        )
 
 
 def hints_variants(resource: Any) -> dict[str, Any]:

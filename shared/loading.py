@@ -32,7 +32,8 @@ from dlt.common.pipeline import LoadInfo
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from filelock import FileLock, Timeout
 
-from shared.errors import ConnectorError
+from shared.errors import ConfigurationError, ConnectorError, exception_chain
+from shared.redaction import Redactor
 
 DEFAULT_LOADER_FILE_FORMAT = "parquet"
 
@@ -132,8 +133,42 @@ def run_source(pipeline: dlt.Pipeline, source: Any, **kwargs: Any) -> LoadInfo:
     """Run `source` through `pipeline` with parquet as the loader file format, holding the
     pipeline's lock (`PipelineLockedError` if another run holds it)."""
     kwargs.setdefault("loader_file_format", DEFAULT_LOADER_FILE_FORMAT)
+    if "destination" not in kwargs and "credentials" not in kwargs:
+        check_destination_credentials(pipeline)
     with pipeline_lock(pipeline):
         return pipeline.run(source, **kwargs)
+
+
+def check_destination_credentials(pipeline: dlt.Pipeline) -> None:
+    """Fail with one line, before dlt runs, when the destination's credentials cannot be
+    parsed (`postgresql://loader:pw@host:notaport/db`, a URL without its scheme).
+
+    Inside `pipeline.run` dlt would fail at its `sync` step, and its trace (`trace.pickle`)
+    keeps the exception's attributes, the unparsed value, password included; its message
+    would quote the value too. Resolving the destination's configuration first (no
+    connection is opened) raises `ConfigurationError` without the value instead. Other
+    problems (a missing setting) are left to `pipeline.run`, which reports them as before.
+    """
+    from dlt.common.configuration.specs.exceptions import NativeValueError
+
+    if pipeline.destination is None:
+        return
+    try:
+        pipeline.destination_client()
+    except Exception as why:  # dlt wraps the parse error (`InvalidNativeValue`)
+        causes: list[object] = list(exception_chain(why))
+        causes += [getattr(cause, "inner_exception", None) for cause in causes]
+        unparsed = next((c for c in causes if isinstance(c, NativeValueError)), None)
+        if unparsed is None:
+            return  # anything else: pipeline.run raises it again, in dlt's words
+        value = getattr(unparsed, "native_value", None)
+        redactor = Redactor([str(value)] if value else [])
+        kind = pipeline.destination.destination_name
+        expected = redactor.redact(str(unparsed).strip().splitlines()[0])
+        raise ConfigurationError(
+            f"destination {kind}: `destination.{kind}.credentials` cannot be read "
+            f"(the value is not shown): {expected}"
+        ) from None
 
 
 def row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:

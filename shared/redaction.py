@@ -188,13 +188,18 @@ class Redactor:
 
     def activate(self) -> None:
         """Mask this redactor's secrets in the library loggers (`LIBRARY_LOGGERS`) for as
-        long as it lives (a source's sessions keep it alive while the source runs)."""
-        _install_library_filters()
+        long as it lives (a source's sessions keep it alive while the source runs). When
+        the last active redactor is gone, the filters leave those loggers again."""
         with _ACTIVE_LOCK:
-            _ACTIVE.add(self)
+            # active before the filters go on: a redactor collected meanwhile sees this
+            # one alive and leaves them
+            if self not in _ACTIVE:
+                _ACTIVE.add(self)
+                weakref.finalize(self, _remove_library_filters_if_idle)
             for watcher in _WATCHERS:
                 if self not in watcher:
                     watcher.append(self)
+        _install_library_filters()
 
 
 def encoded_forms(secret: str) -> set[str]:
@@ -217,7 +222,8 @@ def encoded_forms(secret: str) -> set[str]:
 
 
 _ACTIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
-_ACTIVE_LOCK = threading.Lock()
+#: reentrant: a redactor collected while this thread holds it runs its finalizer here
+_ACTIVE_LOCK = threading.RLock()
 _WATCHERS: list[list[Redactor]] = []
 _INSTALLED: set[str] = set()
 
@@ -257,6 +263,18 @@ def _install_library_filters() -> None:
         _INSTALLED.update(missing)
     for name in missing:
         logging.getLogger(name).addFilter(_LIBRARY_FILTER)
+
+
+def _remove_library_filters_if_idle() -> None:
+    """Take the value-masking filter off the library loggers once no redactor is active
+    (the process goes back to the logging it had before any source ran)."""
+    with _ACTIVE_LOCK:
+        if any(True for _ in _ACTIVE):  # iterating skips the redactor being collected
+            return
+        installed = list(_INSTALLED)
+        _INSTALLED.clear()
+    for name in installed:
+        logging.getLogger(name).removeFilter(_LIBRARY_FILTER)
 
 
 class _RedactingFilter(logging.Filter):

@@ -15,7 +15,7 @@ from bench import __main__ as bench_main
 from bench import variants
 from bench.cases import CASES, UNPACED
 from bench.measure import Measurement, VariantFailed, serving
-from bench.report import ConnectorResult, Settings, median_run, render
+from bench.report import ConnectorResult, Peer, Settings, SmallSync, median_run, render
 from bench.servers import SERVERS, tracker_story
 from tests.fakes import crm, incident_analytics
 
@@ -222,3 +222,42 @@ def test_the_report_judges_every_target_of_every_connector() -> None:
         "`crm` 4.00 s of its 8.33 s budget (48%), leaving its extract 4.33 s against the "
         "raw loop's 5.00 s for everything" in text
     )
+
+
+@pytest.mark.slow  # dlt's insert_values path: 5 s for 500 parties
+def test_the_peer_and_the_source_as_shipped_load_the_same_tables(tmp_path: Path) -> None:
+    for workdir in ("ours", "peer"):
+        (tmp_path / workdir).mkdir()
+    with SERVERS["crm"](ROWS) as server:
+        server.enforce_budget(4000, 3600.0)  # the real API's budget: shipped pacing reads it
+        ours = variants.as_shipped("crm", server.base_url, tmp_path / "ours")
+        peer = variants.dlt_rest_api("crm", server.base_url, tmp_path / "peer")
+        limited = server.limited_responses
+
+    assert ours["pacing"] == {}  # every default, pacing included
+    assert peer["tables"] == ours["tables"] == {"parties": ROWS, **CHILD_TABLES["crm"]}
+    assert limited == 0
+
+
+def test_the_report_judges_the_small_sync_and_shows_the_peer() -> None:
+    small = SmallSync(
+        paced=run("crm paced", 900, 3.3, 200, pacing_waits=2, pacing_wait_seconds=0.02),
+        unpaced=run("crm unpaced", 900, 2.0, 200),
+        requests=93,
+        rate_limited=0,
+        budget="4,000 requests per 3,600 s",
+    )
+    peer = Peer(
+        ours=run("ours", 10_000, 2.0, 300),
+        peer=run("peer", 10_000, 16.0, 1200),
+        resource="parties",
+        budget="4,000 requests per 3,600 s",
+    )
+
+    text = render({"cores": "2"}, Settings(3, None), [], "n/a", "n/a", small, peer)
+
+    assert "| default pacing | 3.30 | 2 | 0.02 | 900 |" in text
+    assert "- default pacing within 1.5x of pacing off: 1.65x, **not met**" in text
+    assert "| the catalog's `crm_source`, as shipped | 2.00 | 5,000 | 300 |" in text
+    assert "| dlt's `rest_api_source`, as a user configures it | 16.00 | 625 | 1,200 |" in text
+    assert "- the catalog's default path against the peer: 8.0x its rows/s" in text

@@ -22,6 +22,7 @@ from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 from connectors.cli.runner import source_arguments
 from connectors.cli.snippets import source_settings
 from shared.incremental.deletions import learns_deletions
+from shared.rest.builder import MAX_TABLE_NESTING
 from shared.tooling.catalog import (
     CATALOG_PATH,
     CatalogError,
@@ -205,7 +206,20 @@ def _with(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     [
         (lambda: _without(_crm(), "replay"), "'replay' is a required property"),
         (lambda: _with(_crm(), "resources.0.write_disposition", "upsert"), "resources/0"),
-        (lambda: _with(_crm(), "seed", "1"), "seed"),
+        (lambda: _with(_crm(), "seed", "001"), "'seed' was unexpected"),
+        (lambda: _without(_crm(), "api"), "'api' is a required property"),
+        (lambda: _with(_crm(), "api.as_published", "yes"), "api/as_published"),
+        (lambda: _with(_crm(), "base_url", None), "null when it is false"),
+        (lambda: _with(_crm(), "api.as_published", False), "null when it is false"),
+        (
+            lambda: _with(
+                _with(_with(_crm(), "api.as_published", False), "base_url", None),
+                "replay",
+                {"cassette": "full_sync", "kwargs": {}},
+            ),
+            "replay.base_url is required when base_url is null",
+        ),
+        (lambda: _with(_crm(), "resources.0.path", "api/v2/users"), "resources/0/path"),
         (lambda: _with(_crm(), "auth.type", "magic"), "auth/type"),
         (lambda: _with(_crm(), "base_url", "api.example.com"), "base_url"),
         (lambda: _with(_crm(), "resources.0.cursor", "id"), "Additional properties"),
@@ -226,7 +240,13 @@ def _with(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ids=[
         "missing-replay",
         "bad-write-disposition",
-        "bad-seed",
+        "seed-is-gone",
+        "missing-api",
+        "non-boolean-as-published",
+        "published-api-without-base-url",
+        "base-url-of-an-api-not-as-published",
+        "no-replay-origin-without-base-url",
+        "relative-resource-path",
         "unknown-auth-type",
         "relative-base-url",
         "unknown-resource-key",
@@ -423,6 +443,7 @@ def test_a_stale_catalog_entry_is_reported_naming_the_difference() -> None:
 
 #: what every connector's own README covers (issue 14: in the project's words)
 README_SECTIONS = [
+    "The API it speaks",
     "Auth and secrets",
     "Config",
     "Tables and keys",
@@ -449,8 +470,10 @@ def test_every_connector_has_its_own_readme_covering_auth_config_tables_and_limi
         assert f"`{secret}`" in text or f"{secret} =" in text, (entry.name, secret)
     for resource in entry.resources:
         assert f"`{resource.name}`" in text, (entry.name, resource.name)
-    assert entry.base_url in text
-    assert "shared/api-contracts" not in text
+    # where base_url comes from (the API section's text is checked against the catalog by
+    # tests/test_readme.py, once `make readme` has written it for a new connector)
+    flat = " ".join(text.split())
+    assert (entry.base_url or f"`sources.{entry.name}.base_url` in `.dlt/config.toml`") in flat
 
 
 def _descriptions(node: Any) -> list[str]:
@@ -465,8 +488,8 @@ def _descriptions(node: Any) -> list[str]:
 
 def test_the_schema_names_only_paths_that_exist_in_the_repository() -> None:
     """The schema documents catalog.yml's fields for its readers: a path it names (with
-    `<name>`, `<cassette>`, `<file>` standing for each entry's values) is in the checkout,
-    not a folder that exists elsewhere (the contracts, the seed documents)."""
+    `<name>` and `<cassette>` standing for each entry's values) is in the checkout, not a
+    folder that exists elsewhere."""
     paths = [
         token.rstrip(".,;:")
         for text in _descriptions(schema())
@@ -476,9 +499,17 @@ def test_the_schema_names_only_paths_that_exist_in_the_repository() -> None:
     assert "connectors/<name>/README.md" in paths  # where a connector is documented
     for entry in CATALOG:
         for path in paths:
-            concrete = (
-                path.replace("<name>", entry.name)
-                .replace("<cassette>", entry.replay.cassette)
-                .replace("<file>", entry.contract or "")
+            concrete = path.replace("<name>", entry.name).replace(
+                "<cassette>", entry.replay.cassette
             )
             assert (ROOT / concrete).exists(), f"the schema names {path}: no {concrete}"
+
+
+@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
+def test_every_table_a_connector_loads_nests_at_most_the_bound(entry: ConnectorEntry) -> None:
+    source = instantiate(entry)
+
+    loading = [resource for resource in source.resources.values() if resource.selected]
+    assert loading
+    unbounded = [r.name for r in loading if r.max_table_nesting != MAX_TABLE_NESTING]
+    assert unbounded == [], f"{entry.name}: tables without the nesting bound"

@@ -3,6 +3,7 @@ errors for what a user can fix."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -113,9 +114,10 @@ def test_show_prints_resources_secrets_snippet_and_dango_entry(
     assert dango["type"] == "dlt_native"
     assert dango["dlt_native"]["source_module"] == entry.module
     assert dango["dlt_native"]["source_function"] == entry.source_function
-    # only what has no default: Dango prints function_kwargs, and base_url has a default
+    # only what has no default: Dango prints function_kwargs, and base_url is there only
+    # for a source without a default (its API has no vendor URL)
     assert set(dango["dlt_native"]["function_kwargs"]) == set(settings.required_config)
-    assert "base_url" not in dango["dlt_native"]["function_kwargs"]
+    assert ("base_url" in dango["dlt_native"]["function_kwargs"]) == (entry.base_url is None)
     assert set(settings.required_config) <= set(settings.config)
 
 
@@ -178,6 +180,14 @@ def test_a_live_run_configured_as_shows_oauth_snippet_says_authenticates_by_oaut
     assert not any("api_key" in r.args for r in data)
 
 
+def pasted_config(entry: ConnectorEntry, settings: snippets.SourceSettings) -> str:
+    """`show`'s config.toml as a user pastes it: the placeholder `base_url` of a source
+    without a default replaced by their API's (here: the origin of the recordings)."""
+    return snippets.config_toml(entry, settings).replace(
+        f'base_url = "{snippets.PLACEHOLDER}"', f'base_url = "{entry.replay.base_url}"'
+    )
+
+
 @pytest.mark.parametrize(
     ("entry", "mode"), ALTERNATIVE_MODES, ids=[f"{e.name}-{m.type}" for e, m in ALTERNATIVE_MODES]
 )
@@ -188,7 +198,7 @@ def test_an_alternative_auth_modes_snippet_is_what_dlt_needs_to_build_the_source
     (tmp_path / ".dlt").mkdir()
     secrets = snippets.auth_mode_toml(entry, settings, mode)  # type: ignore[arg-type]
     (tmp_path / ".dlt/secrets.toml").write_text(secrets.replace('"..."', '"from-secrets-toml"'))
-    (tmp_path / ".dlt/config.toml").write_text(snippets.config_toml(entry, settings))
+    (tmp_path / ".dlt/config.toml").write_text(pasted_config(entry, settings))
     script = (
         f"from {entry.module} import {entry.source_function} as factory\n"
         "print(sorted(factory().selected_resources))\n"
@@ -206,8 +216,13 @@ def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Pa
     for entry in CATALOG:
         settings = snippets.source_settings(entry)
         secrets.append(snippets.secrets_toml(settings).replace('"..."', '"from-secrets-toml"'))
-        config.append(snippets.config_toml(entry, settings))
-        dango += yaml.safe_load(dango_entry.sources_yml(entry, settings))["sources"]
+        config.append(pasted_config(entry, settings))
+        (source,) = yaml.safe_load(dango_entry.sources_yml(entry, settings))["sources"]
+        kwargs = source["dlt_native"]["function_kwargs"]
+        if "base_url" in kwargs:  # the line marked "replace with your API's base URL"
+            assert kwargs["base_url"] == snippets.PLACEHOLDER and entry.base_url is None
+            kwargs["base_url"] = entry.replay.base_url
+        dango.append(source)
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt/secrets.toml").write_text("\n".join(secrets))
     (tmp_path / ".dlt/config.toml").write_text("\n".join(config))
@@ -404,6 +419,7 @@ def test_a_configurable_source_checks_resources_against_its_configuration(
     """analytics loads what `sources.analytics.resources` lists, not the catalog's
     (replay) resources: a configured name is accepted, an unconfigured one refused."""
     analytics = CATALOG.get("analytics")
+    monkeypatch.setenv("SOURCES__ANALYTICS__BASE_URL", "https://analytics.example.com")
     monkeypatch.setenv("SOURCES__ANALYTICS__API_KEY", "key")
     monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["sessions", "events"]')
     assert "sessions" not in analytics.resource_names
@@ -418,6 +434,7 @@ def test_a_configurable_source_checks_resources_against_its_configuration(
 def test_an_unknown_resource_of_a_configurable_source_is_one_line_naming_the_configured_ones(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOURCES__ANALYTICS__BASE_URL", "https://analytics.example.com")
     monkeypatch.setenv("SOURCES__ANALYTICS__API_KEY", "key")
     monkeypatch.setenv("SOURCES__ANALYTICS__RESOURCES", '["sessions", "events"]')
 
@@ -764,17 +781,6 @@ def test_run_resources_are_checked_against_the_code_not_a_stale_catalog(tmp_path
     ]
 
 
-@pytest.mark.parametrize("entry", CATALOG.connectors, ids=CATALOG.names)
-def test_every_source_defaults_base_url_to_the_catalogs_canonical_url(
-    entry: ConnectorEntry,
-) -> None:
-    import inspect
-
-    parameter = inspect.signature(entry.source_factory()).parameters["base_url"]
-
-    assert parameter.default == entry.base_url
-
-
 def _printed_block(out: str, heading: str, end: str) -> str:
     return out.split(heading, 1)[1].split(end, 1)[0].strip("\n") + "\n"
 
@@ -784,7 +790,8 @@ def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Each connector's `plain dlt:` snippet, exactly as `show` prints it, with only the
-    secret set (env) and `show`'s config.toml pasted, loads every resource offline."""
+    secret and base_url set (env: the origin the cassettes were recorded under) and
+    `show`'s config.toml pasted, loads every resource offline."""
     snippets_printed, configs, env = {}, [], {"DLT_DATA_DIR": str(tmp_path / "dlt-data")}
     for entry in CATALOG:
         code, out, _ = cli(capsys, "show", entry.name)
@@ -796,6 +803,7 @@ def test_the_plain_dlt_snippets_show_prints_run_as_printed_against_the_cassettes
         settings = snippets.source_settings(entry)
         for secret, value in runner.dummy_credentials(entry).items():
             env[settings.env_var(secret)] = value
+        env[settings.env_var("base_url")] = entry.replay.base_url  # beats config.toml
         for key, value in entry.replay.kwargs.items():  # offline pacing only
             if key not in settings.config and key not in entry.auth.all_secrets:
                 env[settings.env_var(key)] = str(value)
@@ -883,6 +891,24 @@ def test_a_destination_url_with_a_password_is_never_printed_whole(
     (line,) = err.strip().splitlines()
     assert "Pw-0f-the-db" not in line
     assert line.startswith("error: unknown destination `postgresql2://loader:***@db.internal")
+
+
+def test_unreadable_destination_credentials_are_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", "loader:Pw-0f-the-db@db.internal/warehouse"
+    )
+    code, out, err = cli(capsys, "run", "crm", "--replay", "--destination", "postgres")
+
+    assert (code, out) == (1, "")
+    assert err.strip().splitlines()[-1] == (
+        "error: destination postgres: `destination.postgres.credentials` cannot be read "
+        "(the value is not shown): The expected representation for `PostgresCredentials` "
+        "is a standard database connection string with the following format: "
+        "`postgresql://username:password@host:port/database`"
+    )
+    assert "Pw-0f" not in err
 
 
 def test_a_relative_base_url_blames_the_flag(tmp_path: Path) -> None:
@@ -1020,6 +1046,7 @@ def test_run_builds_its_source_once(
     built: list[dict[str, Any]] = []
     original = connectors.crm.crm_source
 
+    @functools.wraps(original)  # the signature the CLI reads (a replay passes base_url)
     def counting(**kwargs: Any) -> Any:
         built.append(kwargs)
         return original(**kwargs)

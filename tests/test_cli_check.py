@@ -164,7 +164,7 @@ def test_oauth_checks_the_token_request_then_one_page_and_names_the_client_setti
 def test_replay_checks_offline_against_the_cassette(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = check(capsys, "crm", "--replay")
 
-    site = re.escape(f"{load_catalog().get('crm').base_url}/api/v2/site?perPage=100")
+    site = re.escape(f"{load_catalog().get('crm').replay.base_url}/api/v2/site?perPage=100")
     assert (code, err) == (0, [])
     assert re.fullmatch(
         rf"crm: ok — GET {site} 200 {SECONDS} \(replayed from cassettes/crm/full_sync\.yaml\)",

@@ -1,4 +1,4 @@
-"""The repository's layout: the README's Layout tree matches the folders, connectors
+"""The repository's layout: docs/architecture.md's Layout tree matches the folders, connectors
 import nothing from the tooling, and the entry points and public imports a user relies on
 still work after the tooling moved into `connectors/cli/` and `shared/tooling/`."""
 
@@ -72,7 +72,7 @@ TOOLING = ("connectors.cli", "shared.tooling", "tests")
 
 @dataclass
 class Entry:
-    """One line of the README's Layout tree: a path, what it holds, its children."""
+    """One line of the Layout tree: a path, what it holds, its children."""
 
     path: str
     description: str
@@ -85,8 +85,8 @@ class Entry:
 
 
 def layout() -> list[Entry]:
-    """The README's Layout tree: top-level entries, each with its children (`├── x/`)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The Layout tree (docs/architecture.md): top-level entries, each with its children."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     block = section.split("```text\n", 1)[1].split("```", 1)[0]
     top: list[Entry] = []
@@ -239,7 +239,7 @@ print(json.dumps(built))
 
 
 def replay_arguments(entry: ConnectorEntry) -> dict[str, object]:
-    return {**dummy_credentials(entry), "base_url": entry.base_url, **entry.replay.kwargs}
+    return {**dummy_credentials(entry), "base_url": entry.replay.base_url, **entry.replay.kwargs}
 
 
 def test_every_connector_and_the_template_build_their_source_with_the_tooling_unimportable(

@@ -301,7 +301,22 @@ def requests_for(fake: FakeServer, scenario: Scenario) -> int:
 # -- the tests -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", CASES)
+def diagonal(scenarios: list[Scenario], cases: list[str]) -> list[Any]:
+    """Every scenario with every case; `make test` runs one case per scenario (each case
+    in at least one), `make test-slow` the rest (each is a whole sync)."""
+    return [
+        pytest.param(
+            scenario,
+            case,
+            id=f"{scenario.name}-{case}",
+            marks=() if c == s % len(cases) else pytest.mark.slow,
+        )
+        for s, scenario in enumerate(scenarios)
+        for c, case in enumerate(cases)
+    ]
+
+
+@pytest.mark.parametrize(("scenario", "case"), diagonal(SCENARIOS, CASES))
 def test_a_damaged_page_once_is_retried_and_every_row_loads(
     pipeline: dlt.Pipeline, scenario: Scenario, fake: FakeServer, case: str
 ) -> None:

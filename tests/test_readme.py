@@ -1,15 +1,35 @@
-"""README.md: its connector table is generated from catalog.yml and fails this test when
-it drifts; its quick start is the two make commands; it covers what a user needs."""
+"""README.md and each connector's README: their generated parts (the connector table;
+a connector's API, parameters and tables) are what `make readme` makes from the code and
+catalog.yml, and this test fails when one drifts; README.md's quick start is the two make
+commands; it covers what a user needs."""
 
 from __future__ import annotations
 
+import functools
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from connectors.cli import dango, main, snippets
-from connectors.cli.readme import END, START, catalog_table, render, update_readme
+from connectors.cli import dango, main, readme, snippets
+from connectors.cli.readme import (
+    END,
+    REGENERATE,
+    START,
+    catalog_table,
+    default_text,
+    docstring_args,
+    parameters_section,
+    render,
+    render_connector,
+    render_connector_readme,
+    update_readme,
+    update_readmes,
+    update_template_readme,
+    write_connector_readme,
+)
 from shared.errors import ConnectorError
 from shared.tooling.catalog import load_catalog
 
@@ -176,3 +196,222 @@ def test_every_make_target_is_in_the_readme_and_make_test_has_a_measured_time() 
     undocumented = [target for target in phony.split() if f"`make {target}" not in README]
     assert undocumented == []
     assert re.search(r"`make test` takes about \d+ (s|min)", " ".join(README.split()))
+
+
+# -- each connector's README: generated from the code and the catalog -----------------
+
+
+@pytest.mark.parametrize("name", CATALOG.names)
+def test_each_connector_readme_is_the_one_generated_from_the_code_and_the_catalog(
+    name: str,
+) -> None:
+    current = (ROOT / "connectors" / name / "README.md").read_text(encoding="utf-8")
+
+    assert render_connector_readme(name, CATALOG) == current, (
+        f"connectors/{name}/README.md is out of date: run `{REGENERATE}`"
+    )
+
+
+def test_the_template_readme_is_the_one_generated_from_the_template() -> None:
+    assert update_template_readme(check=True), (
+        f"templates/my_api/connectors/my_api/README.md is out of date: run `{REGENERATE}`"
+    )
+
+
+def _parameter_rows(name: str) -> dict[str, tuple[str, str]]:
+    """The parameters table of a connector's README: key -> (default, meaning)."""
+    text = (ROOT / "connectors" / name / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- parameters:start -->", 1)[1].split("<!-- parameters:end -->")[0]
+    rows = [line.split(" | ") for line in block.splitlines() if line.startswith("| `")]
+    return {key.strip("|` "): (default, meaning) for key, default, meaning in rows}
+
+
+def _table_rows(name: str) -> dict[str, list[str]]:
+    """The tables list of a connector's README: table -> its cells after the name."""
+    text = (ROOT / "connectors" / name / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- tables:start -->", 1)[1].split("<!-- tables:end -->")[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in block.splitlines()
+        if line.startswith("| `")
+    ]
+    return {row[0].strip("`"): row[1:] for row in rows}
+
+
+def test_crm_readme_states_the_pace_retries_and_site_the_code_has() -> None:
+    """The three claims the hand-written README once got wrong: a pace of 120 a minute
+    (the code spends the server's budget, 66 a minute without one), `site` replaced (it
+    merges on `subdomain`), retries of a 5xx only (429s too)."""
+    from connectors.crm.settings import REQUESTS_PER_MINUTE
+
+    parameters, tables = _parameter_rows("crm"), _table_rows("crm")
+
+    default, meaning = parameters["requests_per_minute"]
+    assert default == "none" and "120" not in meaning
+    assert f"{REQUESTS_PER_MINUTE} a minute while it reports none" in meaning
+    assert "X-RateLimit-Remaining" in meaning
+    assert parameters["max_retries"][0] == "`5`"
+    assert parameters["max_retries"][1].startswith("retries of a 429, 500, 502, 503 or 504")
+    assert parameters["base_url"][0] == '`"https://api.capsulecrm.com"`'
+    path, key, write, cursor, parent = tables["site"]
+    assert (path, key, write, cursor, parent) == ("`/api/v2/site`", "`subdomain`", "merge", "", "")
+    assert tables["parties"][3] == "`updatedAt` (column `updated_at`)"
+    assert tables["employees"][4] == "`parties`"
+
+
+@pytest.mark.parametrize("name", CATALOG.names)
+def test_every_parameter_of_the_source_has_a_row_with_its_default(name: str) -> None:
+    import inspect
+
+    entry = CATALOG.get(name)
+    parameters = inspect.signature(entry.source_factory()).parameters
+    rows = _parameter_rows(name)
+
+    assert list(rows) == list(parameters)
+    for key, parameter in parameters.items():
+        assert rows[key][0] == default_text(parameter), key
+    assert rows["base_url"][0] == (f'`"{entry.base_url}"`' if entry.base_url else "required")
+    assert list(_table_rows(name)) == entry.resource_names
+
+
+def test_defaults_read_as_a_user_sets_them() -> None:
+    import inspect
+
+    import dlt
+
+    def source(  # type: ignore[no-untyped-def]
+        token: str = dlt.secrets.value,
+        key: str | None = dlt.secrets.value,
+        base_url: str | None = dlt.config.value,
+        since: str | None = None,
+        mode: str = "soft",
+        pages: int = 5,
+        wait: float = 1.5,
+        fast: bool = False,
+    ):
+        """Args:"""
+
+    defaults = {p.name: default_text(p) for p in inspect.signature(source).parameters.values()}
+
+    assert defaults == {
+        "token": "required secret",
+        "key": "secret",
+        "base_url": "required",
+        "since": "none",
+        "mode": '`"soft"`',
+        "pages": "`5`",
+        "wait": "`1.5`",
+        "fast": "`False`",
+    }
+
+
+def test_docstring_args_are_read_with_their_continuation_lines_until_the_next_section() -> None:
+    docstring = """Load it.
+
+    Args:
+        api_key: the key, sent as
+            `Authorization: Bearer`.
+        pages (int): how many pages.
+
+    Returns:
+        resources: not an argument.
+    """
+
+    assert docstring_args(docstring) == {
+        "api_key": "the key, sent as `Authorization: Bearer`.",
+        "pages": "how many pages.",
+    }
+
+
+def test_a_parameter_the_docstring_does_not_describe_is_an_error_naming_it() -> None:
+    import dataclasses
+
+    import dlt
+
+    @dlt.source(name="undocumented")
+    def undocumented_source(api_key: str = dlt.secrets.value, page_size: int = 50) -> list[Any]:
+        """Load it.
+
+        Args:
+            api_key: the key.
+        """
+        return []
+
+    entry = dataclasses.replace(
+        CATALOG.get("crm"), name="undocumented", source_function="undocumented_source"
+    )
+
+    with pytest.raises(ConnectorError) as raised:
+        parameters_section(entry, undocumented_source)
+
+    assert str(raised.value) == (
+        "undocumented: the docstring of undocumented_source describes no page_size; "
+        "add them under `Args:`"
+    )
+
+
+def test_a_connector_readme_without_a_generated_part_is_a_clear_error() -> None:
+    entry = CATALOG.get("crm")
+
+    with pytest.raises(ConnectorError) as raised:
+        render_connector("# crm\n\n<!-- api:start -->\n<!-- api:end -->\n", entry)
+
+    assert str(raised.value) == (
+        "connectors/crm/README.md needs one `<!-- parameters:start -->` ... "
+        "`<!-- parameters:end -->` block"
+    )
+
+
+def _readmes_copy(tmp_path: Path) -> Path:
+    """A tree holding what `make readme` rewrites: README.md, every connector's README
+    and the template."""
+    for name in CATALOG.names:
+        target = tmp_path / "connectors" / name / "README.md"
+        target.parent.mkdir(parents=True)
+        target.write_bytes((ROOT / "connectors" / name / "README.md").read_bytes())
+    (tmp_path / "README.md").write_bytes((ROOT / "README.md").read_bytes())
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    return tmp_path
+
+
+def test_readme_check_names_each_drifted_readme_and_the_command_rewrites_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _readmes_copy(tmp_path)
+    crm = root / "connectors/crm/README.md"
+    template = root / "templates/my_api/connectors/my_api/README.md"
+    crm.write_text(crm.read_text().replace("| `requests_per_minute` | none |", "| x | 120 |"))
+    template.write_text(template.read_text().replace("| `max_retries` | `5` |", "| x | 3 |"))
+    drifted = crm.read_text()
+    monkeypatch.setattr(readme, "update_readmes", functools.partial(update_readmes, root=root))
+
+    assert main(["readme", "--check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"error: connectors/crm/README.md is out of date; run: {REGENERATE}",
+        f"error: templates/my_api/connectors/my_api/README.md is out of date; run: {REGENERATE}",
+    ]
+    assert crm.read_text() == drifted  # --check changes nothing
+
+    assert main(["readme"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "updated connectors/crm/README.md",
+        "updated templates/my_api/connectors/my_api/README.md",
+    ]
+    assert crm.read_bytes() == (ROOT / "connectors/crm/README.md").read_bytes()
+    assert (
+        template.read_bytes()
+        == (ROOT / "templates/my_api/connectors/my_api/README.md").read_bytes()
+    )
+    assert main(["readme", "--check"]) == 0
+
+
+def test_write_connector_readme_rewrites_one_connectors_generated_parts(tmp_path: Path) -> None:
+    """What `connectors new` can call once the new connector is in the catalog."""
+    root = _readmes_copy(tmp_path)
+    (root / "catalog.yml").write_bytes((ROOT / "catalog.yml").read_bytes())
+    path = root / "connectors/hubspot_contacts/README.md"
+    path.write_text(path.read_text().replace("| `contacts` | `/crm", "| `people` | `/crm"))
+
+    assert write_connector_readme("hubspot_contacts", root=root) is True
+    assert path.read_bytes() == (ROOT / "connectors/hubspot_contacts/README.md").read_bytes()
+    assert write_connector_readme("hubspot_contacts", root=root) is False

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from connectors.cli.scaffold import (
     TEST_SUFFIXES,
@@ -31,6 +32,7 @@ from connectors.cli.scaffold import (
     camel,
     check_name,
     create_connector,
+    entry_yaml,
 )
 from shared.tooling.catalog import load_catalog
 
@@ -191,10 +193,11 @@ def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy
         "full_sync.yaml",
         "incremental.yaml",
     ]
-    assert (entry.module, entry.source_function, entry.seed) == (
+    assert (entry.module, entry.source_function, entry.base_url, entry.replay.base_url) == (
         f"connectors.{name}",
         f"{name}_source",
-        "000",
+        None,  # required until the connector speaks a vendor's API as published
+        "https://api.example.com",
     )
     assert [(r.name, r.write_disposition, r.incremental) for r in entry.resources] == [
         ("users", "replace", None),
@@ -398,3 +401,12 @@ def test_make_bench_writes_an_untracked_report_unless_published(tmp_path: Path) 
         line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("bench:")
     )
     assert "~13 min on 2 cores" in help_line
+
+
+def test_a_description_hyphenated_at_the_wrap_survives_the_catalog_round_trip() -> None:
+    """`catalog.yml` folds descriptions (`>-`), which joins lines with a space: a line
+    broken after `Link-` would come back as `Link- header`."""
+    description = "a" * 78 + " Link-header paging"
+    entry = {"name": "x", "description": description}
+
+    assert yaml.safe_load("connectors:\n" + entry_yaml(entry))["connectors"] == [entry]

@@ -1,6 +1,7 @@
-"""Analytics API (seed 003): the configured offset-paged resources, by api key or OAuth2.
+"""A generic analytics API: the configured offset-paged resources, by api key or OAuth2.
 
-Contract: ../shared/api-contracts/analytics.md.
+No vendor publishes this API; it is configured (`resources`, `base_url`) rather than
+written for one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from connectors.analytics.settings import (
     RETRY_STATUSES,
     TOKEN_EXPIRY_MARGIN_SECONDS,
 )
+from shared.http.auth import require_base_url
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
 from shared.rest.builder import SourceHttp, build_resources
@@ -30,7 +32,7 @@ from shared.rest.paginators import ShortPageOffsetPaginator
 
 
 def retry_policy(max_retries: int = MAX_RETRIES) -> RetryPolicy:
-    """The seed's retries: 429 and 5xx, factor-2 backoff (2, 4, 8 s), `Retry-After` first."""
+    """Retries of 429 and 5xx, factor-2 backoff (2, 4, 8 s), `Retry-After` first."""
     return RetryPolicy(
         statuses=RETRY_STATUSES,
         max_retries=max_retries,
@@ -52,7 +54,7 @@ RESOURCE_DEFAULTS: dict[str, Any] = {
 
 @dlt.source(name="analytics")
 def analytics_source(
-    base_url: str = "https://api.example.com",
+    base_url: str | None = dlt.config.value,
     resources: list[str | dict[str, Any]] = dlt.config.value,
     api_key: TSecretStrValue | None = dlt.secrets.value,
     client_id: TSecretStrValue | None = None,
@@ -71,18 +73,22 @@ def analytics_source(
     before any request is sent.
 
     Args:
-        base_url: the API's base URL (`sources.analytics.base_url`).
+        base_url: the API's origin; required, as no vendor serves this API
+            (`sources.analytics.base_url`).
         resources: what to load: names (`"events"`: `/v1/events`, key `id`, full refresh)
             or mappings with `name`, `path`, `primary_key`, `data_selector`,
             `write_disposition` and `incremental: {cursor_path, param, initial_value}`
             (merged on the primary key).
-        api_key: the api key (`sources.analytics.api_key`).
-        client_id: the OAuth2 client id (`sources.analytics.client_id`).
+        api_key: the api key, sent as the `api_key` query parameter (or header, see
+            `api_key_location`); one of the two auth modes (`sources.analytics.api_key`).
+        client_id: the OAuth2 client id; with `client_secret` and `token_url`, the other
+            auth mode (`sources.analytics.client_id`).
         client_secret: the OAuth2 client secret (`sources.analytics.client_secret`).
         token_url: the OAuth2 token URL, absolute or a path on `base_url`.
         api_key_location: `"query"` sends `?api_key=...`; `"header"` a header `api_key`.
         expiry_margin: renew an OAuth2 token this many seconds before it expires.
-        max_retries: retries of a 429 or 5xx before the sync fails.
+        max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
+            before the sync fails; each waits `Retry-After` when sent, else 2, 4, 8 s, ...
         deletions: what a record missing from a resource read in full does to its row:
             `"soft"` keeps it with `_deleted_at` set (a replaced table too); `"hard"`
             deletes it (README, "Deletions").
@@ -91,8 +97,9 @@ def analytics_source(
             (README, "Deletions"); the stored cursors stay where they were.
     """
     mode = deletion_mode(deletions, "analytics")
+    origin = require_base_url(base_url, "analytics")  # a token_url may be a path on it
     chosen = authentication(
-        base_url,
+        origin,
         api_key=api_key,
         client_id=client_id,
         client_secret=client_secret,
@@ -103,7 +110,7 @@ def analytics_source(
     table = resource_table(resources)
     http = SourceHttp(
         connector="analytics",
-        base_url=base_url,
+        base_url=origin,
         auth=chosen.auth,
         secret_keys=chosen.secret_keys,
         retry_policy=retry_policy(max_retries),

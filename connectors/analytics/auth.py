@@ -1,4 +1,4 @@
-"""Exactly one of the contract's two auth modes: an api key, or OAuth2 client credentials."""
+"""Exactly one of the API's two auth modes: an api key, or OAuth2 client credentials."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The configured resource list, as dlt `rest_api` resource dicts.
 
-The contract's resources are configuration, not a fixed table: a plain name `"events"`
+The resources are configuration, not a fixed table: a plain name `"events"`
 means `/v1/events`, primary key `id`, full refresh; a mapping may set `name`, `path`,
 `primary_key`, `data_selector`, `write_disposition` and
 `incremental: {cursor_path, param, initial_value}`, which makes it merge on its key.

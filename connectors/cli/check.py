@@ -11,7 +11,7 @@ the source takes those settings, so a server that is down says so at once.
 
 Exit 0 with one line naming the request, its status and time:
 
-    crm: ok — GET https://api.example.com/api/v2/site?perPage=100 200 in 0.12 s
+    crm: ok — GET https://api.capsulecrm.com/api/v2/site?perPage=100 200 in 0.12 s
 
 exit 1 with one line naming the cause: rejected credentials (and which setting to fix),
 a host that does not resolve or answer, a server error's status, or a missing setting.

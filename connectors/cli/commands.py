@@ -145,19 +145,16 @@ def _cursor(cursor: str | None) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from connectors.cli import dango, snippets
-    from connectors.cli.readme import connector_readme
+    from connectors.cli.readme import api_lines, connector_readme
 
     entry = load_catalog().get(args.name)
     settings = snippets.source_settings(entry)
-    about = [entry.category, entry.maturity, f"seed {entry.seed}"]
-    if entry.contract:
-        about.append(f"contract {entry.contract}")
-    print(f"{entry.name}: {entry.title} ({', '.join(about)})")
+    print(f"{entry.name}: {entry.title} ({entry.category}, {entry.maturity})")
     print(f"  {entry.description}\n")
     for note in entry.notes:
         print(f"  note: {note}\n")
     print(f"source:      from {entry.module} import {entry.source_function}")
-    print(f"base URL:    {entry.base_url}")
+    print(*api_lines(entry), sep="\n")
     print(f"auth:        {_auth_summary(entry)}")
     print(f"rate limit:  {_rate_limits(entry)}")
     print(f"replay:      cassettes/{entry.name}/{entry.replay.cassette}.yaml")
@@ -358,13 +355,17 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_readme(args: argparse.Namespace) -> int:
-    from connectors.cli.readme import README_PATH, update_readme
+    from connectors.cli.readme import REGENERATE, update_readmes
 
-    up_to_date = update_readme(load_catalog(), README_PATH, check=args.check)
-    if args.check and not up_to_date:
-        print("error: README.md's connector table is out of date; run: python -m connectors readme")
+    stale = update_readmes(load_catalog(), check=args.check)
+    if args.check and stale:
+        for path in stale:
+            print(f"error: {path} is out of date; run: {REGENERATE}")
         return FAILED
-    print("README.md's connector table is up to date" if up_to_date else "updated README.md")
+    for path in stale:
+        print(f"updated {path}")
+    if not stale:
+        print("README.md's connector table and every connector README are up to date")
     return 0
 
 
@@ -412,7 +413,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", help="the dataset (schema) to load into")
     run.add_argument("--resources", help="comma-separated resources to load (default: all)")
     run.add_argument("--replay", action="store_true", help="run offline from the cassette")
-    run.add_argument("--base-url", help="the API's base URL (default: dlt config, then catalog)")
+    run.add_argument(
+        "--base-url", help="the API's base URL (default: dlt config, then the source's default)"
+    )
     run.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     run.add_argument(
         "--deletions",
@@ -460,7 +463,9 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--from", dest="from_", metavar="CONNECTOR", help="copy this connector")
     new.set_defaults(handler=cmd_new)
 
-    readme = commands.add_parser("readme", help="regenerate README.md's connector table")
+    readme = commands.add_parser(
+        "readme", help="regenerate README.md's connector table and each connector README's tables"
+    )
     readme.add_argument("--check", action="store_true", help="only check it is up to date")
     readme.set_defaults(handler=cmd_readme)
     return top

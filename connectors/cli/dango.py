@@ -55,10 +55,11 @@ def full_refresh_resources(entry: ConnectorEntry) -> list[str]:
 
 
 def function_kwargs(entry: ConnectorEntry, settings: SourceSettings) -> dict[str, Any]:
-    """The source arguments Dango passes: the required config (a placeholder `base_url`,
-    the replay configuration's values), never a secret (Dango prints them)."""
+    """The source arguments Dango passes: the required config (a placeholder `base_url`
+    where the source has no default, the replay configuration's values), never a secret
+    (Dango prints them)."""
     values = config_values(entry, settings)
-    # what has a default (every connector's base_url) stays out: a user sets it in
+    # what has a default (the vendor's base_url) stays out: a user sets it in
     # `.dlt/config.toml` only to point the source elsewhere
     return {
         key: value

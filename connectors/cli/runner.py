@@ -2,9 +2,11 @@
 all of them at once into the demo database.
 
 A live run takes credentials and config from dlt (`.dlt/secrets.toml`, environment
-variables) and falls back to the catalog's canonical `base_url`. A replayed run plays
-`cassettes/<name>/<replay.cassette>.yaml` with dummy credentials and the entry's replay
-arguments, into a fresh pipeline state, so it can be repeated offline.
+variables) and falls back to the source's default `base_url` (a connector without one
+stops with one line naming the setting). A replayed run plays
+`cassettes/<name>/<replay.cassette>.yaml` with dummy credentials, the origin it was
+recorded under and the entry's replay arguments, into a fresh pipeline state, so it can
+be repeated offline.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def dummy_credentials(entry: ConnectorEntry) -> dict[str, str]:
 
 def replay_scrubber(entry: ConnectorEntry) -> Scrubber:
     """Scrubs requests the way recording did, so they match the cassette's."""
-    return Scrubber(entry.base_url, entry.base_url, fields=entry.auth.secrets)
+    return Scrubber(entry.replay.base_url, entry.replay.base_url, fields=entry.auth.secrets)
 
 
 def check_resources(entry: ConnectorEntry, resources: Sequence[str]) -> None:
@@ -121,7 +123,7 @@ def source_arguments(
         arguments[name] = value
     if replay:
         arguments.update(dummy_credentials(entry))
-        base_url = entry.base_url
+        base_url = entry.replay.base_url
     elif base_url is None and "base_url" in parameters:
         section = config_section(entry, factory)
         if not configured(section, "base_url"):

@@ -1,9 +1,10 @@
-"""Start a new connector: from the seed-000 template, or as a copy of an existing one.
+"""Start a new connector: from the template, or as a copy of an existing one.
 
 `make new-connector NAME=foo` copies `templates/my_api/` (the connector, its fake
 server, cassettes, tests and catalog entry) renamed to `foo`; `FROM=crm` copies the
-`crm` connector the same way (cassettes byte for byte: the canonical URL stays). The new
-connector passes `make test-connector NAME=foo` and `ruff` before anyone edits it.
+`crm` connector the same way (cassettes byte for byte: the origin they were recorded
+under stays). The new connector passes `make test-connector NAME=foo` and `ruff` before
+anyone edits it.
 
 Every check (the name, existing files, the new catalog entry against the schema) runs
 before anything is written, so a refused name leaves the repository untouched.
@@ -274,7 +275,9 @@ def entry_yaml(entry: dict[str, Any]) -> str:
             continue
         if key == "description":
             lines.append("    description: >-")
-            lines += [f"      {line}" for line in textwrap.wrap(" ".join(value.split()), 84)]
+            # a folded scalar joins lines with a space: never break after a hyphen
+            words = " ".join(value.split())
+            lines += [f"      {line}" for line in textwrap.wrap(words, 84, break_on_hyphens=False)]
         elif key == "resources":
             lines.append("    resources:")
             lines += [f"      - {_flow(resource)}" for resource in value]

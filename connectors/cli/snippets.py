@@ -3,9 +3,10 @@
 Everything here is derived from the catalog entry and the source function's signature:
 arguments defaulting to `dlt.secrets.value` are secrets, arguments defaulting to
 `dlt.config.value` are required config, and dlt looks both up under
-`sources.<section>` (the section is the connector's module name). `base_url` defaults to
-the canonical URL in every source, and the snippets still show it: it is the one config
-value a user most often changes (a sandbox, a regional host, a fake server).
+`sources.<section>` (the section is the connector's module name). The snippets always
+show `base_url`: the vendor's URL where the source defaults to it (the one config value a
+user most often changes: a sandbox, a regional host, a fake server), a placeholder to
+replace where the source has no default and requires it.
 """
 
 from __future__ import annotations
@@ -59,12 +60,13 @@ def source_settings(entry: ConnectorEntry, factory: Any | None = None) -> Source
 
 
 def config_values(entry: ConnectorEntry, settings: SourceSettings) -> dict[str, Any]:
-    """Values for the config the snippets show: the canonical `base_url`, others from the
-    replay arguments (an example that works against the recorded API) or a placeholder."""
+    """Values for the config the snippets show: the default `base_url` (a placeholder when
+    the source has none), others from the replay arguments (an example that works against
+    the recorded API) or a placeholder."""
     values: dict[str, Any] = {}
     for key in settings.config:
         if key == "base_url":
-            values[key] = entry.base_url
+            values[key] = entry.base_url or PLACEHOLDER
         else:
             values[key] = entry.replay.kwargs.get(key, PLACEHOLDER)
     return values

@@ -1,6 +1,8 @@
-"""CRM API (seed 001): users, parties, tasks, projects, opportunities and their lookups.
+"""Capsule CRM API v2: users, parties, tasks, projects, opportunities and their lookups.
 
-Contract: ../shared/api-contracts/crm.md.
+Lists page through the `Link` header; parties, projects (Capsule's kases) and
+opportunities load incrementally on `updatedAt` and learn deletions from their
+`/deleted` feeds; the pace follows the `X-RateLimit-*` budget every response reports.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from connectors.crm.settings import (
+    DEFAULT_BASE_URL,
     LIMIT_HEADER,
     MAX_WINDOW_SECONDS,
     PER_PAGE,
@@ -24,7 +27,7 @@ from connectors.crm.settings import (
 )
 from shared.http.auth import bearer_token as bearer_auth
 from shared.http.auth import require_secret
-from shared.http.rate_limit import BudgetHeaders, RateLimit
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, BudgetHeaders, RateLimit
 from shared.http.retries import RetryPolicy
 from shared.http.session import DEFAULT_REQUEST_DEADLINE
 from shared.incremental.deletions import DeletionFeed, deletion_mode
@@ -74,7 +77,7 @@ def is_organisation(party: dict[str, Any]) -> bool:
 
 
 def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
-    """The contract's resource table."""
+    """The source's resource table: one row per table, in the order they load."""
     return [
         listed("users", "/api/v2/users", "users"),
         {
@@ -170,9 +173,10 @@ def pace(requests_per_minute: int | None) -> RateLimit:
 @dlt.source(name="crm")
 def crm_source(
     bearer_token: str = dlt.secrets.value,
-    base_url: str = "https://api.example.com",
+    base_url: str = DEFAULT_BASE_URL,
     initial_since: str | None = None,
     requests_per_minute: int | None = None,
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE,
     max_retries: int = 5,
     backoff_factor: float = 1.0,
     arrow_pages: bool = False,
@@ -182,18 +186,27 @@ def crm_source(
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
-    """Load the CRM API.
+    """Load a Capsule CRM account through its API v2.
 
     Args:
-        bearer_token: the API token (`sources.crm.bearer_token`).
-        base_url: the API's base URL (`sources.crm.base_url`), e.g. `https://api.example.com`.
+        bearer_token: a Capsule API token (a personal token, or an OAuth2 access token),
+            sent as `Authorization: Bearer` (`sources.crm.bearer_token`).
+        base_url: Capsule's API origin; every path requested starts with `/api/v2`.
         initial_since: ISO 8601 UTC instant the first sync of parties, projects and
             opportunities starts after; None loads everything.
         requests_per_minute: pace requests under this rate, across all threads. None (the
             default): spend the budget the API reports (`X-RateLimit-Remaining` until
-            `X-RateLimit-Reset`) evenly, and 66 a minute while it reports none.
-        max_retries: retries of a 429 or 5xx before the sync fails.
-        backoff_factor: seconds before the first retry of a 5xx; doubles on each retry.
+            `X-RateLimit-Reset`) as `budget_reserve` says, and 66 a minute while it
+            reports none.
+        budget_reserve: the share of the reported budget kept in reserve (0 to 1): while
+            more than this share of `X-RateLimit-Limit` remains, requests go at full
+            speed; from it on, what is left is spread evenly until `X-RateLimit-Reset`.
+            0 spends it all at full speed, 1 spreads all of it. Ignored with an explicit
+            `requests_per_minute`.
+        max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
+            before the sync fails.
+        backoff_factor: seconds before the first retry of a 5xx or a dropped connection;
+            doubles on each further retry (a 429 waits for `X-RateLimit-Reset` instead).
         arrow_pages: load every table as Arrow tables with nested arrays and objects
             (`emailAddresses`, ...) as JSON columns of their row instead of child tables;
             tables, keys and cursors stay the same. The default already loads Arrow
@@ -203,7 +216,8 @@ def crm_source(
             each long wait is logged as a warning.
         request_deadline: seconds one request may take in all (connect and whole body).
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
-            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            `sqlite:///file.db`; None paces in this process (docs/operations.md, "Running
+            at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
@@ -222,13 +236,14 @@ def crm_source(
         retry_policy=RetryPolicy(
             max_retries=max_retries,
             backoff_factor=backoff_factor,
-            retry_after_header=None,  # the contract's 429 carries only X-RateLimit-Reset
+            retry_after_header=None,  # Capsule's 429 carries only X-RateLimit-Reset
             reset_header=RESET_HEADER,
             max_rate_limit_wait=max_rate_limit_wait,
         ),
         rate_limits=[pace(requests_per_minute)],
         request_deadline=request_deadline,
         rate_limit_backend=rate_limit_backend,
+        budget_reserve=budget_reserve,
     )
     defaults = {
         "primary_key": "id",

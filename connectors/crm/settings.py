@@ -1,6 +1,7 @@
-"""Constants of the CRM API (../shared/api-contracts/crm.md)."""
+"""Constants of the Capsule CRM API v2."""
 
-DEFAULT_BASE_URL = "https://api.example.com"
+#: Capsule's API origin; the connector's paths start with `/api/v2`
+DEFAULT_BASE_URL = "https://api.capsulecrm.com"
 PER_PAGE = 100
 #: statuses the tasks endpoint filters on; without them only open tasks come back
 TASK_STATUSES = "open,completed,pending"
@@ -9,12 +10,13 @@ TAGGED_ENTITIES = ("parties", "kases", "opportunities")
 #: `since` is strict (`updatedAt > since`) and second-precise: asking from one second
 #: before the stored maximum keeps records changed in that same second
 SINCE_LAG_SECONDS = 1
-#: the real API allows 4,000 requests an hour per user (about 66 a minute); the pacer
-#: uses 90% of it, about 3,560 an hour, so a long sync stays under the hourly budget
-#: (contract, "Rate limit"). The default pace, for when the budget headers are absent
+#: Capsule allows 4,000 requests an hour per user (about 66 a minute); the pacer uses 90%
+#: of it, about 3,560 an hour, so a long sync stays under the hourly budget. The default
+#: pace, for when the budget headers are absent
 REQUESTS_PER_MINUTE = 66
-#: every response reports the window (contract, "Rate limit"): requests allowed, left,
-#: and the epoch second the window resets; the pacer spends what is left evenly
+#: every response reports the window: requests allowed, left, and the epoch second the
+#: window resets; the pacer goes at full speed above the reserve and spreads what is left
+#: below it evenly until the reset
 LIMIT_HEADER = "X-RateLimit-Limit"
 REMAINING_HEADER = "X-RateLimit-Remaining"
 RESET_HEADER = "X-RateLimit-Reset"

@@ -1,7 +1,7 @@
-"""HubSpot CRM v3 contacts (seed 000): one `contacts` table, merged on `id`.
+"""HubSpot CRM API v3 contacts: one `contacts` table, merged on `id`.
 
-Contract: ../shared/api-contracts/hubspot_contacts.md. The first run lists every contact;
-later runs search for the contacts changed since the stored `updated_at`.
+The first run lists every contact; later runs search for the contacts changed since the
+stored `updated_at`; archived contacts come from the archived list.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from connectors.hubspot_contacts.settings import (
 from shared.arrow.tables import load_as_arrow_tables
 from shared.errors import ConfigurationError
 from shared.http.auth import bearer_token, require_secret
-from shared.http.rate_limit import BudgetHeaders, RateLimit
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, BudgetHeaders, RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
 from shared.incremental.cursors import guard_cursors
@@ -50,7 +50,7 @@ from shared.incremental.deletions import (
     deletion_mode,
     track_deletions,
 )
-from shared.rest.builder import DEFAULT_FILE_FORMAT, SourceHttp
+from shared.rest.builder import DEFAULT_FILE_FORMAT, MAX_TABLE_NESTING, SourceHttp
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONResponseCursorPaginator
 from shared.timestamps import epoch_millis
@@ -94,7 +94,7 @@ def policy_window(response: Response) -> float | None:
 
 def burst_limit(requests_per_ten_seconds: int | None) -> RateLimit:
     """The limit on all requests: `requests_per_ten_seconds` as given, or, when None, the
-    rolling budget the API reports, with the contract's 100 per 10 s as the fallback."""
+    rolling budget the API reports, with HubSpot's 100 per 10 s as the fallback."""
     if requests_per_ten_seconds is not None:
         return RateLimit(requests_per_ten_seconds, 10)
     budget = BudgetHeaders(
@@ -107,7 +107,7 @@ def burst_limit(requests_per_ten_seconds: int | None) -> RateLimit:
 
 
 def to_row(contact: dict[str, Any], extra_properties: Sequence[str]) -> dict[str, Any]:
-    """A contact as a row: the contract's columns, then each extra property by its name."""
+    """A contact as a row: the table's columns, then each extra property by its name."""
     properties = contact.get("properties") or {}
     return {
         "id": contact["id"],
@@ -193,6 +193,7 @@ def hubspot_contacts_source(
     base_url: str = DEFAULT_BASE_URL,
     extra_properties: list[str] | None = None,
     requests_per_ten_seconds: int | None = None,
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE,
     search_requests_per_second: int = SEARCH_REQUESTS_PER_SECOND,
     max_retries: int = 5,
     max_retry_wait: float = 60.0,
@@ -204,22 +205,32 @@ def hubspot_contacts_source(
     """Load HubSpot contacts.
 
     Args:
-        api_key: a private-app token (`sources.hubspot_contacts.api_key`).
-        base_url: the API's base URL.
+        api_key: a HubSpot private app's access token, sent as `Authorization: Bearer`
+            (`sources.hubspot_contacts.api_key`).
+        base_url: HubSpot's API origin.
         extra_properties: further contact properties to request; each lands as a column
             named after the property.
         requests_per_ten_seconds: pace all requests under this many per 10 s. None (the
-            default): at the budget the API reports (`X-HubSpot-RateLimit-Max` per
-            `-Interval-Milliseconds`), and 100 per 10 s while it reports none.
+            default): by the budget the API reports (`X-HubSpot-RateLimit-Max` per
+            `-Interval-Milliseconds`) as `budget_reserve` says, and 100 per 10 s while it
+            reports none.
+        budget_reserve: the share of the reported budget kept in reserve (0 to 1): while
+            more than this share of `X-HubSpot-RateLimit-Max` remains, requests go at
+            full speed (at most 90% of it inside any one window); from it on, they are
+            spaced evenly at the reported maximum with 10% headroom. 0 spends it all at
+            full speed, 1 spaces every request. Ignored with an explicit
+            `requests_per_ten_seconds`.
         search_requests_per_second: pace search requests under this many per second.
-        max_retries: retries of a 429 or 5xx before the sync fails.
+        max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
+            before the sync fails.
         max_retry_wait: upper bound in seconds on any wait before a retry (a 429 waits
             its `Retry-After`, else its policy's window: 10 s, or 1 s for the search).
         search_lookback_seconds: later searches start this many seconds before the stored
             cursor: the search index lags writes, so a contact modified just before another
             may become searchable after it.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
-            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            `sqlite:///file.db`; None paces in this process (docs/operations.md, "Running
+            at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
         deletions: what an archived (deleted) contact does to its row: `"soft"` sets
@@ -247,6 +258,7 @@ def hubspot_contacts_source(
             RateLimit(search_requests_per_second, 1, path_pattern=f"{SEARCH_PATH}$"),
         ],
         rate_limit_backend=rate_limit_backend,
+        budget_reserve=budget_reserve,
     )
     session = http.session()
     client = RESTClient(base_url=base_url, session=session)
@@ -269,6 +281,7 @@ def hubspot_contacts_source(
             **deletion_columns(mode),
         },
         "file_format": DEFAULT_FILE_FORMAT,
+        "max_table_nesting": MAX_TABLE_NESTING,
     }
 
     @dlt.resource(**hints)

@@ -1,4 +1,4 @@
-"""Constants of HubSpot's CRM v3 contacts API (../shared/api-contracts/hubspot_contacts.md)."""
+"""Constants of HubSpot's CRM API v3 contacts endpoints."""
 
 CONNECTOR = "hubspot_contacts"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -27,12 +27,13 @@ PROPERTY_COLUMNS = {
 }
 DEFAULT_PROPERTIES = (*PROPERTY_COLUMNS.values(), "createdate", LAST_MODIFIED)
 
-#: 100 requests per rolling 10 s per token; the search endpoint also 4 per second
-#: (contract, "Rate limits"). The default pace, for when the budget headers are absent
+#: HubSpot allows 100 requests per rolling 10 s per token, and the search endpoint 4 per
+#: second. The default pace, for when the budget headers are absent
 REQUESTS_PER_TEN_SECONDS = 100
-#: non-search responses report the rolling window's budget (contract, "Rate limits"):
-#: the pacer spaces requests evenly at the reported maximum (a Pro account's 190 per 10 s
-#: as much as a lower one), and waits a window when another client spent it all
+#: non-search responses report the rolling window's budget: the pacer goes at full speed
+#: above the reserve (at most 90% of the reported maximum inside one window: a Pro
+#: account's 190 per 10 s as much as a lower one), then spaces requests evenly at it, and
+#: waits a window when another client spent it all
 MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"

@@ -1,6 +1,8 @@
-"""Incident-management API (seed 002): users, teams, services, integrations, incidents, alerts.
+"""Opsgenie REST API: users, teams, services, integrations, incidents and alerts.
 
-Contract: ../shared/api-contracts/incident_analytics.md.
+Lists follow the absolute `paging.next` links; incidents and alerts load incrementally on
+`updatedAt` (Opsgenie's `query` filter) and page by keyset, so neither a record updated
+mid-sync nor the 20,000 offset cap skips one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dlt.sources import DltResource
 from connectors.incident_analytics.settings import (
     AUTH_SCHEME,
     CURSOR,
+    DEFAULT_BASE_URL,
     INCIDENT_SORT,
     INITIAL_UPDATED_AT,
     MAX_RETRY_WAIT_SECONDS,
@@ -111,7 +114,7 @@ def updated_since(initial_updated_at: str, sort: str) -> dict[str, Any]:
 
 
 def resource_table(initial_updated_at: str) -> list[dict[str, Any]]:
-    """The contract's resource table."""
+    """The source's resource table: one row per table, in the order they load."""
     return [
         # lists read in full every run: a record missing from one was deleted
         {"name": "users", "endpoint": {"path": "/v2/users", **paged()}, "deletions": FULL_LIST},
@@ -149,7 +152,7 @@ def resource_table(initial_updated_at: str) -> list[dict[str, Any]]:
 @dlt.source(name=CONNECTOR)
 def incident_analytics_source(
     api_token: str = dlt.secrets.value,
-    base_url: str = "https://api.example.com",
+    base_url: str = DEFAULT_BASE_URL,
     auth_scheme: str = AUTH_SCHEME,
     initial_updated_at: str | None = INITIAL_UPDATED_AT,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
@@ -159,20 +162,24 @@ def incident_analytics_source(
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
-    """Load the incident-management API.
+    """Load an Opsgenie account through its REST API.
 
     Args:
-        api_token: the API key (`sources.incident_analytics.api_token`).
-        base_url: the API's base URL (`sources.incident_analytics.base_url`).
+        api_token: an Opsgenie API key, sent as `Authorization: GenieKey <key>`
+            (`sources.incident_analytics.api_token`).
+        base_url: Opsgenie's API origin; `https://api.eu.opsgenie.com` for an account in
+            its EU region.
         auth_scheme: the word before the key in the `Authorization` header.
         initial_updated_at: ISO 8601 instant the first sync of incidents and alerts starts
             at (`updatedAt>=`); None or the default loads everything.
         requests_per_minute: pace requests under this rate.
-        max_retries: retries of a 429 or 5xx before the sync fails.
+        max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
+            before the sync fails.
         max_retry_wait: the longest wait in seconds before one retry, whatever the
             `Retry-After` or `X-RateLimit-Period-In-Sec` header asks for.
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
-            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            `sqlite:///file.db`; None paces in this process (docs/operations.md, "Running
+            at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
         deletions: what a record deleted at the source does to its row: `"soft"` sets

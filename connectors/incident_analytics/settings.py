@@ -1,6 +1,7 @@
-"""Constants of the incident-management API (../shared/api-contracts/incident_analytics.md)."""
+"""Constants of the Opsgenie REST API."""
 
-DEFAULT_BASE_URL = "https://api.example.com"
+#: Opsgenie's API origin (an account in its EU region uses https://api.eu.opsgenie.com)
+DEFAULT_BASE_URL = "https://api.opsgenie.com"
 #: the word before the key in `Authorization: <scheme> <api_token>`
 AUTH_SCHEME = "GenieKey"
 #: the API takes 1-100 per page (default 20); the connector asks for the most
@@ -15,10 +16,9 @@ CURSOR = "updatedAt"
 INCIDENT_SORT = "createdAt"
 #: the first sync asks for `updatedAt>=0`, i.e. everything
 INITIAL_UPDATED_AT = "1970-01-01T00:00:00Z"
-#: the contract ("Rate limit") and the seed name no request budget, and no response
-#: reports one (a 429 names only its period, 1 or 60 s, which the retries wait out):
-#: nothing to read or check against; 600 a minute (9 a second with the pacer's
-#: headroom) keeps a sync well clear of 429s
+#: no response reports a request budget (a 429 names only its period, 1 or 60 s, which
+#: the retries wait out): nothing to read or check against; 600 a minute (9 a second
+#: with the pacer's headroom) keeps a sync well clear of 429s
 REQUESTS_PER_MINUTE = 600
 #: 429s name a wait of 1 or 60 seconds; never wait longer than this for one retry
 MAX_RETRY_WAIT_SECONDS = 60.0

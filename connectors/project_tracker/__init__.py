@@ -1,7 +1,7 @@
-"""Project-tracking API (seed 004): categories, epics, stories, groups, iterations,
-milestones, objectives, their children, the workspace's lookups and an epic search.
-
-Contract: ../shared/api-contracts/project_tracker.md.
+"""A project-tracking API shaped like Shortcut's REST API v3 (not as published: `/v1`
+paths, the key in an `api_key` header, bodies in `{"data": ...}`): categories, epics,
+stories, groups, iterations, milestones, objectives, their children, the workspace's
+lookups and an epic search.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from connectors.project_tracker.settings import (
     SEARCH_QUERY,
 )
 from shared.http.auth import api_key_header as header_auth
-from shared.http.auth import require_secret
+from shared.http.auth import require_base_url, require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
@@ -111,7 +111,7 @@ def search(query: str) -> dict[str, Any]:
 
 
 def resource_table(search_query: str) -> list[dict[str, Any]]:
-    """The contract's resource table."""
+    """The source's resource table: one row per table, in the order they load."""
     return [
         listed("categories", "/v1/categories"),
         child(
@@ -179,7 +179,7 @@ def resource_table(search_query: str) -> list[dict[str, Any]]:
 @dlt.source(name="project_tracker")
 def project_tracker_source(
     api_key: str = dlt.secrets.value,
-    base_url: str = "https://api.example.com",
+    base_url: str | None = dlt.config.value,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     api_key_header: str = API_KEY_HEADER,
     search_query: str = SEARCH_QUERY,
@@ -190,22 +190,26 @@ def project_tracker_source(
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
-    """Load the project-tracking API.
+    """Load a project-tracking API shaped like Shortcut's.
 
     Args:
-        api_key: the API key (`sources.project_tracker.api_key`).
-        base_url: the API's base URL (`sources.project_tracker.base_url`), e.g.
-            `https://api.example.com`.
+        api_key: the API key, sent in the `api_key_header` request header
+            (`sources.project_tracker.api_key`).
+        base_url: the API's origin; required, as no vendor serves this shape of the API
+            (`sources.project_tracker.base_url`).
         requests_per_minute: pace requests evenly under this rate, across all threads.
         api_key_header: the request header carrying the key.
         search_query: the `query` of `search_epics` (required by the API); the default
             matches every epic.
         concurrent_children: fetch child lists concurrently (dlt's extract thread pool,
             `extract.workers`); False fetches them one after another.
-        max_retries: retries of a 429 or 5xx before the sync fails.
-        backoff_factor: seconds before the first retry; doubles on each further retry.
+        max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
+            before the sync fails.
+        backoff_factor: seconds before the first retry; doubles on each further retry (a
+            `Retry-After` header, when sent, wins).
         rate_limit_backend: share the pacing with other processes: `redis://host:port/db` or
-            `sqlite:///file.db`; None paces in this process (README, "Running at scale").
+            `sqlite:///file.db`; None paces in this process (docs/operations.md, "Running
+            at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
@@ -218,7 +222,7 @@ def project_tracker_source(
     mode = deletion_mode(deletions, "project_tracker")
     http = SourceHttp(
         connector="project_tracker",
-        base_url=base_url,
+        base_url=require_base_url(base_url, "project_tracker"),
         auth=header_auth(require_secret(api_key, "project_tracker", "api_key"), api_key_header),
         secret_keys=["api_key"],
         retry_policy=RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor),

@@ -1,13 +1,15 @@
-"""Constants of the project-tracking API (../shared/api-contracts/project_tracker.md)."""
+"""Constants of the project-tracking API (shaped like Shortcut's REST API v3).
 
-DEFAULT_BASE_URL = "https://api.example.com"
-#: the request header carrying the key (the seed's `api_key` auth config)
+No default base URL: no vendor serves this shape of the API, so `base_url` is required.
+"""
+
+#: the request header carrying the key (Shortcut's own API names it `Shortcut-Token`)
 API_KEY_HEADER = "api_key"
-#: the API's documented limit per key (contract, "Rate limit": 200 a minute, perhaps
-#: enforced as 20 per 6 s), paced evenly across all threads with 10% headroom (180 a
-#: minute, 18 per 6 s); its 429s carry no rate-limit headers, so nothing to read
+#: the documented limit per key (200 a minute, as Shortcut's, perhaps enforced as 20 per
+#: 6 s), paced evenly across all threads with 10% headroom (180 a minute, 18 per 6 s);
+#: its 429s carry no rate-limit headers, so nothing to read
 REQUESTS_PER_MINUTE = 200
-#: the seed's error handler: retry 429 at most 3 times, exponential backoff factor 2
+#: retry a 429 (or 5xx) at most 3 times, exponential backoff factor 2 (2, 4, 8 s)
 MAX_RETRIES = 3
 BACKOFF_FACTOR = 2.0
 #: the list timestamp every incremental table follows (client-side: no server filter)

@@ -67,7 +67,7 @@ from dlt.extract.items_transform import ItemTransform, LimitItem
 from dlt.extract.resource import DltResource
 
 from shared._dlt_compat import (
-    count_nested_tables_by_resource,
+    arrow_tables_supported,
     hints_variants,
     pipe_steps,
     remove_pipe_step,
@@ -157,6 +157,9 @@ class Splitter:
     known: dict[str, dict[str, str]] = field(default_factory=dict)
     not_null: frozenset[str] = frozenset()
     declared: tuple[str, ...] = ()
+    #: the table's `max_table_nesting`: rows nested deeper do not fit (dlt keeps their
+    #: deeper values as JSON)
+    max_nesting: int | None = None
 
     def split(self, rows: list[dict[str, Any]], load_id: str | None) -> list[Piece]:
         """The tables of `rows`; raises `DoesNotFit` when they cannot be exactly dlt's."""
@@ -171,6 +174,11 @@ class Splitter:
             raise DoesNotFit(f"values of different types in one field ({e})") from None
         if not pa.types.is_struct(array.type):
             raise DoesNotFit("rows that are not objects")
+        if self.max_nesting is not None and nesting_needed(array.type) > self.max_nesting:
+            raise DoesNotFit(
+                f"rows nested deeper than the table's bound of {self.max_nesting} levels "
+                "(dlt keeps the deeper values as JSON)"
+            )
         pieces: list[Piece] = []
         decided: dict[str, dict[str, str]] = {}
         ids = pa.array(generate_dlt_ids(len(rows)), pa.string())
@@ -640,18 +648,48 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
             for column in table.get("columns", {}).values()
             if column.get("data_type")
         )
-        self._splitter = Splitter(root, naming, root_key, known, not_null, typed)
+        max_nesting = table.get("x-normalizer", {}).get("max_nesting")
+        self._splitter = Splitter(root, naming, root_key, known, not_null, typed, max_nesting)
         return self._splitter
+
+
+def nesting_needed(row: pa.DataType) -> int:
+    """The least `max_table_nesting` under which dlt's normalizer keeps no value of rows of
+    Arrow type `row` (a struct) as JSON.
+
+    dlt counts a table's levels down from its `max_nesting`: a dict descends one level,
+    a list's rows are a child table one level down (a list of lists two: dlt wraps each
+    inner list in a row of its own), and a dict or list met where the count is 0 stays
+    in its row as JSON. The count is the type's, so it costs nothing per row."""
+    fields = [row.field(i) for i in range(row.num_fields)]
+    return max((_field_nesting(field.type, 0) for field in fields), default=0)
+
+
+def _field_nesting(kind: pa.DataType, depth: int) -> int:
+    if pa.types.is_struct(kind):
+        inner = (kind.field(i).type for i in range(kind.num_fields))
+        return max([depth + 1, *(_field_nesting(field, depth + 1) for field in inner)])
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return max(depth + 1, _element_nesting(kind.value_type))
+    return 0
+
+
+def _element_nesting(kind: pa.DataType) -> int:
+    """The levels a list's elements need, counted from the list's row."""
+    if pa.types.is_struct(kind):
+        return 1 + nesting_needed(kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return 2 + max(1, _element_nesting(kind.value_type))
+    return 0
 
 
 def arrow_tables_fit(table: dict[str, Any], schema: Any = None) -> bool:
     """Whether this module builds `table` exactly as dlt's normalizer does: a static name,
-    no `json` columns or nesting limit (dlt would keep nested values in place), and a
-    random root `_dlt_id` (append, replace, or merge by delete-insert; upsert and scd2
-    hash keys or rows instead)."""
+    no `json` columns (dlt would keep nested values in place), and a random root
+    `_dlt_id` (append, replace, or merge by delete-insert; upsert and scd2 hash keys or
+    rows instead). A nesting limit fits: rows nested deeper than it do not
+    (`Splitter.max_nesting`), and go to dlt's normalizer."""
     if any(c.get("data_type") == "json" for c in table.get("columns", {}).values()):
-        return False
-    if table.get("x-normalizer", {}).get("max_nesting") is not None:
         return False
     if table.get("write_disposition") not in RANDOM_ROW_ID_DISPOSITIONS:
         return False
@@ -660,8 +698,6 @@ def arrow_tables_fit(table: dict[str, Any], schema: Any = None) -> bool:
         return False
     if schema is not None and table["name"] in schema.tables:
         stored = schema.tables[table["name"]]
-        if stored.get("x-normalizer", {}).get("max_nesting") is not None:
-            return False
         if any(c.get("data_type") == "json" for c in stored.get("columns", {}).values()):
             return False
     return True
@@ -674,8 +710,8 @@ def load_as_arrow_tables(
     named in `large_pages` (whose pages are large enough to pay for dlt's work per Arrow
     item), load its rows as Arrow tables split into dlt's tables (see the module's notes),
     in place."""
-    if not count_nested_tables_by_resource():
-        return  # an unknown dlt: its own normalizer
+    if not arrow_tables_supported():
+        return  # a dlt without what the Arrow path needs: its own normalizer (warned once)
     for resource in resources:
         if (
             not resource.selected

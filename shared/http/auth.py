@@ -46,6 +46,7 @@ from shared.http.credentials import (  # noqa: F401
     clean_secret,
     credentials_in_url,
     has_control_character,
+    require_base_url,
     require_secret,
 )
 from shared.http.retries import RetryPolicy

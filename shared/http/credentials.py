@@ -145,6 +145,20 @@ def require_secret(value: Any, connector: str, key: str) -> str:
     return clean_secret(value, f"{connector}: `{config_key(connector, key)}`")
 
 
+def require_base_url(value: Any, connector: str) -> str:
+    """Return `value`, or raise a `ConfigurationError` in one line naming where to set
+    it: for a connector with no default base URL (its API has no vendor URL) that was
+    given none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigurationError(
+            f"{connector}: no `base_url` configured (this API has no default); set "
+            f"`{config_key(connector, 'base_url')}` in .dlt/config.toml or the env var "
+            f"{env_var(connector, 'base_url')}, or pass it: base_url=... in Python, "
+            f"--base-url with `connectors run`"
+        )
+    return str(value)
+
+
 def credentials_in_url(url: str, names: Iterable[str] = ()) -> str | None:
     """What credential `url` carries, said without its value, or None: a user name or
     password (`https://user:pw@host`), or a query parameter named like a credential

@@ -6,7 +6,7 @@ an HTML error page, JSON cut short. dlt's `rest_api` reads each of them as an em
 bogus page, and a sync "succeeds" with rows missing while its cursor moves past them.
 
 `PageCheck` says what a resource's page must hold: its data selector must find a list of
-objects (an empty list is fine), or, for a resource the contract documents as one object
+objects (an empty list is fine), or, for a resource the API documents as one object
 (crm `site`), one object. The builder attaches one to every resource as a dlt response
 action; `ConnectorSession` finds it among the request's hooks and runs it on every 2xx
 answer *inside* its retry loop, so a bad page is retried like a 5xx and, when the retries
@@ -61,7 +61,7 @@ class PageCheck:
         resource: the resource (table) the pages belong to.
         data_selector: the dlt data selector (JSON path) of the records, or None when the
             whole body is the data.
-        single_object: the selector finds one object (the contract says so), not a list.
+        single_object: the selector finds one object (the API documents one), not a list.
         sensitive_params: query parameter names to redact from URLs and body excerpts.
         redactor: the source's redactor; every message passes through it.
     """

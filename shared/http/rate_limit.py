@@ -21,34 +21,44 @@ Reading the server's budget. An API that reports its budget on every response
 (`X-RateLimit-Limit`/`-Remaining`/`-Reset`, HubSpot's `X-HubSpot-RateLimit-*`) says more
 than any configured pace: a `RateLimit` with `budget` headers paces by them and keeps its
 own `requests`/`per_seconds` only as the default for when they are absent, stale or not
-credible. Two kinds of window:
+credible. A sync spends what it needs: while more than a reserve of the budget remains
+(`reserve`, a share of the reported limit: 20% unless the source sets
+`sources.<name>.budget_reserve`), requests go at full speed; from the reserve on, what is
+left is spread to the reset. A small sync on a large budget never waits, a large one
+slows down only for the last share of the window, and the reserve is there for the
+account's other clients until the window ends. Two kinds of window:
 
-- a fixed window with a reset time (`reset`): the remaining requests are spread evenly
-  until the reset, never more of them than the server said are left; with none left,
-  requests wait until the window has surely reset. The reset is read on the server's
-  clock (`ServerClock.surely_now`); the header has whole seconds and a server may round
-  down, so the window surely has reset only a second after the one named, and the
-  requests are spread until the middle of that second. Requests sent after a response left but not
-  yet counted in it are subtracted, so threads running ahead of their responses cannot
-  overspend the window.
-- a rolling window (`window_ms`): requests are spaced evenly at the reported maximum per
-  window, with the usual headroom; with nothing left (another client spending the same
-  budget), requests wait one window.
+- a fixed window with a reset time (`reset`): above the reserve, full speed; at or below
+  it, the requests left are spread evenly until the reset, never more of them than the
+  server said are left; with none left, requests wait until the window has surely reset.
+  The reset is read on the server's clock (`ServerClock.surely_now`); the header has
+  whole seconds and a server may round down, so the window surely has reset only a
+  second after the one named, and the requests are spread until the middle of that
+  second. Requests sent after a response left but not yet counted in it are subtracted,
+  and so are those sent before it and still unanswered (the server may not have counted
+  them yet), so threads running ahead of their responses cannot overspend the window.
+- a rolling window (`window_ms`): above the reserve, full speed, but never more than the
+  window's maximum (with the usual headroom) of this pacer's own requests inside any one
+  window, so a burst stops at the window's allowance; at or below the reserve, requests
+  are spaced evenly at the reported maximum per window, with the usual headroom; with
+  nothing left (another client spending the same budget), requests wait one window.
 
 Headers that cannot be believed (not numbers, negative, more remaining than the limit,
 absurdly large, a reset long past or further away than `max_window`) are ignored: the
-default pace applies, and the session logs it once. However large a believable budget,
-requests go at most `MAX_SPEEDUP` times faster than the default pace. Each change of
-pace (the first budget, a new window: at most one a minute) and each wait of
-`ANNOUNCED_WAIT_SECONDS` or more is announced at INFO through the session's logger (its
-redactor applied); pacing waits stay DEBUG records of this module's logger, which the
-progress display counts. An explicit `requests_per_minute` of a connector builds its
-`RateLimit` without `budget`, so what the user chose wins.
+default pace applies, and the session logs it once. Spread, requests go at most
+`MAX_SPEEDUP` times faster than the default pace, however large a believable budget;
+above the reserve they do not wait at all (the sync's own speed). Each change of
+pace (the first budget, a new window: at most one a minute; a fixed window's reserve
+reached) and each wait of `ANNOUNCED_WAIT_SECONDS` or more is announced at INFO through
+the session's logger (its redactor applied); pacing waits stay DEBUG records of this
+module's logger, which the progress display counts. An explicit `requests_per_minute` of
+a connector builds its `RateLimit` without `budget`, so what the user chose wins.
 
 With a shared backend (`SharedPacer`) the bucket keeps the default spacing across all
 processes, as before: a reported budget is spent by all of them, and each learning it
 alone would spend it once per process. The headers can only slow a process down there
-(a smaller budget than the default, or none left until the reset), never speed it up.
+(a smaller budget than the default, or none left until the reset, or the reserve
+reached), never speed it up.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -76,13 +87,16 @@ logger = logging.getLogger(__name__)
 RESET_PAST_TOLERANCE_SECONDS = 5.0
 #: more requests than this in one window is not a budget but a broken header
 MAX_REPORTED_REQUESTS = 10_000_000
-#: however large the reported budget, requests go at most this many times faster than
-#: the default pace: a header is not a reason to flood an API
+#: however large the reported budget, requests spread by it go at most this many times
+#: faster than the default pace: a header is not a reason to flood an API
 MAX_SPEEDUP = 100
 #: a pacing wait this long is announced before it starts
 ANNOUNCED_WAIT_SECONDS = 10.0
 #: after the first, notices of a new budget window come at most this often
 NOTICE_INTERVAL_SECONDS = 60.0
+#: the share of a reported budget's limit kept in reserve: above it requests go at full
+#: speed, from it on what is left is spread to the reset (`sources.<name>.budget_reserve`)
+DEFAULT_BUDGET_RESERVE = 0.2
 
 #: receives the one-line notices of budget pacing (a session logs them, redacted)
 Announce = Callable[[str], None]
@@ -231,14 +245,17 @@ class Budget:
 
     Each request the pacer lets through gets a number (`issue`, kept per thread); a
     response counts only if it answers a later request than the last one that counted,
-    and the requests let through after it are taken off what it says remains.
+    and the requests let through after it, and those before it still unanswered, are
+    taken off what it says remains.
     """
 
-    def __init__(self, limit: RateLimit, announce: Announce | None = None) -> None:
+    def __init__(self, limit: RateLimit, reserve: float, announce: Announce | None = None) -> None:
         assert limit.budget is not None
         self.limit = limit
         self.headers = limit.budget
         self.announce: Announce = announce or logger.info
+        #: the share of the reported limit spent only by spreading it to the reset
+        self.reserve = reserve
         #: set whenever a response changes the budget: a waiting caller looks again
         self.changed = threading.Event()
         self._lock = threading.Lock()
@@ -250,20 +267,35 @@ class Budget:
         self._warned = False
         self._noticed_at: float | None = None
         self._window_reset: float | None = None
+        self._reserve_noticed: float | None = None  # the window whose reserve was announced
+        self._reserve_noticed_at = -math.inf
+        #: requests let through and not yet answered, by ticket: one at most per thread (a
+        #: thread's next request means its last one ended, answered or not)
+        self._unanswered: set[int] = set()
+        #: when (monotonic) the requests let through left, for a rolling window's allowance
+        self._sent: deque[float] = deque()
 
     # -- the pacer's side ------------------------------------------------------------
-    def issue(self) -> None:
-        """Number the request the pacer is letting through now (in this thread)."""
+    def issue(self, now: float | None = None) -> None:
+        """Number the request the pacer is letting through now (in this thread); `now`:
+        the monotonic time it leaves."""
+        now = time.monotonic() if now is None else now
         with self._lock:
             self._issued += 1
+            self._unanswered.discard(getattr(self._mine, "ticket", 0))
             self._mine.ticket = self._issued
+            self._unanswered.add(self._issued)
+            if self.headers.window_ms:
+                window = self._reading.seconds if self._reading else self.headers.max_window
+                while self._sent and self._sent[0] <= now - window:
+                    self._sent.popleft()
+                self._sent.append(now)
 
     def due(self, now: float, last_left: float) -> float | None:
         """When (monotonic) the next request may leave by the budget, `last_left` being
         when the last one did; None when no budget holds (the default pace applies)."""
         with self._lock:
-            due = self._due(now, last_left)
-        return None if due is None else max(due, last_left + self.limit.interval / MAX_SPEEDUP)
+            return self._due(now, last_left)
 
     def _due(self, now: float, last_left: float) -> float | None:
         reading = self._reading
@@ -273,18 +305,48 @@ class Budget:
             # the window has reset: the first request may go at once, and its answer
             # tells the new window's budget; until then, the default pace
             return self._until if last_left < self._until else None
-        left = reading.remaining - (self._issued - self._ticket)
+        left = self._left(reading)
+        above_reserve = left > self._reserve_of(reading)
+        # spread, requests still keep a spacing: a header is not a reason to flood an API
+        closest = self.limit.interval / MAX_SPEEDUP
         if reading.rolling:
+            allowed = self._allowance_frees(now, reading)
             if left <= 0 and now < self._until:
-                return self._until  # spent by someone else: wait the window out
-            return last_left + reading.seconds / (reading.limit * self.limit.headroom)
+                return max(self._until, allowed)  # spent by someone else: wait the window out
+            if above_reserve:
+                return max(last_left, allowed)  # full speed, up to the window's allowance
+            spacing = reading.seconds / self._allowance(reading)
+            return max(last_left + max(spacing, closest), allowed)
         if left <= 0:
             return self._until
+        if above_reserve:
+            return last_left  # full speed
         # spread until the middle of the reset's second: the window ends somewhere in it,
         # and this halves what either guess wrong would cost (budget left unspent when it
         # ends earlier, a wait for `_until` when it ends later)
         end = self._until - RESET_GRANULARITY_SECONDS / 2
-        return last_left + ((end if now < end else self._until) - now) / left
+        return last_left + max(((end if now < end else self._until) - now) / left, closest)
+
+    def _left(self, reading: Reading) -> int:
+        """What `reading` left, less the requests it cannot have counted: those let
+        through after its own, and those before it still unanswered."""
+        unanswered_before = sum(1 for ticket in self._unanswered if ticket < self._ticket)
+        return reading.remaining - (self._issued - self._ticket) - unanswered_before
+
+    def _allowance(self, reading: Reading) -> float:
+        """A rolling window's requests this pacer may send inside any one window."""
+        return reading.limit * self.limit.headroom
+
+    def _allowance_frees(self, now: float, reading: Reading) -> float:
+        """When this pacer's own requests inside one rolling window drop below its
+        allowance: `now` if they already are."""
+        sent = self._sent
+        while sent and sent[0] <= now - reading.seconds:
+            sent.popleft()
+        allowance = max(1, math.floor(self._allowance(reading)))
+        if len(sent) < allowance:
+            return now
+        return sent[-allowance] + reading.seconds
 
     def interval(self, now: float) -> float | None:
         """The spacing the budget asks for now (for messages and tests); None: none."""
@@ -297,6 +359,8 @@ class Budget:
         ticket = getattr(self._mine, "ticket", None)
         if ticket is None:
             return
+        with self._lock:
+            self._unanswered.discard(ticket)
         now = time.monotonic()
         try:
             reading = read_budget(self.headers, headers, clock.surely_now())
@@ -324,6 +388,18 @@ class Budget:
             ):
                 self._noticed_at = now
                 notice = self._describe(reading, first)
+                if self._left(reading) <= self._reserve_of(reading):
+                    self._reserve_noticed = self._window_reset  # this notice says it
+                    self._reserve_noticed_at = now
+            elif (
+                not reading.rolling
+                and self._reserve_noticed != self._window_reset
+                and self._left(reading) <= self._reserve_of(reading)
+                and now - self._reserve_noticed_at >= NOTICE_INTERVAL_SECONDS
+            ):
+                # the change from full speed to spreading: once a window, at most once a minute
+                self._reserve_noticed_at, self._reserve_noticed = now, self._window_reset
+                notice = self._reserve_notice(reading)
         self.changed.set()
         if notice:
             self.announce(notice)
@@ -340,35 +416,70 @@ class Budget:
             )
 
     def _describe(self, reading: Reading, first: bool) -> str:
+        reserve = self._reserve_of(reading)
         if reading.rolling:
-            pace = reading.limit * self.limit.headroom / reading.seconds
+            pace = self._allowance(reading) / reading.seconds
             return (
                 f"the API reports a budget of {reading.limit:,} requests per "
-                f"{reading.seconds:g} s ({self.headers.limit}); pacing at "
+                f"{reading.seconds:g} s ({self.headers.limit}); full speed while more than "
+                f"{reserve:,} remain ({self.reserve:.0%} in reserve), never more than "
+                f"{math.floor(self._allowance(reading)):,} in one window, then "
                 f"{pace:.3g} requests a second (default {self.limit.describe()})"
             )
+        window = "" if first else "new window, "
+        if reading.remaining > reserve:
+            plan = (
+                f"{window}full speed while more than {reserve:,} remain "
+                f"({self.reserve:.0%} in reserve), then what is left spread evenly until the "
+                "reset"
+            )
+        else:
+            plan = f"{window}{self._spreading(reading)}"
+        return f"{self._left_until(reading)}; {plan} (default {self.limit.describe()})"
+
+    def _reserve_notice(self, reading: Reading) -> str:
+        return (
+            f"{self._left_until(reading)}, the reserve ({self.reserve:.0%} of the limit): "
+            f"{self._spreading(reading)}"
+        )
+
+    def _left_until(self, reading: Reading) -> str:
         until = datetime.now(timezone.utc).timestamp() + reading.seconds
-        left = max(reading.remaining, 1)
         return (
             f"the API reports {reading.remaining:,} of {reading.limit:,} requests left until "
             f"{datetime.fromtimestamp(until, timezone.utc):%H:%M:%S} UTC "
-            f"({self.headers.remaining}, {self.headers.reset}); "
-            f"{'pacing' if first else 'new window, pacing'} to spend them evenly, about "
-            f"{left / reading.seconds:.3g} requests a second (default "
-            f"{self.limit.describe()})"
+            f"({self.headers.remaining}, {self.headers.reset})"
         )
+
+    @staticmethod
+    def _spreading(reading: Reading) -> str:
+        left = max(reading.remaining, 1)
+        return (
+            f"spreading them evenly until the reset, about {left / reading.seconds:.3g} "
+            "requests a second"
+        )
+
+    def _reserve_of(self, reading: Reading) -> int:
+        """The requests of `reading`'s limit kept in reserve, rounded down."""
+        return math.floor(self.reserve * reading.limit)
 
 
 class RequestPacer:
-    """Thread-safe even spacing of requests under one `RateLimit` (and its reported
-    budget, if it reads one)."""
+    """Thread-safe even spacing of requests under one `RateLimit`, or, if it reads a
+    budget, pacing by what the API reports (full speed above `reserve`, see the module
+    docstring)."""
 
-    def __init__(self, limit: RateLimit, announce: Announce | None = None) -> None:
+    def __init__(
+        self,
+        limit: RateLimit,
+        announce: Announce | None = None,
+        reserve: float = DEFAULT_BUDGET_RESERVE,
+    ) -> None:
         self.limit = limit
         self._pattern = re.compile(limit.path_pattern) if limit.path_pattern else None
         self._turn = threading.Lock()  # callers go one at a time
         self._last_left = -math.inf
-        self.budget = Budget(limit, announce) if limit.budget else None
+        self.budget = Budget(limit, reserve, announce) if limit.budget else None
 
     def applies_to(self, path: str) -> bool:
         return self._pattern is None or bool(self._pattern.search(path))
@@ -414,7 +525,7 @@ class RequestPacer:
                 budget.changed.wait(delay)  # a response changing the budget ends it early
                 now = time.monotonic()
             self._last_left = now
-            budget.issue()
+            budget.issue(now)
         return now - started
 
 
@@ -460,6 +571,7 @@ class SharedPacer:
         key: str,
         backend: str,
         announce: Announce | None = None,
+        reserve: float = DEFAULT_BUDGET_RESERVE,
     ) -> None:
         self.connector = connector
         self.limit = limit
@@ -469,7 +581,7 @@ class SharedPacer:
         self._backend = backend
         # the reported budget, read in this process: it only ever slows this process down
         # (module docstring), by the spacing it asks for when that is wider than the default
-        self._local = RequestPacer(limit, announce) if limit.budget else None
+        self._local = RequestPacer(limit, announce, reserve) if limit.budget else None
 
     def applies_to(self, path: str) -> bool:
         return self._pattern is None or bool(self._pattern.search(path))
@@ -502,13 +614,21 @@ def pacers_for(
     limits: Sequence[RateLimit],
     backend: str | None = None,
     announce: Announce | None = None,
+    reserve: float = DEFAULT_BUDGET_RESERVE,
 ) -> list[Pacer]:
     """The pacers of one source: in process when `backend` is empty, else on the shared
     backend it names (see the module docstring); `announce` receives the notices of
-    budget pacing. Raises `ConfigurationError` naming
-    `sources.<connector>.rate_limit_backend` for a backend it cannot use or reach."""
+    budget pacing; `reserve` is the share of a reported budget spread to its reset.
+    Raises `ConfigurationError` naming `sources.<connector>.rate_limit_backend` for a
+    backend it cannot use or reach, or `sources.<connector>.budget_reserve` for a reserve
+    that is no share of the limit."""
+    if not 0 <= reserve <= 1:
+        raise ConfigurationError(
+            f"{connector}: `{config_key(connector, 'budget_reserve')}` must be a share of the "
+            f"reported limit from 0 to 1 (0.2 keeps 20% in reserve), got {reserve!r}"
+        )
     if not backend or not limits:
-        return [RequestPacer(limit, announce) for limit in limits]
+        return [RequestPacer(limit, announce, reserve) for limit in limits]
     from pyrate_limiter import Limiter, Rate
 
     shown = mask_password(backend)
@@ -529,7 +649,7 @@ def pacers_for(
         except backend_errors() as exc:
             raise backend_error(connector, shown, exc) from None
         limiter = Limiter(bucket, buffer_ms=SHARED_BUFFER_MS)
-        pacers.append(SharedPacer(connector, limit, limiter, key, shown, announce))
+        pacers.append(SharedPacer(connector, limit, limiter, key, shown, announce, reserve))
     return pacers
 
 

@@ -57,7 +57,7 @@ from shared.errors import (
 from shared.http.credentials import OriginScopedAuth, attach_redactor
 from shared.http.origins import origin_of
 from shared.http.pages import PROBLEM, PageCheck, find_page_check
-from shared.http.rate_limit import RateLimit, pacers_for
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, RateLimit, pacers_for
 from shared.http.retries import RetryPolicy
 from shared.http.server_clock import ServerClock
 from shared.http.watchdog import WATCHDOG, install_pools
@@ -141,6 +141,8 @@ class ConnectorSession(requests.Session):
             only, or a shared backend URL (`shared.http.rate_limit.pacers_for`).
         max_body_bytes: the largest response body a request may read; a larger one
             fails the request with `ResponseTooLargeError`, never retried.
+        budget_reserve: the share of a budget the API reports that is spread to its
+            reset; above it requests go at full speed (`shared.http.rate_limit`).
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class ConnectorSession(requests.Session):
         request_deadline: float = DEFAULT_REQUEST_DEADLINE,
         rate_limit_backend: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        budget_reserve: float = DEFAULT_BUDGET_RESERVE,
     ) -> None:
         super().__init__()
         self.max_body_bytes = max_body_bytes
@@ -171,7 +174,9 @@ class ConnectorSession(requests.Session):
             auth = OriginScopedAuth(auth, base_url)
         self.auth = auth
         self.retry_policy = retry_policy or RetryPolicy()
-        self.pacers = pacers_for(connector, rate_limits, rate_limit_backend, self._announce)
+        self.pacers = pacers_for(
+            connector, rate_limits, rate_limit_backend, self._announce, budget_reserve
+        )
         self.foreign_links = foreign_links
         self.sensitive_params = (*sensitive_params, *query_credential_names(auth))
         self.request_deadline = request_deadline

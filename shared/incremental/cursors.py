@@ -46,7 +46,7 @@ closed here for every incremental resource of a source (`guard_cursors`):
 
 The cursor's type is that of its `initial_value`, else of the stored value, else a number
 if the first value seen is one and otherwise an ISO 8601 date-time (every cursor of the
-catalog's contracts is a timestamp). A cursor configured with a non-date text value is
+catalog's connectors is a timestamp). A cursor configured with a non-date text value is
 neither checked nor capped, and compares as dlt compares it.
 """
 

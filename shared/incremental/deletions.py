@@ -199,6 +199,8 @@ class Deletions(ItemTransform[Any, dict[str, Any]]):
         deleted: dict[tuple[str, ...], datetime] = {}
         if self.feed is not None:
             deleted.update(self._from_feed(started, listed=done.keys))
+        if not deleted and not self.full_list:
+            return []  # nothing to look up in the destination
         replace = self.resource.compute_table_schema().get("write_disposition") == "replace"
         destination = _Destination.current(self._table_name(), self._key_names(), replace)
         if self.full_list and destination is not None and self._complete(done):

@@ -23,8 +23,8 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   `skip_missing_parent`: `True` makes a 404 on a child request log a warning and skip
   that parent instead of failing the sync.
 
-  `single_object`: `True` for a resource whose data selector finds one object (the
-  contract says so: crm `site`), not a list of them.
+  `single_object`: `True` for a resource whose data selector finds one object (the API
+  documents one: crm `site`), not a list of them.
 
   `deletions`: how the resource learns that records were deleted at the source
   (`shared.incremental.deletions`): `FULL_LIST` (it lists every record each run: a key
@@ -42,6 +42,12 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
   pages stream one after another instead of running concurrently per parent: dlt's
   parallelized child holds all of a parent's pages in memory before handing any on
   (2.7 GB for a million project_tracker stories under three groups).
+
+Every resource's tables nest at most `MAX_TABLE_NESTING` levels (dlt's `max_table_nesting`;
+a spec's own `max_table_nesting` key wins): deeper values stay in their parent's row as
+JSON, so one record nested hundreds of levels deep loads instead of failing the sync
+(`File name too long`: dlt names a load file after its table, and each level adds to
+the name). The Arrow path keeps the same bound (`shared.arrow.tables`).
 
 Every resource's pages are checked (`shared.http.pages.PageCheck`): the data selector must
 find a list of objects (or the one object), or the answer is retried like a 5xx and
@@ -71,13 +77,13 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
 
-from shared._dlt_compat import make_parent_key_name
+from shared._dlt_compat import make_parent_key_name, require_page_check_reachable
 from shared.arrow.pages import yield_arrow_pages
 from shared.arrow.tables import load_as_arrow_tables, rows_of
 from shared.errors import ConfigurationError, redact_url, secret_hint
-from shared.http.credentials import credentials_in_url
+from shared.http.credentials import credentials_in_url, require_base_url
 from shared.http.pages import PageCheck
-from shared.http.rate_limit import RateLimit
+from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
 from shared.http.session import (
@@ -114,6 +120,9 @@ FULL_LIST = "full_list"
 #: not even a reconciling run infers deletions from it
 NEVER = "never"
 DEFAULT_FILE_FORMAT: TLoaderFileFormat = "parquet"
+#: how many levels a resource's tables nest (dicts and lists alike) before deeper values
+#: stay in their parent's row as JSON; the catalog's data nests 4 at most
+MAX_TABLE_NESTING = 8
 
 
 @dataclass
@@ -122,7 +131,8 @@ class SourceHttp:
 
     Args:
         connector: the connector's name (the dlt config section, used in messages).
-        base_url: the API's base URL.
+        base_url: the API's base URL; None (nothing configured for a connector without a
+            default) is refused in one line naming the setting.
         auth: an authenticator from `shared.http.auth`; scoped to the origin of `base_url`.
         secret_keys: the config keys of the credentials, named when they are rejected.
         retry_policy: the source's retry policy.
@@ -136,6 +146,9 @@ class SourceHttp:
             (`sources.<name>.rate_limit_backend`, see `shared.http.rate_limit`).
         max_body_bytes: the largest response body one request may read (64 MiB by
             default); a larger one fails the sync with one line naming the resource.
+        budget_reserve: the share of a budget the API reports kept in reserve
+            (`sources.<name>.budget_reserve`): above it requests go at full speed, from
+            it on what is left is spread to the reset (`shared.http.rate_limit`).
     """
 
     connector: str
@@ -150,6 +163,7 @@ class SourceHttp:
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
     rate_limit_backend: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    budget_reserve: float = DEFAULT_BUDGET_RESERVE
 
     def __post_init__(self) -> None:
         # an API key sent in the query is redacted from errors whatever its parameter name
@@ -157,6 +171,7 @@ class SourceHttp:
         self.sensitive_params = (*self.sensitive_params, *extra)
 
     def session(self) -> ConnectorSession:
+        require_base_url(self.base_url, self.connector)
         carried = credentials_in_url(str(self.base_url or ""), self.sensitive_params)
         if carried:
             raise ConfigurationError(
@@ -189,6 +204,7 @@ class SourceHttp:
             request_deadline=self.request_deadline,
             rate_limit_backend=self.rate_limit_backend,
             max_body_bytes=self.max_body_bytes,
+            budget_reserve=self.budget_reserve,
         )
 
     def page_check(
@@ -247,6 +263,7 @@ def build_resources(
     Returns:
         The resources in the order of `resources`.
     """
+    require_page_check_reachable(PageCheck)
     if reconcile:
         resources = reconciled(resources, defaults)
     session = session or http.session()
@@ -327,8 +344,7 @@ def build_resources(
     result = []
     specs = {spec["name"]: spec for spec in resources}
     for name in names:
-        resource = built[name]
-        learn_deletions(resource, specs[name], http, session, deletions)
+        resource = finish_table(built[name], specs[name], http, session, deletions)
         if name in renames:
             resource.add_map(_renamer(*renames[name]))
         if file_format:
@@ -389,6 +405,23 @@ def reconciled(
 
 def _is_cursor_param(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "incremental"
+
+
+def finish_table(
+    resource: DltResource,
+    spec: dict[str, Any],
+    http: SourceHttp,
+    session: ConnectorSession,
+    deletions: DeletionMode,
+) -> DltResource:
+    """The steps every resource that loads a table gets, wherever it was built (here,
+    `shared.rest.client_incremental`, `shared.rest.fan_in`): its tables' nesting bound
+    (`MAX_TABLE_NESTING`; a spec's own `max_table_nesting` wins) and how it learns
+    deletions (`learn_deletions`). Returns `resource`, changed in place."""
+    if resource.max_table_nesting is None:
+        resource.max_table_nesting = MAX_TABLE_NESTING
+    learn_deletions(resource, spec, http, session, deletions)
+    return resource
 
 
 def learn_deletions(

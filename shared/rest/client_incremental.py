@@ -100,7 +100,7 @@ def build_resources(
         table_rows.apply_hints(incremental=dlt.sources.incremental(**cursors[name]))
         guard_cursors([table_rows], http.connector, session.server_clock, session.redactor)
         # the listing sees the whole list; the table learns the deletions (after its cursor)
-        builder.learn_deletions(table_rows, spec, http, session, deletions)
+        builder.finish_table(table_rows, spec, http, session, deletions)
         if spec.get("deletions"):
             note_listing(built[name + LISTING_SUFFIX], table_rows)
         result.append(table_rows)

@@ -124,7 +124,7 @@ def build_resources(
             union = _union(name, inner, feeders, key, http.connector, children, listed)
             for member in members:
                 derived[member] = _table(specs[member], defaults, union, file_format)
-                builder.learn_deletions(
+                builder.finish_table(
                     derived[member],
                     specs[member],
                     http,

@@ -1,14 +1,14 @@
 """Recording and replaying HTTP cassettes with vcrpy.
 
 Recording rewrites the recorded origin (a fake server on loopback, or the real API) to
-the connector's canonical base URL, scrubs every credential before anything is written,
-by name (credential headers, query parameters, form and JSON fields, and the names the
-source's authenticator uses) and by value (any header, parameter, field or substring of
-a URL or body that holds a known secret or a token obtained during the recording,
-whatever it is called), drops volatile headers, and writes
-interactions sorted by request, so re-recording unchanged data gives byte-identical
-files. Replaying runs offline: record mode `none`, and every recorded interaction must
-be played.
+the origin the connector's cassettes are recorded under, scrubs every credential before
+anything is written, by name (credential headers, query parameters, form and JSON
+fields, and the names the source's authenticator uses) and by value (any header,
+parameter, field or substring of a URL or body that holds a known secret or a token
+obtained during the recording, whatever it is called), drops volatile headers, and
+writes interactions sorted by request, so re-recording unchanged data gives
+byte-identical files. Replaying runs offline: record mode `none`, and every recorded
+interaction must be played.
 """
 
 from __future__ import annotations

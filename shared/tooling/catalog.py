@@ -1,9 +1,10 @@
 """The connector catalog (`catalog.yml`): loading, validation and typed access.
 
 `catalog.yml` lists every connector with what a user needs to choose and run it: its
-module and source function, auth and secret names, canonical base URL, resources (primary
-key, write disposition, incremental cursor, parent), rate limit, maturity, and how to
-replay it offline (a cassette and extra source arguments). The file is validated against
+module and source function, the real API it speaks, auth and secret names, default base
+URL, resources (API path, primary key, write disposition, incremental cursor, parent),
+rate limit, maturity, and how to replay it offline (a cassette and extra source
+arguments). The file is validated against
 `catalog.schema.json` (JSON Schema) before anything reads it, so the CLI, the README
 table and the tests all see the same, checked data.
 """
@@ -47,6 +48,20 @@ class Resource:
     write_disposition: str
     incremental: str | None = None
     parent: str | None = None
+    #: the API path the table is read from (`{placeholder}`: a parent's value)
+    path: str | None = None
+
+    @property
+    def incremental_column(self) -> str | None:
+        """The column the incremental cursor field loads into, by dlt's default naming:
+        `updatedAt` -> `updated_at`, a nested `a.b` -> `a__b`."""
+        if self.incremental is None:
+            return None
+        from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+        naming = NamingConvention()
+        return "__".join(naming.normalize_identifier(part) for part in self.incremental.split("."))
+
     #: how a sync learns deletions: "feed", "full_list", "reconcile" or "none"
     deletions: str = "none"
 
@@ -90,10 +105,31 @@ class RateLimitInfo:
 
 
 @dataclass(frozen=True)
+class Api:
+    """The real API a connector speaks.
+
+    Args:
+        name: the API as its vendor names it (`Capsule CRM API v2`), or, for an API no
+            vendor publishes, what kind of API it is.
+        as_published: the connector speaks the API exactly as published, so its
+            `base_url` defaults to the vendor's URL; otherwise `base_url` is required.
+        differences: how the HTTP the connector speaks differs from the published API.
+        reference: the vendor's API reference, when there is one.
+    """
+
+    name: str
+    as_published: bool
+    differences: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class Replay:
-    """How to run a connector offline: the cassette to play and extra source arguments."""
+    """How to run a connector offline: the cassette to play, the origin it was recorded
+    under (the `base_url` a replay passes) and extra source arguments."""
 
     cassette: str
+    base_url: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -107,10 +143,10 @@ class ConnectorEntry:
     category: str
     module: str
     source_function: str
-    seed: str
-    contract: str | None
+    api: Api
     maturity: str
-    base_url: str
+    #: the source's default base URL; None when it has none and one must be configured
+    base_url: str | None
     auth: Auth
     rate_limits: tuple[RateLimitInfo, ...]
     replay: Replay
@@ -193,8 +229,9 @@ def schema() -> dict[str, Any]:
 def validate(data: Any) -> None:
     """Raise `CatalogError` listing every way `data` (a parsed catalog) is invalid.
 
-    Beyond the JSON schema: connector and resource names are unique, and a resource's
-    `parent` is another resource of the same connector.
+    Beyond the JSON schema: connector and resource names are unique, a resource's
+    `parent` is another resource of the same connector, `base_url` is null exactly when
+    the API is not spoken as published, and a replay without a `base_url` has its own.
     """
     validator = jsonschema.Draft202012Validator(schema())
     problems = [
@@ -220,6 +257,13 @@ def _cross_reference_problems(connectors: list[dict[str, Any]]) -> list[str]:
         modes = [entry["auth"]["type"], *(m["type"] for m in entry["auth"].get("alternatives", []))]
         for duplicate in sorted({mode for mode in modes if modes.count(mode) > 1}):
             problems.append(f"{name}: auth mode `{duplicate}` is listed twice")
+        if (entry["base_url"] is None) == entry["api"]["as_published"]:
+            problems.append(
+                f"{name}: base_url must be the vendor's URL when api.as_published is true, "
+                "and null when it is false"
+            )
+        if entry["base_url"] is None and "base_url" not in entry["replay"]:
+            problems.append(f"{name}: replay.base_url is required when base_url is null")
         resources = [resource["name"] for resource in entry["resources"]]
         for duplicate in sorted({r for r in resources if resources.count(r) > 1}):
             problems.append(f"{name}: resource `{duplicate}` is listed twice")
@@ -272,8 +316,12 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
         category=raw["category"],
         module=raw["module"],
         source_function=raw["source_function"],
-        seed=raw["seed"],
-        contract=raw.get("contract"),
+        api=Api(
+            name=raw["api"]["name"],
+            as_published=raw["api"]["as_published"],
+            differences=" ".join(raw["api"]["differences"].split()),
+            reference=raw["api"].get("reference"),
+        ),
         maturity=raw["maturity"],
         base_url=raw["base_url"],
         auth=_auth(raw["auth"]),
@@ -281,7 +329,11 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
             RateLimitInfo(limit["requests"], limit["per_seconds"], limit.get("path"))
             for limit in limits
         ),
-        replay=Replay(cassette=raw["replay"]["cassette"], kwargs=dict(raw["replay"]["kwargs"])),
+        replay=Replay(
+            cassette=raw["replay"]["cassette"],
+            base_url=raw["replay"].get("base_url") or raw["base_url"],
+            kwargs=dict(raw["replay"]["kwargs"]),
+        ),
         resources=tuple(
             Resource(
                 name=resource["name"],
@@ -290,6 +342,7 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
                 incremental=resource.get("incremental"),
                 parent=resource.get("parent"),
                 deletions=resource.get("deletions", "none"),
+                path=resource.get("path"),
             )
             for resource in raw["resources"]
         ),

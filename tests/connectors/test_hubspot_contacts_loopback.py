@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from itertools import pairwise
 from typing import Any
 
 import dlt
@@ -33,6 +32,7 @@ from tests.fakes.hubspot_contacts import (
     parse_stamp,
     stamp_ms,
 )
+from tests.pacing import recorded_pacing_waits
 
 pytestmark = pytest.mark.loopback
 
@@ -387,32 +387,33 @@ def list_times(fake: HubSpotContactsFake) -> list[float]:
     return [at for at, path in fake.arrivals if path == LIST_PATH]
 
 
-def test_a_lower_reported_budget_is_never_exceeded(pipeline: dlt.Pipeline) -> None:
-    with HubSpotContactsFake(count=500) as fake:
-        fake.enforce_window(10, 5)  # and reported: 10 per 5 s, not the default 100 per 10 s
+def test_a_full_speed_burst_stops_at_a_lower_reported_windows_allowance(
+    pipeline: dlt.Pipeline,
+) -> None:
+    with HubSpotContactsFake(count=2_000) as fake:
+        fake.enforce_window(10, 1)  # and reported: 10 per 1 s, not the default 100 per 10 s
 
         paced_sync(pipeline, fake)
 
+    # 20 list requests, twice what one window allows (at full speed they would all go
+    # within a few tenths of a second): at full speed until the reserve (2 of 10), at most
+    # 9 (the allowance with headroom) in any 1 s, never a 429
+    assert len(list_times(fake)) == 20
     assert fake.limited_responses == 0
-    gaps = [later - earlier for earlier, later in pairwise(list_times(fake))]
-    assert len(gaps) == 4
-    # 10 per 5 s with headroom: 0.56 s apart, where the default would be 0.11 s
-    assert sum(gaps) >= 0.45 * len(gaps)
-    assert count(pipeline, "contacts") == 490
+    assert count(pipeline, "contacts") == 1_960
 
 
-def test_a_larger_reported_budget_is_faster_than_the_default_pace(pipeline: dlt.Pipeline) -> None:
-    with HubSpotContactsFake(count=1_000) as fake:
-        fake.reported_budget = (1_000, 10.0)  # a Pro account's larger budget
-
+def test_a_reported_budget_well_above_the_reserve_is_spent_without_pacing_waits(
+    pipeline: dlt.Pipeline,
+) -> None:
+    # the fake reports 100 per 10 s, the contract's default
+    with HubSpotContactsFake(count=1_000) as fake, recorded_pacing_waits() as pacing:
         paced_sync(pipeline, fake)
 
-    gaps = arrival_gaps(fake, LIST_PATH)
-    assert len(gaps) == 9
-    # the default pace keeps every request 0.111 s after the one before (arrivals at
-    # least 0.08 s apart, as the hostile-headers test shows); the reported budget's
-    # 0.011 s lets requests follow closer than the default ever could
-    assert min(gaps) < 0.09, gaps
+    # 10 requests, far fewer than the 80 above the reserve: spacing them at the window's
+    # 90 per 10 s would have put 0.11 s between them
+    assert len(list_times(fake)) == 10
+    assert pacing.longer_than() == []
     assert count(pipeline, "contacts") == 980
 
 

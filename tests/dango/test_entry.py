@@ -71,8 +71,9 @@ def test_base_url_is_marked_for_replacing_or_left_out_when_the_source_has_a_defa
     text = dango.sources_yml(entry, settings)
     marked = re.findall(rf"^ +base_url: (\S+)  {re.escape(dango.BASE_URL_MARK)}$", text, re.M)
 
-    if "base_url" in settings.required_config:
-        assert marked == [entry.base_url]
+    if "base_url" in settings.required_config:  # no default: the placeholder to replace
+        assert entry.base_url is None
+        assert [yaml.safe_load(value) for value in marked] == [snippets.PLACEHOLDER]
     else:
         assert marked == [] and "base_url" not in text
 

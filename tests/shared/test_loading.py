@@ -9,6 +9,7 @@ from pathlib import Path
 import dlt
 import pytest
 
+from shared.errors import ConfigurationError
 from shared.loading import (
     PipelineLockedError,
     duckdb_pipeline,
@@ -184,3 +185,38 @@ def test_duckdb_settings_passed_in_win_over_configured_ones(
     run_source(pipeline, demo_source())
 
     assert duckdb_settings(pipeline) == ("190.7 MiB", 2)
+
+
+#: a password with the characters that escape differently in JSON, regexes and URLs
+DB_PASSWORD = 'Pw/0f"the\\db(.*)-äß'
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        f"loader:{DB_PASSWORD}@db.internal/warehouse",  # no scheme
+        f"postgresql//loader:{DB_PASSWORD}@db.internal/warehouse",  # a colon lost
+    ],
+)
+def test_unreadable_destination_credentials_fail_in_one_line_and_leave_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, credentials: str
+) -> None:
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", credentials)
+    pipeline = dlt.pipeline(
+        "unparsed", destination="postgres", dataset_name="d", pipelines_dir=str(tmp_path)
+    )
+
+    with pytest.raises(ConfigurationError) as raised:
+        run_source(pipeline, demo_source())
+
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(
+        "destination postgres: `destination.postgres.credentials` cannot be read "
+        "(the value is not shown): "
+    )
+    assert "Pw/0f" not in line and "db.internal" not in line
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    # dlt never ran: no trace (which would keep the value) and no state were written
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert not any(b"Pw/0f" in path.read_bytes() for path in written), written
+    assert not (tmp_path / "unparsed" / "trace.pickle").exists()

@@ -7,6 +7,9 @@ import copy
 import json
 import logging
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -184,3 +187,36 @@ def test_watching_collects_the_redactors_activated_inside_the_block() -> None:
     after = Redactor(["after-the-block"])
     after.activate()
     assert seen == [inside]
+
+
+FILTERS_LEAVE = """
+import gc, logging
+from shared.redaction import Redactor, LIBRARY_LOGGERS
+
+def filtered():
+    return sorted(n for n in LIBRARY_LOGGERS if logging.getLogger(n).filters)
+
+before = filtered()
+first, second = Redactor(["s3cr3t-value-1"]), Redactor(["s3cr3t-value-2"])
+first.activate()
+second.activate()
+during = filtered()
+del first
+gc.collect()
+one_left = filtered()
+del second
+gc.collect()
+print(before, during == sorted(LIBRARY_LOGGERS), one_left == during, filtered())
+"""
+
+
+def test_the_library_loggers_filters_leave_with_the_last_active_redactor() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FILTERS_LEAVE],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+    assert result.stdout.split("\n")[0] == "[] True True []", result.stderr

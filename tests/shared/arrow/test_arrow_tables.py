@@ -7,6 +7,7 @@ shapes Arrow cannot build as dlt does must go to dlt's normalizer, and say so.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -299,3 +300,67 @@ def test_add_limit_counts_pages_on_the_arrow_path_and_requests_no_more(
     assert requested == [0, 1]
     with pipeline.sql_client() as client:
         assert client.execute_sql("SELECT COUNT(*) FROM items")[0][0] == 20
+
+
+def dlt_keeps_json(rows: list[dict[str, Any]], max_nesting: int) -> bool:
+    """Whether dlt's own normalizer, at `max_nesting`, leaves a dict or list in a row."""
+    from dlt.common.schema import Schema, utils
+
+    schema = Schema("shapes")
+    table = utils.new_table("items")
+    table["x-normalizer"] = {"max_nesting": max_nesting}  # what `max_table_nesting` sets
+    schema.update_table(table)
+    return any(
+        isinstance(value, (dict, list))
+        for row in rows
+        for _, flat in schema.normalize_data_item(row, "1", "items")
+        for value in flat.values()
+    )
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_nesting_a_shape_needs_is_where_dlt_starts_keeping_json(shape: str) -> None:
+    rows = SHAPES[shape]
+    needed = arrow_tables.nesting_needed(pa.array(rows).type)
+
+    assert needed >= 1
+    assert not dlt_keeps_json(rows, needed)
+    assert dlt_keeps_json(rows, needed - 1)
+
+
+def test_rows_nested_deeper_than_the_bound_go_to_dlts_normalizer_which_keeps_json(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.arrow.tables")
+    shallow = [{"id": 1, "tags": [{"name": "a"}]}]
+    deep: dict[str, Any] = {"leaf": "bottom"}
+    for _ in range(100):  # 200 levels of JSON (orjson, which dlt writes with, takes 254)
+        deep = {"inner": [deep]}
+    pages = [shallow, [{"id": 2, "tree": deep}]]
+
+    pipelines = []
+    for arrow in (False, True):
+        loaded = source(pages, arrow)
+        loaded.resources["items"].max_table_nesting = 3
+        pipeline = duckdb_pipeline(
+            f"deep_{arrow}", database=str(tmp_path / f"{arrow}.duckdb"), pipelines_dir=str(tmp_path)
+        )
+        pipeline.run(loaded)
+        pipelines.append(pipeline)
+
+    assert_same(*pipelines, ordered=("items",))
+    tables = data_tables(pipelines[1])
+    # three levels of child tables (a dict counts as a level too), then one JSON value
+    assert sorted(tables) == [
+        "items",
+        "items__tags",
+        "items__tree__inner",
+        "items__tree__inner__inner",
+        "items__tree__inner__inner__inner",
+    ]
+    with pipelines[1].sql_client() as client:
+        (value,) = client.execute_sql('SELECT "inner" FROM items__tree__inner__inner__inner')[0]
+    assert json.loads(value)[0]["inner"][0]["inner"][0]["inner"]  # the rest, 97 levels
+    assert '"leaf":"bottom"' in value.replace(" ", "")
+    assert "rows nested deeper than the table's bound of 3 levels" in caplog.text
+    assert "items__tags" in tables  # the first page went the Arrow way, before the bound

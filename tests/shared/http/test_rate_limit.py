@@ -17,6 +17,7 @@ import responses
 from connectors.crm import crm_source
 from shared.errors import ConfigurationError
 from shared.http.rate_limit import (
+    DEFAULT_BUDGET_RESERVE,
     Budget,
     BudgetHeaders,
     RateLimit,
@@ -349,25 +350,108 @@ def test_budget_headers_with_one_missing_cannot_be_believed() -> None:
         read_budget(CRM_HEADERS, sent, SERVER_NOW)
 
 
-def budget_of(headers: BudgetHeaders = CRM_HEADERS) -> tuple[Budget, list[str]]:
+def budget_of(
+    headers: BudgetHeaders = CRM_HEADERS, reserve: float = DEFAULT_BUDGET_RESERVE
+) -> tuple[Budget, list[str]]:
     notices: list[str] = []
-    return Budget(RateLimit(66, 60, budget=headers), notices.append), notices
+    return Budget(RateLimit(66, 60, budget=headers), reserve, notices.append), notices
 
 
-def test_what_remains_is_spread_evenly_until_the_reset() -> None:
+def test_above_the_reserve_requests_go_at_full_speed() -> None:
     budget, notices = budget_of()
     budget.issue()  # the request whose response reports the budget
-    budget.observe(reported(200, 100, int(SERVER_NOW) + 9), FixedClock())
+    budget.observe(reported(4000, 3999, int(SERVER_NOW) + 3599), FixedClock())
     now = time.monotonic()
 
-    # 100 requests left, spread until the middle of the reset's second, 9.5 s away
-    assert budget.interval(now) == pytest.approx(0.095, abs=0.005)
+    # a sync that needs less than the 3,199 above the reserve (800, 20%) never waits
+    assert budget.due(now, last_left=now) == now
+    assert len(notices) == 1 and "reports 3,999 of 4,000 requests left until" in notices[0]
+    assert "full speed while more than 800 remain (20% in reserve)" in notices[0]
+
+
+def test_at_the_reserve_what_remains_is_spread_evenly_until_the_reset() -> None:
+    budget, notices = budget_of()
+    budget.issue()
+    budget.observe(reported(200, 40, int(SERVER_NOW) + 9), FixedClock())
+    now = time.monotonic()
+
+    # 40 requests left (the reserve), spread until the middle of the reset's second, 9.5 s away
+    assert budget.interval(now) == pytest.approx(0.2375, abs=0.005)
     assert (
         notices
         == [
             notices[0]  # one notice of the change, naming what was reported
         ]
-        and "reports 100 of 200 requests left until" in notices[0]
+        and "reports 40 of 200 requests left until" in notices[0]
+        and "spreading them evenly until the reset" in notices[0]
+    )
+
+
+def test_requests_let_through_at_full_speed_bring_the_reserve_closer() -> None:
+    budget, notices = budget_of()
+    budget.issue()
+    budget.observe(reported(200, 45, int(SERVER_NOW) + 9), FixedClock())
+    assert budget.interval(time.monotonic()) == 0.0
+
+    for _ in range(5):
+        budget.issue()  # sent, not yet answered: 40 left, the reserve
+
+    assert budget.interval(time.monotonic()) == pytest.approx(9.5 / 40, abs=0.005)
+
+
+def test_requests_still_unanswered_from_before_the_reporting_one_are_taken_off() -> None:
+    budget, _ = budget_of()
+    earlier_sent = threading.Event()
+
+    def earlier_request() -> None:
+        budget.issue()  # request 1: sent, its answer still to come
+        earlier_sent.set()
+
+    thread = threading.Thread(target=earlier_request)
+    thread.start()
+    earlier_sent.wait(5)
+    budget.issue()  # request 2, answered first: the server may not have counted request 1
+    budget.observe(reported(200, 41, int(SERVER_NOW) + 9), FixedClock())
+    thread.join()
+
+    # 41 - 1 = 40 left: the reserve, spread over the 9.5 s
+    assert budget.interval(time.monotonic()) == pytest.approx(9.5 / 40, abs=0.005)
+
+
+def test_reaching_the_reserve_is_announced_once_a_window() -> None:
+    budget, notices = budget_of()
+    for remaining in (150, 40, 30):
+        budget.issue()
+        budget.observe(reported(200, remaining, int(SERVER_NOW) + 9), FixedClock())
+
+    assert len(notices) == 2
+    assert "full speed while more than 40 remain" in notices[0]
+    assert notices[1].startswith("the API reports 40 of 200 requests left until ")
+    assert "the reserve (20% of the limit): spreading them evenly until the reset" in notices[1]
+
+
+@pytest.mark.parametrize(
+    ("reserve", "remaining", "interval"),
+    [(0.0, 1, 0.0), (0.0, 0, 10.0), (1.0, 199, 9.5 / 199), (0.5, 101, 0.0), (0.5, 100, 0.095)],
+)
+def test_the_reserve_is_the_share_of_the_limit_the_source_chooses(
+    reserve: float, remaining: int, interval: float
+) -> None:
+    budget, _ = budget_of(reserve=reserve)
+    budget.issue()
+    budget.observe(reported(200, remaining, int(SERVER_NOW) + 9), FixedClock())
+
+    assert budget.interval(time.monotonic()) == pytest.approx(interval, abs=0.005)
+
+
+@pytest.mark.parametrize("reserve", [-0.1, 1.5, float("nan")])
+def test_a_reserve_that_is_no_share_of_the_limit_fails_naming_the_setting(reserve: float) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        crm_source(bearer_token="t0ken-for-the-test", base_url=BASE_URL, budget_reserve=reserve)
+
+    assert str(raised.value) == (
+        "crm: `sources.crm.budget_reserve` must be a share of the reported limit from 0 to 1 "
+        f"(0.2 keeps 20% in reserve), got {reserve!r}"
     )
 
 
@@ -422,8 +506,8 @@ def test_an_answer_overtaken_by_a_later_one_is_ignored() -> None:
     assert budget.interval(time.monotonic()) == pytest.approx(0.475, abs=0.02)  # 20 in 9.5 s
 
 
-def test_however_large_the_budget_requests_go_at_most_100_times_the_default_pace() -> None:
-    budget, _ = budget_of()  # default: 66 a minute with headroom, 0.91 s apart
+def test_however_large_a_spread_budget_requests_go_at_most_100_times_the_default_pace() -> None:
+    budget, _ = budget_of(reserve=1.0)  # default: 66 a minute with headroom, 0.91 s apart
     budget.issue()
     budget.observe(reported(10_000_000, 9_000_000, int(SERVER_NOW) + 9), FixedClock())
 
@@ -464,13 +548,15 @@ def test_a_rolling_budget_spaces_requests_at_its_maximum_with_headroom() -> None
     budget.issue()
     sent = {
         "X-HubSpot-RateLimit-Max": "50",
-        "X-HubSpot-RateLimit-Remaining": "45",
+        "X-HubSpot-RateLimit-Remaining": "10",  # the reserve
         "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
     }
     budget.observe(sent, FixedClock())
 
     assert budget.interval(time.monotonic()) == pytest.approx(10 / 45, abs=0.01)
     assert "budget of 50 requests per 10 s" in notices[0]
+    full_speed = "full speed while more than 10 remain (20% in reserve), never more than 45"
+    assert full_speed in notices[0]
 
     budget.issue()
     budget.observe({**sent, "X-HubSpot-RateLimit-Remaining": "0"}, FixedClock())
@@ -478,11 +564,31 @@ def test_a_rolling_budget_spaces_requests_at_its_maximum_with_headroom() -> None
     assert budget.interval(time.monotonic()) == pytest.approx(10.0, abs=0.05)
 
 
+def test_a_rolling_burst_stops_at_the_windows_allowance_even_with_no_reserve() -> None:
+    budget, _ = budget_of(ROLLING_HEADERS, reserve=0.0)
+    sent = {
+        "X-HubSpot-RateLimit-Max": "50",
+        "X-HubSpot-RateLimit-Remaining": "50",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+    }
+    start = time.monotonic()
+    budget.issue(start)
+    budget.observe(sent, FixedClock())
+    for i in range(1, 45):
+        budget.issue(start + i * 0.01)  # 45 sent in 0.44 s: the allowance (50 with headroom)
+
+    # 6 left by the report, but no 46th inside the window: it waits for the first to roll out
+    assert budget.due(start + 0.5, last_left=start + 0.44) == pytest.approx(start + 10.0)
+    # once the first has rolled out of the window (the other 44 still in it), one more goes
+    due = budget.due(start + 10.005, last_left=start + 0.44)
+    assert due is not None and due <= start + 10.005
+
+
 def test_a_session_paces_by_the_budget_its_responses_report(
     mocked: responses.RequestsMock,
 ) -> None:
     reset = int(time.time()) + 2  # 2 to 3 s from now
-    mocked.get(f"{BASE_URL}/items", json=[], headers=reported(100, 30, reset))
+    mocked.get(f"{BASE_URL}/items", json=[], headers=reported(100, 20, reset))
     limit = RateLimit(54, 60, budget=CRM_HEADERS)  # by default (with headroom) one a second
     session = ConnectorSession("demo", BASE_URL, rate_limits=[limit])
 
@@ -491,7 +597,8 @@ def test_a_session_paces_by_the_budget_its_responses_report(
         session.get(f"{BASE_URL}/items")
     elapsed = time.monotonic() - started
 
-    # each answer: 30 left over 1.5 to 2.5 s, 0.05 to 0.08 s apart; by default 5 s in all
+    # each answer: 20 left (the reserve) over 1.5 to 2.5 s, 0.075 to 0.125 s apart; by
+    # default 5 s in all
     assert 0.2 <= elapsed <= 2.0
 
 

@@ -1,8 +1,8 @@
-"""My API (seed 000): users in full, orders merged incrementally on `updated_at`.
+"""My API: users in full, orders merged incrementally on `updated_at`.
 
-Contract: ../shared/api-contracts/template.md. Start here: edit the resource table and
-`settings.py`, then the fake server (tests/fakes/my_api.py), and re-record the
-cassettes with `make record-connector NAME=my_api`.
+Start here: edit the resource table and `settings.py`, then the fake server
+(tests/fakes/my_api.py), re-record the cassettes with `make record-connector NAME=my_api`,
+describe the real API in the catalog entry (`api`, `base_url`) and run `make readme`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dlt
 from dlt.sources import DltResource
 
 from connectors.my_api.settings import INITIAL_UPDATED_AFTER, REQUESTS_PER_MINUTE
-from shared.http.auth import bearer_token, require_secret
+from shared.http.auth import bearer_token, require_base_url, require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
@@ -27,7 +27,7 @@ def updated_after(initial_value: str) -> dict[str, Any]:
 
 
 def resource_table(initial_updated_after: str) -> list[dict[str, Any]]:
-    """The contract's resource table."""
+    """The source's resource table: one row per table, in the order they load."""
     return [
         {
             "name": "users",
@@ -50,7 +50,7 @@ def resource_table(initial_updated_after: str) -> list[dict[str, Any]]:
 @dlt.source(name="my_api")
 def my_api_source(
     api_key: str = dlt.secrets.value,
-    base_url: str = "https://api.example.com",
+    base_url: str | None = dlt.config.value,
     initial_updated_after: str = INITIAL_UPDATED_AFTER,
     requests_per_minute: int = REQUESTS_PER_MINUTE,
     max_retries: int = 5,
@@ -61,10 +61,12 @@ def my_api_source(
 
     Args:
         api_key: the API key, sent as a bearer token (`sources.my_api.api_key`).
-        base_url: the API's base URL (`sources.my_api.base_url`), e.g. `https://api.example.com`.
+        base_url: the API's origin (`sources.my_api.base_url`); required until the
+            connector defaults to its vendor's URL.
         initial_updated_after: ISO 8601 UTC instant the first sync of orders starts at.
         requests_per_minute: pace requests under this rate, across all threads.
-        max_retries: retries of a 429 or 5xx before the sync fails.
+        max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
+            before the sync fails.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows.
         reconcile: read `orders` in full, without its cursor: what is missing or older
@@ -72,7 +74,7 @@ def my_api_source(
     """
     http = SourceHttp(
         connector="my_api",
-        base_url=base_url,
+        base_url=require_base_url(base_url, "my_api"),
         auth=bearer_token(require_secret(api_key, "my_api", "api_key")),
         secret_keys=["api_key"],
         retry_policy=RetryPolicy(max_retries=max_retries),

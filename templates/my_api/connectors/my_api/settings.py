@@ -1,6 +1,5 @@
-"""Constants of My API (../shared/api-contracts/template.md)."""
+"""Constants of My API."""
 
-DEFAULT_BASE_URL = "https://api.example.com"
 #: where the first sync of orders starts: orders updated at or after this instant
 INITIAL_UPDATED_AFTER = "2024-01-01T00:00:00Z"
 #: pace requests under this rate unless the source is given another one

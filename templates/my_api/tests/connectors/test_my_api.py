@@ -1,5 +1,4 @@
-"""my_api: offline replay of the recorded cassettes, and the fake over loopback HTTP
-(../shared/api-contracts/template.md)."""
+"""my_api: offline replay of the recorded cassettes, and the fake over loopback HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fake My API honouring ../shared/api-contracts/template.md (seed 000's "my_api")."""
+"""Fake My API: `users` in one response, `orders` paged by an absolute `next_page_url`."""
 
 from __future__ import annotations
 
