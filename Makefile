@@ -10,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 BENCH_OUTPUT ?= bench/results/BENCHMARKS.md
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install test test-slow test-lowest test-dango test-orchestrators test-connector lint format record-connector demo bench bench-publish new-connector readme
+.PHONY: install test test-slow test-lowest test-dango test-orchestrators test-wheel test-connector lint format record-connector demo bench bench-publish new-connector readme
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,22 @@ test-lowest: $(LOWEST_VENV)/.installed  ## the whole test suite on the lowest su
 # virtualenv (tests/dango/test_dango_sync.py).
 test-dango: install  ## sync every connector twice with Dango (getdango 1.0.13)
 	$(BIN)/python -m pytest -q -m dango tests/dango
+
+# The wheel a user installs (`pip install <wheel>`: Dango's way, an Airflow image's):
+# built from this checkout (setup.py copies catalog.yml, cassettes/ and templates/ into
+# it), installed with pytest into a fresh virtualenv under build/, and its commands run
+# from an empty folder by tests/test_wheel.py with that virtualenv's Python. pip reaches
+# the package registries only (setuptools to build; the wheel's dependencies).
+WHEEL_BUILD := build/test-wheel
+WHEEL_VENV := $(WHEEL_BUILD)/venv
+
+test-wheel:  ## build the wheel, install it in a fresh virtualenv, run its commands from an empty folder
+	rm -rf $(WHEEL_BUILD) build/lib build/bdist.*
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(WHEEL_VENV)/bin/python -m pip wheel -q --no-deps --wheel-dir $(WHEEL_BUILD)/dist .
+	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_BUILD)/dist/*.whl "pytest>=8"
+	$(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider -m wheel tests/test_wheel.py
 
 # A connector's test files: test_NAME.py, and test_NAME_loopback.py,
 # test_NAME_fast_path.py and test_NAME_deletions.py where they exist

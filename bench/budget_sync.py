@@ -25,8 +25,8 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 def sync(base_url: str, workdir: Path, unpaced: bool) -> dict[str, Any]:
     from bench.cases import UNPACED
     from connectors.crm import crm_source
+    from connectors.sandbox.crm import TOKEN
     from shared.loading import duckdb_pipeline, row_counts, run_source
-    from tests.fakes.crm import TOKEN
     from tests.pacing import recorded_pacing_waits
 
     pipeline = duckdb_pipeline(

@@ -179,7 +179,13 @@ def hubspot_pages(session: requests.Session, base_url: str) -> Pages:
 
 
 def _cases() -> dict[str, Case]:
-    from tests.fakes import analytics, crm, hubspot_contacts, incident_analytics, project_tracker
+    from connectors.sandbox import (
+        analytics,
+        crm,
+        hubspot_contacts,
+        incident_analytics,
+        project_tracker,
+    )
 
     cases = [
         Case(

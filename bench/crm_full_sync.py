@@ -20,8 +20,8 @@ from collections.abc import Sequence
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from connectors.crm import crm_source  # noqa: E402
+from connectors.sandbox.crm import TOKEN, CrmFake  # noqa: E402
 from shared.loading import duckdb_pipeline, row_counts, run_source  # noqa: E402
-from tests.fakes.crm import TOKEN, CrmFake  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> None:

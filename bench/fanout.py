@@ -27,8 +27,8 @@ def main() -> None:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
     from connectors.project_tracker import project_tracker_source
+    from connectors.sandbox.project_tracker import API_KEY
     from shared.loading import duckdb_pipeline, row_counts
-    from tests.fakes.project_tracker import API_KEY
 
     pipeline = duckdb_pipeline(
         "bench_fanout",

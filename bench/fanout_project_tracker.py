@@ -26,8 +26,8 @@ from collections.abc import Sequence
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from connectors.project_tracker import project_tracker_source  # noqa: E402
+from connectors.sandbox.project_tracker import API_KEY, ProjectTrackerFake  # noqa: E402
 from shared.loading import duckdb_pipeline  # noqa: E402
-from tests.fakes.project_tracker import API_KEY, ProjectTrackerFake  # noqa: E402
 
 UNPACED = 1_000_000
 

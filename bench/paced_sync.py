@@ -25,8 +25,8 @@ from typing import Any
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from connectors.crm import crm_source  # noqa: E402
+from connectors.sandbox.crm import TOKEN, CrmFake, make_party  # noqa: E402
 from shared.loading import duckdb_pipeline, run_source  # noqa: E402
-from tests.fakes.crm import TOKEN, CrmFake, make_party  # noqa: E402
 
 #: the budget the fake enforces and reports
 BUDGET_REQUESTS = 200

@@ -276,7 +276,7 @@ def _default_paths(settings: Settings, results: list[ConnectorResult]) -> list[s
         "",
         *[f"- `{r.connector}` `{r.resource}`: {r.shape}." for r in results],
         "",
-        "The bench servers (`bench/servers.py`) subclass the test fakes and make each record",
+        "The bench servers (`bench/servers.py`) subclass the sandbox fakes and make each record",
         "from its index with the fakes' own record functions, so every page costs the same;",
         "at the smaller size they serialise every record up front, so the client is timed,",
         "not the fake. The pacing arguments set: "

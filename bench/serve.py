@@ -23,7 +23,7 @@ from bench.servers import SERVERS
 
 
 def fanout(args: argparse.Namespace) -> Any:
-    from tests.fakes.project_tracker import ProjectTrackerFake
+    from connectors.sandbox.project_tracker import ProjectTrackerFake
 
     fake = ProjectTrackerFake(epics=args.epics, stories_per_epic=0, latency=args.latency)
     if args.limit:
@@ -61,7 +61,7 @@ def main() -> None:
     if args.fake == "fanout":
         fake = fanout(args)
     elif args.fake == "crm_full":
-        from tests.fakes.crm import CrmFake
+        from connectors.sandbox.crm import CrmFake
 
         fake = CrmFake()
     else:

@@ -1,9 +1,9 @@
 """The fake vendor servers at benchmark scale: 100,000 to 1,000,000 records of each
 connector's largest resource, made on demand.
 
-The test fakes (`tests/fakes/*.py`) hold every record in memory and filter or sort the
-whole list on every request; at a million records that costs gigabytes and minutes.
-Each class here subclasses a test fake, keeps its contract (auth, envelope, paging,
+The sandbox fakes (`connectors/sandbox/*.py`) hold every record in memory and filter or
+sort the whole list on every request; at a million records that costs gigabytes and
+minutes. Each class here subclasses a sandbox fake, keeps its contract (auth, envelope, paging,
 headers) and its record shapes (the fake's own `make_*` functions, nested arrays and
 objects included), and serves the benchmarked list from `RecordJson`: record `i` is made
 from its index when asked for, so a page costs the same at offset 0 and at 999,900.
@@ -31,8 +31,8 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes import analytics, crm, hubspot_contacts, incident_analytics, project_tracker
-from tests.fakes.base import FakeServer
+from connectors.sandbox import analytics, crm, hubspot_contacts, incident_analytics, project_tracker
+from connectors.sandbox.base import FakeServer
 
 #: a budget no run comes near: 10,000 pages a run, six runs a server
 GENEROUS_BUDGET = 1_000_000_000

@@ -111,7 +111,7 @@ def dlt_rest_api(connector: str, base_url: str, workdir: Path) -> dict[str, Any]
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    from tests.fakes.crm import TOKEN
+    from connectors.sandbox.crm import TOKEN
 
     source = rest_api_source(
         {

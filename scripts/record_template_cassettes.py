@@ -18,9 +18,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "my_api"
-#: what a copy of the repository leaves out: environments, caches, local databases
+#: what a copy of the repository leaves out: environments (`make test-wheel` makes one
+#: under build/), caches, local databases
 IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "*.duckdb"
+    ".git",
+    ".venv*",
+    "build",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.egg-info",
+    "*.duckdb",
 )
 
 

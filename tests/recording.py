@@ -1,9 +1,10 @@
 """Record and replay a connector's cassettes.
 
-Each fake module (`tests/fakes/<name>.py`) exports a `RECORDING`: the source function,
-how to start its fake, fake credentials, the canonical base URL and the steps (one
-cassette each; a step may change the fake's data first, e.g. for a second incremental
-run). `make record-connector NAME=x` records them; tests replay them.
+Each sandbox module (`connectors/sandbox/<name>.py`) exports a `RECORDING`
+(`shared/tooling/recordings.py`): the source function, how to start its fake, fake
+credentials, the canonical base URL and the steps (one cassette each; a step may change
+the fake's data first, e.g. for a second incremental run). `make record-connector
+NAME=x` records them; tests replay them.
 
 Credentials: the fake's (`credentials`) are used when recording from the fake and when
 replaying; under LIVE=1 only the environment variables named by `live_credentials` are
@@ -17,92 +18,19 @@ header or query names their authenticators put credentials in.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dlt
 
+from connectors.sandbox import load_recording
 from shared.loading import duckdb_pipeline, run_source
 from shared.redaction import watching_redactors
-from shared.tooling.cassettes import Scrubber, cassette_path, recording, replaying
-
-
-@dataclass
-class Step:
-    """One pipeline run, recorded into `cassettes/<connector>/<cassette>.yaml`."""
-
-    cassette: str
-    prepare: Callable[[Any], Any] | None = None
-    #: further source arguments (never credentials: those go in the two fields below)
-    source_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: this step's fake credentials (recording from the fake, replaying), instead of the
-    #: Recording's; for steps that differ in auth mode. Never sent in LIVE mode.
-    credentials: dict[str, str] | None = None
-    #: source argument -> environment variable for LIVE=1, instead of the Recording's
-    live_credentials: dict[str, str] | None = None
-
-
-@dataclass
-class Recording:
-    connector: str
-    source: Callable[..., Any]
-    fake: Callable[[], Any]
-    credentials: dict[str, str]
-    canonical_base_url: str
-    steps: Sequence[Step]
-    #: source argument -> environment variable, for LIVE=1 recording against the real API
-    live_credentials: dict[str, str] = field(default_factory=dict)
-    live_base_url_env: str = ""
-    secret_headers: Sequence[str] = ()
-    secret_fields: Sequence[str] = ()
-    volatile_headers: Sequence[str] = ()
-    #: source arguments for offline runs, recording from the fake and replaying (e.g. no pacing)
-    offline_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def step_credentials(self, step: Step) -> dict[str, str]:
-        """The fake credentials `step` runs with: its own, else the Recording's."""
-        return self.credentials if step.credentials is None else step.credentials
-
-    def step_live_credentials(self, step: Step) -> dict[str, str]:
-        """Source argument -> environment variable for `step` under LIVE=1."""
-        return self.live_credentials if step.live_credentials is None else step.live_credentials
-
-    def fake_secrets(self) -> list[str]:
-        """Every fake credential value of every step (URLs such as a token URL are not
-        secrets)."""
-        mappings = [self.credentials, *(step.credentials or {} for step in self.steps)]
-        return [
-            value
-            for mapping in mappings
-            for name, value in mapping.items()
-            if isinstance(value, str) and value and not name.endswith("_url")
-        ]
-
-    def scrubber(self, recorded_origin: str, secrets: Sequence[str] = ()) -> Scrubber:
-        """The scrubber: credential names, and by value the fake credentials plus
-        `secrets` (the live ones when recording live)."""
-        # every credential argument's name is scrubbed, whichever step passes it
-        names = dict.fromkeys(
-            [*self.credentials, *(name for step in self.steps for name in step.credentials or {})]
-        )
-        return Scrubber(
-            recorded_origin=recorded_origin,
-            canonical_origin=self.canonical_base_url,
-            headers=self.secret_headers,
-            fields=[*self.secret_fields, *names],
-            volatile_headers=self.volatile_headers,
-            secrets=[*self.fake_secrets(), *secrets],
-        )
-
-
-def load_recording(connector: str) -> Recording:
-    module = importlib.import_module(f"tests.fakes.{connector}")
-    return module.RECORDING
+from shared.tooling.cassettes import cassette_path, recording, replaying
+from shared.tooling.recordings import Recording
 
 
 def live_step_credentials(rec: Recording) -> list[dict[str, str]]:
@@ -190,8 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rec = load_recording(args.connector)
-    except ModuleNotFoundError:
-        print(f"no fake server for connector `{args.connector}` (tests/fakes/{args.connector}.py)")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"connectors.sandbox.{args.connector}":
+            raise
+        print(
+            f"no fake server for connector `{args.connector}` "
+            f"(connectors/sandbox/{args.connector}.py)"
+        )
         return 2
     live = os.environ.get("LIVE") == "1"
     for path in record(rec, live=live):

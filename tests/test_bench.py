@@ -17,7 +17,7 @@ from bench.cases import CASES, UNPACED
 from bench.measure import Measurement, VariantFailed, serving
 from bench.report import ConnectorResult, Peer, Settings, SmallSync, median_run, render
 from bench.servers import SERVERS, tracker_story
-from tests.fakes import crm, incident_analytics
+from connectors.sandbox import crm, incident_analytics
 
 ROWS = 500
 

@@ -40,7 +40,7 @@ CREDENTIAL_HEADERS = {
 def fake_credentials(connector: str) -> list[str]:
     """The credentials the connector's fake accepts (they must never be written)."""
     try:
-        module = importlib.import_module(f"tests.fakes.{connector}")
+        module = importlib.import_module(f"connectors.sandbox.{connector}")
     except ModuleNotFoundError:
         return []
     recording = getattr(module, "RECORDING", None)
@@ -61,7 +61,7 @@ def live_credentials(connector: str) -> list[str]:
     """The live credentials a LIVE=1 recording of the connector read from the environment,
     where this environment has them (a developer who recorded live runs the scan too)."""
     try:
-        recording = importlib.import_module(f"tests.fakes.{connector}").RECORDING
+        recording = importlib.import_module(f"connectors.sandbox.{connector}").RECORDING
     except (ModuleNotFoundError, AttributeError):
         return []
     mappings = [recording.live_credentials, *(s.live_credentials or {} for s in recording.steps)]

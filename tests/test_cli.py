@@ -23,9 +23,9 @@ import yaml
 from connectors.cli import dango as dango_entry
 from connectors.cli import main, runner, snippets
 from connectors.cli.explain import known_destinations
+from connectors.sandbox.analytics import TOKEN_PATH, AnalyticsFake
+from connectors.sandbox.crm import TOKEN, CrmFake
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
-from tests.fakes.analytics import TOKEN_PATH, AnalyticsFake
-from tests.fakes.crm import TOKEN, CrmFake
 
 pytestmark = pytest.mark.usefixtures("empty_folder")
 
@@ -497,11 +497,11 @@ def test_an_unknown_destination_is_one_complete_line_naming_real_ones(
     assert {"postgres", "bigquery", "filesystem"} <= set(known_destinations())
 
 
-def test_without_a_catalog_file_the_cli_says_to_run_from_a_checkout(
+def test_without_a_catalog_file_the_cli_says_to_reinstall(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """What a non-editable install (`pip install .`) sees: the packages import, but
-    catalog.yml, cassettes and templates are not installed next to them."""
+    """What a broken install sees (a wheel carries catalog.yml, cassettes and templates:
+    tests/test_wheel.py): the packages import, but the catalog is not there."""
     missing = tmp_path / "site-packages" / "catalog.yml"
     monkeypatch.setattr("shared.tooling.catalog.CATALOG_PATH", missing)
 
@@ -510,9 +510,9 @@ def test_without_a_catalog_file_the_cli_says_to_run_from_a_checkout(
 
         assert (code, out) == (1, "")
         assert err.splitlines() == [
-            f"error: no catalog at {missing}: the catalog, its cassettes and templates live "
-            "in the repository, not in an installed package; run from a checkout of the "
-            "catalog: pip install -e ."
+            f"error: no catalog at {missing}: this installation lacks the catalog's files; "
+            "reinstall the package (pip install --force-reinstall), or run from a checkout: "
+            "pip install -e ."
         ]
 
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.cli import main
+from connectors.sandbox.analytics import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, AnalyticsFake
+from connectors.sandbox.base import Fault
+from connectors.sandbox.crm import TOKEN, CrmFake
+from connectors.sandbox.project_tracker import API_KEY as PROJECT_TRACKER_KEY
+from connectors.sandbox.project_tracker import ProjectTrackerFake
 from shared.tooling.catalog import load_catalog
-from tests.fakes.analytics import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, AnalyticsFake
-from tests.fakes.base import Fault
-from tests.fakes.crm import TOKEN, CrmFake
-from tests.fakes.project_tracker import API_KEY as PROJECT_TRACKER_KEY
-from tests.fakes.project_tracker import ProjectTrackerFake
 
 pytestmark = [pytest.mark.loopback, pytest.mark.usefixtures("empty_folder")]
 

@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from connectors.sandbox.base import Fault
+from connectors.sandbox.crm import TOKEN, CrmFake
 from tests.empty_folder import run_cli, use_empty_folder
-from tests.fakes.base import Fault
-from tests.fakes.crm import TOKEN, CrmFake
 
 pytestmark = pytest.mark.loopback
 

@@ -17,9 +17,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from connectors.sandbox.crm import TOKEN, CrmFake
 from tests.empty_folder import run_cli as cli
 from tests.empty_folder import use_empty_folder
-from tests.fakes.crm import TOKEN, CrmFake
 
 pytestmark = pytest.mark.loopback
 

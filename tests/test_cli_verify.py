@@ -15,15 +15,15 @@ import duckdb
 import pytest
 
 from connectors.cli.commands import main
-from tests.fakes.analytics import API_KEY as ANALYTICS_KEY
-from tests.fakes.analytics import AnalyticsFake
-from tests.fakes.crm import TOKEN, CrmFake, make_party, stamp
-from tests.fakes.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
-from tests.fakes.hubspot_contacts import HubSpotContactsFake
-from tests.fakes.incident_analytics import TOKEN as INCIDENT_TOKEN
-from tests.fakes.incident_analytics import IncidentAnalyticsFake, make_alert
-from tests.fakes.project_tracker import API_KEY as PROJECT_TRACKER_KEY
-from tests.fakes.project_tracker import ProjectTrackerFake
+from connectors.sandbox.analytics import API_KEY as ANALYTICS_KEY
+from connectors.sandbox.analytics import AnalyticsFake
+from connectors.sandbox.crm import TOKEN, CrmFake, make_party, stamp
+from connectors.sandbox.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
+from connectors.sandbox.hubspot_contacts import HubSpotContactsFake
+from connectors.sandbox.incident_analytics import TOKEN as INCIDENT_TOKEN
+from connectors.sandbox.incident_analytics import IncidentAnalyticsFake, make_alert
+from connectors.sandbox.project_tracker import API_KEY as PROJECT_TRACKER_KEY
+from connectors.sandbox.project_tracker import ProjectTrackerFake
 
 pytestmark = [pytest.mark.loopback, pytest.mark.usefixtures("empty_folder")]
 

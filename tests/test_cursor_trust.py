@@ -24,16 +24,16 @@ from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.hubspot_contacts.settings import SEARCH_LOOKBACK_SECONDS
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
+from connectors.sandbox.analytics import API_KEY, AnalyticsFake
+from connectors.sandbox.crm import TOKEN, CrmFake, stamp
+from connectors.sandbox.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
+from connectors.sandbox.hubspot_contacts import HubSpotContactsFake
+from connectors.sandbox.incident_analytics import TOKEN as INCIDENT_TOKEN
+from connectors.sandbox.incident_analytics import IncidentAnalyticsFake
+from connectors.sandbox.project_tracker import API_KEY as TRACKER_KEY
+from connectors.sandbox.project_tracker import ProjectTrackerFake
 from shared.loading import run_source
 from tests.dataset import count, loaded_file_formats, query
-from tests.fakes.analytics import API_KEY, AnalyticsFake
-from tests.fakes.crm import TOKEN, CrmFake, stamp
-from tests.fakes.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
-from tests.fakes.hubspot_contacts import HubSpotContactsFake
-from tests.fakes.incident_analytics import TOKEN as INCIDENT_TOKEN
-from tests.fakes.incident_analytics import IncidentAnalyticsFake
-from tests.fakes.project_tracker import API_KEY as TRACKER_KEY
-from tests.fakes.project_tracker import ProjectTrackerFake
 
 FAR_FUTURE = "9999-12-31T23:59:59Z"
 PARTIES = "/api/v2/parties"

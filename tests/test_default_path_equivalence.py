@@ -25,19 +25,19 @@ from connectors.crm import crm_source
 from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
+from connectors.sandbox.analytics import API_KEY_AUTH, AnalyticsFake
+from connectors.sandbox.crm import TOKEN as CRM_TOKEN
+from connectors.sandbox.crm import CrmFake
+from connectors.sandbox.hubspot_contacts import FAST as HUBSPOT_FAST
+from connectors.sandbox.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
+from connectors.sandbox.hubspot_contacts import HubSpotContactsFake
+from connectors.sandbox.incident_analytics import TOKEN as INCIDENT_TOKEN
+from connectors.sandbox.incident_analytics import IncidentAnalyticsFake
+from connectors.sandbox.project_tracker import API_KEY as TRACKER_KEY
+from connectors.sandbox.project_tracker import ProjectTrackerFake
 from shared.arrow.tables import RowsToTables, rows_through_dlt_normalizer
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import query
-from tests.fakes.analytics import API_KEY_AUTH, AnalyticsFake
-from tests.fakes.crm import TOKEN as CRM_TOKEN
-from tests.fakes.crm import CrmFake
-from tests.fakes.hubspot_contacts import FAST as HUBSPOT_FAST
-from tests.fakes.hubspot_contacts import TOKEN as HUBSPOT_TOKEN
-from tests.fakes.hubspot_contacts import HubSpotContactsFake
-from tests.fakes.incident_analytics import TOKEN as INCIDENT_TOKEN
-from tests.fakes.incident_analytics import IncidentAnalyticsFake
-from tests.fakes.project_tracker import API_KEY as TRACKER_KEY
-from tests.fakes.project_tracker import ProjectTrackerFake
 
 pytestmark = pytest.mark.loopback
 

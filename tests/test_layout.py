@@ -66,8 +66,8 @@ USER_IMPORTS = {
     "orchestration": ["build_source", "catalog_entry"],
     **{entry.module: [entry.source_function] for entry in CATALOG},
 }
-#: modules a connector must not import: the tooling, and the tests
-TOOLING = ("connectors.cli", "shared.tooling", "tests")
+#: modules a connector must not import: the tooling, the sandbox, and the tests
+TOOLING = ("connectors.cli", "connectors.sandbox", "shared.tooling", "tests")
 
 
 @dataclass
@@ -165,6 +165,9 @@ def test_the_layout_names_every_module_of_the_cli_and_the_tooling_and_tests_mirr
     for folder in ("connectors/cli/", "shared/tooling/"):
         files = {p.name for p in (ROOT / folder).iterdir() if p.is_file()} - {"__init__.py"}
         assert described[folder] == files, folder
+    sandbox = {p.stem for p in (ROOT / "connectors/sandbox").glob("*.py")} - {"__init__"}
+    assert described["connectors/sandbox/"] == {"base.py"}
+    assert sandbox == {"base", *CATALOG.names}  # one fake per connector, and base.py
     (shared,) = [entry for entry in layout() if entry.path == "shared/"]
     assert {child.path for child in shared.children} == {
         f"shared/{name}/" for name in folders(ROOT / "shared")
@@ -202,6 +205,19 @@ def test_a_connector_imports_nothing_from_the_tooling_or_the_tests(folder: Path)
     assert {(path, m) for path, m in imports if m.startswith(TOOLING)} == set()
 
 
+def test_the_installed_packages_import_nothing_from_the_tests() -> None:
+    """A wheel carries connectors/ (the sandbox included), shared/ and orchestration/,
+    never tests/: none of them may import it, not even inside a function."""
+    imports = {
+        (path.relative_to(ROOT).as_posix(), module)
+        for top in ("connectors", "shared", "orchestration")
+        for path in (ROOT / top).rglob("*.py")
+        for module in imported_modules(path)
+    }
+
+    assert {(path, m) for path, m in imports if m == "tests" or m.startswith("tests.")} == set()
+
+
 def test_the_http_layer_imports_nothing_from_the_tooling_or_the_connectors() -> None:
     imports = {
         (path.relative_to(ROOT).as_posix(), module)
@@ -226,7 +242,7 @@ def python(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[st
 #: run in the child: make the tooling unimportable, then build every given source
 BUILD_WITHOUT_TOOLING = """
 import importlib, json, sys
-for blocked in ("connectors.cli", "shared.tooling", "tests"):
+for blocked in ("connectors.cli", "connectors.sandbox", "shared.tooling", "tests"):
     sys.modules[blocked] = None  # any import of it now raises ImportError
 import connectors
 connectors.__path__.append(sys.argv[2])  # where the template's connector lives

@@ -31,16 +31,16 @@ from connectors.crm import crm_source
 from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
+from connectors.sandbox import analytics as analytics_fake
+from connectors.sandbox import crm as crm_fake
+from connectors.sandbox import hubspot_contacts as hubspot_fake
+from connectors.sandbox import incident_analytics as incident_fake
+from connectors.sandbox import project_tracker as tracker_fake
+from connectors.sandbox.base import HTML_ERROR_PAGE, FakeServer, Fault
 from shared.errors import InvalidResponseError, RequestDeadlineExceeded
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import query
 from tests.failures import root_cause
-from tests.fakes import analytics as analytics_fake
-from tests.fakes import crm as crm_fake
-from tests.fakes import hubspot_contacts as hubspot_fake
-from tests.fakes import incident_analytics as incident_fake
-from tests.fakes import project_tracker as tracker_fake
-from tests.fakes.base import HTML_ERROR_PAGE, FakeServer, Fault
 
 pytestmark = pytest.mark.loopback
 

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.fakes.crm import TOKEN, CrmFake
+from connectors.sandbox.crm import TOKEN, CrmFake
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTIES = "/api/v2/parties"

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs
 import pytest
 
 import tests.recording as recording_module
-from tests.fakes.analytics import (
+from connectors.sandbox import load_recording
+from connectors.sandbox.analytics import (
     API_KEY,
     CLIENT_ID,
     CLIENT_SECRET,
@@ -22,7 +23,8 @@ from tests.fakes.analytics import (
     TOKEN_PATH,
     AnalyticsFake,
 )
-from tests.recording import Recording, load_recording, record
+from shared.tooling.recordings import Recording
+from tests.recording import record
 
 LIVE_URL = "https://live.analytics.invalid"
 LIVE_ENV = {
@@ -33,8 +35,8 @@ LIVE_ENV = {
 }
 CONNECTORS = sorted(
     path.stem
-    for path in (Path(__file__).parent / "fakes").glob("*.py")
-    if hasattr(importlib.import_module(f"tests.fakes.{path.stem}"), "RECORDING")
+    for path in (Path(__file__).parents[1] / "connectors" / "sandbox").glob("*.py")
+    if hasattr(importlib.import_module(f"connectors.sandbox.{path.stem}"), "RECORDING")
 )
 
 
@@ -207,8 +209,8 @@ def test_a_live_api_echoing_credentials_and_tokens_leaves_none_in_the_cassettes(
     # the "real API" repeats every credential it receives (and the OAuth2 tokens it
     # issued) in bodies, an X-Echo header, redirects and next links: only scrubbing by
     # value, with the tokens the source obtained mid-recording, keeps them out
+    from connectors.sandbox.analytics import TOKEN_PREFIX
     from shared.redaction import Redactor
-    from tests.fakes.analytics import TOKEN_PREFIX
 
     with AnalyticsFake(events=60, users=20, page_views=5) as api:
         api.echo_secrets = True

@@ -39,19 +39,20 @@ import yaml
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.crm import crm_source
+from connectors.sandbox import load_recording
+from connectors.sandbox.analytics import OAUTH_RESOURCES, RESOURCES, TOKEN_PATH, AnalyticsFake
+from connectors.sandbox.base import FakeServer, Fault
+from connectors.sandbox.crm import TOKEN as CRM_TOKEN
+from connectors.sandbox.crm import CrmFake
+from connectors.sandbox.hubspot_contacts import HubSpotContactsFake
+from connectors.sandbox.incident_analytics import IncidentAnalyticsFake
+from connectors.sandbox.project_tracker import ProjectTrackerFake
 from shared.errors import ConfigurationError
 from shared.http.session import ConnectorSession, strip_credentials
 from shared.loading import duckdb_pipeline, run_source
 from shared.redaction import Redactor
 from shared.tooling.cassettes import Scrubber, recording
-from tests.fakes.analytics import OAUTH_RESOURCES, RESOURCES, TOKEN_PATH, AnalyticsFake
-from tests.fakes.base import FakeServer, Fault
-from tests.fakes.crm import TOKEN as CRM_TOKEN
-from tests.fakes.crm import CrmFake
-from tests.fakes.hubspot_contacts import HubSpotContactsFake
-from tests.fakes.incident_analytics import IncidentAnalyticsFake
-from tests.fakes.project_tracker import ProjectTrackerFake
-from tests.recording import load_recording, record
+from tests.recording import record
 
 pytestmark = pytest.mark.loopback
 
@@ -192,7 +193,7 @@ def _analytics(**auth: Any) -> AnalyticsFake:
 
 
 def _issued_tokens(fake: AnalyticsFake) -> list[str]:
-    from tests.fakes.analytics import TOKEN_PREFIX
+    from connectors.sandbox.analytics import TOKEN_PREFIX
 
     return [f"{TOKEN_PREFIX}{n:04d}" for n in range(1, fake.tokens_issued + 1)]
 
@@ -483,7 +484,7 @@ def test_urllib3_debug_logging_under_basic_config_does_not_print_the_query_key(
 import logging, os
 logging.basicConfig(level=logging.DEBUG)
 from connectors.analytics import analytics_source
-from tests.fakes.analytics import AnalyticsFake
+from connectors.sandbox.analytics import AnalyticsFake
 from shared.loading import duckdb_pipeline, run_source
 with AnalyticsFake(events=5, users=2, page_views=1) as fake:
     fake.api_key = {SECRET!r}

@@ -24,13 +24,13 @@ import pytest
 from connectors.analytics import analytics_source
 from connectors.crm import crm_source
 from connectors.project_tracker import project_tracker_source
+from connectors.sandbox.analytics import API_KEY, AnalyticsFake
+from connectors.sandbox.base import FakeServer
+from connectors.sandbox.crm import TOKEN, CrmFake, stamp
+from connectors.sandbox.project_tracker import API_KEY as TRACKER_KEY
+from connectors.sandbox.project_tracker import ProjectTrackerFake
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.fakes.analytics import API_KEY, AnalyticsFake
-from tests.fakes.base import FakeServer
-from tests.fakes.crm import TOKEN, CrmFake, stamp
-from tests.fakes.project_tracker import API_KEY as TRACKER_KEY
-from tests.fakes.project_tracker import ProjectTrackerFake
 
 FAST = {"requests_per_minute": 60_000}
 

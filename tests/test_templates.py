@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from connectors.cli.scaffold import (
+    SANDBOX,
     TEST_SUFFIXES,
     ScaffoldError,
     camel,
@@ -61,8 +62,10 @@ TEST_PREFIXED = free_name("testrail")
 #: what the copy leaves out: environments, caches, local databases
 IGNORED = shutil.ignore_patterns(
     # every virtualenv (`make test-lowest` makes .venv-lowest), caches, build output
+    # (`make test-wheel` makes a virtualenv under build/)
     ".git",
     ".venv*",
+    "build",
     "__pycache__",
     ".pytest_cache",
     ".ruff_cache",
@@ -108,7 +111,7 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def generated_python(copy: Path, name: str) -> list[Path]:
-    files = [*(copy / "connectors" / name).rglob("*.py"), copy / "tests/fakes" / f"{name}.py"]
+    files = [*(copy / "connectors" / name).rglob("*.py"), copy / SANDBOX / f"{name}.py"]
     files += [copy / "tests/connectors" / f"test_{name}{suffix}.py" for suffix in TEST_SUFFIXES]
     return [path for path in files if path.exists()]
 
@@ -187,7 +190,7 @@ def test_template_connector_has_fake_cassettes_tests_and_catalog_entry(repo_copy
     assert f'@dlt.source(name="{name}")' in module
     assert f"def {name}_source(" in module
     assert "my_api" not in module
-    fake = (repo_copy / "tests/fakes" / f"{name}.py").read_text()
+    fake = (repo_copy / SANDBOX / f"{name}.py").read_text()
     assert f"class {camel(name)}Fake(FakeServer)" in fake
     assert sorted(p.name for p in (repo_copy / "cassettes" / name).iterdir()) == [
         "full_sync.yaml",
@@ -221,7 +224,7 @@ def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
     assert entry.resources == CATALOG.get(original).resources
     assert entry.base_url == CATALOG.get(original).base_url
     assert f"from connectors.{name} import {name}_source" in code
-    assert not re.search(rf"connectors\.{original}\b|tests\.fakes\.{original}\b", code)
+    assert not re.search(rf"connectors\.(?:sandbox\.)?{original}\b", code)
     assert tree(repo_copy / "cassettes" / name) == tree(ROOT / "cassettes" / original)
 
 
@@ -237,7 +240,9 @@ def test_copy_renames_code_and_keeps_cassettes_byte_for_byte(
         ("dlt", None, "name `dlt` is refused: it is the name of a module of the installed library"),
         ("requests", None, "would shadow `import requests`; choose another, e.g. requests_api"),
         ("shared", None, "name `shared` is refused: it is the name of this repository's"),
-        ("cli", None, "name `cli` is refused: connectors/cli/ is the catalog's command-line"),
+        ("cli", None, "name `cli` is refused: connectors/cli/ is the catalog's tooling"),
+        ("sandbox", None, "name `sandbox` is refused: connectors/sandbox/ is the catalog's"),
+        ("base", None, "name `base` is refused: connectors/sandbox/base.py is what every"),
         ("fresh", "nope", "unknown connector `nope` to copy; the catalog has: crm"),
     ],
 )
@@ -272,7 +277,8 @@ def test_cli_refuses_a_shadowing_name_in_one_line_before_writing_anything(repo_c
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: connector name `json` is refused: it is the name of a Python standard-library "
-        "module (`json`), and the connector's modules (connectors/json/, tests/fakes/json.py) "
+        "module (`json`), and the connector's modules (connectors/json/, "
+        "connectors/sandbox/json.py) "
         "would shadow `import json`; choose another, e.g. json_api"
     ]
     assert tree(repo_copy) == before
@@ -346,8 +352,8 @@ def test_a_copy_renames_its_fast_path_tests_with_the_rest(repo_copy: Path) -> No
     assert fast_path in generated_python(repo_copy, name)
     code = fast_path.read_text()
     assert f"from connectors.{name} import {name}_source" in code
-    assert f"from tests.fakes.{name} import RECORDING" in code
-    assert not re.search(r"connectors\.crm\b|tests\.fakes\.crm\b|\bcrm_source\b", code)
+    assert f"from connectors.sandbox.{name} import RECORDING" in code
+    assert not re.search(r"connectors\.(?:sandbox\.)?crm\b|\bcrm_source\b", code)
 
 
 def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:

@@ -19,6 +19,8 @@ One idea per module:
 - `state`: the cursors a run stored, and dlt's command to reset one (`state`).
 - `request_log`: requests, retries and answers by status, from the session's log.
 - `run_report`: a run's outcome as one JSON object (`run --json`).
+- `serve`: a connector's sandbox API on 127.0.0.1, and the settings to sync against it
+  (`serve`).
 """
 
 from connectors.cli.commands import main

@@ -12,6 +12,7 @@ code, sync the demo, start a new connector.
     connectors state crm [--database F] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm]
+    connectors serve crm [--port 8765]
     connectors readme [--check]
 
 Errors a user can fix (an unknown connector or resource, missing credentials, a
@@ -445,6 +446,7 @@ def parser() -> argparse.ArgumentParser:
 
     from connectors.cli.check import add_parser as add_check
     from connectors.cli.schema import add_parser as add_schema
+    from connectors.cli.serve import add_parser as add_serve
     from connectors.cli.state import add_parser as add_state
     from connectors.cli.verify import add_parser as add_verify
 
@@ -452,6 +454,7 @@ def parser() -> argparse.ArgumentParser:
     add_check(commands)
     add_schema(commands)
     add_state(commands)
+    add_serve(commands)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")
     demo.add_argument("--database", default="demo.duckdb", help="the DuckDB file to load")

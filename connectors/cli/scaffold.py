@@ -1,10 +1,13 @@
 """Start a new connector: from the template, or as a copy of an existing one.
 
-`make new-connector NAME=foo` copies `templates/my_api/` (the connector, its fake
+`make new-connector NAME=foo` copies `templates/my_api/` (the connector, its sandbox
 server, cassettes, tests and catalog entry) renamed to `foo`; `FROM=crm` copies the
 `crm` connector the same way (cassettes byte for byte: the origin they were recorded
 under stays). The new connector passes `make test-connector NAME=foo` and `ruff` before
 anyone edits it.
+
+In a checkout the new connector goes into the repository; from an installed package
+(`pip install` of a wheel) into the current folder, with a `catalog.yml` of its own.
 
 Every check (the name, existing files, the new catalog entry against the schema) runs
 before anything is written, so a refused name leaves the repository untouched.
@@ -25,7 +28,8 @@ from typing import Any
 import yaml
 
 from shared.errors import ConnectorError
-from shared.tooling.catalog import ROOT, load_catalog, validate
+from shared.tooling.catalog import load_catalog, validate
+from shared.tooling.package_data import checkout_root, package_data
 
 TEMPLATE_NAME = "my_api"
 TEMPLATES_DIR = "templates"
@@ -47,7 +51,7 @@ class Renamer:
     """Renames one connector's identifiers to another's in code and paths:
     `crm` -> `foo` (modules, strings, config keys, `crm_source`), `Crm` -> `Foo` (class
     names), `CRM` -> `FOO` (environment variables), the title, and the repository's own
-    paths (`tests/fakes/crm.py`), but never inside a URL path (`/crm/v3`) or another
+    paths (`connectors/sandbox/crm.py`), but never inside a URL path (`/crm/v3`) or another
     identifier (`incident_crm`)."""
 
     old: str
@@ -103,13 +107,13 @@ class Plan:
 
 def _in_repository_path(name: str) -> str:
     """`name` inside a path of this repository (`connectors/crm/`, `cassettes/crm/`,
-    `tests/fakes/crm.py`, `test_crm.py`, `test_crm_loopback.py`), which, unlike a URL
-    path, is renamed."""
+    `connectors/sandbox/crm.py`, `test_crm.py`, `test_crm_loopback.py`), which, unlike a
+    URL path, is renamed."""
     escaped = re.escape(name)
     suffixes = "|".join(re.escape(suffix) for suffix in TEST_SUFFIXES)
     return (
         rf"(?<=connectors/){escaped}(?=[/.])|(?<=cassettes/){escaped}(?=/)"
-        rf"|(?<=fakes/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:{suffixes})\.py)"
+        rf"|(?<=sandbox/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:{suffixes})\.py)"
     )
 
 
@@ -127,7 +131,11 @@ def title_of(name: str) -> str:
 #: this repository's own top-level packages and folders a connector must not be named after
 PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
 #: the packages in connectors/ that are not connectors (every other one is in catalog.yml)
-TOOLING_PACKAGES = ("cli",)
+TOOLING_PACKAGES = ("cli", "sandbox")
+#: where a connector's fake server lives: connectors/sandbox/<name>.py
+SANDBOX = Path("connectors", "sandbox")
+#: the sandbox's own modules, which no connector may be named after
+SANDBOX_MODULES = ("base",)
 
 
 def shadowed_module(name: str) -> str | None:
@@ -158,19 +166,24 @@ def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
     if name in TOOLING_PACKAGES:
         raise ScaffoldError(
             f"connector name `{name}` is refused: connectors/{name}/ is the catalog's "
-            f"command-line tooling, not a connector; choose another, e.g. {name}_api"
+            f"tooling, not a connector; choose another, e.g. {name}_api"
+        )
+    if name in SANDBOX_MODULES:
+        raise ScaffoldError(
+            f"connector name `{name}` is refused: {(SANDBOX / name).as_posix()}.py is what "
+            f"every fake server shares; choose another, e.g. {name}_api"
         )
     shadowed = shadowed_module(name)
     if shadowed:
         raise ScaffoldError(
             f"connector name `{name}` is refused: it is the name of {shadowed}, and the "
-            f"connector's modules (connectors/{name}/, tests/fakes/{name}.py) would shadow "
+            f"connector's modules (connectors/{name}/, connectors/sandbox/{name}.py) would shadow "
             f"`import {name}`; choose another, e.g. {name}_api"
         )
     taken = [
         root / "connectors" / name,
         root / "connectors" / f"{name}.py",
-        root / "tests" / "fakes" / f"{name}.py",
+        root / SANDBOX / f"{name}.py",
         *(root / "tests" / "connectors" / f"test_{name}{suffix}.py" for suffix in TEST_SUFFIXES),
         root / "cassettes" / name,
     ]
@@ -192,11 +205,11 @@ def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Pat
     files: list[Path] = []
     for folder in (root / "connectors" / name, root / "cassettes" / name):
         files += [path for path in folder.rglob("*") if path.is_file()]
-    fakes = root / "tests" / "fakes"
-    files += [p for p in fakes.glob(f"{name}.py")]
-    files += [p for p in fakes.glob(f"{name}_*.py") if own(p.stem)]
-    if (fakes / name).is_dir():
-        files += [path for path in (fakes / name).rglob("*") if path.is_file()]
+    sandbox = root / SANDBOX
+    files += [p for p in sandbox.glob(f"{name}.py")]
+    files += [p for p in sandbox.glob(f"{name}_*.py") if own(p.stem)]
+    if (sandbox / name).is_dir():
+        files += [path for path in (sandbox / name).rglob("*") if path.is_file()]
     tests = root / "tests" / "connectors"
     files += [p for p in tests.glob(f"test_{name}.py")]
     files += [p for p in tests.glob(f"test_{name}_*.py") if own(p.stem[len("test_") :])]
@@ -207,13 +220,38 @@ def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Pat
     )
 
 
+def project_root() -> Path:
+    """Where `connectors new` writes: the checkout this package runs from, or the current
+    folder when the package is installed from a wheel."""
+    return checkout_root() or Path.cwd()
+
+
 def _raw_entries(root: Path) -> list[dict[str, Any]]:
-    return yaml.safe_load((root / "catalog.yml").read_text(encoding="utf-8"))["connectors"]
+    """The entries of `root`'s catalog.yml (none before the first connector of a folder)."""
+    path = root / "catalog.yml"
+    if not path.exists():
+        return []
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["connectors"]
+
+
+def taken_names(root: Path) -> list[str]:
+    """The connectors a new one must not be named after: `root`'s and the catalog's this
+    command reads (the installed one, when writing into a folder of one's own)."""
+    names = load_catalog().names
+    if (root / "catalog.yml").exists():
+        names += load_catalog(root / "catalog.yml").names
+    return list(dict.fromkeys(names))
+
+
+def template_folder(root: Path) -> Path:
+    """The template: `root`'s own when it has one (a checkout), else the installed copy."""
+    own = root / TEMPLATES_DIR / TEMPLATE_NAME
+    return own if own.is_dir() else package_data(TEMPLATES_DIR) / TEMPLATE_NAME
 
 
 def plan_template(name: str, root: Path) -> Plan:
     """The files and catalog entry of a new connector made from the template."""
-    template = root / TEMPLATES_DIR / TEMPLATE_NAME
+    template = template_folder(root)
     entry = yaml.safe_load((template / TEMPLATE_ENTRY).read_text(encoding="utf-8"))
     renamer = Renamer(TEMPLATE_NAME, name, entry["title"], title_of(name))
     files = [
@@ -248,7 +286,10 @@ def plan_clone(name: str, original: str, root: Path, catalog_names: list[str]) -
         for relative in connector_files(original, root, catalog_names)
     ]
     if not any(file.target.parts[:2] == ("connectors", name) for file in files):
-        raise ScaffoldError(f"connector `{original}` has no package connectors/{original}/")
+        raise ScaffoldError(
+            f"connector `{original}` has no package connectors/{original}/ in {root}; "
+            "--from copies a connector's files from a checkout of the catalog"
+        )
     description = f"A copy of `{original}`: {' '.join(entry['description'].split())}"
     return Plan(files, _renamed_entry(entry, renamer, description), renamer)
 
@@ -294,15 +335,19 @@ def _flow(value: Any) -> str:
     return dumped.strip()[1:-1]
 
 
-def create_connector(name: str, original: str | None = None, root: Path = ROOT) -> list[Path]:
+def create_connector(
+    name: str, original: str | None = None, root: Path | None = None
+) -> list[Path]:
     """Create connector `name` from the template (or as a copy of `original`) in the
-    repository at `root`; return the files written (relative to `root`).
+    repository at `root` (default: `project_root()`); return the files written
+    (relative to `root`).
 
     Raises:
         ScaffoldError: the name is invalid or taken, or `original` is unknown; nothing
             has been written.
     """
-    catalog_names = load_catalog(root / "catalog.yml").names
+    root = root if root is not None else project_root()
+    catalog_names = taken_names(root)
     check_name(name, root, catalog_names)
     if original is None:
         plan = plan_template(name, root)
@@ -333,8 +378,10 @@ def create_connector(name: str, original: str | None = None, root: Path = ROOT) 
 
 
 def _append_to_catalog(path: Path, entry_text: str) -> None:
-    current = path.read_text(encoding="utf-8")
+    current = path.read_text(encoding="utf-8") if path.exists() else "connectors:\n"
     separator = "" if current.endswith("\n") else "\n"
+    if not path.exists():
+        path.write_text(current, encoding="utf-8")
     with path.open("a", encoding="utf-8") as catalog:
         catalog.write(separator + entry_text)
 

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 
 from shared.redaction import Redactor
+from shared.tooling.package_data import package_data
 
 REDACTED = "REDACTED"
 CREDENTIAL_HEADERS = frozenset(
@@ -42,7 +43,8 @@ CREDENTIAL_FIELDS = frozenset(
     {*SENSITIVE_PARAMS, "client_id", "client_secret", "refresh_token", "id_token", "hapikey"}
 )
 VOLATILE_HEADERS = frozenset({"date", "server", "x-request-id", "connection", "keep-alive"})
-CASSETTES_DIR = Path(__file__).resolve().parents[2] / "cassettes"
+#: the checkout's `cassettes/`, or the copy an installed wheel carries
+CASSETTES_DIR = package_data("cassettes")
 
 
 @dataclass

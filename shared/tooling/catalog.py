@@ -24,10 +24,12 @@ import yaml
 
 from shared.errors import ConnectorError
 from shared.tooling.cassettes import cassette_path
+from shared.tooling.package_data import package_data
 
 #: the repository (this file is shared/tooling/catalog.py)
 ROOT = Path(__file__).resolve().parents[2]
-CATALOG_PATH = ROOT / "catalog.yml"
+#: the checkout's `catalog.yml`, or the copy an installed wheel carries
+CATALOG_PATH = package_data("catalog.yml")
 SCHEMA_PATH = Path(__file__).resolve().parent / "catalog.schema.json"
 
 
@@ -293,11 +295,11 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        if default:  # an install from a wheel ships the packages, not the catalog files
+        if default:  # a wheel carries it (setup.py); an install without it is broken
             raise CatalogError(
-                f"no catalog at {path}: the catalog, its cassettes and templates live in "
-                "the repository, not in an installed package; run from a checkout of the "
-                "catalog: pip install -e ."
+                f"no catalog at {path}: this installation lacks the catalog's files; "
+                "reinstall the package (pip install --force-reinstall), or run from a "
+                "checkout: pip install -e ."
             ) from None
         raise CatalogError(f"no catalog at {path}") from None
     except yaml.YAMLError as exc:

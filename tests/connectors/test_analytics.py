@@ -10,10 +10,7 @@ import dlt
 import yaml
 
 from connectors.analytics import analytics_source
-from shared.loading import run_source
-from shared.tooling.cassettes import cassette_path, replaying
-from tests.dataset import columns, count, loaded_file_formats, query
-from tests.fakes.analytics import (
+from connectors.sandbox.analytics import (
     API_KEY,
     CLIENT_ID,
     CLIENT_SECRET,
@@ -22,6 +19,9 @@ from tests.fakes.analytics import (
     TOKEN_PREFIX,
     AnalyticsFake,
 )
+from shared.loading import run_source
+from shared.tooling.cassettes import cassette_path, replaying
+from tests.dataset import columns, count, loaded_file_formats, query
 from tests.recording import replay
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog.yml"

@@ -12,11 +12,7 @@ import pytest
 from requests import Response
 
 from connectors.analytics import analytics_source, retry_policy
-from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
-from shared.loading import run_source
-from tests.dataset import count, query
-from tests.failures import root_cause
-from tests.fakes.analytics import (
+from connectors.sandbox.analytics import (
     API_KEY,
     API_KEY_AUTH,
     CLIENT_ID,
@@ -25,7 +21,11 @@ from tests.fakes.analytics import (
     TOKEN_PREFIX,
     AnalyticsFake,
 )
-from tests.fakes.base import Fault, LoggedRequest
+from connectors.sandbox.base import Fault, LoggedRequest
+from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
+from shared.loading import run_source
+from tests.dataset import count, query
+from tests.failures import root_cause
 
 pytestmark = pytest.mark.loopback
 PAGE_VIEWS = {"name": "page_views", "path": "/v1/pageviews"}

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 import dlt
 import pytest
 
+from connectors.sandbox.crm import RECORDING
 from shared.loading import run_source
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.fakes.crm import RECORDING
 from tests.recording import replay
 
 EXPECTED_ROWS = {

@@ -15,10 +15,10 @@ from dlt.common.pipeline import PipelineContext
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.crm import crm_source
+from connectors.sandbox.base import Fault
+from connectors.sandbox.crm import TOKEN, CrmFake, stamp
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.fakes.base import Fault
-from tests.fakes.crm import TOKEN, CrmFake, stamp
 
 FAST = {"requests_per_minute": 60_000}
 DELETED_AT = datetime(2024, 6, 1, 12, 0, 0, tzinfo=timezone.utc)

@@ -14,11 +14,11 @@ import dlt
 import pytest
 
 from connectors.crm import crm_source
+from connectors.sandbox.crm import RECORDING, CrmFake
 from shared.errors import AuthenticationError
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import count, query
 from tests.failures import root_cause
-from tests.fakes.crm import RECORDING, CrmFake
 from tests.recording import replay
 
 FAST_PATH = dataclasses.replace(

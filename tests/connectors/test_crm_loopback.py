@@ -12,13 +12,13 @@ import dlt
 import pytest
 
 from connectors.crm import crm_source
+from connectors.sandbox.base import Fault
+from connectors.sandbox.crm import TOKEN, CrmFake
 from shared.errors import AuthenticationError, ForeignOriginError, RequestFailedError
 from shared.loading import run_source
 from shared.rest.builder import MAX_TABLE_NESTING
 from tests.dataset import count, query
 from tests.failures import root_cause
-from tests.fakes.base import Fault
-from tests.fakes.crm import TOKEN, CrmFake
 from tests.pacing import recorded_pacing_waits
 
 FAST = {"requests_per_minute": 60_000}

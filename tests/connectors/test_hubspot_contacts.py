@@ -10,9 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dlt
 
-from shared.tooling.cassettes import cassette_path, replaying
-from tests.dataset import columns, count, loaded_file_formats, query
-from tests.fakes.hubspot_contacts import (
+from connectors.sandbox.hubspot_contacts import (
     LIST_PATH,
     RECORDING,
     SEARCH_PATH,
@@ -20,6 +18,8 @@ from tests.fakes.hubspot_contacts import (
     epoch_ms,
     parse_stamp,
 )
+from shared.tooling.cassettes import cassette_path, replaying
+from tests.dataset import columns, count, loaded_file_formats, query
 from tests.recording import replay
 
 CONTRACT_COLUMNS = {

@@ -13,10 +13,10 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.hubspot_contacts import hubspot_contacts_source
+from connectors.sandbox.base import Fault
+from connectors.sandbox.hubspot_contacts import FAST, LIST_PATH, TOKEN, HubSpotContactsFake
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.fakes.base import Fault
-from tests.fakes.hubspot_contacts import FAST, LIST_PATH, TOKEN, HubSpotContactsFake
 
 ARCHIVED_AT = datetime(2024, 7, 1, 8, 30, 0, tzinfo=timezone.utc)
 

@@ -17,13 +17,8 @@ import requests
 
 import connectors.hubspot_contacts as hubspot_contacts
 from connectors.hubspot_contacts import hubspot_contacts_source, policy_window
-from shared.errors import AuthenticationError, ConfigurationError, ConnectorError
-from shared.http.retries import RetryPolicy
-from shared.loading import run_source
-from tests.dataset import columns, count, query
-from tests.failures import root_cause
-from tests.fakes.base import Fault
-from tests.fakes.hubspot_contacts import (
+from connectors.sandbox.base import Fault
+from connectors.sandbox.hubspot_contacts import (
     FAST,
     LIST_PATH,
     SEARCH_PATH,
@@ -32,6 +27,11 @@ from tests.fakes.hubspot_contacts import (
     parse_stamp,
     stamp_ms,
 )
+from shared.errors import AuthenticationError, ConfigurationError, ConnectorError
+from shared.http.retries import RetryPolicy
+from shared.loading import run_source
+from tests.dataset import columns, count, query
+from tests.failures import root_cause
 from tests.pacing import recorded_pacing_waits
 
 pytestmark = pytest.mark.loopback

@@ -10,15 +10,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import dlt
 
-from shared.tooling.cassettes import cassette_path, replaying
-from tests.dataset import columns, count, loaded_file_formats, query
-from tests.fakes.incident_analytics import (
+from connectors.sandbox.incident_analytics import (
     RECORDING,
     STAMP,
     IncidentAnalyticsFake,
     millis,
     parse_stamp,
 )
+from shared.tooling.cassettes import cassette_path, replaying
+from tests.dataset import columns, count, loaded_file_formats, query
 from tests.recording import replay
 
 TABLES = ("users", "teams", "services", "integrations", "incidents", "alerts")

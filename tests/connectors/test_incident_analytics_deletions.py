@@ -12,10 +12,10 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.incident_analytics import incident_analytics_source
+from connectors.sandbox.base import Fault
+from connectors.sandbox.incident_analytics import TOKEN, IncidentAnalyticsFake
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.fakes.base import Fault
-from tests.fakes.incident_analytics import TOKEN, IncidentAnalyticsFake
 
 
 @pytest.fixture

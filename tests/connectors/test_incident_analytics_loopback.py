@@ -17,13 +17,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.incident_analytics import incident_analytics_source
-from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
-from shared.loading import run_source
-from shared.rest.keyset import KeysetPagingError
-from tests.dataset import count, query
-from tests.failures import root_cause
-from tests.fakes.base import Fault
-from tests.fakes.incident_analytics import (
+from connectors.sandbox.base import Fault
+from connectors.sandbox.incident_analytics import (
     EPOCH,
     OFFSET_CAP,
     TOKEN,
@@ -34,6 +29,11 @@ from tests.fakes.incident_analytics import (
     parse_stamp,
     record_id,
 )
+from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
+from shared.loading import run_source
+from shared.rest.keyset import KeysetPagingError
+from tests.dataset import count, query
+from tests.failures import root_cause
 
 pytestmark = pytest.mark.loopback
 

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import dlt
 import pytest
 
+from connectors.sandbox.project_tracker import RECORDING, ProjectTrackerFake
 from shared.loading import duckdb_pipeline
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.fakes.project_tracker import RECORDING, ProjectTrackerFake
 from tests.recording import replay
 
 # counts of the recorded fake's data (ProjectTrackerFake() defaults: 6 epics, 2 stories each,

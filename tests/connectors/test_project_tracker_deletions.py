@@ -12,9 +12,9 @@ import dlt
 import pytest
 
 from connectors.project_tracker import project_tracker_source
+from connectors.sandbox.project_tracker import API_KEY, ProjectTrackerFake
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.fakes.project_tracker import API_KEY, ProjectTrackerFake
 
 
 @pytest.fixture

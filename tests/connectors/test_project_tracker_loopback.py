@@ -16,19 +16,19 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 import connectors.project_tracker as connector
 from connectors.project_tracker import project_tracker_source
 from connectors.project_tracker.settings import REQUESTS_PER_MINUTE
-from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
-from shared.http.rate_limit import RateLimit
-from shared.loading import run_source
-from tests.dataset import count, query
-from tests.failures import root_cause
-from tests.fakes.base import Fault
-from tests.fakes.project_tracker import (
+from connectors.sandbox.base import Fault
+from connectors.sandbox.project_tracker import (
     API_KEY,
     SEARCH_CAP,
     ProjectTrackerFake,
     decode_token,
     encode_token,
 )
+from shared.errors import AuthenticationError, ConfigurationError, RequestFailedError
+from shared.http.rate_limit import RateLimit
+from shared.loading import run_source
+from tests.dataset import count, query
+from tests.failures import root_cause
 
 #: pacing is not the point of most tests here
 UNPACED = 60_000

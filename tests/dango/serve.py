@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from tests.recording import load_recording
+from connectors.sandbox import load_recording
 
 
 def main(argv: list[str]) -> int:

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from connectors.cli import dango, main, snippets
+from connectors.sandbox import load_recording
 from shared.loading import run_source
 from shared.tooling.catalog import ROOT, ConnectorEntry, load_catalog
 from tests.dataset import query
-from tests.recording import load_recording
 
 CATALOG = load_catalog()
 

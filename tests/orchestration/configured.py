@@ -3,40 +3,23 @@ variables), the way a deployment configures it: nothing passed in code."""
 
 from __future__ import annotations
 
-import importlib
-import json
 from typing import Any
 
 import pytest
 
-from tests.recording import Recording
+from connectors.cli.serve import environment
+from connectors.sandbox import load_recording as recording
 
 CONNECTORS = ["crm", "incident_analytics", "project_tracker", "hubspot_contacts", "analytics"]
 
-
-def recording(name: str) -> Recording:
-    """The connector's recording: its fake, fake credentials and offline arguments."""
-    return importlib.import_module(f"tests.fakes.{name}").RECORDING
+__all__ = ["CONNECTORS", "configure", "environment", "recording", "source_settings"]
 
 
 def source_settings(name: str, base_url: str) -> dict[str, Any]:
-    """The first recorded step's credentials and arguments, and `base_url`."""
+    """The first recorded step's credentials and arguments (what `connectors serve`
+    prints), the offline arguments, and `base_url`."""
     rec = recording(name)
-    step = rec.steps[0]
-    return {
-        **rec.step_credentials(step),
-        **rec.offline_kwargs,
-        **step.source_kwargs,
-        "base_url": base_url,
-    }
-
-
-def environment(name: str, settings: dict[str, Any]) -> dict[str, str]:
-    """`sources.<name>.<key>` for each setting, as environment variables."""
-    return {
-        f"SOURCES__{name.upper()}__{key.upper()}": v if isinstance(v, str) else json.dumps(v)
-        for key, v in settings.items()
-    }
+    return {**rec.sandbox_arguments(), **rec.offline_kwargs, "base_url": base_url}
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, name: str, settings: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.crm import TOKEN, CrmFake
+from connectors.sandbox.crm import TOKEN, CrmFake
 from tests.orchestration import pacing_worker
 
 pytestmark = pytest.mark.orchestrators

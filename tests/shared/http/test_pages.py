@@ -11,6 +11,7 @@ import requests
 import responses
 from dlt.sources.helpers.rest_client import RESTClient
 
+from connectors.sandbox.base import HTML_ERROR_PAGE, INVALID_UTF8, TOO_DEEP
 from shared.errors import InvalidResponseError
 from shared.http.auth import api_key_query
 from shared.http.pages import PageCheck, find_page_check
@@ -20,7 +21,6 @@ from shared.redaction import Redactor
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import SinglePagePaginator
 from tests.failures import root_cause
-from tests.fakes.base import HTML_ERROR_PAGE, INVALID_UTF8, TOO_DEEP
 
 BASE_URL = "https://api.example.com"
 KEY = "key-7a6b5c4d3e2f"

@@ -17,6 +17,7 @@ import urllib3.exceptions
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.base import FakeServer, Fault
 from shared.errors import (
     ConfigurationError,
     ForeignOriginError,
@@ -32,7 +33,6 @@ from shared.http.session import DEFAULT_TIMEOUT, ConnectorSession
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import HeaderLinkPaginator
 from tests.failures import root_cause
-from tests.fakes.base import FakeServer, Fault
 
 BASE_URL = "https://api.example.com"
 FOREIGN = "https://cdn.elsewhere.example"

@@ -16,6 +16,7 @@ from vcr.serializers import yamlserializer
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.sandbox.base import FakeServer
 from shared.http.auth import oauth2_client_credentials
 from shared.http.session import ConnectorSession
 from shared.redaction import Redactor
@@ -27,7 +28,6 @@ from shared.tooling.cassettes import (
     recording,
     replaying,
 )
-from tests.fakes.base import FakeServer
 
 RECORDED = "http://127.0.0.1:5123"
 CANONICAL = "https://api.example.com"

@@ -1,7 +1,7 @@
 """My API: users in full, orders merged incrementally on `updated_at`.
 
 Start here: edit the resource table and `settings.py`, then the fake server
-(tests/fakes/my_api.py), re-record the cassettes with `make record-connector NAME=my_api`,
+(connectors/sandbox/my_api.py), re-record the cassettes with `make record-connector NAME=my_api`,
 describe the real API in the catalog entry (`api`, `base_url`) and run `make readme`.
 """
 

@@ -11,10 +11,10 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.my_api import my_api_source
+from connectors.sandbox.my_api import PAGE_SIZE, RECORDING, MyApiFake
 from shared.errors import AuthenticationError
 from shared.loading import run_source
 from tests.dataset import count, query
-from tests.fakes.my_api import PAGE_SIZE, RECORDING, MyApiFake
 from tests.recording import replay
 
 RECORDED = MyApiFake()  # the data the cassettes were recorded from (not started)

@@ -1,4 +1,4 @@
-"""Fake project-tracking API honouring ../shared/api-contracts/project_tracker.md (seed 004)."""
+"""Fake project-tracking API speaking the project_tracker connector's API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 EPOCH = datetime(2024, 5, 6, 8, 0, 0, tzinfo=timezone.utc)
 API_KEY = "pt-fake-api-key-5c1b0e9d7a3f"
@@ -60,7 +60,7 @@ class ProjectTrackerFake(FakeServer):
         group_stories_cap: the most stories `groups/{group_id}/stories` returns a request
             (its default and maximum `limit`; the real API's is 1,000).
         undated: leave `updated_at` out, or null, on a few records of the types the
-            contract names (epics, stories, members, labels, files, epic_workflow).
+            API names (epics, stories, members, labels, files, epic_workflow).
         api_key: the accepted key; `header` is the header it must come in.
         latency: seconds every response is delayed.
     """
@@ -132,7 +132,7 @@ class ProjectTrackerFake(FakeServer):
                         **story_lists(n),
                     )
                 )
-        # stories outside every epic: the contract's "a story need not belong to an epic"
+        # stories outside every epic: the API's "a story need not belong to an epic"
         for where in ["group"] * group_only_stories + ["iteration"] * iteration_only_stories:
             n = len(self.stories)
             self.stories.append(
@@ -236,7 +236,7 @@ class ProjectTrackerFake(FakeServer):
         self.lists[key][:] = [row for row in self.lists[key] if row["id"] != id_]
 
     def leave_undated(self) -> None:
-        """Leave `updated_at` out of, or null on, one record of each type the contract
+        """Leave `updated_at` out of, or null on, one record of each type the API
         names: a real API may send such records, and they must load."""
         targets = [
             ("epics", self.epics[-1:], "missing"),
@@ -282,7 +282,7 @@ class ProjectTrackerFake(FakeServer):
             with self._in_flight_lock:
                 self.in_flight -= 1
 
-    # -- contract behaviour ------------------------------------------------------------
+    # -- the API's behaviour ----------------------------------------------------------
     def authorized(self, request: Request) -> bool:
         sent = self.sent_header(request, self.header)
         return sent is not None and sent[1] == self.api_key
@@ -403,7 +403,7 @@ def decode_token(token: str) -> int:
 
 def _recording() -> Any:
     from connectors.project_tracker import project_tracker_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="project_tracker",

@@ -4,7 +4,6 @@ thread, a request log, injected faults, optional latency and a rolling-window li
 from __future__ import annotations
 
 import json
-import logging
 import re
 import socket
 import struct
@@ -26,8 +25,6 @@ PLAIN_HEADERS = frozenset(
     {"host", "user-agent", "accept", "accept-encoding", "connection", "content-length"}
 )
 
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
 #: a fake's own class, so `with CrmFake() as fake` types `fake` as a `CrmFake`
 FakeT = TypeVar("FakeT", bound="FakeServer")
 
@@ -37,13 +34,17 @@ RAW_HEADERS = "fake.raw_headers"
 
 class RawHeadersHandler(WSGIRequestHandler):
     """werkzeug's dev server drops request headers whose names contain `_` (WSGI cannot
-    tell `api_key` from `api-key`); contracts such as `api_key: <key>` need them, so keep
+    tell `api_key` from `api-key`); APIs such as `api_key: <key>` need them, so keep
     the headers exactly as sent (read them with `FakeServer.sent_header`)."""
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
         environ[RAW_HEADERS] = list(self.headers.items())
         return environ
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One log line per request is noise in tests and in `connectors serve`; errors
+        are still logged."""
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         # a fault that answered on the socket itself (or a client that left): this
@@ -201,10 +202,25 @@ class FakeServer:
         self.url_map = Map(self.rules())
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> FakeServer:
-        self._server = make_server(
-            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=RawHeadersHandler
-        )
+    def start(self, port: int = 0) -> FakeServer:
+        """Serve on 127.0.0.1:`port` (0: a free port) in a daemon thread.
+
+        Raises:
+            OSError: the port is taken (errno EADDRINUSE).
+        """
+        # bound here, not by werkzeug: on a taken port it prints and exits the process
+        listener = socket.create_server(("127.0.0.1", port))
+        try:
+            self._server = make_server(
+                "127.0.0.1",
+                port,
+                self.wsgi,
+                threaded=True,
+                request_handler=RawHeadersHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # werkzeug serves on a duplicate of it
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -227,7 +243,7 @@ class FakeServer:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     @property
     def base_url(self) -> str:

@@ -1,4 +1,4 @@
-"""Fake analytics API honouring ../shared/api-contracts/analytics.md (seed 003).
+"""Fake analytics API speaking the analytics connector's API.
 
 Offset-paged lists (`?offset=&limit=`, `{"data": [...]}`, no total) behind either an
 api key (query parameter or header `api_key`) or OAuth2 client-credentials bearer
@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 EPOCH = datetime(2024, 5, 1, 8, 0, 0, tzinfo=timezone.utc)
 API_KEY = "analytics-fake-api-key-5f3a9c"
@@ -23,7 +23,7 @@ CLIENT_ID = "analytics-fake-client-id-71b2"
 CLIENT_SECRET = "analytics-fake-client-secret-e4d8"
 TOKEN_PREFIX = "analytics-fake-access-token-"
 TOKEN_PATH = "/oauth/token"
-#: the contract's fractional-second digits vary: none, 2, 3 or 6
+#: the API's fractional-second digits vary: none, 2, 3 or 6
 FRACTIONS = ("", ".25", ".125", ".123456")
 LISTS = {"events": "/v1/events", "users": "/v1/users", "page_views": "/v1/pageviews"}
 KEY_HEADER = "api_key"
@@ -250,7 +250,7 @@ LIVE_OAUTH_AUTH = {
 
 def _recording() -> Any:
     from connectors.analytics import analytics_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="analytics",

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 API_KEY = "my_api-fake-api-key-0123456789"
@@ -88,7 +88,7 @@ class MyApiFake(FakeServer):
 
 def _recording() -> Any:
     from connectors.my_api import my_api_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="my_api",

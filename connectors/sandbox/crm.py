@@ -1,4 +1,4 @@
-"""Fake CRM API honouring ../shared/api-contracts/crm.md (seed 001)."""
+"""Fake CRM API speaking the crm connector's API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer, FixedWindowBudget, RawHeadersHandler
+from connectors.sandbox.base import FakeServer, FixedWindowBudget, RawHeadersHandler
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 TOKEN = "crm-fake-bearer-token-0123456789"
@@ -87,7 +87,7 @@ class CrmFake(FakeServer):
         self.vanished: set[int] = set()
         self.next_link_origin: str | None = None
         self.rate_limit = 1000
-        #: the budget every response reports (contract, "Rate limit"); `enforce_budget`
+        #: the budget every response reports (the API's rate limit); `enforce_budget`
         #: makes the fake refuse requests beyond it
         self.budget = FixedWindowBudget(
             self.rate_limit, 60.0, enforce=False, clock=self.server_time
@@ -168,8 +168,8 @@ class CrmFake(FakeServer):
             ),
         ]
 
-    def start(self) -> CrmFake:
-        super().start()
+    def start(self, port: int = 0) -> CrmFake:
+        super().start(port)
         self._server.RequestHandlerClass = ServerClockHandler
         return self
 
@@ -182,7 +182,7 @@ class CrmFake(FakeServer):
     def clock_offset(self, seconds: float | None) -> None:
         self._server.clock_offset = seconds
 
-    # -- contract behaviour ------------------------------------------------------------
+    # -- the API's behaviour ----------------------------------------------------------
     def authorized(self, request: Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"
 
@@ -193,7 +193,7 @@ class CrmFake(FakeServer):
 
     def enforce_budget(self, requests: int, seconds: float) -> FixedWindowBudget:
         """Allow `requests` per fixed window of `seconds` and refuse the rest: `429` with
-        the contract's body and headers, no `Retry-After`."""
+        the API's body and headers, no `Retry-After`."""
         self.rate_limit = requests
         self.budget = FixedWindowBudget(requests, seconds, clock=self.server_time)
         return self.budget
@@ -367,7 +367,7 @@ class CrmFake(FakeServer):
 
 def _recording() -> Any:
     from connectors.crm import crm_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="crm",

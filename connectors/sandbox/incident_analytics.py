@@ -1,9 +1,9 @@
-"""Fake incident-management API honouring ../shared/api-contracts/incident_analytics.md
-(seed 002): `GenieKey` auth, `{data, took, requestId, paging}` envelopes, absolute
-`paging.next` links, the `query=updatedAt>=<epoch ms>[ AND createdAt>=<epoch ms>]` filter,
-the incident sort fields (`sort=updatedAt` on incidents is refused with 422), the 20,000
-offset cap and timestamps with 0, 2, 3 or 6 fractional digits. A test can change a record
-between two pages (`between_pages`).
+"""Fake incident-management API (Opsgenie-shaped): `GenieKey` auth, `{data, took,
+requestId, paging}` envelopes, absolute `paging.next` links, the
+`query=updatedAt>=<epoch ms>[ AND createdAt>=<epoch ms>]` filter, the incident sort
+fields (`sort=updatedAt` on incidents is refused with 422), the 20,000 offset cap and
+timestamps with 0, 2, 3 or 6 fractional digits. A test can change a record between two
+pages (`between_pages`).
 
 Everything it serves is deterministic (UUIDv5 ids, `took` and `requestId` derived from
 the request), so re-recording the cassettes gives the same bytes.
@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 TOKEN = "incident-analytics-fake-api-token-3f9c2a"
 SCHEME = "GenieKey"
@@ -32,7 +32,7 @@ FRACTION_DIGITS = (0, 2, 3, 6)
 OFFSET_CAP = 20_000
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
-#: the query filters the contract documents: `<field>>=<epoch ms>`, joined by ` AND `
+#: the query filters the API documents: `<field>>=<epoch ms>`, joined by ` AND `
 QUERY_CLAUSE = re.compile(r"^(updatedAt|createdAt)>=(\d+)$")
 #: the sort fields the real incidents API documents (no `updatedAt`)
 INCIDENT_SORT_FIELDS = ("createdAt", "tinyId", "message", "status", "isSeen", "owner")
@@ -184,13 +184,13 @@ class RecordStream(Sequence[dict[str, Any]]):
     def __init__(
         self, count: int, per_milli: int = 1, start: datetime = EPOCH, kind: str = "stream-alert"
     ) -> None:
-        self.count = count
+        self.size = count
         self.kind = kind
         self.per_milli = per_milli
         self.start_millis = millis(start)
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -200,14 +200,14 @@ class RecordStream(Sequence[dict[str, Any]]):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return [self._make(i) for i in range(*index.indices(self.count))]
-        if not 0 <= index < self.count:
+            return [self._make(i) for i in range(*index.indices(self.size))]
+        if not 0 <= index < self.size:
             raise IndexError(index)
         return self._make(index)
 
     def first_at_or_after(self, at_millis: int) -> int:
         """Index of the first record stamped at or after `at_millis`."""
-        return min(self.count, max(0, (at_millis - self.start_millis) * self.per_milli))
+        return min(self.size, max(0, (at_millis - self.start_millis) * self.per_milli))
 
     def _make(self, i: int) -> dict[str, Any]:
         within = i % self.per_milli if self.per_milli <= 1000 else 0
@@ -284,7 +284,7 @@ class IncidentAnalyticsFake(FakeServer):
     def newest_updated(self, kind: str) -> datetime:
         return max(parse_stamp(row["updatedAt"]) for row in self.data[kind])
 
-    # -- contract behaviour ------------------------------------------------------------
+    # -- the API's behaviour ----------------------------------------------------------
     def authorized(self, request: Request) -> bool:
         return request.headers.get("Authorization") == f"{self.scheme} {self.token}"
 
@@ -456,7 +456,7 @@ class _Window(Sequence[dict[str, Any]]):
 
 def _recording() -> Any:
     from connectors.incident_analytics import incident_analytics_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="incident_analytics",

@@ -1,8 +1,7 @@
-"""Fake HubSpot CRM v3 contacts API honouring ../shared/api-contracts/hubspot_contacts.md
-(seed 000): the list, and the search with its 10,000-result cap and its lagging index (a
-write becomes searchable `index_lag` seconds later; until then the search sees the
-contact as it was, or not at all if it is new). A test can change a contact between two
-pages (`between_pages`)."""
+"""Fake HubSpot CRM v3 contacts API: the list, and the search with its 10,000-result cap
+and its lagging index (a write becomes searchable `index_lag` seconds later; until then
+the search sees the contact as it was, or not at all if it is new). A test can change a
+contact between two pages (`between_pages`)."""
 
 from __future__ import annotations
 
@@ -12,13 +11,13 @@ import time
 import uuid
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.base import FakeServer
+from connectors.sandbox.base import FakeServer
 
 TOKEN = "pat-na1-fake-hubspot-token-0123456789"
 CREATED_FROM = datetime(2023, 10, 26, 17, 55, 48, 301000, tzinfo=timezone.utc)
@@ -29,7 +28,7 @@ SEARCH_PATH = "/crm/v3/objects/contacts/search"
 ALWAYS_RETURNED = ("createdate", "lastmodifieddate", "hs_object_id")
 SEARCH_CAP = 10_000
 LIFECYCLE_STAGES = ("subscriber", "lead", "customer")
-#: 429 bodies per policy (contract: Rate limits)
+#: 429 bodies per policy (the API's rate limits)
 POLICY_MESSAGES = {
     "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
     "SECONDLY": "You have reached your secondly limit.",
@@ -108,7 +107,7 @@ class HubSpotContactsFake(FakeServer):
             contact["archived"] = True
             contact["archivedAt"] = contact["updatedAt"]
         self.search_window: tuple[int, float] | None = None
-        #: the rolling budget non-search responses report (contract, "Rate limits"): the
+        #: the rolling budget non-search responses report (the API's rate limits): the
         #: window enforced with `enforce_window`, else 100 per 10 s (only reported)
         self.reported_budget = (100, 10.0)
         #: False: no budget headers; a dict: these values instead (faults)
@@ -153,7 +152,7 @@ class HubSpotContactsFake(FakeServer):
                 seen.append(stale)
         return seen
 
-    # -- contract behaviour ------------------------------------------------------------
+    # -- the API's behaviour ----------------------------------------------------------
     def correlation_id(self) -> str:
         """A per-request id, deterministic so recorded error bodies repeat byte for byte."""
         return str(uuid.UUID(int=len(self.requests)))
@@ -279,7 +278,7 @@ class HubSpotContactsFake(FakeServer):
         for sort in reversed(query.get("sorts") or []):
             rows.sort(key=lambda c: int(c["id"]))
             rows.sort(
-                key=lambda c, name=sort["propertyName"]: self.sort_key(c, name),
+                key=partial(self.sort_key, name=sort["propertyName"]),
                 reverse=sort.get("direction") == "DESCENDING",
             )
         wanted = query.get("properties") or []
@@ -411,7 +410,7 @@ FAST = {"requests_per_ten_seconds": 100_000, "search_requests_per_second": 100_0
 
 def _recording() -> Any:
     from connectors.hubspot_contacts import hubspot_contacts_source
-    from tests.recording import Recording, Step
+    from shared.tooling.recordings import Recording, Step
 
     return Recording(
         connector="hubspot_contacts",

@@ -1,0 +1,35 @@
+"""The catalog's own files, found wherever the package runs from.
+
+`catalog.yml`, `cassettes/` and `templates/` live at the repository's top level, where a
+contributor edits them. A wheel carries copies as package data of this package
+(`shared/tooling/_data/`, made by the build step in `setup.py`), so that `connectors
+list`, `show`, `demo` and `new` work after `pip install` as they do in a checkout.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+#: the folder of this package that holds an installed wheel's copies
+DATA_FOLDER = "_data"
+
+
+def _package() -> Path:
+    return Path(str(files(__package__ or "shared.tooling")))
+
+
+def checkout_root() -> Path | None:
+    """The repository this package runs from (a checkout or an editable install); None
+    when it is installed from a wheel."""
+    package = _package()
+    return None if (package / DATA_FOLDER).is_dir() else package.parents[1]
+
+
+def package_data(name: str) -> Path:
+    """`catalog.yml`, `cassettes` or `templates`: the checkout's, or the installed copy.
+
+    Args:
+        name: the file or folder's name at the repository's top level.
+    """
+    return (checkout_root() or _package() / DATA_FOLDER) / name

@@ -1,1 +1,0 @@
-"""Fake vendor servers: one per API contract, real HTTP on loopback, deterministic data."""
