@@ -27,20 +27,12 @@ from connectors.sandbox.analytics import TOKEN_PATH, AnalyticsFake
 from connectors.sandbox.crm import TOKEN, CrmFake
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
 
+pytestmark = pytest.mark.usefixtures("empty_folder")
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
 WITH_SECRETS = [entry for entry in CATALOG if entry.auth.secrets]
 ALTERNATIVE_MODES = [(entry, mode) for entry in CATALOG for mode in entry.auth.alternatives]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run in an empty folder, with dlt's state there and no credentials in the env."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
-    for key in list(os.environ):
-        if key.startswith("SOURCES__"):
-            monkeypatch.delenv(key)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
