@@ -324,13 +324,15 @@ def test_without_budget_headers_the_default_pace_applies(
             {"X-RateLimit-Limit": "4000", "X-RateLimit-Remaining": "-20", "X-RateLimit-Reset": "N"},
             "X-RateLimit-Remaining '-20' is not a count of requests",
         ),
-        (
+        pytest.param(
             {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "9000", "X-RateLimit-Reset": "1"},
             "X-RateLimit-Remaining 9000 is more than X-RateLimit-Limit 10",
+            marks=pytest.mark.slow,
         ),
-        (
+        pytest.param(
             {"X-RateLimit-Limit": "99", "X-RateLimit-Remaining": "98", "X-RateLimit-Reset": "12"},
             "X-RateLimit-Reset '12' is in the past",
+            marks=pytest.mark.slow,
         ),
     ],
 )

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
+import pytest
 
 from connectors.sandbox.hubspot_contacts import (
     LIST_PATH,
@@ -20,7 +21,7 @@ from connectors.sandbox.hubspot_contacts import (
 )
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.recording import replay
+from tests.recording import replay, replayed_once
 
 CONTRACT_COLUMNS = {
     "id",
@@ -59,11 +60,19 @@ def as_datetime(value: str) -> datetime:
     return parse_stamp(value)
 
 
-def test_first_run_lists_every_contact_into_the_contract_columns(pipeline: dlt.Pipeline) -> None:
+@pytest.fixture(scope="module")
+def full_sync(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlt.Pipeline, list[Any]]:
+    """One replay of the full sync, shared by the tests that only read what it loaded."""
+    return replayed_once(RECORDING, tmp_path_factory.mktemp("full_sync"))
+
+
+def test_first_run_lists_every_contact_into_the_contract_columns(
+    full_sync: tuple[dlt.Pipeline, list[Any]],
+) -> None:
     before, _, _ = recorded_data()
     expected = unarchived(before)
 
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert count(pipeline, "contacts") == len(expected) == 245
     rows = query(
@@ -99,8 +108,10 @@ def test_first_run_lists_every_contact_into_the_contract_columns(pipeline: dlt.P
     assert cassette.play_count == len(cassette.data) == 4
 
 
-def test_first_run_pages_the_list_endpoint_by_paging_next_after(pipeline: dlt.Pipeline) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+def test_first_run_pages_the_list_endpoint_by_paging_next_after(
+    full_sync: tuple[dlt.Pipeline, list[Any]],
+) -> None:
+    pipeline, (cassette,) = full_sync
 
     sent = [
         (r.method, urlsplit(r.uri).path, parse_qs(urlsplit(r.uri).query))

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
+import pytest
 
 from connectors.sandbox.incident_analytics import (
     RECORDING,
@@ -19,7 +20,7 @@ from connectors.sandbox.incident_analytics import (
 )
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.recording import replay
+from tests.recording import replay, replayed_once
 
 TABLES = ("users", "teams", "services", "integrations", "incidents", "alerts")
 PATHS = {
@@ -46,12 +47,18 @@ def sent(cassette: Any, path: str) -> list[dict[str, list[str]]]:
     ]
 
 
+@pytest.fixture(scope="module")
+def full_sync(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlt.Pipeline, list[Any]]:
+    """One replay of the full sync, shared by the tests that only read what it loaded."""
+    return replayed_once(RECORDING, tmp_path_factory.mktemp("full_sync"))
+
+
 def test_full_sync_replay_loads_every_table_with_the_fakes_row_counts(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
     data = recorded_data()
 
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert {table: count(pipeline, table) for table in TABLES} == {
         table: len(data[table]) for table in TABLES
@@ -69,9 +76,9 @@ def test_full_sync_replay_loads_every_table_with_the_fakes_row_counts(
 
 
 def test_ids_are_unique_uuid_strings_and_nested_lists_become_child_tables(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, _ = full_sync
 
     for table in TABLES:
         ids = [row[0] for row in query(pipeline, f"SELECT id FROM {table}")]
@@ -84,9 +91,9 @@ def test_ids_are_unique_uuid_strings_and_nested_lists_become_child_tables(
 
 
 def test_plain_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     offsets = {
         table: [params.get("offset") for params in sent(cassette, PATHS[table])]
@@ -101,11 +108,11 @@ def test_plain_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
 
 
 def test_incidents_sort_by_created_at_and_alerts_by_updated_at_each_page_a_keyset_restart(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
     data = recorded_data()
 
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     for table, sort in (("incidents", "createdAt"), ("alerts", "updatedAt")):
         requests = sent(cassette, PATHS[table])
@@ -130,7 +137,7 @@ def test_incidents_sort_by_created_at_and_alerts_by_updated_at_each_page_a_keyse
 
 
 def test_timestamps_with_0_2_3_or_6_fractional_digits_load_as_exact_timestamps(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
     data = recorded_data()
     forms = {
@@ -141,7 +148,7 @@ def test_timestamps_with_0_2_3_or_6_fractional_digits_load_as_exact_timestamps(
     }
     assert forms == {0, 2, 3, 6}
 
-    replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, _ = full_sync
 
     for table in ("incidents", "alerts"):
         schema = pipeline.default_schema.get_table_columns(table)
