@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
-import pytest
 import yaml
 
 from connectors.analytics import analytics_source
@@ -23,7 +22,7 @@ from connectors.sandbox.analytics import (
 from shared.loading import run_source
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.recording import replay, replayed_once
+from tests.recording import replay
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog.yml"
 #: the fake's data as it was recorded: counts come from the fake, not from constants
@@ -33,12 +32,6 @@ EXPECTED_ROWS = {table: len(rows) for table, rows in RECORDED.data.items()}
 
 def query_of(uri: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(uri).query)
-
-
-@pytest.fixture(scope="module")
-def full_sync(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlt.Pipeline, list[Any]]:
-    """One replay of the full sync, shared by the tests that only read what it loaded."""
-    return replayed_once(RECORDING, tmp_path_factory.mktemp("full_sync"))
 
 
 def test_full_sync_replay_loads_every_configured_resource_with_the_fakes_row_counts(

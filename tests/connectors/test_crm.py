@@ -6,12 +6,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
-import pytest
 
 from connectors.sandbox.crm import RECORDING
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.recording import replay, replayed_once
+from tests.recording import replay
 
 EXPECTED_ROWS = {
     "users": 120,
@@ -31,12 +30,6 @@ EXPECTED_ROWS = {
     "activity_types": 7,
     "stages": 5,
 }
-
-
-@pytest.fixture(scope="module")
-def full_sync(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlt.Pipeline, list[Any]]:
-    """One replay of the full sync, shared by the tests that only read what it loaded."""
-    return replayed_once(RECORDING, tmp_path_factory.mktemp("full_sync"))
 
 
 def test_full_sync_replay_loads_every_table_with_contract_row_counts(

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
-import pytest
 
 from connectors.sandbox.hubspot_contacts import (
     LIST_PATH,
@@ -21,7 +20,7 @@ from connectors.sandbox.hubspot_contacts import (
 )
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.recording import replay, replayed_once
+from tests.recording import replay
 
 CONTRACT_COLUMNS = {
     "id",
@@ -58,12 +57,6 @@ def unarchived(fake: HubSpotContactsFake) -> dict[str, dict[str, Any]]:
 
 def as_datetime(value: str) -> datetime:
     return parse_stamp(value)
-
-
-@pytest.fixture(scope="module")
-def full_sync(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlt.Pipeline, list[Any]]:
-    """One replay of the full sync, shared by the tests that only read what it loaded."""
-    return replayed_once(RECORDING, tmp_path_factory.mktemp("full_sync"))
 
 
 def test_first_run_lists_every_contact_into_the_contract_columns(

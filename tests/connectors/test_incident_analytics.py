@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
-import pytest
 
 from connectors.sandbox.incident_analytics import (
     RECORDING,
@@ -20,7 +19,7 @@ from connectors.sandbox.incident_analytics import (
 )
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.recording import replay, replayed_once
+from tests.recording import replay
 
 TABLES = ("users", "teams", "services", "integrations", "incidents", "alerts")
 PATHS = {
@@ -45,12 +44,6 @@ def sent(cassette: Any, path: str) -> list[dict[str, list[str]]]:
         for request in cassette.requests
         if urlsplit(request.uri).path == path
     ]
-
-
-@pytest.fixture(scope="module")
-def full_sync(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlt.Pipeline, list[Any]]:
-    """One replay of the full sync, shared by the tests that only read what it loaded."""
-    return replayed_once(RECORDING, tmp_path_factory.mktemp("full_sync"))
 
 
 def test_full_sync_replay_loads_every_table_with_the_fakes_row_counts(
