@@ -209,6 +209,7 @@ def test_an_alternative_auth_modes_snippet_is_what_dlt_needs_to_build_the_source
     assert result.stdout.strip() == str(sorted(entry.resource_names))
 
 
+@pytest.mark.slow  # every source built in a fresh interpreter
 def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Path) -> None:
     """The printed secrets.toml, config.toml and .dango/sources.yml, pasted into a
     project, are enough to build every source (dlt resolves the rest from them)."""
@@ -658,7 +659,9 @@ def connectors_command(
     )
 
 
-@pytest.mark.parametrize("destination", ["postgres", "bigquery"])
+@pytest.mark.parametrize(
+    "destination", ["postgres", pytest.param("bigquery", marks=pytest.mark.slow)]
+)
 def test_missing_destination_credentials_name_the_destination_setting_not_the_sources(
     tmp_path: Path, destination: str
 ) -> None:
@@ -751,6 +754,7 @@ def test_a_live_run_says_where_it_loaded_and_ignores_a_plain_dlt_pipeline_named_
     assert _users_in(custom, "crm_data") == len(fake.data["users"])
 
 
+@pytest.mark.slow  # two runs in fresh interpreters
 def test_run_resources_are_checked_against_the_code_not_a_stale_catalog(tmp_path: Path) -> None:
     """A catalog that misses `stages` and lists a `ghost` the code does not have: the
     code decides (`stages` loads, `ghost` is refused, naming what the code yields)."""
