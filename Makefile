@@ -49,7 +49,7 @@ $(LOWEST_VENV)/.installed: pyproject.toml $(LOWEST_CONSTRAINTS)
 
 test-lowest: $(LOWEST_VENV)/.installed  ## the whole test suite on the lowest supported versions
 	@$(LOWEST_BIN)/python -c "import dlt, duckdb; print(f'dlt {dlt.__version__}, duckdb {duckdb.__version__}')"
-	$(LOWEST_BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not dango and not orchestrators"
+	$(LOWEST_BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not dango and not orchestrators and not wheel"
 
 # Not part of `make test`: minutes long, and pip installs getdango into a throwaway
 # virtualenv (tests/dango/test_dango_sync.py).
