@@ -1,4 +1,4 @@
-"""tests/recording.py: which credentials each recorded step runs with. Under LIVE=1 a step
+"""shared.tooling.recordings: which credentials each recorded step runs with. Under LIVE=1 a step
 gets exactly the credentials named by its environment variables (its own mapping, else
 the Recording's), never the fake's; missing variables stop the run before any request."""
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-import tests.recording as recording_module
+import shared.tooling.recordings as recordings
 from connectors.sandbox import load_recording
 from connectors.sandbox.analytics import (
     API_KEY,
@@ -23,8 +23,7 @@ from connectors.sandbox.analytics import (
     TOKEN_PATH,
     AnalyticsFake,
 )
-from shared.tooling.recordings import Recording
-from tests.recording import record
+from shared.tooling.recordings import Recording, record
 
 LIVE_URL = "https://live.analytics.invalid"
 LIVE_ENV = {
@@ -35,7 +34,7 @@ LIVE_ENV = {
 }
 CONNECTORS = sorted(
     path.stem
-    for path in (Path(__file__).parents[1] / "connectors" / "sandbox").glob("*.py")
+    for path in (Path(__file__).parents[3] / "connectors" / "sandbox").glob("*.py")
     if hasattr(importlib.import_module(f"connectors.sandbox.{path.stem}"), "RECORDING")
 )
 
@@ -61,7 +60,7 @@ def stubbed(rec: Recording, calls: list[dict[str, Any]]) -> Recording:
 def no_runs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Replace running a source (and so any HTTP) with noting which source would run."""
     ran: list[object] = []
-    monkeypatch.setattr(recording_module, "run_source", lambda pipeline, source: ran.append(source))
+    monkeypatch.setattr(recordings, "run_source", lambda pipeline, source: ran.append(source))
     return ran
 
 
