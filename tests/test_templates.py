@@ -154,7 +154,7 @@ def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: 
     # function or its fake's class, which pytest's default `test*` pattern would collect
     assert f'name="{TEST_PREFIXED}_source"' not in junit
     assert f"cannot collect test class '{camel(TEST_PREFIXED)}Fake'" not in result.stdout
-    assert "test_a_rejected_api_key_fails_naming_the_secret_to_set" in junit
+    assert "test_a_rejected_credential_fails_naming_the_secret_to_set" in junit
 
 
 def _violations(copy: Path, files: list[Path]) -> Counter[str]:
