@@ -78,6 +78,28 @@ def test_each_paging_style_is_one_of_dlts_paginators(paging: str) -> None:
     assert getattr(paginators, paginator).__module__.startswith("dlt.")
 
 
+def test_the_docs_list_exactly_the_choices_offered_and_the_paginator_of_each() -> None:
+    page = (ROOT / "docs/writing-a-connector.md").read_text(encoding="utf-8")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+
+    def rows(header: str) -> dict[str, str]:
+        table = page.split(f"| `{header}` |", 1)[1].split("\n\n", 1)[0]
+        cells = [line.split(" | ") for line in table.splitlines()[2:]]
+        return {re.sub(r"[|` ]|\(default\)", "", row[0]): row[1] for row in cells}
+
+    assert list(rows("AUTH")) == OFFERED["auth"]
+    assert list(rows("PAGING")) == OFFERED["paging"]
+    for paging, text in rows("PAGING").items():
+        line = CHOICES.options["paging"][paging].parts["connector"]["paginator"]
+        (paginator,) = re.findall(r'"paginator": (\w+)\(', line)
+        assert f"(`{paginator}`)" in text, paging
+    for option, names in OFFERED.items():
+        listed = ", ".join(
+            f"`{name}`" + (" (default)" if name == names[0] else "") for name in names
+        )
+        assert listed in readme, option
+
+
 @pytest.mark.parametrize(
     ("option", "name"),
     [(option, name) for option, names in OFFERED.items() for name in names],
