@@ -137,8 +137,8 @@ def replace_part(text: str, old: str, new: str, where: str) -> str:
         state = "is not" if not found else f"is {len(found)} times"
         raise TemplateChoiceError(f"{where}: its template text {state} in the file")
     match = found[0]
-    line_start = text.rfind("\n", 0, match.start()) + 1
-    indent = re.match(r"[ \t]*", text[line_start:]).group()  # type: ignore[union-attr]
+    line = text[text.rfind("\n", 0, match.start()) + 1 :]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
     replacement = "\n".join(
         (indent + line if line else "") if number else line
         for number, line in enumerate(new.split("\n"))
