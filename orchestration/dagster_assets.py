@@ -6,9 +6,12 @@
     defs = catalog_definitions(["crm", "project_tracker"])
 
 Each connector becomes one `@dlt_assets` multi-asset, `dlt_<source>_<resource>` per table,
-materialisable whole or in any subset. Its source is built from dlt's configuration when
-the definitions load (Dagster needs the table list) and again in each run, so a run picks
-up the configuration in force then. Secrets never pass through Dagster's run config.
+materialisable whole or in any subset. The definitions load with no secret set: Dagster
+needs only the table list, which comes from the source built with stand-in credentials
+(`orchestration.outline_source`, never run). The real source is built in each run, from
+dlt's configuration in force then, so a materialization needs the connector's secrets
+(`SOURCES__CRM__BEARER_TOKEN`, ...; `python -m connectors show <name>` names them).
+Secrets never pass through Dagster's run config.
 """
 
 # no `from __future__ import annotations`: Dagster reads the asset function's annotations
@@ -20,7 +23,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, Definitions
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from connectors.cli.runner import make_pipeline
-from orchestration import build_source, catalog_entry
+from orchestration import build_source, catalog_entry, outline_source
 from shared.tooling.catalog import Catalog, load_catalog
 
 
@@ -45,7 +48,7 @@ def connector_assets(
     pipeline = pipeline or make_pipeline(entry)
 
     @dlt_assets(
-        dlt_source=build_source(entry),
+        dlt_source=outline_source(entry),
         dlt_pipeline=pipeline,
         name=f"{name}_dlt_assets",
         group_name=group_name or name,
@@ -60,8 +63,9 @@ def connector_assets(
 def catalog_definitions(
     names: Sequence[str] | None = None, catalog: Catalog | None = None
 ) -> Definitions:
-    """Dagster `Definitions` with the assets of the named connectors (default: all of them,
-    each configured in dlt's config or environment) and the `dlt` resource they run with."""
+    """Dagster `Definitions` with the assets of the named connectors (default: all of them)
+    and the `dlt` resource they run with. They load with no secret set; each connector's
+    secrets are read from dlt's config or environment when its assets materialize."""
     catalog = catalog or load_catalog()
     chosen = list(names) if names is not None else catalog.names
     return Definitions(

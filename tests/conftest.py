@@ -14,6 +14,7 @@ import dlt  # noqa: E402
 import pytest  # noqa: E402
 
 from shared.loading import duckdb_pipeline  # noqa: E402
+from tests.empty_folder import use_empty_folder  # noqa: E402
 
 
 @pytest.fixture
@@ -22,6 +23,14 @@ def pipeline(tmp_path: Path) -> dlt.Pipeline:
     return duckdb_pipeline(
         "test", database=str(tmp_path / "test.duckdb"), pipelines_dir=str(tmp_path)
     )
+
+
+@pytest.fixture
+def empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in an empty folder, with dlt's state there and no credentials in the
+    environment (`tests/empty_folder.py`)."""
+    use_empty_folder(monkeypatch, tmp_path)
+    return tmp_path
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,20 @@ def replay(
     return played
 
 
+def replayed_once(
+    rec: Recording, folder: Path, steps: Sequence[str] = ("full_sync",)
+) -> tuple[dlt.Pipeline, list[Any]]:
+    """A fresh pipeline in `folder` with `steps` replayed into it, and the played
+    cassettes: for a module-scoped fixture whose tests only read what one replay loaded
+    (each replay is a whole sync)."""
+    from shared.loading import duckdb_pipeline
+
+    pipeline = duckdb_pipeline(
+        "test", database=str(folder / "test.duckdb"), pipelines_dir=str(folder)
+    )
+    return pipeline, replay(rec, pipeline, steps=list(steps))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 

@@ -62,7 +62,14 @@ PATHS = {
 }
 
 
-@pytest.mark.parametrize("connector", sorted(CASES))
+#: the connectors `make test` runs both ways (the bench itself runs them all)
+FAST_BENCH = {"crm", "incident_analytics"}
+
+
+@pytest.mark.parametrize(
+    "connector",
+    [c if c in FAST_BENCH else pytest.param(c, marks=pytest.mark.slow) for c in sorted(CASES)],
+)
 def test_raw_loop_and_default_path_load_every_record_paging_alike(
     connector: str, tmp_path: Path
 ) -> None:
@@ -118,6 +125,7 @@ def test_a_variant_runs_in_its_own_process_against_a_served_fake() -> None:
         bench_main.checked(measured, 300)
 
 
+@pytest.mark.slow  # a forked process measured
 def test_a_variants_peak_is_its_own_not_the_benchmarks_memory_at_the_fork() -> None:
     # Linux keeps ru_maxrss across fork and exec: a child of a 600 MB process "peaks"
     # at 600 MB by that measure, whatever it does

@@ -27,20 +27,12 @@ from connectors.sandbox.analytics import TOKEN_PATH, AnalyticsFake
 from connectors.sandbox.crm import TOKEN, CrmFake
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
 
+pytestmark = pytest.mark.usefixtures("empty_folder")
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
 WITH_SECRETS = [entry for entry in CATALOG if entry.auth.secrets]
 ALTERNATIVE_MODES = [(entry, mode) for entry in CATALOG for mode in entry.auth.alternatives]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run in an empty folder, with dlt's state there and no credentials in the env."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
-    for key in list(os.environ):
-        if key.startswith("SOURCES__"):
-            monkeypatch.delenv(key)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -217,6 +209,7 @@ def test_an_alternative_auth_modes_snippet_is_what_dlt_needs_to_build_the_source
     assert result.stdout.strip() == str(sorted(entry.resource_names))
 
 
+@pytest.mark.slow  # every source built in a fresh interpreter
 def test_snippets_are_what_dlt_and_dango_need_to_build_every_source(tmp_path: Path) -> None:
     """The printed secrets.toml, config.toml and .dango/sources.yml, pasted into a
     project, are enough to build every source (dlt resolves the rest from them)."""
@@ -611,6 +604,13 @@ def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
         for resource in entry.resources:
             assert f"{entry.name}.{resource.name}" in printed
     assert printed["crm.users"] == len(CrmFake().data["users"])
+    # one schema per connector, and no staging schema dlt merged through
+    with duckdb.connect(str(database), read_only=True) as db:
+        schemas = {
+            row[0] for row in db.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
+        }
+    assert set(CATALOG.names) <= schemas
+    assert not [name for name in schemas if name.endswith("_staging")], schemas
     # forced progress: each connector's requests and rows per resource, on stderr only
     for entry in CATALOG:
         assert re.search(rf"^{entry.name}: extract: [1-9]\d* requests.*; rows: ", err, re.M)
@@ -659,7 +659,9 @@ def connectors_command(
     )
 
 
-@pytest.mark.parametrize("destination", ["postgres", "bigquery"])
+@pytest.mark.parametrize(
+    "destination", ["postgres", pytest.param("bigquery", marks=pytest.mark.slow)]
+)
 def test_missing_destination_credentials_name_the_destination_setting_not_the_sources(
     tmp_path: Path, destination: str
 ) -> None:
@@ -752,6 +754,7 @@ def test_a_live_run_says_where_it_loaded_and_ignores_a_plain_dlt_pipeline_named_
     assert _users_in(custom, "crm_data") == len(fake.data["users"])
 
 
+@pytest.mark.slow  # two runs in fresh interpreters
 def test_run_resources_are_checked_against_the_code_not_a_stale_catalog(tmp_path: Path) -> None:
     """A catalog that misses `stages` and lists a `ghost` the code does not have: the
     code decides (`stages` loads, `ghost` is refused, naming what the code yields)."""

@@ -25,17 +25,7 @@ from connectors.sandbox.incident_analytics import IncidentAnalyticsFake, make_al
 from connectors.sandbox.project_tracker import API_KEY as PROJECT_TRACKER_KEY
 from connectors.sandbox.project_tracker import ProjectTrackerFake
 
-pytestmark = pytest.mark.loopback
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run in an empty folder, with dlt's state there and no credentials in the env."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
-    for key in list(os.environ):
-        if key.startswith("SOURCES__"):
-            monkeypatch.delenv(key)
+pytestmark = [pytest.mark.loopback, pytest.mark.usefixtures("empty_folder")]
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

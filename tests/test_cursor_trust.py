@@ -242,8 +242,16 @@ def test_crm_records_without_the_cursor_load_and_leave_the_cursor_where_it_was(
 # -- crm: the newest copy wins ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arrow_pages", [False, True], ids=["rows", "arrow"])
-@pytest.mark.parametrize("newer_copy", ["later_page", "earlier_page"])
+@pytest.mark.parametrize(
+    ("newer_copy", "arrow_pages"),
+    [
+        pytest.param("later_page", False, id="later_page-rows"),
+        pytest.param("earlier_page", True, id="earlier_page-arrow"),
+        # the other two pairs in `make test-slow`
+        pytest.param("earlier_page", False, id="earlier_page-rows", marks=pytest.mark.slow),
+        pytest.param("later_page", True, id="later_page-arrow", marks=pytest.mark.slow),
+    ],
+)
 def test_crm_one_id_on_two_pages_keeps_the_copy_with_the_newest_cursor(
     pipeline: dlt.Pipeline, crm: CrmFake, newer_copy: str, arrow_pages: bool
 ) -> None:

@@ -308,6 +308,7 @@ def test_the_public_imports_from_before_the_move_still_work(
 VERSION = re.compile(r"connectors \S+ \(dlt \S+\)\n")
 
 
+@pytest.mark.slow  # a fresh interpreter; make test-wheel runs the installed package too
 def test_python_m_connectors_version_runs_from_the_installed_package(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
@@ -323,6 +324,7 @@ def test_python_m_connectors_version_runs_from_the_installed_package(tmp_path: P
     assert result.stderr == ""
 
 
+@pytest.mark.slow  # a fresh interpreter; make test-wheel runs the installed script too
 def test_the_installed_connectors_script_runs(tmp_path: Path) -> None:
     """The `connectors` console script `pip install` put beside this interpreter
     (pyproject's [project.scripts]) runs the command line."""

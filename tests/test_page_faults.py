@@ -301,15 +301,19 @@ def requests_for(fake: FakeServer, scenario: Scenario) -> int:
 # -- the tests -----------------------------------------------------------------------------
 
 
-def diagonal(scenarios: list[Scenario], cases: list[str]) -> list[Any]:
-    """Every scenario with every case; `make test` runs one case per scenario (each case
-    in at least one), `make test-slow` the rest (each is a whole sync)."""
+def diagonal(
+    scenarios: list[Scenario], cases: list[str], fast_scenarios: int | None = None
+) -> list[Any]:
+    """Every scenario with every case; `make test` runs one case for each of the first
+    `fast_scenarios` scenarios (all by default), taking the cases in turn, and `make
+    test-slow` the rest (each is a whole sync)."""
+    fast = len(scenarios) if fast_scenarios is None else fast_scenarios
     return [
         pytest.param(
             scenario,
             case,
             id=f"{scenario.name}-{case}",
-            marks=() if c == s % len(cases) else pytest.mark.slow,
+            marks=() if s < fast and c == s % len(cases) else pytest.mark.slow,
         )
         for s, scenario in enumerate(scenarios)
         for c, case in enumerate(cases)
@@ -330,15 +334,11 @@ def test_a_damaged_page_once_is_retried_and_every_row_loads(
     assert (damaged.path, damaged.args, damaged.body) == (retried.path, retried.args, retried.body)
 
 
-# one kind of damage per connector in `make test`; the other two in `make test-slow`
-# (each case syncs twice and checks every table, state and package: minutes of CPU)
+# each kind of damage on one connector in `make test`, every pair in `make test-slow`
+# (each case syncs three times and checks every table, state and package)
 @pytest.mark.parametrize(
-    "case",
-    [
-        "list null",
-        pytest.param("html", marks=pytest.mark.slow),
-        pytest.param("cut off", marks=pytest.mark.slow),
-    ],
+    ("scenario", "case"),
+    diagonal(SCENARIOS, ["list null", "html", "cut off"], fast_scenarios=3),
 )
 def test_a_page_damaged_for_good_fails_the_run_and_changes_nothing_loaded(
     pipeline: dlt.Pipeline, scenario: Scenario, fake: FakeServer, case: str, tmp_path: Path

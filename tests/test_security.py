@@ -283,7 +283,15 @@ def sync(case: Case, base_url: str, tmp_path: Path, run: str, **kwargs: Any) -> 
 
 
 #: a second auth mode of a connector already covered: `make test-slow`
-SLOW_CASES = {"project_tracker-custom-header", "analytics-api_key-header"}
+#: `make test` keeps one case per way a credential travels (a bearer header, a key in the
+#: query, OAuth2's token exchange); the other header variants run in `make test-slow`
+SLOW_CASES = {
+    "project_tracker-custom-header",
+    "analytics-api_key-header",
+    "incident_analytics-geniekey",
+    "project_tracker-api_key-header",
+    "hubspot_contacts-bearer",
+}
 
 
 @pytest.mark.parametrize(

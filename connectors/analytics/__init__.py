@@ -27,7 +27,7 @@ from connectors.analytics.settings import (
 from shared.http.auth import require_base_url
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
-from shared.rest.builder import SourceHttp, build_resources
+from shared.rest.builder import DEFAULT_MAX_BODY_BYTES, SourceHttp, build_resources
 from shared.rest.paginators import ShortPageOffsetPaginator
 
 
@@ -63,6 +63,7 @@ def analytics_source(
     api_key_location: str = "query",
     expiry_margin: float = TOKEN_EXPIRY_MARGIN_SECONDS,
     max_retries: int = MAX_RETRIES,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -89,6 +90,9 @@ def analytics_source(
         expiry_margin: renew an OAuth2 token this many seconds before it expires.
         max_retries: retries of a 429, 500, 502, 503 or 504 (or a dropped connection)
             before the sync fails; each waits `Retry-After` when sent, else 2, 4, 8 s, ...
+        max_body_bytes: the largest response body one request may read, in bytes (64 MiB);
+            a larger one fails the sync in one line naming the resource and the size,
+            before anything of the run is loaded.
         deletions: what a record missing from a resource read in full does to its row:
             `"soft"` keeps it with `_deleted_at` set (a replaced table too); `"hard"`
             deletes it (README, "Deletions").
@@ -110,6 +114,7 @@ def analytics_source(
     table = resource_table(resources)
     http = SourceHttp(
         connector="analytics",
+        max_body_bytes=max_body_bytes,
         base_url=origin,
         auth=chosen.auth,
         secret_keys=chosen.secret_keys,

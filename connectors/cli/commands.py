@@ -5,8 +5,11 @@ code, sync the demo, start a new connector.
     connectors show crm
     connectors run crm [--destination duckdb] [--database F] [--dataset D] [--resources a,b]
                        [--replay] [--base-url URL] [--progress] [--deletions soft|hard]
-                       [--reconcile]
+                       [--reconcile] [--full-refresh] [--json]
     connectors verify crm [--resources a,b] [--database F] [--dataset D] [--json]
+    connectors check crm [--base-url URL] [--replay]
+    connectors schema crm [--json]
+    connectors state crm [--database F] [--json]
     connectors demo [--database F] [--progress]
     connectors new my_shop [--from crm | --auth KIND --paging STYLE]
     connectors serve crm [--port 8765]
@@ -228,6 +231,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
 
     from connectors.cli import runner
+    from connectors.cli.request_log import RequestLog
+    from connectors.cli.run_report import RunReport
 
     entry = load_catalog().get(args.name)
     check_base_url(args.base_url)
@@ -236,7 +241,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_database("--database", args.database)
     resources = _resource_list(args.resources)
     mode = f"replaying cassettes/{entry.name}/{entry.replay.cassette}.yaml" if args.replay else ""
-    with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch:
+    if args.full_refresh:
+        mode = ", ".join(filter(None, [mode, "full refresh: dropping its tables and state first"]))
+    database = runner.database_path(entry, args.replay, args.database)
+    report = RunReport(
+        entry,
+        args.destination,
+        str(database) if args.destination == "duckdb" else None,
+        replay=args.replay,
+        full_refresh=args.full_refresh,
+    )
+    pipeline: Any = None  # none yet when building the source fails
+    with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch, RequestLog() as log:
         try:
             source = runner.build_source(
                 entry,
@@ -261,15 +277,26 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             result = runner.load(
-                entry, pipeline, source, replay=args.replay, partial=bool(resources)
+                entry,
+                pipeline,
+                source,
+                replay=args.replay,
+                partial=bool(resources),
+                full_refresh=args.full_refresh,
             )
         except Exception as exc:
             if runner.interrupted(exc):
                 raise KeyboardInterrupt from exc
             if args.traceback or isinstance(exc, UnknownConnectorError):
                 raise
-            print(f"error: {explain(exc, entry, args.destination)}", file=sys.stderr)
+            message = explain(exc, entry, args.destination)
+            print(f"error: {message}", file=sys.stderr)
+            if args.json:
+                report.print(log, pipeline, error=message)
             return USAGE if is_usage_error(exc) else FAILED
+    if args.json:
+        report.print(log, pipeline, result.rows)
+        return 0
     print(f"{entry.name}: loaded into {where}")
     print(f"rows loaded per table ({result.seconds:.1f} s)")
     _print_table(sorted(result.rows.items()), ("TABLE", "ROWS"))
@@ -405,12 +432,30 @@ def parser() -> argparse.ArgumentParser:
         help="read incremental resources in full, without their cursors: load what is "
         "missing or older, mark deleted what the source no longer lists",
     )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the tables and reset the state (cursors, deletion feeds) of the source "
+        "(with --resources: of those resources) first, then load everything again",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout: status, rows per table, requests, retries, "
+        "429s, seconds (progress and logs stay on stderr)",
+    )
     run.set_defaults(handler=cmd_run)
 
+    from connectors.cli.check import add_parser as add_check
+    from connectors.cli.schema import add_parser as add_schema
     from connectors.cli.serve import add_parser as add_serve
+    from connectors.cli.state import add_parser as add_state
     from connectors.cli.verify import add_parser as add_verify
 
     add_verify(commands)
+    add_check(commands)
+    add_schema(commands)
+    add_state(commands)
     add_serve(commands)
 
     demo = commands.add_parser("demo", help="sync every connector from its cassette")

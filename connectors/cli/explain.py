@@ -71,6 +71,22 @@ def explain(
     return f"{prefix}{type(root).__name__}: {first_line(root)}"
 
 
+def explained(
+    exc: BaseException,
+    entry: ConnectorEntry | None = None,
+    traceback: bool = False,
+    destination: str | None = None,
+) -> str:
+    """A command's failure as `explain` says it. A Ctrl-C inside it (dlt wraps one in its
+    step errors) is raised as `KeyboardInterrupt`; with `traceback` (`--traceback`) the
+    failure itself is raised."""
+    if any(isinstance(cause, KeyboardInterrupt) for cause in exception_chain(exc)):
+        raise KeyboardInterrupt from exc
+    if traceback:
+        raise exc
+    return explain(exc, entry, destination)
+
+
 def known_destinations() -> list[str]:
     """The destinations dlt ships, duckdb (the default) first."""
     import dlt.destinations

@@ -2,9 +2,9 @@
 rows extracted per resource, one line at a time.
 
 A dlt `Collector` (dlt calls `update` with rows per resource while it extracts) plus two
-logging handlers: urllib3 logs every request it sends at DEBUG (replayed ones too), and
-`shared.http.rate_limit` logs every pacing wait. Only counts are kept: a request's URL, which
-may carry a credential, is never printed.
+logging handlers: the connector session's request log (`request_log.RequestLog`: every
+request sent, replayed ones too), and `shared.http.rate_limit`'s log of every pacing
+wait. Only counts are printed, never a request's URL.
 
 Shown when stderr is a terminal, or when forced (`--progress`, or the environment
 variable `CONNECTORS_PROGRESS=1`); otherwise silent, so piped or logged output stays clean.
@@ -21,13 +21,10 @@ from typing import Any, TextIO
 
 from dlt.common.runtime.collector import Collector
 
-from shared.http import session
+from connectors.cli.request_log import RequestLog
 
-#: the loggers whose DEBUG records are counted: one per request sent, one per pacing wait
-REQUEST_LOGGER = session.request_logger.name
+#: the logger whose DEBUG records of pacing waits are counted
 PACING_LOGGER = "shared.http.rate_limit"
-#: the session's record of a request sent (a replay's too: it does not depend on urllib3)
-REQUEST_FORMAT = session.REQUEST_SENT
 #: `shared.http.rate_limit`'s message for a wait, with the seconds waited
 PACING_MESSAGE = re.compile(r"waiting ([0-9.]+) s")
 #: set to 1 to force progress (0 to silence it) whatever stderr is
@@ -45,19 +42,16 @@ def wanted(stream: TextIO, forced: bool = False) -> bool:
 
 
 class _Counter(logging.Handler):
-    """Counts the records of one logger (only those whose format contains `format_`, if
-    given) and the seconds of pacing waits; calls `on_wait` with the seconds of each."""
+    """Counts the records of one logger and the seconds of pacing waits; calls `on_wait`
+    with the seconds of each."""
 
-    def __init__(self, on_wait: Any = None, format_: str | None = None) -> None:
+    def __init__(self, on_wait: Any = None) -> None:
         super().__init__(logging.DEBUG)
         self.records = 0
         self.seconds = 0.0
         self.on_wait = on_wait
-        self.format = format_
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.format is not None and self.format not in str(record.msg):
-            return
         self.records += 1
         waiting = PACING_MESSAGE.search(record.getMessage())
         if waiting:
@@ -78,7 +72,7 @@ class Progress(Collector):
         self.period = period
         self.step = ""
         self.rows: dict[str, int] = {}
-        self.requests = _Counter(format_=REQUEST_FORMAT)
+        self.requests = RequestLog()
         self.waits = _Counter(on_wait=self._waiting)
         self._last = 0.0
         self._lock = threading.Lock()
@@ -88,19 +82,19 @@ class Progress(Collector):
     # -- counting requests and waits while dlt extracts -------------------------------
 
     def _attach(self) -> None:
-        for name, handler in ((REQUEST_LOGGER, self.requests), (PACING_LOGGER, self.waits)):
-            logger = logging.getLogger(name)
-            self._levels.setdefault(name, logger.level)
-            logger.setLevel(logging.DEBUG)
-            if handler not in logger.handlers:
-                logger.addHandler(handler)
+        self.requests.attach()
+        logger = logging.getLogger(PACING_LOGGER)
+        self._levels.setdefault(PACING_LOGGER, logger.level)
+        logger.setLevel(logging.DEBUG)
+        if self.waits not in logger.handlers:
+            logger.addHandler(self.waits)
 
     def _detach(self) -> None:
-        for name, handler in ((REQUEST_LOGGER, self.requests), (PACING_LOGGER, self.waits)):
-            logger = logging.getLogger(name)
-            logger.removeHandler(handler)
-            if name in self._levels:
-                logger.setLevel(self._levels.pop(name))
+        self.requests.detach()
+        logger = logging.getLogger(PACING_LOGGER)
+        logger.removeHandler(self.waits)
+        if PACING_LOGGER in self._levels:
+            logger.setLevel(self._levels.pop(PACING_LOGGER))
 
     # -- dlt's Collector interface ----------------------------------------------------
 
@@ -140,7 +134,7 @@ class Progress(Collector):
         with self._lock:
             rows = ", ".join(f"{name} {count}" for name, count in self.rows.items())
         waits = self.waits.records
-        parts = [f"{self.requests.records} requests"]
+        parts = [f"{self.requests.requests} requests"]
         if waits:
             parts.append(f"{waits} pacing wait{'s' * (waits != 1)} ({self.waits.seconds:.1f} s)")
         return f"{self.label}: extract: {', '.join(parts)}" + (f"; rows: {rows}" if rows else "")
@@ -150,7 +144,7 @@ class Progress(Collector):
         if seconds >= self.period:
             self.stream.write(
                 f"{self.label}: waiting {seconds:.1f} s for the rate limit "
-                f"({self.requests.records} requests so far)\n"
+                f"({self.requests.requests} requests so far)\n"
             )
             self.stream.flush()
 

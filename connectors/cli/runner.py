@@ -25,7 +25,7 @@ from dlt.common.schema.utils import get_root_table
 from shared.errors import ConnectorError, exception_chain
 from shared.loading import duckdb_pipeline, row_counts, run_source
 from shared.tooling.cassettes import Scrubber, replaying
-from shared.tooling.catalog import Catalog, ConnectorEntry, UnknownConnectorError
+from shared.tooling.catalog import Auth, Catalog, ConnectorEntry, UnknownConnectorError
 
 DEMO_DATABASE = "demo.duckdb"
 
@@ -89,6 +89,21 @@ def configured(section: str, key: str) -> bool:
     return False
 
 
+def configured_auth_mode(entry: ConnectorEntry, section: str) -> Auth:
+    """The auth mode a source will use: the first whose secrets dlt finds all of under
+    `sources.<section>`, else the default mode."""
+    modes = entry.auth.modes
+    return next(
+        (m for m in modes if m.secrets and all(configured(section, key) for key in m.secrets)),
+        modes[0],
+    )
+
+
+def config_section(entry: ConnectorEntry, factory: Any) -> str:
+    """The section dlt looks a source's settings up under: `sources.<section>`."""
+    return getattr(getattr(factory, "ref", None), "section", None) or entry.name
+
+
 def source_arguments(
     entry: ConnectorEntry,
     factory: Any,
@@ -110,7 +125,7 @@ def source_arguments(
         arguments.update(dummy_credentials(entry))
         base_url = entry.replay.base_url
     elif base_url is None and "base_url" in parameters:
-        section = getattr(getattr(factory, "ref", None), "section", None) or entry.name
+        section = config_section(entry, factory)
         if not configured(section, "base_url"):
             base_url = entry.base_url
     if base_url is not None and "base_url" in parameters:
@@ -222,12 +237,19 @@ def load(
     source: Any,
     replay: bool = False,
     partial: bool = False,
+    full_refresh: bool = False,
 ) -> SyncResult:
     """Run `source` into `pipeline`; return the rows this run loaded per table.
 
     A replay drops the connector's tables and state first (`refresh="drop_sources"`):
     the cassette is a first sync, and a stored cursor would ask for other pages. A
     `partial` replay (some resources only) leaves the other recorded requests unplayed.
+
+    A `full_refresh` starts over the same way before it loads: every table of the source
+    is dropped and all its state (cursors, deletion feeds' positions) reset, so every
+    resource reads from its initial value and the tables hold exactly what the source
+    lists now. A `partial` full refresh drops only the selected resources' tables and
+    state (`refresh="drop_resources"`); the other tables and cursors stay.
     """
     started = time.monotonic()
     if replay:
@@ -235,6 +257,8 @@ def load(
             entry.cassette_path(), replay_scrubber(entry), require_all_played=not partial
         ):
             run_source(pipeline, source, refresh="drop_sources")
+    elif full_refresh:
+        run_source(pipeline, source, refresh="drop_resources" if partial else "drop_sources")
     else:
         run_source(pipeline, source)
     return SyncResult(entry.name, rows_loaded(pipeline, source), time.monotonic() - started)
@@ -270,6 +294,14 @@ def interrupted(exc: BaseException) -> bool:
     return any(isinstance(current, KeyboardInterrupt) for current in exception_chain(exc))
 
 
+def drop_staging_dataset(pipeline: Any) -> None:
+    """Drop the dataset dlt merges through (`<dataset>_staging`): the demo's file is for
+    looking at, and a fresh demo loads everything again, so it keeps only the tables."""
+    with pipeline.sql_client() as client, client.with_staging_dataset():
+        if client.has_dataset():
+            client.drop_dataset()
+
+
 def demo(
     catalog: Catalog,
     database: str | Path = DEMO_DATABASE,
@@ -303,6 +335,7 @@ def demo(
                 on_progress(f"{entry.name}: failed")
                 continue
             tables[entry.name] = row_counts(pipeline)
+            drop_staging_dataset(pipeline)
             count = len(tables[entry.name])
             on_progress(
                 f"{entry.name}: {sum(result.rows.values())} rows into {count} "

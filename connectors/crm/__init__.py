@@ -31,7 +31,7 @@ from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, BudgetHeaders, RateLi
 from shared.http.retries import RetryPolicy
 from shared.http.session import DEFAULT_REQUEST_DEADLINE
 from shared.incremental.deletions import DeletionFeed, deletion_mode
-from shared.rest.builder import FULL_LIST, SourceHttp, build_resources
+from shared.rest.builder import DEFAULT_MAX_BODY_BYTES, FULL_LIST, SourceHttp, build_resources
 from shared.rest.paginators import HeaderLinkPaginator
 from shared.timestamps import iso_utc_seconds
 
@@ -183,6 +183,7 @@ def crm_source(
     max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
     request_deadline: float = DEFAULT_REQUEST_DEADLINE,
     rate_limit_backend: TSecretStrValue | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -220,6 +221,9 @@ def crm_source(
             at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
+        max_body_bytes: the largest response body one request may read, in bytes (64 MiB);
+            a larger one fails the sync in one line naming the resource and the size,
+            before anything of the run is loaded.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
@@ -230,6 +234,7 @@ def crm_source(
     mode = deletion_mode(deletions, "crm")
     http = SourceHttp(
         connector="crm",
+        max_body_bytes=max_body_bytes,
         base_url=base_url,
         auth=bearer_auth(require_secret(bearer_token, "crm", "bearer_token")),
         secret_keys=["bearer_token"],

@@ -50,7 +50,12 @@ from shared.incremental.deletions import (
     deletion_mode,
     track_deletions,
 )
-from shared.rest.builder import DEFAULT_FILE_FORMAT, MAX_TABLE_NESTING, SourceHttp
+from shared.rest.builder import (
+    DEFAULT_FILE_FORMAT,
+    DEFAULT_MAX_BODY_BYTES,
+    MAX_TABLE_NESTING,
+    SourceHttp,
+)
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONResponseCursorPaginator
 from shared.timestamps import epoch_millis
@@ -199,6 +204,7 @@ def hubspot_contacts_source(
     max_retry_wait: float = 60.0,
     search_lookback_seconds: float = SEARCH_LOOKBACK_SECONDS,
     rate_limit_backend: TSecretStrValue | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> DltResource:
@@ -233,6 +239,9 @@ def hubspot_contacts_source(
             at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
+        max_body_bytes: the largest response body one request may read, in bytes (64 MiB);
+            a larger one fails the sync in one line naming the resource and the size,
+            before anything of the run is loaded.
         deletions: what an archived (deleted) contact does to its row: `"soft"` sets
             `_deleted_at` to its `archivedAt`; `"hard"` deletes the row (README, "Deletions").
         reconcile: list every contact, without the cursor: what is missing or older loads,
@@ -247,6 +256,7 @@ def hubspot_contacts_source(
         )
     http = SourceHttp(
         connector=CONNECTOR,
+        max_body_bytes=max_body_bytes,
         base_url=base_url,
         auth=bearer_token(require_secret(api_key, CONNECTOR, "api_key")),
         secret_keys=["api_key"],

@@ -31,7 +31,7 @@ from shared.http.auth import api_key_header, require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
-from shared.rest.builder import FULL_LIST, SourceHttp, build_resources
+from shared.rest.builder import DEFAULT_MAX_BODY_BYTES, FULL_LIST, SourceHttp, build_resources
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONLinkPaginator, SinglePagePaginator
 from shared.timestamps import epoch_millis, to_datetime
@@ -159,6 +159,7 @@ def incident_analytics_source(
     max_retries: int = 5,
     max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
     rate_limit_backend: TSecretStrValue | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -182,6 +183,9 @@ def incident_analytics_source(
             at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
+        max_body_bytes: the largest response body one request may read, in bytes (64 MiB);
+            a larger one fails the sync in one line naming the resource and the size,
+            before anything of the run is loaded.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
@@ -193,6 +197,7 @@ def incident_analytics_source(
     token = require_secret(api_token, CONNECTOR, "api_token")
     http = SourceHttp(
         connector=CONNECTOR,
+        max_body_bytes=max_body_bytes,
         base_url=base_url,
         auth=api_key_header(token, header="Authorization", scheme=auth_scheme),
         secret_keys=["api_token"],

@@ -29,7 +29,7 @@ from shared.http.auth import require_base_url, require_secret
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.incremental.deletions import deletion_mode
-from shared.rest.builder import FULL_LIST, NEVER, SourceHttp
+from shared.rest.builder import DEFAULT_MAX_BODY_BYTES, FULL_LIST, NEVER, SourceHttp
 from shared.rest.fan_in import build_resources
 from shared.rest.paginators import (
     JSONResponseCursorPaginator,
@@ -187,6 +187,7 @@ def project_tracker_source(
     max_retries: int = MAX_RETRIES,
     backoff_factor: float = BACKOFF_FACTOR,
     rate_limit_backend: TSecretStrValue | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     deletions: str = "soft",
     reconcile: bool = False,
 ) -> list[DltResource]:
@@ -212,6 +213,9 @@ def project_tracker_source(
             at scale").
             A secret (a Redis URL may hold a password): set it in `.dlt/secrets.toml` or
             the environment, and dlt keeps its value out of its trace.
+        max_body_bytes: the largest response body one request may read, in bytes (64 MiB);
+            a larger one fails the sync in one line naming the resource and the size,
+            before anything of the run is loaded.
         deletions: what a record deleted at the source does to its row: `"soft"` sets
             `_deleted_at`; `"hard"` deletes the row and its child-table rows (README,
             "Deletions").
@@ -222,6 +226,7 @@ def project_tracker_source(
     mode = deletion_mode(deletions, "project_tracker")
     http = SourceHttp(
         connector="project_tracker",
+        max_body_bytes=max_body_bytes,
         base_url=require_base_url(base_url, "project_tracker"),
         auth=header_auth(require_secret(api_key, "project_tracker", "api_key"), api_key_header),
         secret_keys=["api_key"],

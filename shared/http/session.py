@@ -64,11 +64,18 @@ from shared.http.watchdog import WATCHDOG, install_pools
 from shared.redaction import Redactor
 
 logger = logging.getLogger(__name__)
-#: one DEBUG record per request sent (retries included), for progress displays to count;
-#: it does not propagate, so it never reaches the user's own log handlers
+#: DEBUG records of the traffic, for progress displays and run reports to count: one per
+#: request sent (retries included), one per answer, one per retry; the URL in them is
+#: redacted. Written only while a handler asks for DEBUG; the logger does not propagate,
+#: so they never reach the user's own log handlers
 request_logger = logging.getLogger(f"{__name__}.requests")
 request_logger.propagate = False
-REQUEST_SENT = "%s: request sent"
+#: arguments: connector, method, redacted URL
+REQUEST_SENT = "%s: request sent: %s %s"
+#: arguments: connector, method, redacted URL, status, seconds the attempt took
+ANSWER_RECEIVED = "%s: answer: %s %s %d in %.3f s"
+#: arguments: connector, what is retried (a status, or an exception's type name)
+RETRY_SCHEDULED = "%s: retrying after %s"
 
 ForeignLinks = Literal["refuse", "follow_without_credentials"]
 #: seconds one read (or the connect) may take, unless the caller gives a timeout
@@ -280,6 +287,7 @@ class ConnectorSession(requests.Session):
             else:
                 what = str(response.status_code)
             sleep = state.next_action.sleep if state.next_action else 0.0
+            request_logger.debug(RETRY_SCHEDULED, self.connector, what)
             url = self.redact(request.url or "")
             logger.warning(
                 self.redactor.redact(
@@ -325,7 +333,17 @@ class ConnectorSession(requests.Session):
         pacers = [pacer for pacer in self.pacers if pacer.applies_to(path)]
         for pacer in pacers:
             pacer.wait()
+        started = time.monotonic()
         response = self._send_watched(request, **kwargs)
+        if request_logger.isEnabledFor(logging.DEBUG):
+            request_logger.debug(
+                ANSWER_RECEIVED,
+                self.connector,
+                request.method,
+                self.redact(request.url or ""),
+                response.status_code,
+                time.monotonic() - started,
+            )
         # every answer, a 429 included, tells the pacers the budget the API reports
         self.server_clock.observe(response)
         for pacer in pacers:
@@ -339,7 +357,10 @@ class ConnectorSession(requests.Session):
     def _send_watched(self, request: PreparedRequest, **kwargs: Any) -> Response:
         with self._attempts_lock:  # dlt's worker threads share the session
             self.attempts += 1
-        request_logger.debug(REQUEST_SENT, self.connector)
+        if request_logger.isEnabledFor(logging.DEBUG):
+            request_logger.debug(
+                REQUEST_SENT, self.connector, request.method, self.redact(request.url or "")
+            )
         # the watchdog bounds the status line and headers (read inside http.client, where
         # only the per-read timeout applies); the body is read here, against `deadline`
         with WATCHDOG.watch(self.request_deadline) as watch:

@@ -415,13 +415,17 @@ class _Destination:
         cls, table: str, key_names: Sequence[str], replace: bool = False
     ) -> _Destination | None:
         """The running pipeline's destination table; None outside a pipeline. A table
-        that cannot be read (no SQL client, nothing loaded yet) has no rows."""
+        that cannot be read (no SQL client, nothing loaded yet) has no rows, nor has one
+        this run drops before it loads (a full refresh: dlt's `refresh`)."""
         try:
-            load_package_state()
+            package = load_package_state()
         except Exception:
             return None  # iterated outside a pipeline
         pipeline = dlt.current.pipeline()
         destination = cls(pipeline, table, key_names, replace)
+        dropped = package["state"].get("dropped_tables") or ()
+        if destination.table in {str(dropped_table.get("name")) for dropped_table in dropped}:
+            destination.exists = False
         if destination.exists:
             try:
                 with pipeline.sql_client():  # raises when the destination has none

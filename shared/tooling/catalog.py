@@ -156,6 +156,9 @@ class ConnectorEntry:
     notes: tuple[str, ...] = ()
     #: the resources are the source's configuration (listed: the replay configuration's)
     configurable_resources: bool = False
+    #: the resource whose first page `connectors check` requests (None: the first one
+    #: without a parent)
+    check: str | None = None
 
     @property
     def resource_names(self) -> list[str]:
@@ -272,6 +275,10 @@ def _cross_reference_problems(connectors: list[dict[str, Any]]) -> list[str]:
                 problems.append(
                     f"{name}: resource `{resource['name']}` names unknown parent `{parent}`"
                 )
+        check = entry.get("check")
+        parents = {resource["name"]: resource.get("parent") for resource in entry["resources"]}
+        if check is not None and (check not in parents or parents[check] is not None):
+            problems.append(f"{name}: `check` names `{check}`, not a resource without a parent")
     return problems
 
 
@@ -343,6 +350,7 @@ def _entry(raw: dict[str, Any]) -> ConnectorEntry:
         ),
         notes=tuple(" ".join(note.split()) for note in raw.get("notes", [])),
         configurable_resources=raw.get("configurable_resources", False),
+        check=raw.get("check"),
     )
 
 

@@ -35,9 +35,9 @@ def query_of(uri: str) -> dict[str, list[str]]:
 
 
 def test_full_sync_replay_loads_every_configured_resource_with_the_fakes_row_counts(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert {table: count(pipeline, table) for table in EXPECTED_ROWS} == EXPECTED_ROWS
     assert EXPECTED_ROWS == {"events": 250, "users": 200, "page_views": 42}
@@ -49,9 +49,9 @@ def test_full_sync_replay_loads_every_configured_resource_with_the_fakes_row_cou
 
 
 def test_pages_are_offset_limit_100_and_stop_after_a_short_or_empty_page(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     pages: dict[str, list[str]] = {}
     for request in cassette.requests:
@@ -66,9 +66,9 @@ def test_pages_are_offset_limit_100_and_stop_after_a_short_or_empty_page(
 
 
 def test_api_key_goes_in_the_query_and_is_scrubbed_from_the_cassette(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert all(query_of(r.uri)["api_key"] == ["REDACTED"] for r in cassette.requests)
     assert all("Authorization" not in r.headers for r in cassette.requests)
@@ -108,9 +108,9 @@ def test_columns_keep_nullable_and_extra_fields_and_load_as_parquet(
 
 
 def test_plain_names_replace_and_incremental_mappings_merge_on_their_key(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, _ = full_sync
     tables = pipeline.default_schema.tables
     assert tables["events"]["write_disposition"] == "replace"
     assert tables["page_views"]["write_disposition"] == "replace"

@@ -1,4 +1,4 @@
-"""crm: offline replay of the recorded cassettes (../shared/api-contracts/crm.md)."""
+"""crm: offline replay of the recorded cassettes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
-import pytest
 
 from connectors.sandbox.crm import RECORDING
-from shared.loading import run_source
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.recording import replay
@@ -35,16 +33,20 @@ EXPECTED_ROWS = {
 
 
 def test_full_sync_replay_loads_every_table_with_contract_row_counts(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert {table: count(pipeline, table) for table in EXPECTED_ROWS} == EXPECTED_ROWS
     assert cassette.play_count == len(cassette.data) == 93
+    # run_source loads parquet (the plain run's case is below)
+    assert loaded_file_formats(pipeline.last_trace.last_load_info) == {"parquet"}
 
 
-def test_full_sync_keys_are_unique_and_children_carry_their_parent(pipeline: dlt.Pipeline) -> None:
-    replay(RECORDING, pipeline, steps=["full_sync"])
+def test_full_sync_keys_are_unique_and_children_carry_their_parent(
+    full_sync: tuple[dlt.Pipeline, list[Any]],
+) -> None:
+    pipeline, _ = full_sync
 
     for table in EXPECTED_ROWS:
         if table in ("site", "tags", "custom_fields"):
@@ -87,21 +89,14 @@ def test_full_sync_keys_are_unique_and_children_carry_their_parent(pipeline: dlt
     )
 
 
-@pytest.mark.parametrize(
-    "run",
-    [
-        # a plain pipeline.run, no loader_file_format: the connector's hints choose parquet
-        pytest.param(lambda pipeline, source: pipeline.run(source), id="plain-pipeline-run"),
-        pytest.param(run_source, id="shared-run-source"),
-    ],
-)
-def test_full_sync_loads_parquet_not_insert_values(pipeline: dlt.Pipeline, run: Any) -> None:
+def test_a_plain_pipeline_run_loads_parquet_not_insert_values(pipeline: dlt.Pipeline) -> None:
+    # no loader_file_format: the connector's hints choose parquet
     source = RECORDING.source(
         base_url=RECORDING.canonical_base_url, **RECORDING.credentials, **RECORDING.offline_kwargs
     )
     scrubber = RECORDING.scrubber(RECORDING.canonical_base_url)
     with replaying(cassette_path("crm", "full_sync"), scrubber):
-        info = run(pipeline, source)
+        info = pipeline.run(source)
     assert loaded_file_formats(info) == {"parquet"}
 
 

@@ -14,7 +14,12 @@ import pytest
 from connectors.crm import crm_source
 from connectors.sandbox.base import Fault
 from connectors.sandbox.crm import TOKEN, CrmFake
-from shared.errors import AuthenticationError, ForeignOriginError, RequestFailedError
+from shared.errors import (
+    AuthenticationError,
+    ForeignOriginError,
+    RequestFailedError,
+    ResponseTooLargeError,
+)
 from shared.loading import run_source
 from shared.rest.builder import MAX_TABLE_NESTING
 from tests.dataset import count, query
@@ -324,13 +329,15 @@ def test_without_budget_headers_the_default_pace_applies(
             {"X-RateLimit-Limit": "4000", "X-RateLimit-Remaining": "-20", "X-RateLimit-Reset": "N"},
             "X-RateLimit-Remaining '-20' is not a count of requests",
         ),
-        (
+        pytest.param(
             {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "9000", "X-RateLimit-Reset": "1"},
             "X-RateLimit-Remaining 9000 is more than X-RateLimit-Limit 10",
+            marks=pytest.mark.slow,
         ),
-        (
+        pytest.param(
             {"X-RateLimit-Limit": "99", "X-RateLimit-Remaining": "98", "X-RateLimit-Reset": "12"},
             "X-RateLimit-Reset '12' is in the past",
+            marks=pytest.mark.slow,
         ),
     ],
 )
@@ -418,3 +425,19 @@ def test_a_party_nested_two_hundred_levels_deep_loads_with_its_depth_bounded(
     bottom = max(deepest, key=len)
     ((rest,),) = query(pipeline, f'SELECT "entries" FROM {bottom} WHERE "entries" IS NOT NULL')
     assert '"note":"bottom"' in str(rest).replace(" ", "")
+
+
+def test_a_body_over_the_sources_cap_fails_in_one_line_naming_the_resource_and_size(
+    pipeline: dlt.Pipeline, fake: CrmFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # configured as a user would: dlt config under the connector's section
+    monkeypatch.setenv("SOURCES__CRM__MAX_BODY_BYTES", "2000")
+
+    with pytest.raises(Exception) as raised:
+        sync(pipeline, fake, "users")
+
+    error = root_cause(raised.value, ResponseTooLargeError)
+    (line,) = str(error).splitlines()
+    assert line.startswith(f"crm: resource `users`: {fake.base_url}/api/v2/users")
+    assert "over the cap of 2,000 bytes (max_body_bytes); nothing of this run was loaded" in line
+    assert pipeline.first_run  # nothing was loaded, nor any schema or state stored

@@ -59,11 +59,13 @@ def as_datetime(value: str) -> datetime:
     return parse_stamp(value)
 
 
-def test_first_run_lists_every_contact_into_the_contract_columns(pipeline: dlt.Pipeline) -> None:
+def test_first_run_lists_every_contact_into_the_contract_columns(
+    full_sync: tuple[dlt.Pipeline, list[Any]],
+) -> None:
     before, _, _ = recorded_data()
     expected = unarchived(before)
 
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert count(pipeline, "contacts") == len(expected) == 245
     rows = query(
@@ -99,8 +101,10 @@ def test_first_run_lists_every_contact_into_the_contract_columns(pipeline: dlt.P
     assert cassette.play_count == len(cassette.data) == 4
 
 
-def test_first_run_pages_the_list_endpoint_by_paging_next_after(pipeline: dlt.Pipeline) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+def test_first_run_pages_the_list_endpoint_by_paging_next_after(
+    full_sync: tuple[dlt.Pipeline, list[Any]],
+) -> None:
+    pipeline, (cassette,) = full_sync
 
     sent = [
         (r.method, urlsplit(r.uri).path, parse_qs(urlsplit(r.uri).query))

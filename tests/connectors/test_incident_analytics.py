@@ -47,11 +47,11 @@ def sent(cassette: Any, path: str) -> list[dict[str, list[str]]]:
 
 
 def test_full_sync_replay_loads_every_table_with_the_fakes_row_counts(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
     data = recorded_data()
 
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     assert {table: count(pipeline, table) for table in TABLES} == {
         table: len(data[table]) for table in TABLES
@@ -69,9 +69,9 @@ def test_full_sync_replay_loads_every_table_with_the_fakes_row_counts(
 
 
 def test_ids_are_unique_uuid_strings_and_nested_lists_become_child_tables(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, _ = full_sync
 
     for table in TABLES:
         ids = [row[0] for row in query(pipeline, f"SELECT id FROM {table}")]
@@ -84,9 +84,9 @@ def test_ids_are_unique_uuid_strings_and_nested_lists_become_child_tables(
 
 
 def test_plain_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     offsets = {
         table: [params.get("offset") for params in sent(cassette, PATHS[table])]
@@ -101,11 +101,11 @@ def test_plain_lists_ask_for_100_and_follow_the_absolute_paging_next_url(
 
 
 def test_incidents_sort_by_created_at_and_alerts_by_updated_at_each_page_a_keyset_restart(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
     data = recorded_data()
 
-    (cassette,) = replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, (cassette,) = full_sync
 
     for table, sort in (("incidents", "createdAt"), ("alerts", "updatedAt")):
         requests = sent(cassette, PATHS[table])
@@ -130,7 +130,7 @@ def test_incidents_sort_by_created_at_and_alerts_by_updated_at_each_page_a_keyse
 
 
 def test_timestamps_with_0_2_3_or_6_fractional_digits_load_as_exact_timestamps(
-    pipeline: dlt.Pipeline,
+    full_sync: tuple[dlt.Pipeline, list[Any]],
 ) -> None:
     data = recorded_data()
     forms = {
@@ -141,7 +141,7 @@ def test_timestamps_with_0_2_3_or_6_fractional_digits_load_as_exact_timestamps(
     }
     assert forms == {0, 2, 3, 6}
 
-    replay(RECORDING, pipeline, steps=["full_sync"])
+    pipeline, _ = full_sync
 
     for table in ("incidents", "alerts"):
         schema = pipeline.default_schema.get_table_columns(table)

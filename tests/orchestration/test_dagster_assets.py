@@ -3,6 +3,10 @@ against its fake server: one asset per table, the same rows as a plain dlt run."
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +15,12 @@ from dagster_dlt import DagsterDltResource
 
 from orchestration.dagster_assets import catalog_definitions, connector_assets
 from shared.loading import duckdb_pipeline, row_counts, run_source
+from shared.tooling.catalog import load_catalog
 from tests.orchestration.configured import CONNECTORS, configure, recording, source_settings
 
 pytestmark = pytest.mark.orchestrators
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def loaded(name: str, tmp_path: Path) -> dict[str, int]:
@@ -105,3 +112,40 @@ def test_catalog_definitions_hold_every_connector_and_the_dlt_resource(
     assert {"dlt_crm_users", "dlt_hubspot_contacts_contacts", "dlt_analytics_events"} <= keys
     assert {"dlt_incident_analytics_alerts", "dlt_project_tracker_story_history"} <= keys
     assert isinstance(definitions.resources["dlt"], DagsterDltResource)
+
+
+def test_the_definitions_load_with_no_secret_set(tmp_path: Path) -> None:
+    """`dagster dev -f definitions.py` in a fresh process: no `SOURCES__...` variable and
+    no `.dlt/` folder, so dlt finds no secret and no config at all."""
+    script = (
+        "import json\n"
+        "from orchestration.dagster_assets import catalog_definitions\n"
+        "definitions = catalog_definitions()\n"
+        "keys = [key for assets in definitions.assets for key in assets.keys]\n"
+        "print(json.dumps(sorted(key.to_user_string() for key in keys)))\n"
+    )
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "DAGSTER_HOME": str(tmp_path),
+    }
+
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    keys = json.loads(done.stdout.strip().splitlines()[-1])
+    # analytics' resources are configuration: unconfigured, its replay configuration's
+    assert keys == sorted(
+        f"dlt_{entry.name}_{resource.name}"
+        for entry in load_catalog()
+        for resource in entry.resources
+    )

@@ -96,7 +96,14 @@ SHAPES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+#: the shapes `make test` loads both ways (each is four syncs); the rest in `make test-slow`
+FAST_SHAPES = {"nested structs", "list of lists", "date-times"}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [s if s in FAST_SHAPES else pytest.param(s, marks=pytest.mark.slow) for s in sorted(SHAPES)],
+)
 def test_each_shape_loads_the_tables_dlt_loads_in_arrow(
     shape: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
