@@ -107,9 +107,9 @@ bench: install  ## every connector's default path vs a raw loop, memory, paced s
 bench-publish: BENCH_OUTPUT = BENCHMARKS.md
 bench-publish: bench  ## `make bench`, rewriting the tracked BENCHMARKS.md (~13 min on 2 cores)
 
-new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm]
-	@test -n "$(NAME)" || { echo "usage: make new-connector NAME=<name> [FROM=<connector>]"; exit 2; }
-	$(BIN)/python -m connectors new $(NAME) $(if $(FROM),--from $(FROM))
+new-connector: install  ## start a connector: make new-connector NAME=my_shop [FROM=crm | AUTH=basic PAGING=offset]
+	@test -n "$(NAME)" || { echo "usage: make new-connector NAME=<name> [FROM=<connector> | AUTH=<kind> PAGING=<style>]"; exit 2; }
+	$(BIN)/python -m connectors new $(NAME) $(if $(FROM),--from $(FROM)) $(if $(AUTH),--auth $(AUTH)) $(if $(PAGING),--paging $(PAGING))
 
 # tests/test_readme.py fails while a generated part of a README is out of date
 readme: install  ## regenerate README.md's connector table and each connector README's API, parameter and table sections

@@ -1,5 +1,6 @@
 """The rows a full sync of each connector loads from its sandbox fake, per table, counted
-from the fake's own data (the end-to-end tests: `connectors serve` + `run`, Dango)."""
+from the fake's own data (the end-to-end tests: `connectors serve` + `run`, Dango). A
+connector made from the template counts its own: its fake's `expected_rows()`."""
 
 from __future__ import annotations
 
@@ -67,3 +68,9 @@ EXPECTED_ROWS: dict[str, Callable[[Any], dict[str, int]]] = {
     "incident_analytics": incident_analytics_rows,
     "project_tracker": project_tracker_rows,
 }
+
+
+def expected_rows(name: str, fake: Any) -> dict[str, int]:
+    """The rows a full sync of connector `name` loads from `fake`, per table."""
+    counted = EXPECTED_ROWS.get(name)
+    return counted(fake) if counted is not None else fake.expected_rows()

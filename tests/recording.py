@@ -1,6 +1,7 @@
-"""Record and replay a connector's cassettes.
+"""Replay a connector's cassettes in its tests, and `make record-connector` (`main`).
 
-Each sandbox module (`connectors/sandbox/<name>.py`) exports a `RECORDING`
+Recording itself (`record`) lives in `shared.tooling.recordings`, which `connectors new`
+also uses. Each sandbox module (`connectors/sandbox/<name>.py`) exports a `RECORDING`
 (`shared/tooling/recordings.py`): the source function, how to start its fake, fake
 credentials, the canonical base URL and the steps (one cassette each; a step may change
 the fake's data first, e.g. for a second incremental run). `make record-connector
@@ -19,7 +20,6 @@ header or query names their authenticators put credentials in.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,62 +27,11 @@ from typing import Any
 import dlt
 
 from connectors.sandbox import load_recording
-from shared.loading import duckdb_pipeline, run_source
-from shared.redaction import watching_redactors
-from shared.tooling.cassettes import cassette_path, recording, replaying
-from shared.tooling.recordings import Recording
+from shared.loading import run_source
+from shared.tooling.cassettes import cassette_path, replaying
+from shared.tooling.recordings import Recording, live_step_credentials, record
 
-
-def live_step_credentials(rec: Recording) -> list[dict[str, str]]:
-    """Each step's credentials read from the environment for LIVE=1 (never the fake's);
-    a SystemExit naming every missing variable before anything runs."""
-    wanted = [rec.step_live_credentials(step) for step in rec.steps]
-    missing = list(
-        dict.fromkeys(
-            env for mapping in wanted for env in mapping.values() if not os.environ.get(env)
-        )
-    )
-    if missing:
-        raise SystemExit(f"LIVE=1 needs these environment variables: {', '.join(missing)}")
-    return [{arg: os.environ[env] for arg, env in mapping.items()} for mapping in wanted]
-
-
-def record(rec: Recording, live: bool = False, root: Path | None = None) -> list[Path]:
-    """Run every step against the fake (or the real API when `live`) and write cassettes."""
-    written = []
-    live_credentials = live_step_credentials(rec) if live else []
-    with tempfile.TemporaryDirectory() as workdir:
-        pipeline = duckdb_pipeline(
-            f"record_{rec.connector}", database=f"{workdir}/record.duckdb", pipelines_dir=workdir
-        )
-        fake = None if live else rec.fake().start()
-        try:
-            if fake is None:
-                base_url = os.environ.get(rec.live_base_url_env) or rec.canonical_base_url
-                extra: dict[str, Any] = {}
-            else:
-                base_url, extra = fake.base_url, rec.offline_kwargs
-            live_values = [value for mapping in live_credentials for value in mapping.values()]
-            scrubber = rec.scrubber(base_url, secrets=live_values)
-            for index, step in enumerate(rec.steps):
-                if step.prepare and fake is not None:
-                    step.prepare(fake)
-                credentials = live_credentials[index] if live else rec.step_credentials(step)
-                path = cassette_path(rec.connector, step.cassette, root)
-                # the source's redactor (its secrets, the tokens it obtains, its
-                # authenticator's header name) is consulted for every interaction
-                with watching_redactors() as redactors:
-                    scrubber.redactors = redactors
-                    source = rec.source(
-                        base_url=base_url, **credentials, **extra, **step.source_kwargs
-                    )
-                    with recording(path, scrubber):
-                        run_source(pipeline, source)
-                written.append(path)
-        finally:
-            if fake is not None:
-                fake.stop()
-    return written
+__all__ = ["live_step_credentials", "main", "record", "replay"]
 
 
 def replay(

@@ -52,7 +52,7 @@ from shared.http.session import ConnectorSession, strip_credentials
 from shared.loading import duckdb_pipeline, run_source
 from shared.redaction import Redactor
 from shared.tooling.cassettes import Scrubber, recording
-from tests.recording import record
+from shared.tooling.recordings import record
 
 pytestmark = pytest.mark.loopback
 

@@ -34,6 +34,7 @@ from connectors.cli.scaffold import (
     check_name,
     create_connector,
     entry_yaml,
+    title_of,
 )
 from shared.tooling.catalog import load_catalog
 
@@ -74,6 +75,10 @@ IGNORED = shutil.ignore_patterns(
     "*.duckdb",
     "results",
 )
+
+
+#: pytest in a copy of the repository, as `run` starts it (no cache written into the copy)
+PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
 
 
 def clone_name(original: str) -> str:
@@ -129,17 +134,7 @@ def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: 
     ]
     report = repo_copy / "report.xml"
 
-    result = run(
-        repo_copy,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--junitxml={report}",
-        "tests/test_catalog.py",
-        *test_files,
-    )
+    result = run(repo_copy, *PYTEST, f"--junitxml={report}", "tests/test_catalog.py", *test_files)
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     junit = report.read_text(encoding="utf-8")
@@ -154,7 +149,87 @@ def test_generated_connectors_pass_their_tests_and_the_catalog_check(repo_copy: 
     # function or its fake's class, which pytest's default `test*` pattern would collect
     assert f'name="{TEST_PREFIXED}_source"' not in junit
     assert f"cannot collect test class '{camel(TEST_PREFIXED)}Fake'" not in result.stdout
-    assert "test_a_rejected_api_key_fails_naming_the_secret_to_set" in junit
+    assert "test_a_rejected_credential_fails_naming_the_secret_to_set" in junit
+
+
+#: the repository's tests about the whole catalog, the READMEs, the layout, the shipped
+#: text and each connector's sandbox: the ones a new connector failed until its catalog
+#: entry and the READMEs were edited by hand
+WHOLE_REPOSITORY_TESTS = (
+    "tests/test_catalog.py",
+    "tests/test_readme.py",
+    "tests/test_layout.py",
+    "tests/test_self_contained_text.py",
+    "tests/test_named_apis.py",
+    "tests/test_cli_serve.py",
+    "tests/dango/test_entry.py",
+)
+
+
+def installed_copy(copy: Path) -> Path:
+    """A Python for `copy` that imports it the way an editable install imports its
+    checkout, without PYTHONPATH: a virtualenv whose site-packages puts the copy first,
+    then this environment's packages (dlt, pytest, ...; this checkout's own editable
+    finder comes after the copy), with the `connectors` script pip would write."""
+    import site
+
+    venv = copy / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    ours = "".join(f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages())
+    (site_packages / "checkout.pth").write_text(f"{copy}\n{ours}", encoding="utf-8")
+    python = venv / "bin" / "python"
+    script = venv / "bin" / "connectors"
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom connectors.__main__ import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return python
+
+
+@pytest.mark.slow
+def test_after_new_the_repositorys_catalog_readme_and_layout_tests_pass_unedited(
+    tmp_path: Path,
+) -> None:
+    """`connectors new petstore` in a checkout, then the repository's tests that read the
+    whole catalog pass with no edit by hand: the entry is in catalog.yml, README.md's
+    table and the connector's README are regenerated."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT, copy, ignore=IGNORED)
+    python = installed_copy(copy)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+
+    def in_copy(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(python), *command], cwd=copy, env=env, capture_output=True, text=True
+        )
+
+    name = free_name("petstore", copy)  # a user may already have made one
+    created = in_copy("-m", "connectors", "new", name)
+    report = copy / "report.xml"
+    tested = in_copy(*PYTEST, f"--junitxml={report}", *WHOLE_REPOSITORY_TESTS)
+
+    assert created.returncode == 0, created.stderr[-3000:]
+    written = [line.strip() for line in created.stdout.splitlines()[1:] if line.startswith("  ")]
+    assert {"catalog.yml", "README.md", f"connectors/{name}/README.md"} <= set(written)
+    assert {f"cassettes/{name}/full_sync.yaml", f"cassettes/{name}/incremental.yaml"} <= set(
+        written
+    )
+    assert load_catalog(copy / "catalog.yml").names == [*CATALOG.names, name]
+    row = f"| `{name}` | **{title_of(name)}**:"
+    assert row in (copy / "README.md").read_text(encoding="utf-8")
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-2000:]
+    junit = report.read_text(encoding="utf-8")
+    for ran in (
+        f"test_each_connector_readme_is_the_one_generated_from_the_code_and_the_catalog[{name}]",
+        f"test_source_yields_exactly_the_listed_resources_keys_and_dispositions[{name}]",
+        "test_connector_table_is_the_one_generated_from_the_catalog",
+        "test_the_installed_connectors_script_runs",
+    ):
+        assert ran in junit, ran
+    assert 'failures="0"' in junit and 'errors="0"' in junit
 
 
 def _violations(copy: Path, files: list[Path]) -> Counter[str]:
@@ -356,7 +431,7 @@ def test_a_copy_renames_its_fast_path_tests_with_the_rest(repo_copy: Path) -> No
     assert not re.search(r"connectors\.(?:sandbox\.)?crm\b|\bcrm_source\b", code)
 
 
-def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:
+def test_make_new_connector_runs_the_cli_with_name_from_auth_and_paging() -> None:
     def recipe(*variables: str) -> list[str]:
         dry_run = subprocess.run(
             ["make", "-n", "-C", str(ROOT), "new-connector", *variables],
@@ -366,11 +441,15 @@ def test_make_new_connector_runs_the_cli_with_name_and_from() -> None:
         )
         return [line for line in dry_run.stdout.splitlines() if "-m connectors new" in line]
 
-    assert [line.split("python ", 1)[1] for line in recipe("NAME=my_shop", "FROM=crm")] == [
-        "-m connectors new my_shop --from crm"
+    def arguments(*variables: str) -> list[list[str]]:
+        return [line.split("python ", 1)[1].split() for line in recipe(*variables)]
+
+    assert arguments("NAME=my_shop", "FROM=crm") == [
+        ["-m", "connectors", "new", "my_shop", "--from", "crm"]
     ]
-    assert [line.split("python ", 1)[1].strip() for line in recipe("NAME=my_shop")] == [
-        "-m connectors new my_shop"
+    assert arguments("NAME=my_shop") == [["-m", "connectors", "new", "my_shop"]]
+    assert arguments("NAME=my_shop", "AUTH=basic", "PAGING=offset") == [
+        ["-m", "connectors", "new", "my_shop", "--auth", "basic", "--paging", "offset"]
     ]
 
 

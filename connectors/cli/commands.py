@@ -11,7 +11,7 @@ code, sync the demo, start a new connector.
     connectors schema crm [--json]
     connectors state crm [--database F] [--json]
     connectors demo [--database F] [--progress]
-    connectors new my_shop [--from crm]
+    connectors new my_shop [--from crm | --auth KIND --paging STYLE]
     connectors serve crm [--port 8765]
     connectors readme [--check]
 
@@ -346,8 +346,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from connectors.cli.scaffold import create_connector
 
-    written = create_connector(args.name, args.from_)
+    written = create_connector(args.name, args.from_, auth=args.auth, paging=args.paging)
+    chosen = ", ".join(f"--{o} {v}" for o, v in (("auth", args.auth), ("paging", args.paging)) if v)
     origin = f"a copy of `{args.from_}`" if args.from_ else "the my_api template"
+    origin += f" ({chosen})" if chosen else ""
     print(f"created connector `{args.name}` from {origin}:")
     for path in written:
         print(f"  {path.as_posix()}")
@@ -464,6 +466,19 @@ def parser() -> argparse.ArgumentParser:
     new = commands.add_parser("new", help="start a connector from the template or a copy")
     new.add_argument("name")
     new.add_argument("--from", dest="from_", metavar="CONNECTOR", help="copy this connector")
+    from connectors.cli.scaffold import template_choices
+
+    offered = template_choices()
+    new.add_argument(
+        "--auth",
+        choices=offered["auth"],
+        help=f"how the API authenticates (the template's: {offered['auth'][0]})",
+    )
+    new.add_argument(
+        "--paging",
+        choices=offered["paging"],
+        help=f"how the API pages orders (the template's: {offered['paging'][0]})",
+    )
     new.set_defaults(handler=cmd_new)
 
     readme = commands.add_parser(

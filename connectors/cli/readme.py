@@ -321,7 +321,7 @@ def write_connector_readme(name: str, catalog: Catalog | None = None, root: Path
 
 def template_readme(root: Path = ROOT) -> Path:
     """The README a connector made from the template starts with."""
-    from connectors.cli.scaffold import TEMPLATE_NAME, TEMPLATES_DIR
+    from connectors.cli.template import TEMPLATE_NAME, TEMPLATES_DIR
 
     return root / TEMPLATES_DIR / TEMPLATE_NAME / "connectors" / TEMPLATE_NAME / "README.md"
 
@@ -330,7 +330,7 @@ def template_source(root: Path = ROOT) -> tuple[ConnectorEntry, Any]:
     """The template's catalog entry and source function. The source is imported from
     `templates/` as the package a connector made from it becomes (`connectors.my_api`),
     and removed from `sys.modules` again."""
-    from connectors.cli.scaffold import TEMPLATE_ENTRY, TEMPLATE_NAME, TEMPLATES_DIR
+    from connectors.cli.template import TEMPLATE_ENTRY, TEMPLATE_NAME, TEMPLATES_DIR
 
     template = root / TEMPLATES_DIR / TEMPLATE_NAME
     raw = yaml.safe_load((template / TEMPLATE_ENTRY).read_text(encoding="utf-8"))

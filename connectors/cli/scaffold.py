@@ -1,39 +1,52 @@
 """Start a new connector: from the template, or as a copy of an existing one.
 
 `make new-connector NAME=foo` copies `templates/my_api/` (the connector, its sandbox
-server, cassettes, tests and catalog entry) renamed to `foo`; `FROM=crm` copies the
-`crm` connector the same way (cassettes byte for byte: the origin they were recorded
-under stays). The new connector passes `make test-connector NAME=foo` and `ruff` before
-anyone edits it.
+server, tests and catalog entry) renamed to `foo`, with the auth and paging chosen
+(`AUTH=`, `PAGING=`: `template.py`), and records its cassettes from its fake;
+`FROM=crm` copies the `crm` connector the same way (cassettes byte for byte: the origin
+they were recorded under stays). Either way the catalog entry goes into `catalog.yml`
+and the READMEs' generated parts are regenerated (README.md's table, the connector's
+own), so the new connector passes `make test-connector NAME=foo`, `ruff` and the
+repository's whole suite before anyone edits it.
 
 In a checkout the new connector goes into the repository; from an installed package
 (`pip install` of a wheel) into the current folder, with a `catalog.yml` of its own.
 
-Every check (the name, existing files, the new catalog entry against the schema) runs
-before anything is written, so a refused name leaves the repository untouched.
+Every check (the name, the choices, existing files, the new catalog entry against the
+schema) runs before anything is written, so a refused name leaves the repository
+untouched; so does a failure while recording or regenerating the READMEs.
 """
 
 from __future__ import annotations
 
+import importlib
 import keyword
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from connectors.cli.template import (
+    CHOICES_FILE,
+    OPTIONS,
+    TEMPLATE_ENTRY,
+    TEMPLATE_NAME,
+    Choice,
+    load_choices,
+    template_folder,
+)
 from shared.errors import ConnectorError
 from shared.tooling.catalog import load_catalog, validate
-from shared.tooling.package_data import checkout_root, package_data
+from shared.tooling.package_data import checkout_root
 
-TEMPLATE_NAME = "my_api"
-TEMPLATES_DIR = "templates"
-TEMPLATE_ENTRY = "catalog-entry.yml"
 VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: folders whose files are copied byte for byte, never renamed inside
 VERBATIM_DIRS = ("cassettes",)
@@ -89,20 +102,25 @@ class Renamer:
 @dataclass(frozen=True)
 class PlannedFile:
     """One file of the new connector: copied from `source` to `target` (relative to the
-    repository), renamed inside unless it is a recording."""
+    repository), renamed inside unless it is a recording; `text` is the source's text
+    as the chosen auth and paging have it (None: the source's as it is)."""
 
     source: Path
     target: Path
     verbatim: bool
+    text: str | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything a new connector consists of, decided before anything is written."""
+    """Everything a new connector consists of, decided before anything is written;
+    `record`: its cassettes are recorded from its fake once it is written (a connector
+    from the template), not copied."""
 
     files: list[PlannedFile]
     entry: dict[str, Any]
     renamer: Renamer
+    record: bool = False
 
 
 def _in_repository_path(name: str) -> str:
@@ -243,30 +261,51 @@ def taken_names(root: Path) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def template_folder(root: Path) -> Path:
-    """The template: `root`'s own when it has one (a checkout), else the installed copy."""
-    own = root / TEMPLATES_DIR / TEMPLATE_NAME
-    return own if own.is_dir() else package_data(TEMPLATES_DIR) / TEMPLATE_NAME
+def template_choices(root: Path | None = None) -> dict[str, list[str]]:
+    """What `--auth` and `--paging` offer: each option's choices, the template's own
+    first."""
+    choices = load_choices(template_folder(root or project_root()))
+    return {option: choices.names(option) for option in OPTIONS}
 
 
-def plan_template(name: str, root: Path) -> Plan:
-    """The files and catalog entry of a new connector made from the template."""
+def plan_template(
+    name: str, root: Path, auth: str | None = None, paging: str | None = None
+) -> Plan:
+    """The files and catalog entry of a new connector made from the template, with the
+    chosen auth and paging (None: the template's own)."""
     template = template_folder(root)
-    entry = yaml.safe_load((template / TEMPLATE_ENTRY).read_text(encoding="utf-8"))
+    choices = load_choices(template)
+    chosen: list[Choice] = []
+    for option, wanted in zip(OPTIONS, (auth, paging), strict=True):
+        names = choices.names(option)
+        if wanted is not None and wanted not in names:
+            raise ScaffoldError(
+                f"unknown --{option} `{wanted}`; the template offers: {', '.join(names)}"
+            )
+        chosen.append(choices.options[option][wanted or names[0]])
+    entry_text = choices.rewrite(
+        TEMPLATE_ENTRY, (template / TEMPLATE_ENTRY).read_text(encoding="utf-8"), chosen
+    )
+    entry = yaml.safe_load(entry_text)
+    entry["description"] = choices.describe(entry["description"], chosen)
     renamer = Renamer(TEMPLATE_NAME, name, entry["title"], title_of(name))
+    not_copied = (TEMPLATE_ENTRY, CHOICES_FILE)
     files = [
         PlannedFile(
             template / relative,
             renamer.path(relative),
-            verbatim=relative.parts[0] in VERBATIM_DIRS,
+            verbatim=False,
+            text=choices.rewrite(
+                relative.as_posix(), (template / relative).read_text(encoding="utf-8"), chosen
+            ),
         )
         for relative in sorted(
             path.relative_to(template)
             for path in template.rglob("*")
-            if path.is_file() and path.name != TEMPLATE_ENTRY and "__pycache__" not in path.parts
+            if path.is_file() and path.name not in not_copied and "__pycache__" not in path.parts
         )
     ]
-    return Plan(files, _renamed_entry(entry, renamer, entry["description"]), renamer)
+    return Plan(files, _renamed_entry(entry, renamer, entry["description"]), renamer, record=True)
 
 
 def plan_clone(name: str, original: str, root: Path, catalog_names: list[str]) -> Plan:
@@ -336,21 +375,32 @@ def _flow(value: Any) -> str:
 
 
 def create_connector(
-    name: str, original: str | None = None, root: Path | None = None
+    name: str,
+    original: str | None = None,
+    root: Path | None = None,
+    auth: str | None = None,
+    paging: str | None = None,
 ) -> list[Path]:
-    """Create connector `name` from the template (or as a copy of `original`) in the
-    repository at `root` (default: `project_root()`); return the files written
-    (relative to `root`).
+    """Create connector `name` from the template (with the chosen `auth` and `paging`;
+    None: the template's own) or as a copy of `original`, in the repository at `root`
+    (default: `project_root()`); add its catalog entry, record its cassettes (from the
+    template) and regenerate the READMEs' generated parts. Return the files written or
+    changed (relative to `root`).
 
     Raises:
-        ScaffoldError: the name is invalid or taken, or `original` is unknown; nothing
-            has been written.
+        ScaffoldError: the name is invalid or taken, `original` is unknown, or a choice
+            is unknown or given with `original`; nothing has been written.
     """
     root = root if root is not None else project_root()
     catalog_names = taken_names(root)
     check_name(name, root, catalog_names)
     if original is None:
-        plan = plan_template(name, root)
+        plan = plan_template(name, root, auth, paging)
+    elif auth is not None or paging is not None:
+        raise ScaffoldError(
+            f"--auth and --paging shape a connector made from the template; a copy of "
+            f"`{original}` authenticates and pages as `{original}` does"
+        )
     else:
         plan = plan_clone(name, original, root, catalog_names)
     entry_text = entry_yaml(plan.entry)
@@ -358,6 +408,8 @@ def create_connector(
         raise ScaffoldError(f"{name}: the catalog entry does not survive a YAML round trip")
     validate({"connectors": [*_raw_entries(root), plan.entry]})
 
+    shared_files = [root / "catalog.yml", root / "README.md"]
+    before = {path: path.read_bytes() for path in shared_files if path.exists()}
     written: list[Path] = []
     try:
         for file in plan.files:
@@ -366,15 +418,76 @@ def create_connector(
             if file.verbatim:
                 shutil.copyfile(file.source, target)
             else:
-                text = file.source.read_text(encoding="utf-8")
+                text = file.text if file.text is not None else file.source.read_text("utf-8")
                 target.write_text(plan.renamer.text(text), encoding="utf-8")
             written.append(file.target)
+        _append_to_catalog(root / "catalog.yml", entry_text)
+        _tidy(root, written)
+        with importable(root, name):
+            if plan.record:
+                written += _record(name, root)
+            changed = _update_readmes(name, root)
     except BaseException:
         _remove(root, written)
+        # check_name saw no cassettes/<name>/: a recording cut short leaves none either
+        shutil.rmtree(root / "cassettes" / name, ignore_errors=True)
+        for path in shared_files:
+            if path in before:
+                path.write_bytes(before[path])
+            else:
+                path.unlink(missing_ok=True)
         raise
-    _append_to_catalog(root / "catalog.yml", entry_text)
-    _tidy(root, [path for path in written if path.suffix == ".py"])
-    return [*written, Path("catalog.yml")]
+    return [*written, Path("catalog.yml"), *changed]
+
+
+@contextmanager
+def importable(root: Path, name: str) -> Iterator[None]:
+    """Connector `name`, written under `root`, importable as `connectors.<name>` and
+    `connectors.sandbox.<name>` inside the block, also when the `connectors` package
+    this runs from is another (an installed wheel writing into the current folder), and
+    forgotten afterwards: a later import finds it where it lives."""
+    import connectors
+    import connectors.sandbox
+
+    added = [
+        (package, str(root / folder))
+        for package, folder in ((connectors, "connectors"), (connectors.sandbox, SANDBOX))
+        if str(root / folder) not in package.__path__
+    ]
+    for package, folder in added:
+        package.__path__.append(folder)
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for package, folder in added:
+            package.__path__.remove(folder)
+        own = (f"connectors.{name}", f"connectors.sandbox.{name}")
+        for module in [m for m in sys.modules if m in own or m.startswith(f"{own[0]}.")]:
+            del sys.modules[module]
+
+
+def _record(name: str, root: Path) -> list[Path]:
+    """Record the new connector's cassettes from its fake, as `make record-connector`
+    does; the files written, relative to `root`."""
+    from connectors.sandbox import load_recording
+    from shared.tooling.recordings import record
+
+    written = record(load_recording(name), root=root / "cassettes")
+    return [path.relative_to(root) for path in written]
+
+
+def _update_readmes(name: str, root: Path) -> list[Path]:
+    """Regenerate the new connector's README and README.md's table (when `root` has
+    one: a checkout); the files that changed, relative to `root`."""
+    from connectors.cli.readme import update_connector_readme, update_readme
+
+    catalog = load_catalog(root / "catalog.yml")
+    changed: list[Path] = []
+    if (root / "README.md").exists() and not update_readme(catalog, root / "README.md"):
+        changed.append(Path("README.md"))
+    update_connector_readme(catalog.get(name), root)
+    return changed
 
 
 def _append_to_catalog(path: Path, entry_text: str) -> None:
@@ -396,22 +509,24 @@ def _remove(root: Path, written: list[Path]) -> None:
             folder = folder.parent
 
 
-def _tidy(root: Path, python_files: list[Path]) -> None:
-    """Format the new files with ruff: a longer name can push a line past the limit.
-    Code is re-wrapped; a docstring or comment line that is still too long gets a
-    `# noqa: E501` rather than a reworded sentence."""
-    if not python_files:
+def _tidy(root: Path, files: list[Path]) -> None:
+    """Format the new files with ruff: a longer name can push a line past the limit (in
+    the code, and in a README's Python examples). Code is re-wrapped; a docstring or
+    comment line that is still too long gets a `# noqa: E501` rather than a reworded
+    sentence; imports a choice no longer uses go."""
+    formatted = [str(path) for path in files if path.suffix in (".py", ".md")]
+    python = [str(path) for path in files if path.suffix == ".py"]
+    if not formatted:
         return
-    paths = [str(path) for path in python_files]
     commands = (
-        ["format", "--quiet"],
-        ["check", "--fix", "--quiet"],
-        ["check", "--add-noqa", "--select", "E501", "--quiet"],
+        ["format", "--quiet", *formatted],
+        ["check", "--fix", "--quiet", *python],
+        ["check", "--add-noqa", "--select", "E501", "--quiet", *python],
     )
     for command in commands:
         try:
             subprocess.run(
-                [sys.executable, "-m", "ruff", *command, *paths],
+                [sys.executable, "-m", "ruff", *command],
                 cwd=root,
                 check=False,
                 capture_output=True,

@@ -8,7 +8,8 @@ parameter, field or substring of a URL or body that holds a known secret or a to
 obtained during the recording, whatever it is called), drops volatile headers, and
 writes interactions sorted by request, so re-recording unchanged data gives
 byte-identical files. Replaying runs offline: record mode `none`, and every recorded
-interaction must be played.
+interaction must be played; a cassette that is missing, or lacks the answer to a request
+the connector sends, fails in one line saying how to record it (`MissingRecording`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 
+from shared.errors import ConnectorError, exception_chain, redact_url
 from shared.redaction import Redactor
 from shared.tooling.package_data import package_data
 
@@ -45,6 +47,17 @@ CREDENTIAL_FIELDS = frozenset(
 VOLATILE_HEADERS = frozenset({"date", "server", "x-request-id", "connection", "keep-alive"})
 #: the checkout's `cassettes/`, or the copy an installed wheel carries
 CASSETTES_DIR = package_data("cassettes")
+
+
+class MissingRecording(ConnectorError):
+    """A replay needs what its connector's cassettes do not hold: the cassette file, or
+    the recorded answer to a request the connector sends (the code or the fake changed
+    since the recording). Recording again fixes it; the message says how."""
+
+
+def record_command(path: Path) -> str:
+    """What records the cassette at `path` (`cassettes/<connector>/<name>.yaml`)."""
+    return f"make record-connector NAME={path.parent.name}"
 
 
 @dataclass
@@ -259,9 +272,15 @@ def replaying(
 ) -> Iterator[Any]:
     """Replay `path` offline. A request with no recorded answer fails, and so does
     leaving the block with recorded interactions unplayed, unless `require_all_played`
-    is False (a run of only some of the recorded resources)."""
+    is False (a run of only some of the recorded resources).
+
+    Raises:
+        MissingRecording: the cassette does not exist, or a request inside the block has
+            no recorded answer; one line naming the command that records it.
+    """
+    connector, shown = path.parent.name, f"cassettes/{path.parent.name}/{path.name}"
     if not path.exists():
-        raise FileNotFoundError(f"no cassette at {path}; record it with make record-connector")
+        raise MissingRecording(f"{connector}: no cassette {shown}; run {record_command(path)}")
     kwargs: dict[str, Any] = {"record_mode": "none"}
     if scrubber is not None:
         # requests are scrubbed the same way before matching, so credentials sent now
@@ -271,7 +290,30 @@ def replaying(
         serialized_http(),
         _vcr(**kwargs).use_cassette(str(path), allow_playback_repeats=False) as cassette,
     ):
-        yield cassette
+        try:
+            yield cassette
+        except Exception as exc:
+            request = _unrecorded_request(exc, scrubber)
+            if request is None:
+                raise
+            raise MissingRecording(
+                f"{connector}: {shown} has no recorded answer to {request}; the cassette is "
+                f"out of date: run {record_command(path)}"
+            ) from exc
         unplayed = len(cassette.data) - cassette.play_count
         if unplayed and require_all_played:
             raise AssertionError(f"{path.name}: {unplayed} recorded interaction(s) never played")
+
+
+def _unrecorded_request(exc: BaseException, scrubber: Scrubber | None = None) -> str | None:
+    """`GET <url>` of the request vcrpy found no recorded answer for, somewhere in `exc`'s
+    chain (dlt wraps it in its step failure), with its credentials redacted (by name,
+    and by value as `scrubber` knows them); None when `exc` is about something else."""
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    for cause in exception_chain(exc):
+        if isinstance(cause, CannotOverwriteExistingCassetteException):
+            request = cause.failed_request
+            uri = scrubber.url(request.uri) if scrubber is not None else str(request.uri)
+            return f"{request.method} {redact_url(uri)}"
+    return None

@@ -22,6 +22,7 @@ from shared.http.session import ConnectorSession
 from shared.redaction import Redactor
 from shared.tooling.cassettes import (
     REDACTED,
+    MissingRecording,
     Scrubber,
     SortedYamlPersister,
     cassette_path,
@@ -238,17 +239,34 @@ def test_replaying_fails_when_a_recorded_interaction_was_never_played(two_pages:
         requests.get(f"{CANONICAL}/v1/items?page=1")
 
 
-def test_replaying_fails_on_a_request_that_was_not_recorded(two_pages: Path) -> None:
-    with pytest.raises(CannotOverwriteExistingCassetteException), replaying(two_pages):
-        requests.get(f"{CANONICAL}/v1/items?page=3")
+def test_a_request_that_was_not_recorded_fails_in_one_line_saying_to_record_again(
+    tmp_path: Path,
+) -> None:
+    path = cassette_path("demo", "two_pages", root=tmp_path)
+    path.parent.mkdir()
+    SortedYamlPersister.save_cassette(str(path), interactions([1, 2]), yamlserializer)
+
+    with pytest.raises(MissingRecording) as missed, replaying(path, scrubber()):
+        requests.get(f"{CANONICAL}/v1/items?page=3&api_key={SECRET}")
+
+    assert str(missed.value).splitlines() == [
+        f"demo: cassettes/demo/two_pages.yaml has no recorded answer to GET "
+        f"{CANONICAL}/v1/items?page=3&api_key=***; the cassette is out of date: "
+        "run make record-connector NAME=demo"
+    ]
+    assert isinstance(missed.value.__cause__, CannotOverwriteExistingCassetteException)
 
 
-def test_replaying_a_missing_cassette_says_how_to_record_it(tmp_path: Path) -> None:
+def test_replaying_a_missing_cassette_says_in_one_line_how_to_record_it(tmp_path: Path) -> None:
     with (
-        pytest.raises(FileNotFoundError, match="record"),
+        pytest.raises(MissingRecording) as missed,
         replaying(cassette_path("demo", "nothing", root=tmp_path)),
     ):
         pass  # pragma: no cover
+
+    assert str(missed.value) == (
+        "demo: no cassette cassettes/demo/nothing.yaml; run make record-connector NAME=demo"
+    )
 
 
 # -- a recording, end to end ----------------------------------------------------------------

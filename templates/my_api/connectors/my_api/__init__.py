@@ -72,9 +72,10 @@ def my_api_source(
         reconcile: read `orders` in full, without its cursor: what is missing or older
             loads, and an order the source no longer lists is marked deleted.
     """
+    api_url = require_base_url(base_url, "my_api")
     http = SourceHttp(
         connector="my_api",
-        base_url=require_base_url(base_url, "my_api"),
+        base_url=api_url,
         auth=bearer_token(require_secret(api_key, "my_api", "api_key")),
         secret_keys=["api_key"],
         retry_policy=RetryPolicy(max_retries=max_retries),

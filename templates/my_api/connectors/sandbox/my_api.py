@@ -1,7 +1,8 @@
-"""Fake My API: `users` in one response, `orders` paged by an absolute `next_page_url`."""
+"""Fake My API: `users` in one response, `orders` in pages (`page_of`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +13,8 @@ from werkzeug.wrappers import Request, Response
 from connectors.sandbox.base import FakeServer
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
-API_KEY = "my_api-fake-api-key-0123456789"
+#: the credentials the fake accepts, by the source argument that carries each
+CREDENTIALS = {"api_key": "my_api-fake-api-key-0123456789"}
 PAGE_SIZE = 50
 
 
@@ -35,12 +37,16 @@ def make_orders(count: int, users: int) -> list[dict[str, Any]]:
 
 
 class MyApiFake(FakeServer):
-    """My API: `users` in one response, `orders` paged by an absolute `next_page_url`."""
+    """My API: `users` in one response, `orders` in pages (`page_of`)."""
 
     def __init__(
-        self, users: int = 12, orders: int = 120, api_key: str = API_KEY, latency: float = 0.0
+        self,
+        users: int = 12,
+        orders: int = 120,
+        credentials: Mapping[str, str] = CREDENTIALS,
+        latency: float = 0.0,
     ) -> None:
-        self.api_key = api_key
+        self.credentials = dict(credentials)
         self.users = [
             {"id": i, "name": f"User {i}", "email": f"user{i}@example.com"}
             for i in range(1, users + 1)
@@ -52,7 +58,11 @@ class MyApiFake(FakeServer):
         return [Rule("/users", endpoint="list_users"), Rule("/orders", endpoint="list_orders")]
 
     def authorized(self, request: Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        return request.headers.get("Authorization") == f"Bearer {self.credentials['api_key']}"
+
+    def expected_rows(self) -> dict[str, int]:
+        """The rows a full sync loads from this fake, per table."""
+        return {"users": len(self.users), "orders": len(self.orders)}
 
     def list_users(self, request: Request) -> Response:
         return self.json_response({"data": self.users})
@@ -63,11 +73,22 @@ class MyApiFake(FakeServer):
             (order for order in self.orders if order["updated_at"] >= after),
             key=lambda order: (order["updated_at"], order["id"]),
         )
-        page = max(1, int(request.args.get("page", 1)))
+        return self.page_of(request, rows)
+
+    # -- paging --------------------------------------------------------------------------
+    @staticmethod
+    def page_number(query: Mapping[str, str]) -> int:
+        """The page, from 1, that a request with this query asks for: `page=N`."""
+        return max(1, int(query.get("page", 1)))
+
+    def page_of(self, request: Request, rows: list[dict[str, Any]]) -> Response:
+        """The page of `rows` the request asks for, and the absolute URL of the next page
+        in `next_page_url` (null on the last)."""
+        page = self.page_number(request.args)
         next_page_url = None
         if page * PAGE_SIZE < len(rows):
-            query = urlencode({"updated_after": after, "page": page + 1})
-            next_page_url = f"{request.host_url.rstrip('/')}/orders?{query}"
+            query = {"updated_after": request.args.get("updated_after", ""), "page": page + 1}
+            next_page_url = f"{request.base_url}?{urlencode(query)}"
         chunk = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         return self.json_response({"data": chunk, "next_page_url": next_page_url})
 
@@ -94,13 +115,13 @@ def _recording() -> Any:
         connector="my_api",
         source=my_api_source,
         fake=MyApiFake,
-        credentials={"api_key": API_KEY},
+        credentials=CREDENTIALS,
         canonical_base_url="https://api.example.com",
         steps=[
             Step("full_sync"),
             Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
         ],
-        live_credentials={"api_key": "MY_API_API_KEY"},
+        live_credentials={name: f"MY_API_{name.upper()}" for name in CREDENTIALS},
         live_base_url_env="MY_API_BASE_URL",
         offline_kwargs={"requests_per_minute": 60_000},
     )

@@ -1,4 +1,4 @@
-"""tests/recording.py: which credentials each recorded step runs with. Under LIVE=1 a step
+"""shared.tooling.recordings: which credentials each recorded step runs with. Under LIVE=1 a step
 gets exactly the credentials named by its environment variables (its own mapping, else
 the Recording's), never the fake's; missing variables stop the run before any request."""
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-import tests.recording as recording_module
+import shared.tooling.recordings as recordings
 from connectors.sandbox import load_recording
 from connectors.sandbox.analytics import (
     API_KEY,
@@ -23,8 +23,7 @@ from connectors.sandbox.analytics import (
     TOKEN_PATH,
     AnalyticsFake,
 )
-from shared.tooling.recordings import Recording
-from tests.recording import record
+from shared.tooling.recordings import Recording, record
 
 LIVE_URL = "https://live.analytics.invalid"
 LIVE_ENV = {
@@ -35,7 +34,7 @@ LIVE_ENV = {
 }
 CONNECTORS = sorted(
     path.stem
-    for path in (Path(__file__).parents[1] / "connectors" / "sandbox").glob("*.py")
+    for path in (Path(__file__).parents[3] / "connectors" / "sandbox").glob("*.py")
     if hasattr(importlib.import_module(f"connectors.sandbox.{path.stem}"), "RECORDING")
 )
 
@@ -61,7 +60,7 @@ def stubbed(rec: Recording, calls: list[dict[str, Any]]) -> Recording:
 def no_runs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Replace running a source (and so any HTTP) with noting which source would run."""
     ran: list[object] = []
-    monkeypatch.setattr(recording_module, "run_source", lambda pipeline, source: ran.append(source))
+    monkeypatch.setattr(recordings, "run_source", lambda pipeline, source: ran.append(source))
     return ran
 
 
@@ -168,20 +167,25 @@ def test_live_recording_without_the_environment_variables_exits_naming_every_mis
     assert not list(tmp_path.rglob("*.yaml"))
 
 
+def record_live(api: AnalyticsFake, monkeypatch: pytest.MonkeyPatch, root: Path) -> list[Path]:
+    """Record analytics under LIVE=1 from `api` (the "real API", on loopback), which
+    accepts only the live credentials; the cassettes go under `root`."""
+    api.api_key = LIVE_ENV["ANALYTICS_API_KEY"]
+    api.client_id = LIVE_ENV["ANALYTICS_CLIENT_ID"]
+    api.client_secret = LIVE_ENV["ANALYTICS_CLIENT_SECRET"]
+    monkeypatch.setenv("ANALYTICS_BASE_URL", api.base_url)
+    for env, value in LIVE_ENV.items():
+        monkeypatch.setenv(env, value)
+    monkeypatch.setenv("ANALYTICS_TOKEN_URL", f"{api.base_url}{TOKEN_PATH}")
+    return record(load_recording("analytics"), live=True, root=root)
+
+
 def test_live_recording_against_a_loopback_api_sends_only_the_live_credentials_and_scrubs_them(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # the "real API" is a fake on loopback that accepts only the live credentials
     with AnalyticsFake(events=120, users=30, page_views=5) as api:
-        api.api_key = LIVE_ENV["ANALYTICS_API_KEY"]
-        api.client_id = LIVE_ENV["ANALYTICS_CLIENT_ID"]
-        api.client_secret = LIVE_ENV["ANALYTICS_CLIENT_SECRET"]
-        monkeypatch.setenv("ANALYTICS_BASE_URL", api.base_url)
-        for env, value in LIVE_ENV.items():
-            monkeypatch.setenv(env, value)
-        monkeypatch.setenv("ANALYTICS_TOKEN_URL", f"{api.base_url}{TOKEN_PATH}")
-
-        written = record(load_recording("analytics"), live=True, root=tmp_path)
+        written = record_live(api, monkeypatch, tmp_path)
 
     # the api accepts only the live credentials: every answer 200 means none else was sent
     assert api.requests and all(request.status == 200 for request in api.requests)
@@ -214,15 +218,7 @@ def test_a_live_api_echoing_credentials_and_tokens_leaves_none_in_the_cassettes(
 
     with AnalyticsFake(events=60, users=20, page_views=5) as api:
         api.echo_secrets = True
-        api.api_key = LIVE_ENV["ANALYTICS_API_KEY"]
-        api.client_id = LIVE_ENV["ANALYTICS_CLIENT_ID"]
-        api.client_secret = LIVE_ENV["ANALYTICS_CLIENT_SECRET"]
-        monkeypatch.setenv("ANALYTICS_BASE_URL", api.base_url)
-        for env, value in LIVE_ENV.items():
-            monkeypatch.setenv(env, value)
-        monkeypatch.setenv("ANALYTICS_TOKEN_URL", f"{api.base_url}{TOKEN_PATH}")
-
-        written = record(load_recording("analytics"), live=True, root=tmp_path)
+        written = record_live(api, monkeypatch, tmp_path)
 
     assert api.tokens_issued >= 1 and any("echo" in r.args for r in api.requests)
     tokens = [f"{TOKEN_PREFIX}{n:04d}" for n in range(1, api.tokens_issued + 1)]
