@@ -5,7 +5,6 @@ from the command line (`connectors run NAME --replay`) and from a connector's te
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import shared.tooling.cassettes as cassettes
 from connectors.cli import main
 from connectors.sandbox import load_recording
 from shared.tooling.cassettes import MissingRecording
+from tests.empty_folder import use_empty_folder
 from tests.recording import replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,11 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
-    for key in list(os.environ):
-        if key.startswith("SOURCES__"):
-            monkeypatch.delenv(key)
+    use_empty_folder(monkeypatch, tmp_path)
 
 
 @pytest.fixture
