@@ -70,7 +70,7 @@ test-wheel:  ## build the wheel, install it in a fresh virtualenv, run its comma
 	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade pip
 	$(WHEEL_VENV)/bin/python -m pip wheel -q --no-deps --wheel-dir $(WHEEL_BUILD)/dist .
 	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_BUILD)/dist/*.whl "pytest>=8"
-	$(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider -m wheel tests/test_wheel.py
+	CATALOG_WHEEL="$$(ls $(WHEEL_BUILD)/dist/*.whl)" $(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider -m wheel tests/test_wheel.py
 
 # A connector's test files: test_NAME.py, and test_NAME_loopback.py,
 # test_NAME_fast_path.py and test_NAME_deletions.py where they exist
