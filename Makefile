@@ -101,7 +101,13 @@ demo: $(RUNTIME_STAMP)  ## sync every connector from its cassettes into demo.duc
 
 # Time: the five 1,000,000-row default-path runs dominate (8 of the 13 minutes that
 # `make bench-publish` took on an idle 2-core machine on 2026-11-30, BENCHMARKS.md).
-bench: install  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) (~13 min on 2 cores)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) and its figures (PNG, beside it) (~13 min on 2 cores)
 	$(BIN)/python -m bench --output $(BENCH_OUTPUT)
 
 bench-publish: BENCH_OUTPUT = BENCHMARKS.md
