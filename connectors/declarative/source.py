@@ -21,7 +21,14 @@ import dlt
 from dlt.sources import DltResource, DltSource
 from dlt.sources.rest_api.config_setup import create_paginator
 
-from connectors.declarative.spec import PLACEHOLDER, Spec, SpecError, fill, load_spec
+from connectors.declarative.spec import (
+    PLACEHOLDER,
+    Spec,
+    SpecError,
+    fill,
+    load_spec,
+    placeholders,
+)
 from shared.http.auth import (
     api_key_header,
     api_key_query,
@@ -57,6 +64,7 @@ SETTINGS: dict[str, Any] = {
     "max_body_bytes": DEFAULT_MAX_BODY_BYTES,
     "deletions": "soft",
     "reconcile": False,
+    "arrow_pages": False,
 }
 #: settings that may hold a credential (a Redis URL's password): read as secrets
 SECRET_SETTINGS = ("rate_limit_backend",)
@@ -69,8 +77,9 @@ def declarative_source(spec: str | Path | Mapping[str, Any] | Spec, **values: An
         spec: the path of a YAML spec, or the same structure as a dict.
         values: the spec's `${NAME}` values, and the settings every source takes
             (`base_url`, `requests_per_minute`, `max_retries`, `backoff_factor`,
-            `deletions`, `reconcile`, ...: `SETTINGS`); what is not passed is read from
-            dlt config and secrets under `sources.<name>.<NAME>`.
+            `deletions`, `reconcile`, `arrow_pages`, ...: `SETTINGS`, as the catalog's
+            Python sources take them); what is not passed is read from dlt config and
+            secrets under `sources.<name>.<NAME>`. A name that is neither is refused.
     """
     loaded = load_spec(spec)
     name = loaded.name
@@ -91,6 +100,12 @@ def lookup(key: str, secret: bool) -> Any:
 
 def build(spec: Spec, values: Mapping[str, Any], look: Any) -> list[DltResource]:
     """The spec's resources, through the catalog's builder."""
+    unknown = sorted(set(values) - set(SETTINGS) - {key for _, key, _ in placeholders(spec.data)})
+    if unknown:
+        raise SpecError(
+            f"{spec.where(())}: `{unknown[0]}` is neither a `${{{unknown[0]}}}` of the spec "
+            f"nor a setting of every source ({', '.join(SETTINGS)})"
+        )
     filled = fill(spec, values, look)
     data = filled.data
     name = spec.name
@@ -130,8 +145,14 @@ def build(spec: Spec, values: Mapping[str, Any], look: Any) -> list[DltResource]
         endpoint = defaults.setdefault("endpoint", {})
         endpoint["headers"] = {**client["headers"], **endpoint.get("headers", {})}
     table = [_resource(dict(resource), name) for resource in data["resources"]]
+    fast = [resource["name"] for resource in table] if settings["arrow_pages"] else []
     return build_resources(
-        http, table, defaults, deletions=mode, reconcile=bool(settings["reconcile"])
+        http,
+        table,
+        defaults,
+        arrow_pages=fast,
+        deletions=mode,
+        reconcile=bool(settings["reconcile"]),
     )
 
 

@@ -133,3 +133,12 @@ def test_an_unset_value_is_one_line_naming_where_to_set_it(
         "shop.yml:6: `${api_key}` is not set; pass api_key=... to declarative_source, or "
         "set `sources.shop.api_key` in .dlt/secrets.toml (env SOURCES__SHOP__API_KEY)"
     )
+
+
+def test_a_value_the_spec_does_not_use_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as raised:
+        declarative_source(spec_file(tmp_path, MINIMAL), api_key="k", page_size=10)
+
+    assert str(raised.value).startswith(
+        "shop.yml: `page_size` is neither a `${page_size}` of the spec nor a setting"
+    )
