@@ -147,8 +147,9 @@ def _cursor(cursor: str | None) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from connectors.cli import dango, snippets
     from connectors.cli.readme import api_lines, connector_readme
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     settings = snippets.source_settings(entry)
     print(f"{entry.name}: {entry.title} ({entry.category}, {entry.maturity})")
     print(f"  {entry.description}\n")
@@ -186,7 +187,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(dango.show_text(entry, settings))
     print("plain dlt:\n")
     print(snippets.python_usage(entry))
-    print(f"run it:  python -m connectors run {entry.name}    (offline: --replay)")
+    print(f"run it:  python -m connectors run {args.name}    (offline: --replay)")
     return 0
 
 
@@ -233,8 +234,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from connectors.cli import runner
     from connectors.cli.request_log import RequestLog
     from connectors.cli.run_report import RunReport
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     check_base_url(args.base_url)
     if args.database is not None and args.destination != "duckdb":
         raise UsageError(f"--database is a DuckDB file; --destination is {args.destination}")

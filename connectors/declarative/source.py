@@ -128,7 +128,8 @@ def build(spec: Spec, values: Mapping[str, Any], look: Any) -> list[DltResource]
             backoff_factor=float(settings["backoff_factor"]),
             retry_after_header=rate.get("retry_after_header", "Retry-After"),
             reset_header=budget.get("reset"),
-            max_rate_limit_wait=settings["max_rate_limit_wait"] or rate.get("max_wait_for_reset"),
+            max_rate_limit_wait=_number(settings["max_rate_limit_wait"])
+            or rate.get("max_wait_for_reset"),
         ),
         rate_limits=_pace(rate, settings["requests_per_minute"]),
         redactor=redactor,
@@ -157,10 +158,18 @@ def build(spec: Spec, values: Mapping[str, Any], look: Any) -> list[DltResource]
 
 
 def _setting(name: str, key: str, values: Mapping[str, Any], default: Any, look: Any) -> Any:
-    if values.get(key) is not None:
-        return values[key]
-    found = look(f"sources.{name}.{key}", key in SECRET_SETTINGS)
-    return default if found is None else found
+    value = values.get(key)
+    if value is None:
+        value = look(f"sources.{name}.{key}", key in SECRET_SETTINGS)
+    if value is None:
+        return default
+    if isinstance(default, bool) and isinstance(value, str):  # from the environment
+        return value.strip().lower() in ("true", "1", "yes")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _auth(auth: Mapping[str, Any] | None, base_url: str, name: str) -> Any:
