@@ -81,6 +81,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     ]
     _print_table(rows, ("NAME", "TITLE", "CATEGORY", "AUTH", "RESOURCES", "MATURITY"))
     print(f"\n{len(catalog)} connectors. Details: python -m connectors show NAME")
+    if catalog.specs:
+        from connectors.declarative.entry import entry_for
+
+        print("\nDeclarative connectors (specs; run, show, ... take the path):\n")
+        specs = [entry_for(path) for path in catalog.specs]
+        rows = [
+            (path, e.name, e.title, e.auth.type, len(e.resources))
+            for path, e in zip(catalog.specs, specs, strict=True)
+        ]
+        _print_table(rows, ("PATH", "NAME", "TITLE", "AUTH", "RESOURCES"))
     return 0
 
 

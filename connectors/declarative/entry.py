@@ -104,11 +104,17 @@ _DELETIONS = {None: "none", "never": "none", "full_list": "full_list"}
 
 def entry_for(name: str) -> ConnectorEntry:
     """The catalog's connector called `name`, or the spec at `name` (a path: it ends in
-    .yml or .yaml, or names a folder)."""
+    .yml or .yaml, or names a folder), from the current folder or, for a spec the catalog
+    lists (`connectors/crm/crm.yml`), from the catalog's."""
     from connectors.declarative.spec import is_spec_path
-    from shared.tooling.catalog import load_catalog
+    from shared.tooling.catalog import ROOT, load_catalog
 
-    return spec_entry(name) if is_spec_path(name) else load_catalog().get(name)
+    if not is_spec_path(name):
+        return load_catalog().get(name)
+    path = Path(name).expanduser()
+    if not path.exists() and name in load_catalog().specs:
+        path = ROOT / name
+    return spec_entry(path)
 
 
 def _auth(spec: Spec) -> Auth:

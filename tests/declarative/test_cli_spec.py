@@ -12,6 +12,7 @@ import yaml
 from connectors.cli import main
 from connectors.declarative import load_spec
 from connectors.sandbox.crm import TOKEN, CrmFake
+from shared.tooling.catalog import ROOT, load_catalog
 
 pytestmark = pytest.mark.usefixtures("empty_folder")
 
@@ -119,3 +120,28 @@ def test_run_the_crm_spec_replays_crms_cassette(
     assert rows["parties"] == len(recorded.data["parties"])
     assert rows["employees"] == sum(len(people) for people in recorded.employees.values())
     assert rows["tags"] == sum(len(tags) for tags in recorded.tags.values())
+
+
+def test_list_shows_every_spec_the_catalog_lists_and_each_is_valid(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    catalog = load_catalog()
+
+    code, out, err = cli(capsys, "list")
+
+    assert code == 0, err
+    assert "connectors/crm/crm.yml" in catalog.specs
+    listed = out.split("PATH ", 1)[1].splitlines()[1:]
+    assert [line.split()[:2] for line in listed] == [
+        [path, load_spec(ROOT / path).name] for path in catalog.specs
+    ]
+
+
+def test_a_listed_spec_runs_by_its_catalog_path_from_any_folder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the empty folder has no connectors/crm/crm.yml: the catalog's is found
+    code, out, err = cli(capsys, "check", "connectors/crm/crm.yml", "--replay")
+
+    assert code == 0, err
+    assert out.startswith("crm: ok — GET https://api.example.com/api/v2/users")
