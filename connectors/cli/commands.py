@@ -11,7 +11,7 @@ code, sync the demo, start a new connector.
     connectors schema crm [--json]
     connectors state crm [--database F] [--json]
     connectors demo [--database F] [--progress]
-    connectors new my_shop [--from crm | --auth KIND --paging STYLE]
+    connectors new my_shop [--from crm | --auth KIND --paging STYLE | --declarative]
     connectors serve crm [--port 8765]
     connectors readme [--check]
 
@@ -356,8 +356,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from connectors.cli.scaffold import create_connector
+    from connectors.cli.scaffold import ScaffoldError, create_connector
 
+    if args.declarative:
+        from connectors.cli.scaffold_spec import create_spec_connector
+
+        if args.from_ or args.auth or args.paging:
+            raise ScaffoldError(
+                "--declarative starts from the spec template: no --from, --auth or --paging"
+            )
+        written = create_spec_connector(args.name)
+        print(f"created declarative connector `{args.name}` from the my_spec template:")
+        for path in written:
+            print(f"  {path.as_posix()}")
+        print(f"\nnext: python -m pytest tests/declarative/test_{args.name}.py")
+        return 0
     written = create_connector(args.name, args.from_, auth=args.auth, paging=args.paging)
     chosen = ", ".join(f"--{o} {v}" for o, v in (("auth", args.auth), ("paging", args.paging)) if v)
     origin = f"a copy of `{args.from_}`" if args.from_ else "the my_api template"
@@ -490,6 +503,11 @@ def parser() -> argparse.ArgumentParser:
         "--paging",
         choices=offered["paging"],
         help=f"how the API pages orders (the template's: {offered['paging'][0]})",
+    )
+    new.add_argument(
+        "--declarative",
+        action="store_true",
+        help="a YAML spec, its fake and tests instead of a Python connector",
     )
     new.set_defaults(handler=cmd_new)
 
