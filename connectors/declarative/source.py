@@ -141,7 +141,7 @@ def build(spec: Spec, values: Mapping[str, Any], look: Any) -> list[DltResource]
     defaults = _resource(dict(data.get("resource_defaults") or {}), name)
     if client.get("paginator") is not None:
         endpoint = defaults.setdefault("endpoint", {})
-        endpoint.setdefault("paginator", create_paginator(client["paginator"]))
+        endpoint.setdefault("paginator", _paginator(client["paginator"], name))
     if client.get("headers"):
         endpoint = defaults.setdefault("endpoint", {})
         endpoint["headers"] = {**client["headers"], **endpoint.get("headers", {})}
@@ -219,7 +219,7 @@ def _resource(resource: dict[str, Any], name: str) -> dict[str, Any]:
     if isinstance(endpoint, dict):
         endpoint = resource["endpoint"] = dict(endpoint)
         if "paginator" in endpoint:
-            endpoint["paginator"] = create_paginator(endpoint["paginator"])
+            endpoint["paginator"] = _paginator(endpoint["paginator"], name)
         params = endpoint.get("params")
         if params:
             endpoint["params"] = {key: _cursor(value) for key, value in params.items()}
@@ -231,7 +231,7 @@ def _resource(resource: dict[str, Any], name: str) -> dict[str, Any]:
             resource = _child(resource, endpoint, parents, name)
     deletions = resource.get("deletions")
     if isinstance(deletions, dict):
-        resource["deletions"] = _feed(deletions)
+        resource["deletions"] = _feed(deletions, name)
     return resource
 
 
@@ -288,14 +288,27 @@ def _matching(where: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     return matches
 
 
-def _feed(feed: dict[str, Any]) -> DeletionFeed:
+def _paginator(config: Any, name: str) -> Any:
+    """dlt's paginator named by `config` (a name, or a mapping with `type` and its
+    arguments); one line when its arguments are missing or unknown."""
+    try:
+        return create_paginator(config)
+    except (TypeError, ValueError) as exc:
+        kind = config.get("type") if isinstance(config, dict) else config
+        raise SpecError(
+            f"{name}: paginator `{kind}` cannot be made from {config!r}: "
+            f"{' '.join(str(exc).split())}"
+        ) from None
+
+
+def _feed(feed: dict[str, Any], name: str) -> DeletionFeed:
     return DeletionFeed(
         path=feed["path"],
         data_selector=feed["data_selector"],
         deleted_at=feed.get("deleted_at"),
         key=feed.get("key", "id"),
         params=dict(feed.get("params") or {}),
-        paginator=create_paginator(feed["paginator"]) if "paginator" in feed else None,
+        paginator=_paginator(feed["paginator"], name) if "paginator" in feed else None,
         since_param=feed.get("since_param"),
         initial_since=feed.get("initial_since") or None,
         since_lag_seconds=float(feed.get("lag", 0)),

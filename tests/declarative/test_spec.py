@@ -142,3 +142,15 @@ def test_a_value_the_spec_does_not_use_is_refused(tmp_path: Path) -> None:
     assert str(raised.value).startswith(
         "shop.yml: `page_size` is neither a `${page_size}` of the spec nor a setting"
     )
+
+
+def test_a_paginator_missing_its_arguments_is_one_line_naming_it(tmp_path: Path) -> None:
+    paged = MINIMAL.replace(
+        "      path: /v1/orders\n", "      path: /v1/orders\n      paginator: offset\n"
+    )
+
+    with pytest.raises(SpecError) as raised:
+        declarative_source(spec_file(tmp_path, paged), api_key="k")
+
+    assert str(raised.value).startswith("shop: paginator `offset` cannot be made from 'offset': ")
+    assert "\n" not in str(raised.value)
