@@ -9,7 +9,8 @@ runs: a wrong key or type is one line naming the file, its line and the key
 or dlt config and secrets under `sources.<name>.<NAME>` (environment
 `SOURCES__<NAME>__<KEY>`), or the default after `:-` (`${initial_since:-}`: none). A
 string that is one placeholder takes the value as it is (a number stays a number); one
-inside a longer string is formatted into it. A value used in `client.auth` is a secret:
+inside a longer string is formatted into it. A value used in `client.auth` or
+`client.headers` is a secret:
 read through `dlt.secrets` (so dlt's trace keeps no copy) and registered with the
 source's redactor. A placeholder with no value is one line naming where to set it.
 """
@@ -33,6 +34,9 @@ from shared.errors import ConfigurationError, config_key, env_var
 SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
 #: `${NAME}` or `${NAME:-default}`
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: where a value is a secret: credentials (`client.auth`), and the headers every request
+#: sends (seed-style `Authorization: "Bearer ${TOKEN}"`)
+SECRET_PLACES = (("client", "auth"), ("client", "headers"))
 #: a spec path on the command line, as opposed to a catalog connector's name
 SPEC_SUFFIXES = (".yml", ".yaml")
 
@@ -226,7 +230,7 @@ def fill(spec: Spec, values: Mapping[str, Any], lookup: Lookup) -> Filled:
     resolved: dict[tuple[str, bool], Any] = {}
 
     def value_of(at: Where, key: str, default: str | None) -> Any:
-        secret = at[:2] == ("client", "auth")
+        secret = at[:2] in SECRET_PLACES
         if (key, secret) in resolved:
             return resolved[(key, secret)]
         if key in values and values[key] is not None:

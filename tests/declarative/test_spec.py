@@ -106,7 +106,15 @@ def test_values_come_from_keywords_then_config_then_the_default(
     monkeypatch.setenv("SOURCES__SHOP__API_KEY", "key-from-the-environment-0123")
     monkeypatch.setenv("SOURCES__SHOP__LIMIT", "200")
 
+    headed = load_spec(
+        spec_file(
+            tmp_path, MINIMAL.replace("  auth:", '  headers: {X-Token: "t ${token}"}\n  auth:')
+        )
+    )
+    monkeypatch.setenv("SOURCES__SHOP__TOKEN", "header-token-from-the-environment")
+
     defaults = fill(spec, {}, lookup)
+    in_a_header = fill(headed, {}, lookup)
     given = fill(spec, {"status": "refunded", "limit": 7, "api_key": "key-given-4567"}, lookup)
 
     # a whole-string placeholder keeps its value's type (the environment's are strings);
@@ -118,6 +126,11 @@ def test_values_come_from_keywords_then_config_then_the_default(
     assert defaults.secrets == ["key-from-the-environment-0123"]
     assert given.secrets == ["key-given-4567"]
     assert defaults.secret_keys == ["api_key"]
+    # so is one in the headers every request sends
+    assert in_a_header.data["client"]["headers"] == {
+        "X-Token": "t header-token-from-the-environment"
+    }
+    assert "header-token-from-the-environment" in in_a_header.secrets
 
 
 def test_an_unset_value_is_one_line_naming_where_to_set_it(
