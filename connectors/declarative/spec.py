@@ -35,7 +35,7 @@ SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
 #: `${NAME}` or `${NAME:-default}`
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 #: where a value is a secret: credentials (`client.auth`), and the headers every request
-#: sends (seed-style `Authorization: "Bearer ${TOKEN}"`)
+#: sends (`Authorization: "Bearer ${TOKEN}"`, as a Dango `rest_api` block writes it)
 SECRET_PLACES = (("client", "auth"), ("client", "headers"))
 #: a spec path on the command line, as opposed to a catalog connector's name
 SPEC_SUFFIXES = (".yml", ".yaml")
