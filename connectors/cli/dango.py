@@ -61,9 +61,11 @@ def function_kwargs(entry: ConnectorEntry, settings: SourceSettings) -> dict[str
     where the source has no default, the replay configuration's values), never a secret
     (Dango prints them)."""
     values = config_values(entry, settings)
+    # a declarative connector's source function takes its spec (connectors.declarative)
+    spec = getattr(entry, "spec_path", None)
     # what has a default (the vendor's base_url) stays out: a user sets it in
     # `.dlt/config.toml` only to point the source elsewhere
-    return {
+    return ({"spec": str(spec)} if spec else {}) | {
         key: value
         for key, value in values.items()
         if key in settings.required_config and key not in settings.secrets

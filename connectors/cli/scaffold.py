@@ -149,7 +149,7 @@ def title_of(name: str) -> str:
 #: this repository's own top-level packages and folders a connector must not be named after
 PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
 #: the packages in connectors/ that are not connectors (every other one is in catalog.yml)
-TOOLING_PACKAGES = ("cli", "sandbox")
+TOOLING_PACKAGES = ("cli", "declarative", "sandbox")
 #: where a connector's fake server lives: connectors/sandbox/<name>.py
 SANDBOX = Path("connectors", "sandbox")
 #: the sandbox's own modules, which no connector may be named after
