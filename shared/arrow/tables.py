@@ -37,7 +37,9 @@ writes root tables (both checked on dlt 1.28 and 1.31; without the first, resour
 on dlt's normalizer):
 
 - dlt's extract counts written rows per table by the table's `resource`, which nested
-  tables lack: while it counts, they borrow their root's (`count_nested_tables_by_resource`);
+  tables lack: while it counts, the nested tables of resources with a `RowsToTables`
+  step borrow their root's (`count_nested_tables_by_resource`; other sources' metrics
+  are dlt's own);
 - a child table's hints are a table variant of the resource set directly (dlt's own
   `with_hints` would start the variant from the resource's primary key and columns).
 
@@ -503,6 +505,8 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
     """
 
     placement_affinity: ClassVar[float] = 1.5  # after the incremental (1) and limit (1.1)
+    #: its resource's nested tables are written here, at extract (`shared._dlt_compat`)
+    writes_nested_tables: ClassVar[bool] = True
 
     def __init__(
         self, resource: DltResource, connector: str, batch_rows: int | None = None
