@@ -24,7 +24,7 @@ What lands differently from dlt's row-by-row path, by design:
   as dlt's own `iso_timestamp` detection does for rows. The conversion runs after the
   incremental step, so cursor state holds the API's strings on either path.
 
-Child resources that need the rows of an Arrow page get them from `page_rows(page)`.
+Child resources get the rows of an Arrow page through `shared.arrow.tables.rows_of`.
 """
 
 from __future__ import annotations
@@ -111,13 +111,6 @@ def cast_iso(strings: Any, to: pa.DataType) -> Any:
         return pc.cast(truncated_fractions(strings), to)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-
-
-def page_rows(page: Any) -> list[Any]:
-    """The rows of a page, whether dlt passes it as an Arrow table, a list or one item."""
-    if isinstance(page, pa.Table):
-        return page.to_pylist()
-    return page if isinstance(page, list) else [page]
 
 
 class RecordsToArrow(ItemTransform[Any, dict[str, Any]]):
