@@ -43,6 +43,9 @@ class Watch:
 
 
 _current = threading.local()
+#: the watchdog's clock, bound at import: a test (or a user's code) that replaces
+#: `time.monotonic` to fake time for something else does not move requests' deadlines
+_monotonic = time.monotonic
 
 
 class DeadlineWatchdog:
@@ -59,9 +62,13 @@ class DeadlineWatchdog:
     @contextmanager
     def watch(self, seconds: float) -> Iterator[Watch]:
         """Watch the request made inside the block (in this thread) for `seconds`."""
-        watch = Watch(time.monotonic() + seconds)
+        watch = Watch(_monotonic() + seconds)
         with self._condition:
             self._start()
+            # finished watches leave the top first: the thread, sleeping until the earliest
+            # deadline it knew, must hear of a new earliest one
+            while self._heap and self._heap[0][2].done:
+                heapq.heappop(self._heap)
             heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
             if self._heap[0][2] is watch:
                 self._condition.notify()
@@ -89,7 +96,7 @@ class DeadlineWatchdog:
                     self._condition.wait()
                     continue
                 deadline, _, watch = self._heap[0]
-                remaining = deadline - time.monotonic()
+                remaining = deadline - _monotonic()
                 if remaining > 0:
                     self._condition.wait(remaining)
                     continue

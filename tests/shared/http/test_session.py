@@ -33,6 +33,7 @@ from shared.http.auth import api_key_query, bearer_token
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.http.session import DEFAULT_TIMEOUT, ConnectorSession
+from shared.http.watchdog import DeadlineWatchdog
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import HeaderLinkPaginator
 from tests.failures import root_cause
@@ -547,6 +548,21 @@ def test_a_server_dripping_its_header_lines_fails_at_the_deadline_not_the_read_t
         f"demo: {url} did not answer in full within the request deadline "
         "of 1 s (the server is stalling or sending very slowly)"
     )
+
+
+def test_a_watch_ended_under_a_faked_clock_does_not_delay_the_next_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watchdog = DeadlineWatchdog()
+    monkeypatch.setattr(time, "monotonic", lambda: 0.0)  # as the pacers' tests do
+    with watchdog.watch(300):
+        time.sleep(0.1)  # in flight while the watchdog reads its clock
+    monkeypatch.undo()
+
+    with watchdog.watch(0.2) as watch:
+        time.sleep(0.6)
+
+    assert watch.fired
 
 
 class UsersAdapter(HTTPAdapter):
