@@ -91,6 +91,7 @@ def truncated_fractions(strings: Any) -> Any:
 
 #: the Unix epoch, aware
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 #: epoch numbers this large or larger are milliseconds: as seconds they would be after the
 #: year 5000, as milliseconds they are after 1973 (`1796500000000` is 2026-12-05T...)
 EPOCH_MILLIS_FROM = 100_000_000_000
@@ -132,8 +133,7 @@ def is_epoch_millis(value: int | float | Decimal) -> bool:
 def epoch_micros(value: Any) -> int:
     """The instant `value` (as `to_datetime` reads it) in whole microseconds since the
     epoch: a key that orders instants, whatever form each was written in."""
-    moment = to_datetime(value)
-    return calendar.timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond
+    return (to_datetime(value) - EPOCH) // MICROSECOND  # exact: integer arithmetic
 
 
 def _parse_iso(match: re.Match[str]) -> datetime:
