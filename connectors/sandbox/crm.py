@@ -1,4 +1,7 @@
-"""Fake CRM API speaking the crm connector's API."""
+"""Fake CRM API speaking Capsule CRM API v2, shaped as Capsule documents its records
+(developer.capsulecrm.com/v2, and the community OpenAPI spec of it): every field present
+and null where unset, date-only `dueOn`/`expectedCloseOn`/`closedOn`, upper-case task
+and project statuses, nested owner/party/milestone references; the `/deleted` feeds."""
 
 from __future__ import annotations
 
@@ -36,26 +39,153 @@ def changed_after(row: dict[str, Any], after: datetime) -> bool:
         return True
 
 
+TASK_STATUSES = ("OPEN", "COMPLETED", "PENDING")
+AVATAR = "https://capsulecrm.com/theme/default/images/{}_avatar_70.png"
+#: the parties (by index) that projects and opportunities belong to: past the first 200,
+#: so tests that delete an early party cascade only to what they link themselves
+OWNING_PARTIES = range(200, 250)
+
+
+def day(moment: datetime) -> str:
+    """A date without a time (`dueOn`, `expectedCloseOn`, `closedOn`): `2015-10-01`."""
+    return moment.strftime("%Y-%m-%d")
+
+
+def nested_user(i: int) -> dict[str, Any]:
+    return {"id": 1 + i % 120, "username": f"user{i % 120}", "name": f"User {i % 120}"}
+
+
+def nested_party(i: int) -> dict[str, Any]:
+    index = OWNING_PARTIES[i % len(OWNING_PARTIES)]
+    party: dict[str, Any] = {"id": 1000 + index, "type": "person", "pictureURL": None}
+    if index % 4 == 0:
+        party.update(type="organisation", name=f"Organisation {index}")
+    else:
+        party.update(firstName=f"First{index}", lastName=f"Last{index}")
+    return party
+
+
+def dated(i: int, updated_hours: int = 2) -> dict[str, str]:
+    return {
+        "createdAt": stamp(EPOCH + timedelta(minutes=i)),
+        "updatedAt": stamp(EPOCH + timedelta(hours=updated_hours, minutes=i)),
+    }
+
+
+def belonging(i: int) -> dict[str, Any]:
+    """The references of a project or an opportunity: its party, owner and (no) team."""
+    return {"party": nested_party(i), "owner": nested_user(i), "team": None}
+
+
 def make_party(i: int) -> dict[str, Any]:
+    """A party as Capsule lists it: every field present, null where unset (`title`,
+    `jobTitle`, `organisation`, `lastContactedAt`), a person's names or an
+    organisation's `name`, and the nested arrays."""
     organisation = i % 4 == 0
     party: dict[str, Any] = {
         "id": 1000 + i,
         "type": "organisation" if organisation else "person",
-        "about": f"party {i}",
-        "createdAt": stamp(EPOCH + timedelta(minutes=i)),
-        "updatedAt": stamp(EPOCH + timedelta(hours=1, minutes=i)),
+        "about": None if i % 3 == 2 else f"party {i}",
+        "title": None,
+        "jobTitle": None,
+        **dated(i, updated_hours=1),
+        "lastContactedAt": None if i % 5 else stamp(EPOCH + timedelta(minutes=30 + i)),
+        "pictureURL": AVATAR.format("org" if organisation else "person"),
+        "owner": nested_user(i),
+        "team": None,
         "emailAddresses": [
-            {"id": 50000 + i * 2 + k, "type": "work", "address": f"p{i}.{k}@example.com"}
+            {
+                "id": 50000 + i * 2 + k,
+                "type": "Work" if k == 0 else None,
+                "address": f"p{i}.{k}@example.com",
+            }
             for k in range(1 + i % 2)
         ],
-        "phoneNumbers": [{"id": 70000 + i, "type": "mobile", "number": f"+44 20 7946 {i:04d}"}],
+        "phoneNumbers": [{"id": 70000 + i, "type": "Mobile", "number": f"+44 20 7946 {i:04d}"}],
+        "addresses": (
+            [
+                {
+                    "id": 80000 + i,
+                    "type": None,
+                    "city": "London",
+                    "country": "United Kingdom",
+                    "street": f"{i} High Street",
+                    "state": None,
+                    "zip": None,
+                }
+            ]
+            if i % 2 == 0
+            else []
+        ),
+        "websites": [],
         "fields": [{"id": 90000 + i, "definition": {"id": 1, "name": "Tier"}, "value": "gold"}],
     }
     if organisation:
         party["name"] = f"Organisation {i}"
     else:
-        party.update(firstName=f"First{i}", lastName=f"Last{i}")
+        party.update(firstName=f"First{i}", lastName=f"Last{i}", organisation=None)
     return party
+
+
+def make_task(i: int) -> dict[str, Any]:
+    """A task: `description`, a date-only `dueOn`, upper-case `status`, a null `detail`
+    and `dueTime`, the owner and (for some) the party it is about."""
+    status = TASK_STATUSES[i % 3]
+    return {
+        "id": 3000 + i,
+        "description": f"Task {i}",
+        "detail": None,
+        "dueOn": day(EPOCH + timedelta(days=i % 30)),
+        "dueTime": None if i % 2 else "18:30:00",
+        "status": status,
+        "category": {"id": 50 + i % 6, "name": f"Category {i % 6}", "colour": "#fb9c4f"},
+        "owner": nested_user(i),
+        "party": nested_party(i) if i % 2 == 0 else None,
+        "opportunity": None,
+        "kase": None,
+        "hasTrack": False,
+        "completedAt": stamp(EPOCH + timedelta(hours=3, minutes=i))
+        if status == "COMPLETED"
+        else None,
+        **dated(i),
+    }
+
+
+def make_project(i: int) -> dict[str, Any]:
+    closed = i % 5 == 4
+    return {
+        "id": 4000 + i,
+        "name": f"Project {i}",
+        "description": f"Project {i} for the party" if i % 2 else None,
+        "status": "CLOSED" if closed else "OPEN",
+        **belonging(i),
+        "opportunity": None,
+        "closedOn": day(EPOCH + timedelta(days=i % 20)) if closed else None,
+        "lastContactedAt": None,
+        **dated(i),
+    }
+
+
+def make_opportunity(i: int) -> dict[str, Any]:
+    won = i % 7 == 0
+    return {
+        "id": 5000 + i,
+        "name": f"Opportunity {i}",
+        "description": None,
+        **belonging(i),
+        "milestone": {"id": 20 + i % 5, "name": f"Milestone {i % 5}"},
+        "lostReason": None,
+        "value": {"amount": i * 10.5, "currency": "GBP"},
+        "expectedCloseOn": day(EPOCH + timedelta(days=30 + i % 60)),
+        "probability": (i % 5) * 20,
+        "durationBasis": "FIXED",
+        "duration": None,
+        "closedOn": day(EPOCH + timedelta(days=i % 20)) if won else None,
+        "lastContactedAt": None,
+        "lastStageChangedAt": stamp(EPOCH + timedelta(hours=1, minutes=i)),
+        "lastOpenMilestone": {"id": 20 + i % 5, "name": f"Milestone {i % 5}"},
+        **dated(i),
+    }
 
 
 def make_entities(prefix: str, count: int, start_id: int, **extra: Any) -> list[dict[str, Any]]:
@@ -63,8 +193,7 @@ def make_entities(prefix: str, count: int, start_id: int, **extra: Any) -> list[
         {
             "id": start_id + i,
             "name": f"{prefix} {i}",
-            "createdAt": stamp(EPOCH + timedelta(minutes=i)),
-            "updatedAt": stamp(EPOCH + timedelta(hours=2, minutes=i)),
+            **dated(i),
             **{key: (value(i) if callable(value) else value) for key, value in extra.items()},
         }
         for i in range(count)
@@ -103,13 +232,9 @@ class CrmFake(FakeServer):
         self.data: dict[str, list[dict[str, Any]]] = {
             "users": make_entities("User", 120 * scale, 1, username=lambda i: f"user{i}"),
             "parties": [make_party(i) for i in range(260 * scale)],
-            "tasks": make_entities(
-                "Task", 150 * scale, 3000, status=lambda i: ("open", "completed", "pending")[i % 3]
-            ),
-            "kases": make_entities("Project", 130 * scale, 4000, status="OPEN"),
-            "opportunities": make_entities(
-                "Opportunity", 110 * scale, 5000, value=lambda i: {"amount": i * 10.5}
-            ),
+            "tasks": [make_task(i) for i in range(150 * scale)],
+            "kases": [make_project(i) for i in range(130 * scale)],
+            "opportunities": [make_opportunity(i) for i in range(110 * scale)],
             "pipelines": make_entities("Pipeline", 3, 10),
             "milestones": make_entities("Milestone", 5, 20, probability=lambda i: i * 20),
             "lostReasons": make_entities("Lost reason", 4, 30),
@@ -259,7 +384,8 @@ class CrmFake(FakeServer):
     def list_entities(self, request: Request, key: str) -> Response:
         rows = self.data[key]
         if key == "tasks":
-            wanted = set(request.args.get("status", "open").split(","))
+            # the query names statuses in lower case; records carry them in upper case
+            wanted = set(request.args.get("status", "open").upper().split(","))
             rows = [row for row in rows if row["status"] in wanted]
         since = request.args.get("since")
         if since and key in ("parties", "kases", "opportunities"):
