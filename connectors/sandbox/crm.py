@@ -15,11 +15,13 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox.base import FakeServer, FixedWindowBudget, RawHeadersHandler
+from connectors.sandbox.base import FakeServer, Fault, FixedWindowBudget, RawHeadersHandler
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 TOKEN = "crm-fake-bearer-token-0123456789"
 ENTITIES = ("parties", "kases", "opportunities")
+#: the budget Capsule documents: 4,000 requests an hour per user
+DOCUMENTED_WINDOW = (4000, 3600.0)
 
 
 def stamp(moment: datetime) -> str:
@@ -209,17 +211,26 @@ class ServerClockHandler(RawHeadersHandler):
 
 
 class CrmFake(FakeServer):
-    """The CRM API. `scale` multiplies the row counts; `token` is the accepted bearer token."""
+    """The CRM API. `scale` multiplies the row counts; `token` is the accepted bearer token;
+    `window` the (requests, seconds) budget every response reports: by default a generous
+    one, so that tests syncing against the fake never pace; `DOCUMENTED_WINDOW` (Capsule's
+    4,000 an hour) for the recordings and `connectors serve`."""
 
-    def __init__(self, scale: int = 1, token: str = TOKEN, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        scale: int = 1,
+        token: str = TOKEN,
+        latency: float = 0.0,
+        window: tuple[int, float] = (1000, 60.0),
+    ) -> None:
         self.token = token
         self.vanished: set[int] = set()
         self.next_link_origin: str | None = None
-        self.rate_limit = 1000
+        self.rate_limit = window[0]
         #: the budget every response reports (the API's rate limit); `enforce_budget`
         #: makes the fake refuse requests beyond it
         self.budget = FixedWindowBudget(
-            self.rate_limit, 60.0, enforce=False, clock=self.server_time
+            self.rate_limit, window[1], enforce=False, clock=self.server_time
         )
         #: False: responses carry no budget headers; a dict: these values instead (faults)
         self.budget_headers: bool | dict[str, str] = True
@@ -491,6 +502,30 @@ class CrmFake(FakeServer):
         }
 
 
+#: the error body of a 422 from a deleted feed asked without `since`
+SINCE_REQUIRED = {"message": "Validation Failed", "errors": [{"message": "since is required"}]}
+
+
+def small_account_with_retries(fake: CrmFake) -> None:
+    """Three records of each list, and on the way a 429 (the budget spent, reset a second
+    later) on the users and a 503 on the stages: both retried, the sync succeeds."""
+    for key in fake.data:
+        fake.data[key] = fake.data[key][:3]
+    kept = {party["id"] for party in fake.data["parties"]}
+    fake.employees = {k: people[:1] for k, people in fake.employees.items() if k in kept}
+    fake.tags = {entity: tags[:1] for entity, tags in fake.tags.items()}
+    fake.definitions = {entity: fields[:1] for entity, fields in fake.definitions.items()}
+    fake.inject(
+        Fault(429, {"error": "rate limit reached"}, fake.rate_limit_fault_headers(1.0), "/users")
+    )
+    fake.inject(Fault(503, {"message": "Service Unavailable"}, path="/api/v2/stages"))
+
+
+def deleted_feed_refuses(fake: CrmFake) -> None:
+    """The parties' deleted feed answers 422 (as without `since`): the sync fails."""
+    fake.inject(Fault(422, SINCE_REQUIRED, path="/api/v2/parties/deleted"))
+
+
 def _recording() -> Any:
     from connectors.crm import crm_source
     from shared.tooling.recordings import Recording, Step
@@ -498,15 +533,24 @@ def _recording() -> Any:
     return Recording(
         connector="crm",
         source=crm_source,
-        fake=CrmFake,
+        fake=lambda: CrmFake(window=DOCUMENTED_WINDOW),
         credentials={"bearer_token": TOKEN},
         canonical_base_url="https://api.example.com",
         steps=[
             Step("full_sync"),
             Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
+            Step(
+                "retried_sync",
+                prepare=small_account_with_retries,
+                source_kwargs={"backoff_factor": 0.1},
+                own_pipeline=True,
+            ),
+            Step("validation_error", prepare=deleted_feed_refuses, fails_with="422"),
         ],
         live_credentials={"bearer_token": "CRM_BEARER_TOKEN"},
         live_base_url_env="CRM_BASE_URL",
+        # read against the `Date` header, which cassettes do not keep (a replay would find
+        # the reset long past): the budget's `X-RateLimit-Limit` alone is recorded
         volatile_headers=["X-RateLimit-Reset", "X-RateLimit-Remaining"],
         offline_kwargs={"requests_per_minute": 60_000},
     )
