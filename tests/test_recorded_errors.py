@@ -30,7 +30,9 @@ RECORDED = {
 }
 
 
-def fresh(tmp_path: Path) -> dlt.Pipeline:
+@pytest.fixture
+def pipeline(tmp_path: Path) -> dlt.Pipeline:
+    """A new pipeline: each recorded error step is a first sync."""
     return duckdb_pipeline("test", database=str(tmp_path / "t.duckdb"), pipelines_dir=str(tmp_path))
 
 
@@ -49,11 +51,9 @@ def prepared_fake(rec: Recording, upto: str) -> Any:
 @pytest.mark.slow  # the retries wait as the API asks: seconds per connector
 @pytest.mark.parametrize("connector", CONNECTORS)
 def test_a_recorded_429_and_5xx_are_retried_and_the_sync_loads_everything(
-    connector: str, tmp_path: Path
+    connector: str, pipeline: dlt.Pipeline
 ) -> None:
     rec = load_recording(connector)
-    pipeline = fresh(tmp_path)
-
     (cassette,) = replay(rec, pipeline, steps=["retried_sync"])
 
     retried, _, _ = RECORDED[connector]
@@ -72,14 +72,11 @@ def test_a_recorded_429_and_5xx_are_retried_and_the_sync_loads_everything(
 
 @pytest.mark.parametrize("connector", CONNECTORS)
 def test_a_recorded_4xx_fails_the_sync_with_one_line_naming_the_apis_message(
-    connector: str, tmp_path: Path
+    connector: str, pipeline: dlt.Pipeline
 ) -> None:
-    rec = load_recording(connector)
-    pipeline = fresh(tmp_path)
     _, refused, named = RECORDED[connector]
-
     with pytest.raises(Exception) as failure:
-        replay(rec, pipeline, steps=["validation_error"])
+        replay(load_recording(connector), pipeline, steps=["validation_error"])
 
     line = explain(failure.value, load_catalog().get(connector))
     assert "\n" not in line
