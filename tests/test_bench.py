@@ -29,10 +29,14 @@ CHILD_TABLES: dict[str, dict[str, int]] = {
         ),
         "parties__phone_numbers": sum(len(crm.make_party(i)["phoneNumbers"]) for i in range(ROWS)),
         "parties__fields": sum(len(crm.make_party(i)["fields"]) for i in range(ROWS)),
+        "parties__addresses": sum(len(crm.make_party(i)["addresses"]) for i in range(ROWS)),
     },
     "analytics": {},
     "incident_analytics": {
-        "alerts__tags": sum(len(incident_analytics.make_alert(i, 1)["tags"]) for i in range(ROWS))
+        "alerts__tags": sum(len(incident_analytics.make_alert(i, 1)["tags"]) for i in range(ROWS)),
+        "alerts__responders": sum(
+            len(incident_analytics.make_alert(i, 1)["responders"]) for i in range(ROWS)
+        ),
     },
     "project_tracker": {
         f"groups_stories__{key}": sum(len(tracker_story(i)[key]) for i in range(ROWS))
