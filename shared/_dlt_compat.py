@@ -4,8 +4,10 @@ dlt's public API does not cover a few things the catalog needs: counting nested-
 rows written by the Arrow path, the hint variants a resource keeps per table, the steps
 of a resource's pipe, the hook dlt's `rest_api` wraps each response action in, the
 thread name that shares dlt's per-thread context, the parent-key column name
-`rest_api` gives a child's parent field, and iterating a source outside a pipeline with
-a state of its own, knowing which resource (and table) each item comes from. Each is
+`rest_api` gives a child's parent field, iterating a source outside a pipeline with
+a state of its own, knowing which resource (and table) each item comes from, and the
+cursor state an `Incremental` is bound to for a sync (which the cursor guard caps, holds
+and restores). Each is
 reached from here only, so a dlt upgrade that moves one breaks this module, and its
 tests, not a connector.
 
@@ -14,7 +16,8 @@ and the newest 1.x): where what it needs is missing, one WARNING names the dlt v
 and what falls back to dlt's own path (`arrow_tables_supported`: the Arrow path leaves
 rows to dlt's normalizer). The page check, which has no fallback that keeps bad pages
 out, is checked when a source is built (`require_page_check_reachable`): the build fails
-loudly rather than letting bad pages through silently.
+loudly rather than letting bad pages through silently; so is the bound cursor state
+(`require_cursor_state_reachable`), without which a cursor could not be held back.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ TESTED_DLT = ((1, 28), (1, 31))
 
 __all__ = [
     "arrow_tables_supported",
+    "bound_cursor_state",
+    "require_cursor_state_reachable",
+    "set_cursor_resume_value",
+    "store_cursor_value",
     "WRITES_NESTED_TABLES",
     "count_nested_tables_by_resource",
     "find_in_response_hooks",
@@ -123,6 +130,55 @@ def require_page_check_reachable(kind: type) -> None:
             f"use a dlt from {TESTED_DLT[0][0]}.{TESTED_DLT[0][1]} to "
             f"{TESTED_DLT[1][0]}.{TESTED_DLT[1][1]}, or update shared/_dlt_compat.py"
         )
+
+
+class CursorStateUnreachable(ConnectorError):
+    """The dlt running here keeps an `Incremental`'s bound state where the guard cannot."""
+
+
+#: what dlt's `Incremental` keeps per sync and the cursor guard reads and writes: the state
+#: dict it is bound to, and the value the sync resumes from
+CURSOR_STATE_ATTRIBUTES = ("_cached_state", "_cached_state_start_value")
+
+
+@cache
+def require_cursor_state_reachable() -> None:
+    """Fail loudly unless dlt's `Incremental` keeps its bound state in the attributes the
+    cursor guard reads (`CURSOR_STATE_ATTRIBUTES`): without them a cursor could not be
+    capped at the sync's start or held back after a failed page."""
+    from dlt.extract.incremental import Incremental
+
+    probe: Incremental[Any] = Incremental("updated_at")
+    missing = [name for name in CURSOR_STATE_ATTRIBUTES if not hasattr(probe, name)]
+    if missing:
+        raise CursorStateUnreachable(
+            f"dlt {dlt.__version__}'s Incremental keeps no {', '.join(missing)} (the cursor "
+            "guard could not cap or hold cursors); use a dlt from "
+            f"{TESTED_DLT[0][0]}.{TESTED_DLT[0][1]} to {TESTED_DLT[1][0]}.{TESTED_DLT[1][1]}, "
+            "or update shared/_dlt_compat.py"
+        )
+
+
+def bound_cursor_state(incremental: Any) -> dict[str, Any] | None:
+    """The state dict dlt bound `incremental` to for this sync (`last_value`,
+    `unique_hashes`, `start_value`); None before it is bound."""
+    state: dict[str, Any] | None = incremental._cached_state
+    return state
+
+
+def store_cursor_value(incremental: Any, value: Any, hashes: list[Any] | None = None) -> None:
+    """Make `value` (and the boundary row `hashes`, default none) the cursor's last value
+    for the rest of this sync: in its bound state and in the copy dlt 1.29+ keeps."""
+    state = incremental._cached_state
+    state["last_value"] = value
+    state["unique_hashes"] = list(hashes or [])
+    if getattr(incremental, "_current_last_value", None) is not None:  # dlt >= 1.29
+        incremental._current_last_value = value
+
+
+def set_cursor_resume_value(incremental: Any, value: Any) -> None:
+    """The value dlt stores as where this sync started (the state's `start_value`)."""
+    incremental._cached_state_start_value = value
 
 
 def hints_variants(resource: Any) -> dict[str, Any]:

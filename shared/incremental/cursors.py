@@ -72,7 +72,13 @@ from dlt.extract.exceptions import DataItemRequiredForDynamicTableHints
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 from dlt.extract.resource import DltResource
 
-from shared._dlt_compat import pipe_generator
+from shared._dlt_compat import (
+    bound_cursor_state,
+    pipe_generator,
+    require_cursor_state_reachable,
+    set_cursor_resume_value,
+    store_cursor_value,
+)
 from shared.errors import ConnectorError
 from shared.http.server_clock import ServerClock
 from shared.redaction import Redactor
@@ -227,7 +233,7 @@ def hold_cursor(resource_name: str, reason: str) -> bool:
     for cursor_state in (state.get("incremental") or {}).values():
         with _REGISTRY_LOCK:
             guarded = _BOUND.get(id(cursor_state))
-        if guarded is not None and guarded._cached_state is cursor_state:
+        if guarded is not None and bound_cursor_state(guarded) is cursor_state:
             guarded.hold(reason)
             held = True
     if not held:
@@ -261,6 +267,7 @@ class GuardedIncremental(Incremental[Any]):
         shift_key: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        require_cursor_state_reachable()  # once per process: the guard needs dlt's state
         kwargs.setdefault("on_cursor_value_missing", "include")
         super().__init__(*args, **kwargs)
         self.connector = connector
@@ -340,15 +347,17 @@ class GuardedIncremental(Incremental[Any]):
         self.sync_started_at = self.clock.local_clock()
         self._warned_cap = False
         self._reset_sync()
-        stored = self._cached_state.get("last_value")
+        bound = bound_cursor_state(self)
+        assert bound is not None  # dlt binds it in `bind`
+        stored = bound.get("last_value")
         self._kind = kind_of(self.initial_value) or kind_of(stored)
         if stored is not None and self._kind == "datetime":
             self._repair_stored_future_value(stored)
-        self._hold_value = self._cached_state.get("last_value")
-        self._hold_hashes = list(self._cached_state.get("unique_hashes") or [])
+        self._hold_value = bound.get("last_value")
+        self._hold_hashes = list(bound.get("unique_hashes") or [])
         self._template = self._hold_value if self._hold_value is not None else self.initial_value
         with _REGISTRY_LOCK:
-            _BOUND[id(self._cached_state)] = self
+            _BOUND[id(bound)] = self
             while len(_BOUND) > BOUND_KEPT:
                 del _BOUND[next(iter(_BOUND))]
         self._take_pending_hold()
@@ -361,9 +370,10 @@ class GuardedIncremental(Incremental[Any]):
             # dlt < 1.29 reads `last_value` from the pipeline's context, which a thread the
             # resource runs in (the Arrow fast path's read-ahead) lacks: the state bound for
             # this run is the same dict
-            if self._cached_state is None:
+            bound = bound_cursor_state(self)
+            if bound is None:
                 raise
-            return self._cached_state
+            return bound
 
     def __call__(self, rows: Any, meta: Any = None) -> Any:
         if rows is None or (isinstance(rows, list) and not rows):
@@ -413,7 +423,7 @@ class GuardedIncremental(Incremental[Any]):
                 self.cursor_path,
                 "the beginning" if self._hold_value is None else self._quoted(self._hold_value),
             )
-        if self._cached_state is not None:
+        if bound_cursor_state(self) is not None:
             self._restore_held_value()
 
     @property
@@ -422,11 +432,7 @@ class GuardedIncremental(Incremental[Any]):
         return self._held
 
     def _restore_held_value(self) -> None:
-        state = self._cached_state
-        state["last_value"] = self._hold_value
-        state["unique_hashes"] = list(self._hold_hashes)
-        if getattr(self, "_current_last_value", None) is not None:  # dlt >= 1.29
-            self._current_last_value = self._hold_value
+        store_cursor_value(self, self._hold_value, self._hold_hashes)
 
     def _take_pending_hold(self) -> None:
         if not _PENDING_HOLDS:
@@ -581,14 +587,11 @@ class GuardedIncremental(Incremental[Any]):
 
     def _settle_stored_value(self) -> None:
         """Store what dlt stored in the template's form (an `Instant` is dlt's view)."""
-        state = self._cached_state
+        state = bound_cursor_state(self)
         value = state.get("last_value") if state is not None else None
-        if not isinstance(value, Instant):
+        if state is None or not isinstance(value, Instant):
             return
-        stored = self._stored_form(value)
-        state["last_value"] = stored
-        if getattr(self, "_current_last_value", None) is not None:  # dlt >= 1.29
-            self._current_last_value = stored
+        store_cursor_value(self, self._stored_form(value), state.get("unique_hashes"))
 
     def _stored_form(self, value: Instant) -> Any:
         """`value` in the form the API takes back: the template's; never later than it."""
@@ -619,7 +622,7 @@ class GuardedIncremental(Incremental[Any]):
         return moment - timedelta(seconds=float(self.lag or 0))
 
     def _cap_stored_value(self) -> None:
-        state = self._cached_state
+        state = bound_cursor_state(self)
         stored = state.get("last_value") if state is not None else None
         if stored is None or self._kind != "datetime":
             return
@@ -658,7 +661,8 @@ class GuardedIncremental(Incremental[Any]):
             ) from None
         if not too_late:
             return
-        resume = self._cached_state.get("start_value")
+        bound = bound_cursor_state(self)
+        resume = bound.get("start_value") if bound is not None else None
         try:
             if resume is None or self._capped(resume) is not None:
                 resume = self.initial_value
@@ -675,7 +679,7 @@ class GuardedIncremental(Incremental[Any]):
         )
         self._store(resume)
         self.start_value = self.last_value  # dlt's start of this sync, lag applied
-        self._cached_state_start_value = resume
+        set_cursor_resume_value(self, resume)
 
     def _capped(self, stored: Any) -> Any:
         """`stored` capped at `cap()`, in its own format; None when it is not later (or the
@@ -692,11 +696,8 @@ class GuardedIncremental(Incremental[Any]):
         return capped if keep((capped, stored)) == stored else None
 
     def _store(self, value: Any) -> None:
-        self._cached_state["last_value"] = value
         # boundary hashes belong to rows at the old value; no row sits at the capped one
-        self._cached_state["unique_hashes"] = []
-        if getattr(self, "_current_last_value", None) is not None:  # dlt >= 1.29
-            self._current_last_value = value
+        store_cursor_value(self, value)
 
     # -- unreadable values ---------------------------------------------------------------
     def _value_of(self, row: Any) -> Any:

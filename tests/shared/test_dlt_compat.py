@@ -9,16 +9,19 @@ from typing import Any, ClassVar
 import dlt
 import pytest
 from dlt.extract.extract import Extract
+from dlt.extract.incremental import Incremental
 from dlt.extract.items_transform import ItemTransform
 from dlt.sources.rest_api import config_setup
 
 from connectors.crm import crm_source
 from shared._dlt_compat import (
     TESTED_DLT,
+    CursorStateUnreachable,
     PageCheckUnreachable,
     arrow_tables_supported,
     dlt_version,
     iterate_with_origin,
+    require_cursor_state_reachable,
     require_page_check_reachable,
 )
 from shared.arrow.tables import load_as_arrow_tables
@@ -68,17 +71,19 @@ def test_iterating_with_a_fresh_state_reads_incremental_resources_from_their_sta
 @pytest.fixture
 def fresh_checks() -> Iterator[None]:
     """The checks are made once a process; these tests make them again."""
-    arrow_tables_supported.cache_clear()
-    require_page_check_reachable.cache_clear()
+    checks = (arrow_tables_supported, require_page_check_reachable, require_cursor_state_reachable)
+    for check in checks:
+        check.cache_clear()
     yield
-    arrow_tables_supported.cache_clear()
-    require_page_check_reachable.cache_clear()
+    for check in checks:
+        check.cache_clear()
 
 
 def test_on_the_dlt_ci_runs_every_private_access_is_there(fresh_checks: None) -> None:
     assert dlt_version() >= TESTED_DLT[0]
     assert arrow_tables_supported()
     require_page_check_reachable(PageCheck)  # does not raise
+    require_cursor_state_reachable()  # does not raise
 
 
 def test_a_dlt_that_hides_response_actions_fails_the_build_in_one_line(
@@ -243,3 +248,25 @@ def test_a_dlt_whose_extract_metrics_differ_warns_once_and_loads_through_dlt(
     }
     assert count(pipeline, "items") == 3
     assert count(pipeline, "items__tags") == 6
+
+
+def test_a_dlt_whose_incremental_keeps_no_bound_state_fails_the_build_in_one_line(
+    fresh_checks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the state dict dlt binds an Incremental to, the cursor guard could neither
+    cap a cursor at the sync's start nor hold it after a failed page: no fallback, the
+    source does not build."""
+    original = Incremental.__init__
+
+    def without_bound_state(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self._cached_state
+
+    monkeypatch.setattr(Incremental, "__init__", without_bound_state)
+
+    with pytest.raises(CursorStateUnreachable) as raised:
+        crm_source(bearer_token="t" * 16, base_url="http://127.0.0.1:9")
+
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(f"dlt {dlt.__version__}'s Incremental keeps no _cached_state")
+    assert "could not cap or hold cursors" in line
