@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import dlt
+import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.common.storages.load_package import ParsedLoadJobFileName, load_package_state
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -110,13 +111,16 @@ def appendable_tables(source: Any, package_files: Iterable[str]) -> list[str]:
             continue
         if table.get("x-merge-strategy", "delete-insert") != "delete-insert":
             continue
-        keys = [c for c, hints in table.get("columns", {}).items() if hints.get("primary_key")]
-        if not keys or not _is_new(name):
+        columns = table.get("columns", {})
+        keys = [c for c, hints in columns.items() if hints.get("primary_key")]
+        if not keys or not _is_new(name, schema.name):
             continue
         written = files[name]
         if any(file_format != "parquet" for _, file_format in written):
             continue  # rows through dlt's normalizer: their keys are not read here
-        if not _keys_unique([path for path, _ in written], keys):
+        # a row marked for a hard delete: dlt's merge would not insert it
+        deleting = [c for c, hints in columns.items() if hints.get("hard_delete")]
+        if not _unique_and_kept([path for path, _ in written], keys, deleting):
             continue  # a key came twice: dlt's merge keeps the newest copy
         appended.append(name)
     return appended
@@ -140,19 +144,24 @@ def append_in_load(schema: Any, tables: Iterable[str]) -> list[str]:
     return appended
 
 
-def _keys_unique(paths: list[str], keys: list[str]) -> bool:
-    """Whether no value of `keys` is in two rows of the parquet files `paths`."""
-    tables = [pq.read_table(path, columns=keys) for path in paths]
+def _unique_and_kept(paths: list[str], keys: list[str], deleting: list[str]) -> bool:
+    """Whether no value of `keys` is in two rows of the parquet files `paths`, and every
+    column of `deleting` (dlt's `hard_delete`) is null where there is one."""
+    tables = []
+    for path in paths:
+        present = set(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=keys + [c for c in deleting if c in present])
+        if any(table.column(c).null_count < table.num_rows for c in deleting if c in present):
+            return False
+        tables.append(table.select(keys))
     rows = sum(table.num_rows for table in tables)
     if not rows:
         return True
-    import pyarrow as pa
-
     together = pa.concat_tables(tables, promote_options="permissive")
     return bool(together.group_by(keys).aggregate([]).num_rows == rows)
 
 
-def _is_new(table: str) -> bool:
+def _is_new(table: str, schema_name: str) -> bool:
     """Whether `table` holds no rows when this sync loads: this sync drops or truncates
     it first, or neither dlt's schema nor the destination knows it."""
     state = load_package_state()["state"]
@@ -160,17 +169,18 @@ def _is_new(table: str) -> bool:
     if table in {str(cleared_table.get("name")) for cleared_table in cleared}:
         return True
     pipeline = dlt.current.pipeline()
-    if pipeline.default_schema_name:
-        known = pipeline.schemas[pipeline.default_schema_name].tables.get(table) or {}
+    if schema_name in pipeline.schema_names:  # as it was before this sync's extract
+        known = pipeline.schemas[schema_name].tables.get(table) or {}
         if any(hints.get("data_type") for hints in known.get("columns", {}).values()):
             return False
-    return not _in_destination(pipeline, table)
+    return not _in_destination(pipeline, table, schema_name)
 
 
-def _in_destination(pipeline: Any, table: str) -> bool:
+def _in_destination(pipeline: Any, table: str, schema_name: str) -> bool:
     """Whether the destination has `table` (True when it cannot tell)."""
     try:
-        with pipeline.sql_client() as client:
+        known = schema_name if schema_name in pipeline.schema_names else None
+        with pipeline.sql_client(known) as client:
             if not client.has_dataset():
                 return False
             try:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from connectors.crm import crm_source
@@ -24,7 +26,7 @@ from connectors.sandbox.crm import TOKEN as CRM_TOKEN
 from connectors.sandbox.crm import CrmFake, parse_stamp, stamp
 from connectors.sandbox.project_tracker import API_KEY as TRACKER_KEY
 from connectors.sandbox.project_tracker import ProjectTrackerFake
-from shared.arrow.first_sync import AppendFirstSync, merge_every_sync
+from shared.arrow.first_sync import AppendFirstSync, _unique_and_kept, merge_every_sync
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import query
 from tests.test_default_path_equivalence import assert_same, linked_rows, shrink_a_group_story
@@ -237,3 +239,30 @@ def test_a_child_with_large_pages_appends_its_first_sync(tmp_path: Path) -> None
         infos = sync_both(fake, tracker, ways)
         assert merged(infos["new"]) == {"groups", "groups_stories"}
         assert_same(ways["merge"], ways["new"], ("groups", "groups_stories"))
+
+
+def write_parquet(path: Path, **columns: list[Any]) -> str:
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
+def test_the_files_keys_decide_whether_a_new_table_appends(tmp_path: Path) -> None:
+    """What `appendable_tables` reads back from a sync's parquet files: keys unique across
+    every file (composite keys by their columns together), and no row marked for dlt's
+    hard delete (the merge would leave it out)."""
+    first = write_parquet(
+        tmp_path / "a.parquet", group_id=[1, 1], id=[1, 2], _deleted_at=[None, None]
+    )
+    again = write_parquet(
+        tmp_path / "b.parquet", group_id=[2, 1], id=[1, 2], _deleted_at=[None, None]
+    )
+    other = write_parquet(
+        tmp_path / "c.parquet", group_id=[2, 3], id=[2, 3], _deleted_at=[None, None]
+    )
+    assert _unique_and_kept([first, other], ["group_id", "id"], ["_deleted_at"])
+    assert not _unique_and_kept([first, again], ["group_id", "id"], [])
+    assert _unique_and_kept([first, again], ["group_id"], []) is False
+    assert _unique_and_kept([first, other], ["id"], []) is False
+    marked = write_parquet(tmp_path / "d.parquet", group_id=[9], id=[9], _deleted_at=["2026-12-01"])
+    assert _unique_and_kept([first, marked], ["group_id", "id"], [])
+    assert not _unique_and_kept([first, marked], ["group_id", "id"], ["_deleted_at"])
