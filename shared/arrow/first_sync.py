@@ -33,11 +33,14 @@ merged table. A package loaded without the hook (another process, dlt's own CLI)
 from __future__ import annotations
 
 import logging
+import os
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dlt.common.storages.load_package import ParsedLoadJobFileName, load_package_state
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -50,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: where a load package's state names the tables it appends
 PACKAGE_STATE_KEY = "first_sync_appends"
+#: rows of a parquet file read at a time when its keys are checked
+KEY_BATCH_ROWS = 65_536
 #: column hints that only a merge reads (the next sync's resource hints bring them back)
 MERGE_ONLY_HINTS = ("dedup_sort", "hard_delete")
 
@@ -146,19 +151,24 @@ def append_in_load(schema: Any, tables: Iterable[str]) -> list[str]:
 
 def _unique_and_kept(paths: list[str], keys: list[str], deleting: list[str]) -> bool:
     """Whether no value of `keys` is in two rows of the parquet files `paths`, and every
-    column of `deleting` (dlt's `hard_delete`) is null where there is one."""
-    tables = []
+    column of `deleting` (dlt's `hard_delete`) is null where there is one.
+
+    The files are read a batch at a time and each key kept as a 64-bit hash (8 bytes a
+    row, sorted once at the end): a hash shared by two keys only keeps dlt's merge."""
+    hashes = array("q")
     for path in paths:
-        present = set(pq.read_schema(path).names)
-        table = pq.read_table(path, columns=keys + [c for c in deleting if c in present])
-        if any(table.column(c).null_count < table.num_rows for c in deleting if c in present):
-            return False
-        tables.append(table.select(keys))
-    rows = sum(table.num_rows for table in tables)
-    if not rows:
+        parquet = pq.ParquetFile(path)
+        marks = [c for c in deleting if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=KEY_BATCH_ROWS, columns=keys + marks):
+            if any(batch.column(c).null_count < batch.num_rows for c in marks):
+                return False
+            values = [batch.column(k).to_pylist() for k in keys]
+            hashes.extend(map(hash, values[0] if len(keys) == 1 else zip(*values, strict=True)))
+    if len(hashes) < 2:
         return True
-    together = pa.concat_tables(tables, promote_options="permissive")
-    return bool(together.group_by(keys).aggregate([]).num_rows == rows)
+    hashed = pa.Array.from_buffers(pa.int64(), len(hashes), [None, pa.py_buffer(hashes)])
+    ordered = pc.take(hashed, pc.array_sort_indices(hashed))
+    return not pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))).as_py()
 
 
 def _is_new(table: str, schema_name: str) -> bool:
@@ -177,8 +187,13 @@ def _is_new(table: str, schema_name: str) -> bool:
 
 
 def _in_destination(pipeline: Any, table: str, schema_name: str) -> bool:
-    """Whether the destination has `table` (True when it cannot tell)."""
+    """Whether the destination has `table` (True when it cannot tell). A DuckDB file that
+    is not there yet has no table: no connection is opened (DuckDB's takes about 35 MB)."""
     try:
+        database = getattr(pipeline.destination_client().config.credentials, "database", None)
+        file = database if pipeline.destination.destination_name == "duckdb" else None
+        if isinstance(file, str) and file != ":memory:" and not os.path.exists(file):
+            return False
         known = schema_name if schema_name in pipeline.schema_names else None
         with pipeline.sql_client(known) as client:
             if not client.has_dataset():
