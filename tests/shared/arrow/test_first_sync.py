@@ -214,6 +214,25 @@ def test_a_first_sync_extracted_twice_before_its_load_merges_the_second(tmp_path
         assert len(loaded) == len(set(loaded)) == len(fake.data["parties"])
 
 
+@pytest.mark.slow
+def test_a_pipeline_that_lost_its_state_merges_into_the_tables_it_finds(tmp_path: Path) -> None:
+    """A pipeline whose working folder is new (its state lost, not restored: `extract`
+    alone) asks the destination: the tables are there, so it merges."""
+    with CrmFake() as fake:
+        first = duckdb_pipeline(
+            "crm_lost", database=str(tmp_path / "crm.duckdb"), pipelines_dir=str(tmp_path / "a")
+        )
+        assert merged(run_source(first, crm(fake, "new"))) == set()
+        again = duckdb_pipeline(
+            "crm_lost", database=str(tmp_path / "crm.duckdb"), pipelines_dir=str(tmp_path / "b")
+        )
+        again.extract(crm(fake, "new"))
+        again.normalize()
+        assert merged(again.load()) == {"parties", "projects"}
+        loaded = ids(again, "parties")
+        assert len(loaded) == len(set(loaded)) == len(fake.data["parties"])
+
+
 def tracker(fake: ProjectTrackerFake, way: str) -> Any:
     """project_tracker's groups and their stories: a child with large pages, in Arrow."""
     source = project_tracker_source(
