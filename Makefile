@@ -70,7 +70,7 @@ test-wheel:  ## build the wheel, install it in a fresh virtualenv, run its comma
 	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade pip
 	$(WHEEL_VENV)/bin/python -m pip wheel -q --no-deps --wheel-dir $(WHEEL_BUILD)/dist .
 	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_BUILD)/dist/*.whl "pytest>=8"
-	$(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider -m wheel tests/test_wheel.py
+	CATALOG_WHEEL="$$(ls $(WHEEL_BUILD)/dist/*.whl)" $(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider -m wheel tests/test_wheel.py
 
 # A connector's test files: test_NAME.py, and test_NAME_loopback.py,
 # test_NAME_fast_path.py and test_NAME_deletions.py where they exist
@@ -101,7 +101,13 @@ demo: $(RUNTIME_STAMP)  ## sync every connector from its cassettes into demo.duc
 
 # Time: the five 1,000,000-row default-path runs dominate (8 of the 13 minutes that
 # `make bench-publish` took on an idle 2-core machine on 2026-11-30, BENCHMARKS.md).
-bench: install  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) (~13 min on 2 cores)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## every connector's default path vs a raw loop, memory, paced sync, fan-out into $(BENCH_OUTPUT) and its figures (PNG, beside it) (~13 min on 2 cores)
 	$(BIN)/python -m bench --output $(BENCH_OUTPUT)
 
 bench-publish: BENCH_OUTPUT = BENCHMARKS.md

@@ -34,6 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench import figures
 from bench.cases import CASES
 from bench.measure import ROOT, Measurement, VariantFailed, run_variant, serving
 from bench.report import (
@@ -310,12 +311,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for result in results:
             measure_large(result, env)
     host["bench wall time"] = f"{time.monotonic() - started:.0f} s"
-    text = render(host, settings, results, paced, fanout, small, peer)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        drawn = figures.draw(figures.series(results, peer), args.output)
+    except ImportError as missing:  # matplotlib: the `bench` extra, which `make bench` installs
+        print(f"figures not drawn: {missing} (pip install -e '.[bench]')")
+        drawn = []
+    shown = figures.markdown(args.output) if drawn else []
+    text = render(host, settings, results, paced, fanout, small, peer, figures=shown)
     print()
     print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
-    print(f"wrote {args.output}")
+    print(f"wrote {args.output}" + "".join(f", {path}" for path in drawn))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -164,6 +165,7 @@ def render(
     fanout: Fanout | str,
     small_sync: SmallSync | str = "Not run.",
     peer: Peer | str = "Not run.",
+    figures: Sequence[str] = (),
 ) -> str:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -180,6 +182,7 @@ def render(
         "|---|---|",
         *[f"| {key} | {value} |" for key, value in machine.items()],
         "",
+        *figures,
         *_default_paths(settings, connectors),
         "## 2. Pacing by the budget the server reports",
         "",

@@ -14,20 +14,29 @@ advanced go back); `"serialize"` runs the tasks one after another, `"none"` as o
 
 The source is built from dlt's configuration when Airflow parses the DAG (dlt reads
 `.dlt/` under the DAGs folder, and the environment); secrets never go into Airflow
-variables or task arguments.
+variables or task arguments. Airflow parses a DAG file twice: in its scheduler (or DAG
+processor), which needs only the tasks, and in the worker, right before it runs one. So
+the DAG loads where the connector's secrets are not set: its tasks then come from the
+source built with stand-in credentials (`orchestration.outline_source`), and a task that
+would run that one stops at once with the line naming what to set.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.helpers.airflow_helper import PipelineTasksGroup
 
-from orchestration import build_source, catalog_entry
+from connectors.cli.explain import explain
+from orchestration import build_source, catalog_entry, outline_source
+from shared.errors import ConfigurationError
 from shared.loading import DEFAULT_LOADER_FILE_FORMAT
-from shared.tooling.catalog import Catalog
+from shared.tooling.catalog import Catalog, ConnectorEntry
 
 try:  # Airflow 3
     from airflow.sdk import DAG
@@ -35,6 +44,25 @@ except ImportError:  # Airflow 2
     from airflow import DAG  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 Decompose = Literal["none", "serialize", "parallel", "parallel-isolated"]
+
+
+def _refuse(reason: str) -> None:
+    raise ConfigurationError(
+        f"{reason} (the DAG was parsed without it: set it where the worker runs)"
+    )
+
+
+def parsed_source(entry: ConnectorEntry) -> tuple[Any, Callable[[], None] | None]:
+    """The source the DAG's tasks run, and the check each task runs first (None: none).
+
+    The real source where its settings resolve now (in the worker, which parses the DAG
+    file before it runs a task); where a secret or the `base_url` is missing (a scheduler
+    without them), the outline source, whose tasks stop with the line naming the setting.
+    """
+    try:
+        return build_source(entry), None
+    except (ConfigFieldMissingException, ConfigurationError) as missing:
+        return outline_source(entry), functools.partial(_refuse, explain(missing, entry))
 
 
 def connector_dag(
@@ -80,9 +108,11 @@ def connector_dag(
             destination=destination,
             dataset_name=dataset_name or f"{name}_data",
         )
+        source, check = parsed_source(entry)
         tasks.add_run(
             pipeline,
-            build_source(entry),
+            source,
+            on_before_run=check,
             decompose=decompose,
             loader_file_format=DEFAULT_LOADER_FILE_FORMAT,
             trigger_rule="all_done",

@@ -19,6 +19,7 @@ loudly rather than letting bad pages through silently.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import threading
@@ -40,6 +41,7 @@ TESTED_DLT = ((1, 28), (1, 31))
 __all__ = [
     "after_extract_and_before_load",
     "arrow_tables_supported",
+    "WRITES_NESTED_TABLES",
     "count_nested_tables_by_resource",
     "find_in_response_hooks",
     "hints_variants",
@@ -72,8 +74,8 @@ def _untested() -> str:
 def arrow_tables_supported() -> bool:
     """Whether the dlt running here has what the Arrow path (`shared.arrow.tables`) reaches
     into: a resource's `_hints_variants` and pipe steps, and the extract's metrics to
-    count nested tables. If not, one WARNING, and every resource's rows go to dlt's own
-    normalizer (the same tables, slower)."""
+    count nested tables (`count_nested_tables_by_resource`). If not, one WARNING, and
+    every resource's rows go to dlt's own normalizer (the same tables, slower)."""
     probe = dlt.resource([], name="probe")
     pipe = getattr(probe, "_pipe", None)
     missing = [
@@ -88,11 +90,15 @@ def arrow_tables_supported() -> bool:
         )
         if not present
     ]
-    if not missing and count_nested_tables_by_resource():
-        return True
+    if not missing:
+        problem = _extract_metrics_problem()
+        if problem is None:
+            count_nested_tables_by_resource()
+            return True
+        missing.append(problem)
     logger.warning(
         "this dlt lacks %s%s: rows load through dlt's own normalizer (the same tables, slower)",
-        ", ".join(missing) or "the extract's `_compute_metrics`",
+        ", ".join(missing),
         _untested(),
     )
     return False
@@ -194,30 +200,63 @@ def find_in_response_hooks(hooks: Mapping[str, Any] | None, kind: type[T]) -> T 
     return None
 
 
-def count_nested_tables_by_resource() -> bool:
-    """Let dlt's extract count rows written to nested tables (by their root's resource).
+#: set (True) on a pipe step that writes nested tables at extract time (the Arrow path's
+#: `RowsToTables`): dlt's extract counts those tables' rows by their root's resource
+WRITES_NESTED_TABLES = "writes_nested_tables"
+
+
+def _extract_metrics_problem() -> str | None:
+    """What keeps `count_nested_tables_by_resource` from wrapping this dlt's extract
+    metrics, or None: a dlt outside 1.x from the lowest tested version, or an extract
+    without `_compute_metrics(load_id, source)`."""
+    from dlt.extract.extract import Extract
+
+    low, high = TESTED_DLT
+    version = dlt_version()
+    if version < low or version[0] != high[0]:
+        return f"the extract metrics of dlt {low[0]}.{low[1]} to {high[0]}.x"
+    original = getattr(Extract, "_compute_metrics", None)
+    try:
+        parameters = list(inspect.signature(original).parameters) if original else []
+    except (TypeError, ValueError):  # not a function signature can describe
+        parameters = []
+    if parameters[:3] != ["self", "load_id", "source"]:
+        return "the extract's `_compute_metrics(load_id, source)`"
+    return None
+
+
+def count_nested_tables_by_resource() -> None:
+    """Let dlt's extract count the rows a pipe step wrote to nested tables (by their root's
+    resource), for the sources whose resources have such a step (`WRITES_NESTED_TABLES`);
+    every other source's metrics are dlt's own. Call only once `_extract_metrics_problem`
+    is None (`arrow_tables_supported` does); calling it again changes nothing.
 
     dlt's extract sums the rows of every table it wrote by `schema.get_table(t)["resource"]`,
     which only root tables carry (dlt itself writes nested tables in its normalize step).
-    While it sums, nested tables get their root's resource; it is removed afterwards, so
-    the schema is exactly dlt's. Returns whether dlt's extract is the one expected.
+    While it sums, the nested tables of those resources get their root's resource; it is
+    removed afterwards, so the schema is exactly dlt's.
     """
     from dlt.common.schema.utils import get_root_table
     from dlt.extract.extract import Extract
 
-    original = getattr(Extract, "_compute_metrics", None)
-    if original is None:
-        return False
+    original = Extract._compute_metrics
     if getattr(original, "_counts_nested_tables", False):
-        return True
+        return
 
     def compute_metrics(self: Any, load_id: str, source: Any) -> Any:
+        writers = {
+            name
+            for name, resource in source.selected_resources.items()
+            if any(getattr(step, WRITES_NESTED_TABLES, False) for step in pipe_steps(resource))
+        }
+        if not writers:
+            return original(self, load_id, source)
         tables = source.schema.tables
         lent = []
         for table in tables.values():
             if table.get("parent") and "resource" not in table:
                 root = get_root_table(tables, table["name"])
-                if root.get("resource"):
+                if root.get("resource") in writers:
                     table["resource"] = root["resource"]
                     lent.append(table)
         try:
@@ -228,7 +267,6 @@ def count_nested_tables_by_resource() -> bool:
 
     compute_metrics._counts_nested_tables = True  # type: ignore[attr-defined]
     Extract._compute_metrics = compute_metrics  # type: ignore[method-assign]
-    return True
 
 
 def after_extract_and_before_load(

@@ -6,20 +6,92 @@ import calendar
 import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from dlt.common.time import ensure_pendulum_datetime
 
-#: the form APIs send most (`2024-09-19T12:30:45.123Z`, `+02:00`, or no zone: UTC),
-#: parsed here directly (4.6x faster than dlt's parser, pendulum, which takes any other)
-COMMON_ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?"
-    r"(?:(Z)|([+-])(\d{2}):(\d{2}))?\Z"
+# -- the grammar ----------------------------------------------------------------------
+# ISO 8601 as this catalog reads it, everywhere: cursors (`shared.incremental.cursors`),
+# the Arrow paths (`shared.arrow.pages`, `shared.arrow.tables`) and `to_datetime`. A value
+# is an ISO 8601 string of one of three kinds, or none:
+#
+# - an instant: a date and time with a zone (`Z`, `+02:00`, `+0200`, `+02`);
+# - a naive date-time: a date and time without one (read as UTC);
+# - a date (`2024-09-19`, midnight UTC where an instant is needed).
+#
+# The time is `T` or a space, then the hour, optional minutes, seconds and fractional
+# seconds (any number of digits; microseconds are kept, further digits truncated, as
+# dlt's parser does). These are exactly the strings Arrow's cast reads (a date alone only
+# as a naive timestamp), so an Arrow column that casts holds values of the kind its first
+# value has. Other spellings ISO 8601 allows (`20240919T123045Z`, week dates, lowercase
+# `t`/`z`, a decimal comma) are no kind here: `to_datetime` leaves them to dlt's parser,
+# a cursor holding them is text, and the Arrow paths leave them to dlt.
+_DATE = r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
+_TIME = (
+    r"(?P<sep>[T ])(?P<hour>\d{2})"
+    r"(?::(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d+))?)?)?"
 )
+_ZONE = r"(?P<zone>Z|(?P<sign>[+-])(?P<zone_hour>\d{2})(?::?(?P<zone_minute>\d{2}))?)"
+
+#: any of the three kinds (`match.group("sep")` is None for a date, `"zone"` for a naive
+#: date-time); `fullmatch` or `match`: it is anchored at both ends
+ISO_8601 = re.compile(rf"{_DATE}(?:{_TIME}{_ZONE}?)?\Z")
+
+IsoKind = Literal["instant", "naive", "date"]
+_SEP, _ZONE_GROUP = ISO_8601.groupindex["sep"], ISO_8601.groupindex["zone"]
+
+
+def _arrow(pattern: str) -> str:
+    """The same grammar for Arrow's `match_substring_regex` (RE2: anchored with `^...$`,
+    which in RE2 ends at the end of the text, never before a final newline)."""
+    return "^" + re.sub(r"\(\?P<\w+>", "(?:", pattern) + "$"
+
+
+#: Arrow patterns of each kind, for whole columns (`iso_kind_of_column`)
+ARROW_PATTERNS: dict[IsoKind, str] = {
+    "instant": _arrow(_DATE + _TIME + _ZONE),
+    "naive": _arrow(_DATE + _TIME),
+    "date": _arrow(_DATE),
+}
+#: any of the three kinds, for whole columns
+ARROW_ISO_8601 = _arrow(rf"{_DATE}(?:{_TIME}{_ZONE}?)?")
+
+
+def iso_kind(value: Any) -> IsoKind | None:
+    """Which kind of ISO 8601 string `value` is (see the grammar above), None for any
+    other value. The shape only: `2024-02-30` is a date here, and fails to parse."""
+    match = ISO_8601.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    if match.group(_SEP) is None:
+        return "date"
+    return "naive" if match.group(_ZONE_GROUP) is None else "instant"
+
+
+def iso_kind_of_column(strings: Any) -> IsoKind | None:
+    """The kind every valid value of an Arrow string array has, or None when they are
+    not all one kind (or there are none). One regular-expression pass over the column
+    per kind tried, the first value's kind first."""
+    import pyarrow.compute as pc
+
+    valid = strings.drop_null()
+    kind = iso_kind(valid[0].as_py()) if len(valid) else None
+    if kind is None or not pc.all(pc.match_substring_regex(valid, ARROW_PATTERNS[kind])).as_py():
+        return None
+    return kind
+
+
+def truncated_fractions(strings: Any) -> Any:
+    """An Arrow string array with fractional seconds cut to microseconds, as dlt's parser
+    reads them (Arrow refuses to cast `.1234567` to microseconds)."""
+    import pyarrow.compute as pc
+
+    return pc.replace_substring_regex(strings, r"(\.\d{6})\d+", r"\1")
 
 
 #: the Unix epoch, aware
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 #: epoch numbers this large or larger are milliseconds: as seconds they would be after the
 #: year 5000, as milliseconds they are after 1973 (`1796500000000` is 2026-12-05T...)
 EPOCH_MILLIS_FROM = 100_000_000_000
@@ -33,9 +105,9 @@ def to_datetime(value: Any) -> datetime:
         raise TypeError(f"{value!r} is not an instant")
     if isinstance(value, (int, float, Decimal)):
         return from_epoch(value)
-    if type(value) is str and (match := COMMON_ISO.match(value)):
+    if type(value) is str and (match := ISO_8601.match(value)):
         try:
-            return _common_iso(match)
+            return _parse_iso(match)
         except ValueError:
             pass  # out of range (a 61st second, February 30th): dlt's parser decides
     return ensure_pendulum_datetime(value).in_timezone("UTC")
@@ -61,26 +133,26 @@ def is_epoch_millis(value: int | float | Decimal) -> bool:
 def epoch_micros(value: Any) -> int:
     """The instant `value` (as `to_datetime` reads it) in whole microseconds since the
     epoch: a key that orders instants, whatever form each was written in."""
-    moment = to_datetime(value)
-    return calendar.timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond
+    return (to_datetime(value) - EPOCH) // MICROSECOND  # exact: integer arithmetic
 
 
-def _common_iso(match: re.Match[str]) -> datetime:
-    year, month, day, hour, minute, second, fraction, _, sign, zone_h, zone_m = match.groups()
+def _parse_iso(match: re.Match[str]) -> datetime:
+    """The aware UTC datetime of an `ISO_8601` match (ValueError when out of range)."""
+    year, month, day, _, hour, minute, second, fraction, _, sign, zone_h, zone_m = match.groups()
     moment = datetime(
         int(year),
         int(month),
         int(day),
-        int(hour),
-        int(minute),
-        int(second),
-        int(fraction.ljust(6, "0")) if fraction else 0,
+        int(hour or 0),
+        int(minute or 0),
+        int(second or 0),
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
         tzinfo=timezone.utc,
     )
     if sign:
-        if int(zone_h) > 23 or int(zone_m) > 59:
+        if int(zone_h) > 23 or (zone_m and int(zone_m) > 59):
             raise ValueError("not a UTC offset")
-        offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+        offset = timedelta(hours=int(zone_h), minutes=int(zone_m or 0))
         moment -= offset if sign == "+" else -offset
     return moment
 
@@ -102,17 +174,9 @@ def epoch_millis(value: Any) -> int | None:
     return calendar.timegm(moment.utctimetuple()) * 1000 + moment.microsecond // 1000
 
 
-#: an ISO 8601 date, or date-time with optional fractions and zone (`Z`, `+02:00`, `+0200`)
-ISO_8601 = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:(?P<sep>[T ])\d{2}:\d{2}(?::\d{2}(?:\.(?P<fraction>\d+))?)?"
-    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?)?$"
-)
-
-
 def format_like(moment: datetime, example: Any) -> Any:
     """`moment` in the shape of `example`, a value of the same cursor: an ISO string with
-    the same fractional digits and zone style, a date, or a datetime with the same
+    the same time fields, fractional digits and zone style, a date, or a datetime with the same
     awareness. Cursors compared as strings then still compare in time order."""
     moment = moment.astimezone(timezone.utc)
     if isinstance(example, datetime):
@@ -125,7 +189,9 @@ def format_like(moment: datetime, example: Any) -> Any:
     if match.group("sep") is None:
         return moment.date().isoformat()
     digits = len(match.group("fraction") or "")
-    text = moment.strftime(f"%Y-%m-%d{match.group('sep')}%H:%M:%S")
+    # as many time fields as the example has (fewer truncate: never later than `moment`)
+    fields = "%H:%M:%S" if match.group("second") else "%H:%M" if match.group("minute") else "%H"
+    text = moment.strftime(f"%Y-%m-%d{match.group('sep')}{fields}")
     if digits:
         text += "." + f"{moment.microsecond:06d}{'0' * max(0, digits - 6)}"[:digits]
     zone = match.group("zone")
@@ -133,4 +199,6 @@ def format_like(moment: datetime, example: Any) -> Any:
         return text
     if zone == "Z":
         return text + "Z"
+    if match.group("zone_minute") is None:
+        return text + "+00"
     return text + ("+00:00" if ":" in zone else "+0000")

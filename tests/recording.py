@@ -4,8 +4,10 @@ Recording itself (`record`) lives in `shared.tooling.recordings`, which `connect
 also uses. Each sandbox module (`connectors/sandbox/<name>.py`) exports a `RECORDING`
 (`shared/tooling/recordings.py`): the source function, how to start its fake, fake
 credentials, the canonical base URL and the steps (one cassette each; a step may change
-the fake's data first, e.g. for a second incremental run). `make record-connector
-NAME=x` records them; tests replay them.
+the fake's data first, e.g. for a second incremental run, or inject faults and record
+their answers on a pipeline of its own, failing where it `fails_with`:
+tests/test_recorded_errors.py replays those). `make record-connector NAME=x`
+records them; tests replay them.
 
 Credentials: the fake's (`credentials`) are used when recording from the fake and when
 replaying; under LIVE=1 only the environment variables named by `live_credentials` are

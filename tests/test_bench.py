@@ -12,7 +12,7 @@ import pytest
 
 import bench
 from bench import __main__ as bench_main
-from bench import variants
+from bench import figures, variants
 from bench.cases import CASES, UNPACED
 from bench.measure import Measurement, VariantFailed, serving
 from bench.report import ConnectorResult, Peer, Settings, SmallSync, median_run, render
@@ -29,10 +29,14 @@ CHILD_TABLES: dict[str, dict[str, int]] = {
         ),
         "parties__phone_numbers": sum(len(crm.make_party(i)["phoneNumbers"]) for i in range(ROWS)),
         "parties__fields": sum(len(crm.make_party(i)["fields"]) for i in range(ROWS)),
+        "parties__addresses": sum(len(crm.make_party(i)["addresses"]) for i in range(ROWS)),
     },
     "analytics": {},
     "incident_analytics": {
-        "alerts__tags": sum(len(incident_analytics.make_alert(i, 1)["tags"]) for i in range(ROWS))
+        "alerts__tags": sum(len(incident_analytics.make_alert(i, 1)["tags"]) for i in range(ROWS)),
+        "alerts__responders": sum(
+            len(incident_analytics.make_alert(i, 1)["responders"]) for i in range(ROWS)
+        ),
     },
     "project_tracker": {
         f"groups_stories__{key}": sum(len(tracker_story(i)[key]) for i in range(ROWS))
@@ -269,3 +273,47 @@ def test_the_report_judges_the_small_sync_and_shows_the_peer() -> None:
     assert "| the catalog's `crm_source`, as shipped | 2.00 | 5,000 | 300 |" in text
     assert "| dlt's `rest_api_source`, as a user configures it | 16.00 | 625 | 1,200 |" in text
     assert "- the catalog's default path against the peer: 8.0x its rows/s" in text
+
+
+def test_the_figures_plot_the_reports_numbers_and_leave_out_what_failed() -> None:
+    crm_result = ConnectorResult("crm", "parties", "pages", 100_000, 1_000_000)
+    crm_result.default = median_run([run("d", 100_000, 8.0, 350), run("d", 100_000, 10.0, 340)])
+    crm_result.raw = median_run([run("r", 100_000, 4.0, 430), run("r", 100_000, 5.0, 420)])
+    crm_result.large = run("d", 1_000_000, 80.0, 390)
+    failed = ConnectorResult("analytics", "events", "pages", 100_000, 1_000_000)
+    failed.errors.append("analytics default: exit 1")
+    peer = Peer(
+        ours=run("ours", 10_000, 2.0, 300),
+        peer=run("peer", 10_000, 16.0, 1200),
+        resource="parties",
+        budget="4,000 requests per 3,600 s",
+    )
+
+    data = figures.series([crm_result, failed], peer)
+
+    # medians: 100,000 rows in 9.0 s and in 4.5 s
+    assert data.throughput == {"crm": (100_000 / 9.0, 100_000 / 4.5)}
+    assert data.memory == {"crm": [(100_000, 345.0), (1_000_000, 390)]}
+    assert data.peer == [
+        ("crm parties, as shipped", 5_000.0),
+        ("crm parties, dlt rest_api_source", 625.0),
+    ]
+    assert figures.series([crm_result], "Not run (`--skip peer`).").peer == []
+
+
+def test_the_report_shows_the_figures_beside_it_after_the_machine() -> None:
+    report = Path("out/BENCHMARKS.md")
+    shown = figures.markdown(report)
+
+    text = render({"cores": "2"}, Settings(3, None), [], "n/a", "n/a", figures=shown)
+
+    assert figures.figure_paths(report) == [
+        Path("out/BENCHMARKS-rows-per-second.png"),
+        Path("out/BENCHMARKS-peak-memory.png"),
+    ]
+    assert (
+        "![rows per second: default path, raw loop and the peer](BENCHMARKS-rows-per-second.png)"
+        in text
+    )
+    assert "![peak memory against rows loaded](BENCHMARKS-peak-memory.png)" in text
+    assert text.index("## Machine") < text.index("## Figures") < text.index("## 2.")

@@ -20,6 +20,7 @@ from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 
 from connectors.cli.runner import source_arguments
+from connectors.cli.scaffold import TOOLING_PACKAGES
 from connectors.cli.snippets import source_settings
 from shared.incremental.deletions import learns_deletions
 from shared.rest.builder import MAX_TABLE_NESTING
@@ -39,11 +40,13 @@ RAW = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))
 
 
 def source_packages() -> set[str]:
-    """Packages under connectors/ that define a `@dlt.source`."""
+    """Packages under connectors/ that define a `@dlt.source` (declarative/ makes one from
+    any spec: it is tooling, not a connector)."""
     return {
         package.name
         for package in (ROOT / "connectors").iterdir()
         if package.is_dir()
+        and package.name not in TOOLING_PACKAGES
         and any(
             re.search(r"^\s*@dlt\.source\b", path.read_text(encoding="utf-8"), re.MULTILINE)
             for path in package.rglob("*.py")

@@ -110,6 +110,7 @@ def test_a_second_sync_counts_retries_and_429s_and_lists_tables_with_no_new_rows
     assert (report["retries"], report["rate_limited"]) == (2, 1)
     assert report["tables"] == {
         "parties": 1,
+        "parties__addresses": 0,
         "parties__email_addresses": 0,
         "parties__fields": 0,
         "parties__phone_numbers": 0,

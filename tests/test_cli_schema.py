@@ -75,6 +75,7 @@ def test_a_resource_lists_its_own_and_nested_tables_with_dlts_types(
         "parties",
         "parties__email_addresses",
         "parties__phone_numbers",
+        "parties__addresses",
         "parties__fields",
     }
     assert tables["parties__email_addresses"]["parent"] == "parties"

@@ -1,7 +1,8 @@
 """`connectors serve NAME`: the connector's sandbox API on 127.0.0.1 until Ctrl-C, and the
 settings a user exports to sync against it. End to end, in real processes: `serve` in
-one, `connectors run` with the printed lines exported in another, into a DuckDB file
-whose tables hold the fake's rows; SIGINT stops `serve` with exit status 0."""
+one, `connectors run` and the README's plain-dlt example with the printed lines exported
+in others, into DuckDB files whose tables hold the fake's rows; SIGINT stops `serve` with
+exit status 0."""
 
 from __future__ import annotations
 
@@ -64,11 +65,24 @@ def test_serve_prints_the_settings_a_run_needs_and_the_run_loads_the_fakes_rows(
             text=True,
             timeout=SECONDS,
         )
+        # the README's plain-dlt example, as written, with the same lines exported
+        snippet_folder = tmp_path / "snippet"
+        snippet_folder.mkdir()
+        snippet = subprocess.run(
+            [sys.executable, "-c", readme_python_example()],
+            cwd=snippet_folder,
+            env={**env, **exported},
+            capture_output=True,
+            text=True,
+            timeout=SECONDS,
+        )
         stopped = stop(server)
 
     assert run.returncode == 0, run.stderr[-3000:]
+    assert snippet.returncode == 0, snippet.stderr[-3000:]
     expected = EXPECTED_ROWS["crm"](CrmFake())
     assert row_counts(database, "crm_data", list(expected)) == expected
+    assert row_counts(snippet_folder / "crm.duckdb", "crm_data", list(expected)) == expected
     assert server.returncode == 0
     assert stopped.splitlines()[-1] == "crm: sandbox stopped"
     assert "Traceback" not in stopped
@@ -120,6 +134,14 @@ def test_serve_a_catalog_connector_without_a_sandbox_is_one_line_and_exit_2(
         "error: connector `crm_without_sandbox` has no sandbox "
         "(connectors/sandbox/crm_without_sandbox.py)"
     ]
+
+
+def readme_python_example() -> str:
+    """The Python block of the README's "Using a connector from plain dlt" section."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Using a connector from plain dlt\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    return block
 
 
 def test_every_catalog_connector_has_a_sandbox_and_its_expected_rows() -> None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import dlt
 import pytest
 
 from connectors.analytics import analytics_source
 from connectors.crm import crm_source
+from connectors.declarative import declarative_source
 from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.hubspot_contacts.settings import SEARCH_LOOKBACK_SECONDS
 from connectors.incident_analytics import incident_analytics_source
@@ -47,14 +50,28 @@ def parties_requests(crm: Any) -> list[Any]:
 FAST = {"requests_per_minute": 60_000}
 
 
-@pytest.fixture
-def crm() -> Iterator[CrmFake]:
+#: the fake -> how its test builds the crm source: crm_source, or the crm spec
+SOURCE_OF: WeakKeyDictionary[CrmFake, Callable[..., Any]] = WeakKeyDictionary()
+CRM_SPEC = Path(__file__).parent.parent / "connectors" / "crm" / "crm.yml"
+
+
+def crm_spec(**kwargs: Any) -> Any:
+    return declarative_source(CRM_SPEC, **kwargs)
+
+
+# every crm test runs against crm_source, and against the crm spec in `make test-slow`
+@pytest.fixture(
+    params=[crm_source, pytest.param(crm_spec, marks=pytest.mark.slow)], ids=["python", "spec"]
+)
+def crm(request: pytest.FixtureRequest) -> Iterator[CrmFake]:
     with CrmFake() as server:
+        SOURCE_OF[server] = request.param
         yield server
 
 
 def sync_crm(pipeline: dlt.Pipeline, fake: CrmFake, **kwargs: Any) -> Any:
-    source = crm_source(bearer_token=TOKEN, base_url=fake.base_url, **{**FAST, **kwargs})
+    make = SOURCE_OF[fake]
+    source = make(bearer_token=TOKEN, base_url=fake.base_url, **{**FAST, **kwargs})
     return run_source(pipeline, source.with_resources("parties"))
 
 

@@ -14,6 +14,7 @@ rows that are not objects, an HTML page, truncated JSON, a body cut off mid-tran
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import requests
 import connectors.analytics as analytics
 from connectors.analytics import analytics_source
 from connectors.crm import crm_source
+from connectors.declarative import declarative_source
 from connectors.hubspot_contacts import hubspot_contacts_source
 from connectors.incident_analytics import incident_analytics_source
 from connectors.project_tracker import project_tracker_source
@@ -43,6 +45,8 @@ from tests.dataset import query
 from tests.failures import root_cause
 
 pytestmark = pytest.mark.loopback
+
+CRM_SPEC = Path(__file__).parent.parent / "connectors" / "crm" / "crm.yml"
 
 #: dlt's bookkeeping columns, which differ between two pipelines by design
 DLT_COLUMNS = "_dlt_load_id, _dlt_id"
@@ -70,9 +74,26 @@ class Scenario:
     column: str
     #: content type of the server's JSON answers
     content_type: str = "application/json"
+    #: the test id, when `name` (the connector named in messages) is not enough
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.label or self.name
 
 
 # -- the five connectors -------------------------------------------------------------------
+
+
+def crm_settings(fake: crm_fake.CrmFake) -> dict[str, Any]:
+    """crm's arguments here, the same for crm_source and the crm spec."""
+    return {
+        "bearer_token": crm_fake.TOKEN,
+        "base_url": fake.base_url,
+        "requests_per_minute": 60_000,
+        "max_retries": 2,
+        "backoff_factor": 0.01,
+    }
 
 
 def crm_parties_change(fake: crm_fake.CrmFake) -> None:
@@ -118,13 +139,7 @@ SCENARIOS = [
     Scenario(
         name="crm",
         fake=crm_fake.CrmFake,
-        source=lambda fake: crm_source(
-            bearer_token=crm_fake.TOKEN,
-            base_url=fake.base_url,
-            requests_per_minute=60_000,
-            max_retries=2,
-            backoff_factor=0.01,
-        ).with_resources("parties", "site"),
+        source=lambda fake: crm_source(**crm_settings(fake)).with_resources("parties", "site"),
         resource="parties",
         path="/api/v2/parties",
         selector="parties",
@@ -208,6 +223,17 @@ SCENARIOS = [
     ),
 ]
 
+#: the crm spec (connectors/crm/crm.yml): the same scenario, every case in `make test-slow`
+SPEC_SCENARIOS = [
+    dataclasses.replace(
+        SCENARIOS[0],
+        label="crm_spec",
+        source=lambda fake: declarative_source(CRM_SPEC, **crm_settings(fake)).with_resources(
+            "parties", "site"
+        ),
+    )
+]
+
 #: bodies that are not a page, given the data key: (name, raw bytes, content type)
 DAMAGED: list[tuple[str, Callable[[str], bytes], str | None]] = [
     ("list null", lambda key: f'{{"{key}": null}}'.encode(), None),
@@ -242,7 +268,7 @@ def _fast_analytics_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(analytics, "BACKOFF_FACTOR", 0.01)
 
 
-@pytest.fixture(params=SCENARIOS, ids=lambda scenario: scenario.name)
+@pytest.fixture(params=SCENARIOS, ids=lambda scenario: scenario.id)
 def scenario(request: pytest.FixtureRequest) -> Scenario:
     return request.param  # type: ignore[no-any-return]
 
@@ -312,7 +338,7 @@ def diagonal(
         pytest.param(
             scenario,
             case,
-            id=f"{scenario.name}-{case}",
+            id=f"{scenario.id}-{case}",
             marks=() if s < fast and c == s % len(cases) else pytest.mark.slow,
         )
         for s, scenario in enumerate(scenarios)
@@ -320,7 +346,9 @@ def diagonal(
     ]
 
 
-@pytest.mark.parametrize(("scenario", "case"), diagonal(SCENARIOS, CASES))
+@pytest.mark.parametrize(
+    ("scenario", "case"), diagonal(SCENARIOS, CASES) + diagonal(SPEC_SCENARIOS, CASES, 0)
+)
 def test_a_damaged_page_once_is_retried_and_every_row_loads(
     pipeline: dlt.Pipeline, scenario: Scenario, fake: FakeServer, case: str
 ) -> None:
@@ -338,7 +366,8 @@ def test_a_damaged_page_once_is_retried_and_every_row_loads(
 # (each case syncs three times and checks every table, state and package)
 @pytest.mark.parametrize(
     ("scenario", "case"),
-    diagonal(SCENARIOS, ["list null", "html", "cut off"], fast_scenarios=3),
+    diagonal(SCENARIOS, ["list null", "html", "cut off"], fast_scenarios=3)
+    + diagonal(SPEC_SCENARIOS, ["list null", "html", "cut off"], fast_scenarios=0),
 )
 def test_a_page_damaged_for_good_fails_the_run_and_changes_nothing_loaded(
     pipeline: dlt.Pipeline, scenario: Scenario, fake: FakeServer, case: str, tmp_path: Path

@@ -39,6 +39,7 @@ import yaml
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.crm import crm_source
+from connectors.declarative import declarative_source
 from connectors.sandbox import load_recording
 from connectors.sandbox.analytics import OAUTH_RESOURCES, RESOURCES, TOKEN_PATH, AnalyticsFake
 from connectors.sandbox.base import FakeServer, Fault
@@ -55,6 +56,8 @@ from shared.tooling.cassettes import Scrubber, recording
 from shared.tooling.recordings import record
 
 pytestmark = pytest.mark.loopback
+
+CRM_SPEC = Path(__file__).parent.parent / "connectors" / "crm" / "crm.yml"
 
 #: distinctive, and its URL-encoded forms differ from it (`/`, `+`)
 SECRET = "SeKrEt/4f7c+9e2d1b"
@@ -183,6 +186,8 @@ class Case:
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: secrets the run obtains (OAuth2 tokens), read from the fake afterwards
     obtained: Callable[[Any], list[str]] = lambda fake: []
+    #: builds the source instead of the connector's recording (the crm spec)
+    source: Callable[..., Any] | None = None
 
 
 def _analytics(**auth: Any) -> AnalyticsFake:
@@ -205,6 +210,15 @@ CASES = [
         lambda: CrmFake(token=SECRET),
         {"bearer_token": CONFIGURED},
         "/api/v2/users",
+    ),
+    # the crm spec (connectors/crm/crm.yml): `${bearer_token}` read from the environment
+    Case(
+        "crm_spec-bearer",
+        "crm",
+        lambda: CrmFake(token=SECRET),
+        {"bearer_token": CONFIGURED},
+        "/api/v2/users",
+        source=lambda **kwargs: declarative_source(CRM_SPEC, **kwargs),
     ),
     Case(
         "incident_analytics-geniekey",
@@ -277,7 +291,8 @@ def sync(case: Case, base_url: str, tmp_path: Path, run: str, **kwargs: Any) -> 
         database=str(tmp_path / f"{run}.duckdb"),
         pipelines_dir=str(tmp_path / "pipelines"),
     )
-    source = rec.source(base_url=base_url, **{**rec.offline_kwargs, **case.kwargs, **kwargs})
+    make = case.source or rec.source
+    source = make(base_url=base_url, **{**rec.offline_kwargs, **case.kwargs, **kwargs})
     run_source(pipeline, source)
     return pipeline
 
@@ -286,6 +301,7 @@ def sync(case: Case, base_url: str, tmp_path: Path, run: str, **kwargs: Any) -> 
 #: `make test` keeps one case per way a credential travels (a bearer header, a key in the
 #: query, OAuth2's token exchange); the other header variants run in `make test-slow`
 SLOW_CASES = {
+    "crm_spec-bearer",
     "project_tracker-custom-header",
     "analytics-api_key-header",
     "incident_analytics-geniekey",

@@ -495,3 +495,17 @@ def test_a_description_hyphenated_at_the_wrap_survives_the_catalog_round_trip() 
     entry = {"name": "x", "description": description}
 
     assert yaml.safe_load("connectors:\n" + entry_yaml(entry))["connectors"] == [entry]
+
+
+def test_copying_an_installed_connector_outside_a_checkout_says_to_use_one(tmp_path: Path) -> None:
+    """In a folder of one's own (as after `pip install <wheel>`), the catalog's connectors
+    are installed but their tests and cassettes are not: --from names what it needs."""
+    with pytest.raises(ScaffoldError) as error:
+        create_connector("my_crm", "crm", root=tmp_path)
+
+    assert str(error.value) == (
+        f"--from copies `crm`'s package, fake, tests and cassettes from a checkout of the "
+        f"catalog, and {tmp_path} is not one: run it in a clone of the repository, or "
+        f"`connectors new my_crm` here for the template"
+    )
+    assert list(tmp_path.iterdir()) == []

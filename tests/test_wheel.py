@@ -96,6 +96,10 @@ def test_show_prints_the_connector_and_its_settings(empty_folder: Path) -> None:
     assert "source:      from connectors.crm import crm_source" in shown.stdout
     assert "[sources.crm]" in shown.stdout
     assert "SOURCES__CRM__BEARER_TOKEN" in shown.stdout
+    # Dango's install line installs the catalog from the wheel it was installed from
+    wheel = os.environ.get("CATALOG_WHEEL")
+    assert wheel, "run by `make test-wheel`, which names the wheel in CATALOG_WHEEL"
+    assert f"pip install getdango==1.0.13 {Path(wheel).resolve()}\n" in shown.stdout
     # the connector's documentation it names is installed with it
     (readme,) = Path(sys.prefix).glob("lib/python*/site-packages/connectors/crm/README.md")
     assert readme.is_file()
@@ -141,6 +145,18 @@ def test_new_refuses_the_name_of_an_installed_connector(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == ["error: connector `crm` already exists in catalog.yml"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_new_from_an_installed_connector_says_it_needs_a_checkout(tmp_path: Path) -> None:
+    refused = connectors(tmp_path, "new", "my_crm", "--from", "crm")
+
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"error: --from copies `crm`'s package, fake, tests and cassettes from a checkout of "
+        f"the catalog, and {tmp_path} is not one: run it in a clone of the repository, or "
+        f"`connectors new my_crm` here for the template"
+    ]
+    assert [path.name for path in tmp_path.iterdir() if path.name != ".dlt-data"] == []
 
 
 def test_serve_then_run_loads_the_sandboxs_rows(tmp_path: Path) -> None:

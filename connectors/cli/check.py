@@ -172,9 +172,9 @@ def absolute_url(value: str) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from shared.tooling.catalog import load_catalog
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     result = check(entry, replay=args.replay, base_url=args.base_url, traceback=args.traceback)
     print(result.line, file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else FAILED

@@ -11,7 +11,7 @@ code, sync the demo, start a new connector.
     connectors schema crm [--json]
     connectors state crm [--database F] [--json]
     connectors demo [--database F] [--progress]
-    connectors new my_shop [--from crm | --auth KIND --paging STYLE]
+    connectors new my_shop [--from crm | --auth KIND --paging STYLE | --declarative]
     connectors serve crm [--port 8765]
     connectors readme [--check]
 
@@ -81,6 +81,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     ]
     _print_table(rows, ("NAME", "TITLE", "CATEGORY", "AUTH", "RESOURCES", "MATURITY"))
     print(f"\n{len(catalog)} connectors. Details: python -m connectors show NAME")
+    if catalog.specs:
+        from connectors.declarative.entry import entry_for
+
+        print("\nDeclarative connectors (specs; run, show, ... take the path):\n")
+        specs = [entry_for(path) for path in catalog.specs]
+        rows = [
+            (path, e.name, e.title, e.auth.type, len(e.resources))
+            for path, e in zip(catalog.specs, specs, strict=True)
+        ]
+        _print_table(rows, ("PATH", "NAME", "TITLE", "AUTH", "RESOURCES"))
     return 0
 
 
@@ -147,8 +157,9 @@ def _cursor(cursor: str | None) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from connectors.cli import dango, snippets
     from connectors.cli.readme import api_lines, connector_readme
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     settings = snippets.source_settings(entry)
     print(f"{entry.name}: {entry.title} ({entry.category}, {entry.maturity})")
     print(f"  {entry.description}\n")
@@ -186,7 +197,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(dango.show_text(entry, settings))
     print("plain dlt:\n")
     print(snippets.python_usage(entry))
-    print(f"run it:  python -m connectors run {entry.name}    (offline: --replay)")
+    print(f"run it:  python -m connectors run {args.name}    (offline: --replay)")
     return 0
 
 
@@ -233,8 +244,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from connectors.cli import runner
     from connectors.cli.request_log import RequestLog
     from connectors.cli.run_report import RunReport
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     check_base_url(args.base_url)
     if args.database is not None and args.destination != "duckdb":
         raise UsageError(f"--database is a DuckDB file; --destination is {args.destination}")
@@ -344,8 +356,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from connectors.cli.scaffold import create_connector
+    from connectors.cli.scaffold import ScaffoldError, create_connector
 
+    if args.declarative:
+        from connectors.cli.scaffold_spec import create_spec_connector
+
+        if args.from_ or args.auth or args.paging:
+            raise ScaffoldError(
+                "--declarative starts from the spec template: no --from, --auth or --paging"
+            )
+        written = create_spec_connector(args.name)
+        print(f"created declarative connector `{args.name}` from the my_spec template:")
+        for path in written:
+            print(f"  {path.as_posix()}")
+        print(f"\nnext: python -m pytest tests/declarative/test_{args.name}.py")
+        return 0
     written = create_connector(args.name, args.from_, auth=args.auth, paging=args.paging)
     chosen = ", ".join(f"--{o} {v}" for o, v in (("auth", args.auth), ("paging", args.paging)) if v)
     origin = f"a copy of `{args.from_}`" if args.from_ else "the my_api template"
@@ -478,6 +503,11 @@ def parser() -> argparse.ArgumentParser:
         "--paging",
         choices=offered["paging"],
         help=f"how the API pages orders (the template's: {offered['paging'][0]})",
+    )
+    new.add_argument(
+        "--declarative",
+        action="store_true",
+        help="a YAML spec, its fake and tests instead of a Python connector",
     )
     new.set_defaults(handler=cmd_new)
 

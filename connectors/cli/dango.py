@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from connectors.cli.snippets import SourceSettings, config_values
-from shared.tooling.catalog import ROOT, ConnectorEntry
+from shared.tooling.catalog import ConnectorEntry
+from shared.tooling.package_data import install_source
 
 #: the Dango release `make test-dango` syncs every connector with
 DANGO_REQUIREMENT = "getdango==1.0.13"
@@ -37,10 +38,11 @@ class _IndentedDumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def install_command(checkout: Path = ROOT) -> str:
+def install_command(checkout: Path | None = None) -> str:
     """The pip command that makes Dango's environment: getdango and this catalog together
-    (pip resolves dlt and duckdb for both)."""
-    return f"pip install {DANGO_REQUIREMENT} {checkout}"
+    (pip resolves dlt and duckdb for both); the catalog from `checkout`, by default from
+    wherever this one was installed from (its checkout, its wheel file, its version)."""
+    return f"pip install {DANGO_REQUIREMENT} {checkout or install_source()}"
 
 
 def sync_command(name: str) -> list[str]:
@@ -59,9 +61,11 @@ def function_kwargs(entry: ConnectorEntry, settings: SourceSettings) -> dict[str
     where the source has no default, the replay configuration's values), never a secret
     (Dango prints them)."""
     values = config_values(entry, settings)
+    # a declarative connector's source function takes its spec (connectors.declarative)
+    spec = getattr(entry, "spec_path", None)
     # what has a default (the vendor's base_url) stays out: a user sets it in
     # `.dlt/config.toml` only to point the source elsewhere
-    return {
+    return ({"spec": str(spec)} if spec else {}) | {
         key: value
         for key, value in values.items()
         if key in settings.required_config and key not in settings.secrets

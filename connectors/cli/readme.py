@@ -48,8 +48,10 @@ WIDTH = 88
 
 def connector_readme(entry: ConnectorEntry) -> str:
     """The connector's own README, relative to the repository root (and so to README.md):
-    what it loads, auth and secrets, config, tables, incremental behaviour, limits."""
-    return f"connectors/{entry.name}/README.md"
+    what it loads, auth and secrets, config, tables, incremental behaviour, limits. A
+    declarative connector's is its spec."""
+    spec = getattr(entry, "spec_path", None)
+    return str(spec) if spec else f"connectors/{entry.name}/README.md"
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -149,7 +149,7 @@ def title_of(name: str) -> str:
 #: this repository's own top-level packages and folders a connector must not be named after
 PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
 #: the packages in connectors/ that are not connectors (every other one is in catalog.yml)
-TOOLING_PACKAGES = ("cli", "sandbox")
+TOOLING_PACKAGES = ("cli", "declarative", "sandbox")
 #: where a connector's fake server lives: connectors/sandbox/<name>.py
 SANDBOX = Path("connectors", "sandbox")
 #: the sandbox's own modules, which no connector may be named after
@@ -314,7 +314,14 @@ def plan_clone(name: str, original: str, root: Path, catalog_names: list[str]) -
         raise ScaffoldError(
             f"unknown connector `{original}` to copy; the catalog has: {', '.join(catalog_names)}"
         )
-    (entry,) = [raw for raw in _raw_entries(root) if raw["name"] == original]
+    entries = [raw for raw in _raw_entries(root) if raw["name"] == original]
+    if not entries:  # an installed connector: the wheel carries no tests to copy
+        raise ScaffoldError(
+            f"--from copies `{original}`'s package, fake, tests and cassettes from a checkout "
+            f"of the catalog, and {root} is not one: run it in a clone of the repository, or "
+            f"`connectors new {name}` here for the template"
+        )
+    (entry,) = entries
     renamer = Renamer(original, name, entry["title"], title_of(name))
     files = [
         PlannedFile(

@@ -249,9 +249,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     import sys
 
     from connectors.cli.explain import explained
-    from shared.tooling.catalog import load_catalog
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     try:
         described = connector_schema(entry)
     except Exception as exc:

@@ -105,11 +105,14 @@ def config_toml(entry: ConnectorEntry, settings: SourceSettings) -> str:
 
 
 def python_usage(entry: ConnectorEntry) -> str:
-    """Loading the connector from plain dlt (secrets and config from `.dlt/`)."""
+    """Loading the connector from plain dlt (secrets and config from `.dlt/`); a spec's
+    source takes the spec's path."""
+    spec = getattr(entry, "spec_path", None)
+    arguments = f'"{spec}"' if spec else ""
     return (
         "import dlt\n"
         f"from {entry.module} import {entry.source_function}\n\n"
         f'pipeline = dlt.pipeline("{entry.name}", destination="duckdb", '
         f'dataset_name="{entry.name}_data")\n'
-        f"pipeline.run({entry.source_function}())\n"
+        f"pipeline.run({entry.source_function}({arguments}))\n"
     )

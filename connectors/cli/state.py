@@ -124,9 +124,9 @@ def _value(value: Any, missing: str) -> str:
 
 def cmd_state(args: argparse.Namespace) -> int:
     from connectors.cli.runner import database_path
-    from shared.tooling.catalog import load_catalog
+    from connectors.declarative.entry import entry_for
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     pipeline, state = stored_state(entry)
     cursors = stored_cursors(entry, state)
     duckdb = str(state.get("destination_type", "")).endswith("duckdb")

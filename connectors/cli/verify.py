@@ -396,9 +396,10 @@ def check_destination(entry: Any, database: str | None, dataset: str | None) -> 
 def cmd_verify(args: argparse.Namespace) -> int:
     from connectors.cli import runner
     from connectors.cli.explain import explain
-    from shared.tooling.catalog import UnknownConnectorError, load_catalog
+    from connectors.declarative.entry import entry_for
+    from shared.tooling.catalog import UnknownConnectorError
 
-    entry = load_catalog().get(args.name)
+    entry = entry_for(args.name)  # a catalog connector, or a spec path
     resources = [name.strip() for name in (args.resources or "").split(",") if name.strip()]
     try:
         check_base_url(args.base_url)

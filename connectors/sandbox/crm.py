@@ -1,4 +1,7 @@
-"""Fake CRM API speaking the crm connector's API."""
+"""Fake CRM API speaking Capsule CRM API v2, shaped as Capsule documents its records
+(developer.capsulecrm.com/v2, and the community OpenAPI spec of it): every field present
+and null where unset, date-only `dueOn`/`expectedCloseOn`/`closedOn`, upper-case task
+and project statuses, nested owner/party/milestone references; the `/deleted` feeds."""
 
 from __future__ import annotations
 
@@ -12,11 +15,13 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox.base import FakeServer, FixedWindowBudget, RawHeadersHandler
+from connectors.sandbox.base import FakeServer, Fault, FixedWindowBudget, RawHeadersHandler
 
 EPOCH = datetime(2024, 3, 1, 9, 0, 0, tzinfo=timezone.utc)
 TOKEN = "crm-fake-bearer-token-0123456789"
 ENTITIES = ("parties", "kases", "opportunities")
+#: the budget Capsule documents: 4,000 requests an hour per user
+DOCUMENTED_WINDOW = (4000, 3600.0)
 
 
 def stamp(moment: datetime) -> str:
@@ -36,26 +41,153 @@ def changed_after(row: dict[str, Any], after: datetime) -> bool:
         return True
 
 
+TASK_STATUSES = ("OPEN", "COMPLETED", "PENDING")
+AVATAR = "https://capsulecrm.com/theme/default/images/{}_avatar_70.png"
+#: the parties (by index) that projects and opportunities belong to: past the first 200,
+#: so tests that delete an early party cascade only to what they link themselves
+OWNING_PARTIES = range(200, 250)
+
+
+def day(moment: datetime) -> str:
+    """A date without a time (`dueOn`, `expectedCloseOn`, `closedOn`): `2015-10-01`."""
+    return moment.strftime("%Y-%m-%d")
+
+
+def nested_user(i: int) -> dict[str, Any]:
+    return {"id": 1 + i % 120, "username": f"user{i % 120}", "name": f"User {i % 120}"}
+
+
+def nested_party(i: int) -> dict[str, Any]:
+    index = OWNING_PARTIES[i % len(OWNING_PARTIES)]
+    party: dict[str, Any] = {"id": 1000 + index, "type": "person", "pictureURL": None}
+    if index % 4 == 0:
+        party.update(type="organisation", name=f"Organisation {index}")
+    else:
+        party.update(firstName=f"First{index}", lastName=f"Last{index}")
+    return party
+
+
+def dated(i: int, updated_hours: int = 2) -> dict[str, str]:
+    return {
+        "createdAt": stamp(EPOCH + timedelta(minutes=i)),
+        "updatedAt": stamp(EPOCH + timedelta(hours=updated_hours, minutes=i)),
+    }
+
+
+def belonging(i: int) -> dict[str, Any]:
+    """The references of a project or an opportunity: its party, owner and (no) team."""
+    return {"party": nested_party(i), "owner": nested_user(i), "team": None}
+
+
 def make_party(i: int) -> dict[str, Any]:
+    """A party as Capsule lists it: every field present, null where unset (`title`,
+    `jobTitle`, `organisation`, `lastContactedAt`), a person's names or an
+    organisation's `name`, and the nested arrays."""
     organisation = i % 4 == 0
     party: dict[str, Any] = {
         "id": 1000 + i,
         "type": "organisation" if organisation else "person",
-        "about": f"party {i}",
-        "createdAt": stamp(EPOCH + timedelta(minutes=i)),
-        "updatedAt": stamp(EPOCH + timedelta(hours=1, minutes=i)),
+        "about": None if i % 3 == 2 else f"party {i}",
+        "title": None,
+        "jobTitle": None,
+        **dated(i, updated_hours=1),
+        "lastContactedAt": None if i % 5 else stamp(EPOCH + timedelta(minutes=30 + i)),
+        "pictureURL": AVATAR.format("org" if organisation else "person"),
+        "owner": nested_user(i),
+        "team": None,
         "emailAddresses": [
-            {"id": 50000 + i * 2 + k, "type": "work", "address": f"p{i}.{k}@example.com"}
+            {
+                "id": 50000 + i * 2 + k,
+                "type": "Work" if k == 0 else None,
+                "address": f"p{i}.{k}@example.com",
+            }
             for k in range(1 + i % 2)
         ],
-        "phoneNumbers": [{"id": 70000 + i, "type": "mobile", "number": f"+44 20 7946 {i:04d}"}],
+        "phoneNumbers": [{"id": 70000 + i, "type": "Mobile", "number": f"+44 20 7946 {i:04d}"}],
+        "addresses": (
+            [
+                {
+                    "id": 80000 + i,
+                    "type": None,
+                    "city": "London",
+                    "country": "United Kingdom",
+                    "street": f"{i} High Street",
+                    "state": None,
+                    "zip": None,
+                }
+            ]
+            if i % 2 == 0
+            else []
+        ),
+        "websites": [],
         "fields": [{"id": 90000 + i, "definition": {"id": 1, "name": "Tier"}, "value": "gold"}],
     }
     if organisation:
         party["name"] = f"Organisation {i}"
     else:
-        party.update(firstName=f"First{i}", lastName=f"Last{i}")
+        party.update(firstName=f"First{i}", lastName=f"Last{i}", organisation=None)
     return party
+
+
+def make_task(i: int) -> dict[str, Any]:
+    """A task: `description`, a date-only `dueOn`, upper-case `status`, a null `detail`
+    and `dueTime`, the owner and (for some) the party it is about."""
+    status = TASK_STATUSES[i % 3]
+    return {
+        "id": 3000 + i,
+        "description": f"Task {i}",
+        "detail": None,
+        "dueOn": day(EPOCH + timedelta(days=i % 30)),
+        "dueTime": None if i % 2 else "18:30:00",
+        "status": status,
+        "category": {"id": 50 + i % 6, "name": f"Category {i % 6}", "colour": "#fb9c4f"},
+        "owner": nested_user(i),
+        "party": nested_party(i) if i % 2 == 0 else None,
+        "opportunity": None,
+        "kase": None,
+        "hasTrack": False,
+        "completedAt": stamp(EPOCH + timedelta(hours=3, minutes=i))
+        if status == "COMPLETED"
+        else None,
+        **dated(i),
+    }
+
+
+def make_project(i: int) -> dict[str, Any]:
+    closed = i % 5 == 4
+    return {
+        "id": 4000 + i,
+        "name": f"Project {i}",
+        "description": f"Project {i} for the party" if i % 2 else None,
+        "status": "CLOSED" if closed else "OPEN",
+        **belonging(i),
+        "opportunity": None,
+        "closedOn": day(EPOCH + timedelta(days=i % 20)) if closed else None,
+        "lastContactedAt": None,
+        **dated(i),
+    }
+
+
+def make_opportunity(i: int) -> dict[str, Any]:
+    won = i % 7 == 0
+    return {
+        "id": 5000 + i,
+        "name": f"Opportunity {i}",
+        "description": None,
+        **belonging(i),
+        "milestone": {"id": 20 + i % 5, "name": f"Milestone {i % 5}"},
+        "lostReason": None,
+        "value": {"amount": i * 10.5, "currency": "GBP"},
+        "expectedCloseOn": day(EPOCH + timedelta(days=30 + i % 60)),
+        "probability": (i % 5) * 20,
+        "durationBasis": "FIXED",
+        "duration": None,
+        "closedOn": day(EPOCH + timedelta(days=i % 20)) if won else None,
+        "lastContactedAt": None,
+        "lastStageChangedAt": stamp(EPOCH + timedelta(hours=1, minutes=i)),
+        "lastOpenMilestone": {"id": 20 + i % 5, "name": f"Milestone {i % 5}"},
+        **dated(i),
+    }
 
 
 def make_entities(prefix: str, count: int, start_id: int, **extra: Any) -> list[dict[str, Any]]:
@@ -63,8 +195,7 @@ def make_entities(prefix: str, count: int, start_id: int, **extra: Any) -> list[
         {
             "id": start_id + i,
             "name": f"{prefix} {i}",
-            "createdAt": stamp(EPOCH + timedelta(minutes=i)),
-            "updatedAt": stamp(EPOCH + timedelta(hours=2, minutes=i)),
+            **dated(i),
             **{key: (value(i) if callable(value) else value) for key, value in extra.items()},
         }
         for i in range(count)
@@ -80,17 +211,26 @@ class ServerClockHandler(RawHeadersHandler):
 
 
 class CrmFake(FakeServer):
-    """The CRM API. `scale` multiplies the row counts; `token` is the accepted bearer token."""
+    """The CRM API. `scale` multiplies the row counts; `token` is the accepted bearer token;
+    `window` the (requests, seconds) budget every response reports: by default a generous
+    one, so that tests syncing against the fake never pace; `DOCUMENTED_WINDOW` (Capsule's
+    4,000 an hour) for the recordings and `connectors serve`."""
 
-    def __init__(self, scale: int = 1, token: str = TOKEN, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        scale: int = 1,
+        token: str = TOKEN,
+        latency: float = 0.0,
+        window: tuple[int, float] = (1000, 60.0),
+    ) -> None:
         self.token = token
         self.vanished: set[int] = set()
         self.next_link_origin: str | None = None
-        self.rate_limit = 1000
+        self.rate_limit = window[0]
         #: the budget every response reports (the API's rate limit); `enforce_budget`
         #: makes the fake refuse requests beyond it
         self.budget = FixedWindowBudget(
-            self.rate_limit, 60.0, enforce=False, clock=self.server_time
+            self.rate_limit, window[1], enforce=False, clock=self.server_time
         )
         #: False: responses carry no budget headers; a dict: these values instead (faults)
         self.budget_headers: bool | dict[str, str] = True
@@ -103,13 +243,9 @@ class CrmFake(FakeServer):
         self.data: dict[str, list[dict[str, Any]]] = {
             "users": make_entities("User", 120 * scale, 1, username=lambda i: f"user{i}"),
             "parties": [make_party(i) for i in range(260 * scale)],
-            "tasks": make_entities(
-                "Task", 150 * scale, 3000, status=lambda i: ("open", "completed", "pending")[i % 3]
-            ),
-            "kases": make_entities("Project", 130 * scale, 4000, status="OPEN"),
-            "opportunities": make_entities(
-                "Opportunity", 110 * scale, 5000, value=lambda i: {"amount": i * 10.5}
-            ),
+            "tasks": [make_task(i) for i in range(150 * scale)],
+            "kases": [make_project(i) for i in range(130 * scale)],
+            "opportunities": [make_opportunity(i) for i in range(110 * scale)],
             "pipelines": make_entities("Pipeline", 3, 10),
             "milestones": make_entities("Milestone", 5, 20, probability=lambda i: i * 20),
             "lostReasons": make_entities("Lost reason", 4, 30),
@@ -259,7 +395,8 @@ class CrmFake(FakeServer):
     def list_entities(self, request: Request, key: str) -> Response:
         rows = self.data[key]
         if key == "tasks":
-            wanted = set(request.args.get("status", "open").split(","))
+            # the query names statuses in lower case; records carry them in upper case
+            wanted = set(request.args.get("status", "open").upper().split(","))
             rows = [row for row in rows if row["status"] in wanted]
         since = request.args.get("since")
         if since and key in ("parties", "kases", "opportunities"):
@@ -365,6 +502,30 @@ class CrmFake(FakeServer):
         }
 
 
+#: the error body of a 422 from a deleted feed asked without `since`
+SINCE_REQUIRED = {"message": "Validation Failed", "errors": [{"message": "since is required"}]}
+
+
+def small_account_with_retries(fake: CrmFake) -> None:
+    """Three records of each list, and on the way a 429 (the budget spent, reset a second
+    later) on the users and a 503 on the stages: both retried, the sync succeeds."""
+    for key in fake.data:
+        fake.data[key] = fake.data[key][:3]
+    kept = {party["id"] for party in fake.data["parties"]}
+    fake.employees = {k: people[:1] for k, people in fake.employees.items() if k in kept}
+    fake.tags = {entity: tags[:1] for entity, tags in fake.tags.items()}
+    fake.definitions = {entity: fields[:1] for entity, fields in fake.definitions.items()}
+    fake.inject(
+        Fault(429, {"error": "rate limit reached"}, fake.rate_limit_fault_headers(1.0), "/users")
+    )
+    fake.inject(Fault(503, {"message": "Service Unavailable"}, path="/api/v2/stages"))
+
+
+def deleted_feed_refuses(fake: CrmFake) -> None:
+    """The parties' deleted feed answers 422 (as without `since`): the sync fails."""
+    fake.inject(Fault(422, SINCE_REQUIRED, path="/api/v2/parties/deleted"))
+
+
 def _recording() -> Any:
     from connectors.crm import crm_source
     from shared.tooling.recordings import Recording, Step
@@ -372,15 +533,24 @@ def _recording() -> Any:
     return Recording(
         connector="crm",
         source=crm_source,
-        fake=CrmFake,
+        fake=lambda: CrmFake(window=DOCUMENTED_WINDOW),
         credentials={"bearer_token": TOKEN},
         canonical_base_url="https://api.example.com",
         steps=[
             Step("full_sync"),
             Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
+            Step(
+                "retried_sync",
+                prepare=small_account_with_retries,
+                source_kwargs={"backoff_factor": 0.1},
+                own_pipeline=True,
+            ),
+            Step("validation_error", prepare=deleted_feed_refuses, fails_with="422"),
         ],
         live_credentials={"bearer_token": "CRM_BEARER_TOKEN"},
         live_base_url_env="CRM_BASE_URL",
+        # read against the `Date` header, which cassettes do not keep (a replay would find
+        # the reset long past): the budget's `X-RateLimit-Limit` alone is recorded
         volatile_headers=["X-RateLimit-Reset", "X-RateLimit-Remaining"],
         offline_kwargs={"requests_per_minute": 60_000},
     )

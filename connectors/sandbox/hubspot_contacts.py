@@ -5,6 +5,7 @@ contact between two pages (`between_pages`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -13,11 +14,12 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any
+from urllib.parse import quote, unquote
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox.base import FakeServer
+from connectors.sandbox.base import FakeServer, Fault
 
 TOKEN = "pat-na1-fake-hubspot-token-0123456789"
 CREATED_FROM = datetime(2023, 10, 26, 17, 55, 48, 301000, tzinfo=timezone.utc)
@@ -57,6 +59,23 @@ def stamp_ms(value: str) -> int:
 def parse_filter_value(value: str) -> int:
     """A filter value as epoch ms: the search accepts epoch ms or ISO 8601."""
     return int(value) if value.isdigit() else stamp_ms(value)
+
+
+def to_cursor(contact_id: str) -> str:
+    """The list's `after`: an opaque token, as HubSpot's spec shows it (`NTI1Cg%3D%3D`,
+    the base64 of `525\\n`, percent-encoded); a client passes it back as it is."""
+    return quote(base64.b64encode(f"{contact_id}\n".encode()).decode(), safe="")
+
+
+def from_cursor(token: str | None) -> int:
+    """The first contact id a list `after` token names (0 without one); ValueError for a
+    token this fake never handed out."""
+    if not token:
+        return 0
+    try:
+        return int(base64.b64decode(unquote(token), validate=True).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(token) from exc
 
 
 def make_contact(number: int, modified: datetime | None = None) -> dict[str, Any]:
@@ -184,14 +203,17 @@ class HubSpotContactsFake(FakeServer):
         body = self.rate_limit_body("TEN_SECONDLY_ROLLING")
         return self.json_response(body, 429, headers=self.rate_limit_headers())
 
-    def validation_error(self, message: str) -> Response:
-        body = {
+    def error_body(self, message: str, category: str) -> dict[str, Any]:
+        """HubSpot's error body (its `Error` schema's required fields)."""
+        return {
             "status": "error",
             "message": message,
             "correlationId": self.correlation_id(),
-            "category": "VALIDATION_ERROR",
+            "category": category,
         }
-        return self.json_response(body, 400)
+
+    def validation_error(self, message: str) -> Response:
+        return self.json_response(self.error_body(message, "VALIDATION_ERROR"), 400)
 
     def rate_limit_headers(self) -> dict[str, str]:
         """The rolling window's budget: its maximum, what the requests of the last window
@@ -226,14 +248,17 @@ class HubSpotContactsFake(FakeServer):
             return self.validation_error(f"limit must be between 1 and 100, got {limit}")
         wanted = [p for p in request.args.get("properties", "").split(",") if p]
         archived = request.args.get("archived", "false") == "true"
-        after = int(request.args.get("after", 0))
+        try:
+            after = from_cursor(request.args.get("after"))
+        except ValueError:
+            return self.validation_error(f"Invalid after cursor: {request.args.get('after')}")
         rows = sorted(
             (c for c in self.contacts if c["archived"] == archived and int(c["id"]) >= after),
             key=lambda c: int(c["id"]),
         )
         body: dict[str, Any] = {"results": [self.project(c, wanted) for c in rows[:limit]]}
         if len(rows) > limit:
-            next_after = rows[limit]["id"]
+            next_after = to_cursor(rows[limit]["id"])
             link = f"{request.host_url.rstrip('/')}{LIST_PATH}?after={next_after}&limit={limit}"
             body["paging"] = {"next": {"after": next_after, "link": link}}
         return self.json_response(body, headers=self.rate_limit_headers())
@@ -408,6 +433,24 @@ class HubSpotContactsFake(FakeServer):
 FAST = {"requests_per_ten_seconds": 100_000, "search_requests_per_second": 100_000}
 
 
+def small_account_with_retries(fake: HubSpotContactsFake) -> None:
+    """Three contacts and one archived, and on the way a 429 (the ten-secondly limit,
+    `Retry-After: 1`) and a 502 on the list: both retried, the sync succeeds."""
+    fake.contacts = [*fake.contacts[:3], fake.contacts[49]]
+    limited = fake.rate_limit_body("TEN_SECONDLY_ROLLING")
+    fake.inject(Fault(429, limited, {"Retry-After": "1"}, path=LIST_PATH))
+    failed = fake.error_body("internal error", "INTERNAL_ERROR")
+    fake.inject(Fault(502, failed, path=LIST_PATH))
+
+
+def list_refused(fake: HubSpotContactsFake) -> None:
+    """The list answers 400 VALIDATION_ERROR: the sync fails."""
+    invalid = fake.error_body(
+        "Unable to parse the request: invalid property name", "VALIDATION_ERROR"
+    )
+    fake.inject(Fault(400, invalid, path=LIST_PATH))
+
+
 def _recording() -> Any:
     from connectors.hubspot_contacts import hubspot_contacts_source
     from shared.tooling.recordings import Recording, Step
@@ -421,10 +464,11 @@ def _recording() -> Any:
         steps=[
             Step("full_sync"),
             Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
+            Step("retried_sync", prepare=small_account_with_retries, own_pipeline=True),
+            Step("validation_error", prepare=list_refused, fails_with="400"),
         ],
         live_credentials={"api_key": "HUBSPOT_API_KEY"},
         live_base_url_env="HUBSPOT_BASE_URL",
-        volatile_headers=["X-HubSpot-RateLimit-Remaining"],
         offline_kwargs=FAST,
     )
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox.base import FakeServer
+from connectors.sandbox.base import FakeServer, Fault
 
 TOKEN = "incident-analytics-fake-api-token-3f9c2a"
 SCHEME = "GenieKey"
@@ -39,6 +39,12 @@ INCIDENT_SORT_FIELDS = ("createdAt", "tinyId", "message", "status", "isSeen", "o
 STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?Z$")
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 PAGED_LISTS = ("users", "services", "incidents", "alerts")
+#: the headers of a 429: throttled, by the per-second limit
+THROTTLED_HEADERS = {
+    "X-RateLimit-State": "THROTTLED",
+    "X-RateLimit-Reason": "ACCOUNT",
+    "X-RateLimit-Period-In-Sec": "1",
+}
 
 
 def record_id(kind: str, index: int) -> str:
@@ -97,6 +103,17 @@ def make_user(i: int) -> dict[str, Any]:
         "verified": i % 5 != 0,
         "timeZone": "Europe/London",
         "locale": "en_GB",
+        "tags": [f"tier{i % 3}"] if i % 2 else [],
+        # user-defined properties: a dynamic map of string lists
+        "details": {"department": [f"dept{i % 4}"], "floor": [str(i % 3)]} if i % 3 else {},
+        "userContacts": [
+            {
+                "to": f"user{i}@example.com",
+                "id": record_id("contact", i),
+                "contactMethod": "email",
+                "enabled": True,
+            }
+        ],
         "createdAt": timestamps(i, 1)["createdAt"],
     }
 
@@ -149,6 +166,11 @@ def make_incident(i: int, spread: int) -> dict[str, Any]:
         "priority": PRIORITIES[i % 5],
         "tags": [f"tag{i % 4}"],
         "ownerTeam": record_id("team", i % 7),
+        "isSeen": i % 2 == 0,
+        "source": "monitoring",
+        "responders": [{"type": "team", "id": record_id("team", i % 7)}],
+        # custom properties: a dynamic map of strings
+        "extraProperties": {"region": ("eu", "us")[i % 2], "customer": f"c{i % 5}"},
         "impactedServices": [record_id("service", i % 110), record_id("service", (i + 1) % 110)],
         **timestamps(i, spread),
     }
@@ -170,6 +192,7 @@ def make_alert(i: int, spread: int) -> dict[str, Any]:
         "priority": PRIORITIES[i % 5],
         "tags": [f"host{i % 6}"],
         "integration": {"id": record_id("integration", i % 9), "type": "API"},
+        "responders": [{"type": "user", "id": record_id("user", i % 130)}],
         **timestamps(i, spread),
     }
 
@@ -292,15 +315,27 @@ class IncidentAnalyticsFake(FakeServer):
         return self.error(401, "Could not authenticate")
 
     def rate_limited(self) -> Response:
-        return self.error(
-            429, "You are making too many requests!", {"X-RateLimit-Period-In-Sec": "1"}
-        )
+        return self.error(429, "You are making too many requests!", THROTTLED_HEADERS)
 
     def error_body(self, message: str) -> dict[str, Any]:
         return {"message": message, "took": 0.002, "requestId": str(uuid.uuid5(NAMESPACE, message))}
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-        return self.json_response(self.error_body(message), status, headers)
+        return self.answer(self.error_body(message), status, headers)
+
+    def answer(
+        self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        """`body` with the headers Opsgenie documents on every answer: the request id,
+        the time taken, the rate-limit state and the paging links as `X-Paging-*`."""
+        documented = {
+            "X-Request-ID": body["requestId"],
+            "X-Response-Time": f"{body['took']}",
+            "X-RateLimit-State": "OK",
+        }
+        for name, url in (body.get("paging") or {}).items():
+            documented[f"X-Paging-{name.capitalize()}"] = url
+        return self.json_response(body, status, {**documented, **(headers or {})})
 
     def envelope(
         self, request: Request, data: list[dict[str, Any]], **extra: Any
@@ -314,7 +349,7 @@ class IncidentAnalyticsFake(FakeServer):
         }
 
     def whole_list(self, request: Request, kind: str) -> Response:
-        return self.json_response(self.envelope(request, list(self.data[kind])))
+        return self.answer(self.envelope(request, list(self.data[kind])))
 
     def paged_list(self, request: Request, kind: str) -> Response:
         try:
@@ -347,7 +382,7 @@ class IncidentAnalyticsFake(FakeServer):
         paging = self.paging(request, offset, limit, total)
         if paging:
             extra["paging"] = paging
-        return self.json_response(self.envelope(request, page, **extra))
+        return self.answer(self.envelope(request, page, **extra))
 
     def select(
         self, kind: str, bounds: dict[str, int], sort: str | None, order: str
@@ -454,6 +489,21 @@ class _Window(Sequence[dict[str, Any]]):
         return self.stream[self.start + index]
 
 
+def small_account_with_retries(fake: IncidentAnalyticsFake) -> None:
+    """Three records of each list, and on the way a 429 (throttled for a second) on the
+    users and a 503 on the teams: both retried, the sync succeeds."""
+    for kind in fake.data:
+        fake.data[kind] = list(fake.data[kind])[:3]
+    throttled = fake.error_body("You are making too many requests!")
+    fake.inject(Fault(429, throttled, THROTTLED_HEADERS, path="/v2/users"))
+    fake.inject(Fault(503, fake.error_body("Service Unavailable"), path="/v2/teams"))
+
+
+def incidents_refused(fake: IncidentAnalyticsFake) -> None:
+    """The incidents answer 422 (as to a request without `query`): the sync fails."""
+    fake.inject(Fault(422, fake.error_body("Query field cannot be empty."), path="/v1/incidents"))
+
+
 def _recording() -> Any:
     from connectors.incident_analytics import incident_analytics_source
     from shared.tooling.recordings import Recording, Step
@@ -467,6 +517,8 @@ def _recording() -> Any:
         steps=[
             Step("full_sync"),
             Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
+            Step("retried_sync", prepare=small_account_with_retries, own_pipeline=True),
+            Step("validation_error", prepare=incidents_refused, fails_with="422"),
         ],
         live_credentials={"api_token": "INCIDENT_ANALYTICS_API_TOKEN"},
         live_base_url_env="INCIDENT_ANALYTICS_BASE_URL",

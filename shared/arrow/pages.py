@@ -12,25 +12,25 @@ writes them to parquet as they are and DuckDB loads the files directly.
   item costs about as much as converting a 100-row page;
 - each batch becomes one Arrow table before dlt's incremental step, which then works
   on whole columns;
-- after the incremental step, ISO date-times become timestamps.
+- after the incremental step, ISO 8601 instants become timestamps.
 
 What lands differently from dlt's row-by-row path, by design:
 
 - nested arrays and objects stay in their row, as `json` columns (DuckDB `JSON`), instead
   of becoming child tables (`parties__email_addresses`) or flattened `a__b` columns;
   keys inside them keep the API's spelling;
-- ISO 8601 date-times with a zone (`2024-03-19T18:25:25Z`) become UTC timestamp columns,
+- ISO 8601 date-times with a zone (`2024-03-19T18:25:25Z`; `shared.timestamps` names the
+  forms) become UTC timestamp columns,
   as dlt's own `iso_timestamp` detection does for rows. The conversion runs after the
   incremental step, so cursor state holds the API's strings on either path.
 
-Child resources that need the rows of an Arrow page get them from `page_rows(page)`.
+Child resources get the rows of an Arrow page through `shared.arrow.tables.rows_of`.
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import re
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from functools import lru_cache
@@ -44,12 +44,8 @@ from dlt.extract.items_transform import ItemTransform
 from dlt.extract.resource import DltResource
 
 from shared._dlt_compat import thread_name_sharing_dlt_context
+from shared.timestamps import iso_kind, truncated_fractions
 
-#: a date-time with seconds and an explicit zone; naive values stay text, as they would
-#: be ambiguous once stored as UTC
-ISO_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
-)
 UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
 #: pages requested ahead of the one being converted; 0 reads them in the consumer's thread
 READ_AHEAD_PAGES = 20
@@ -83,31 +79,38 @@ def records_to_table(rows: Iterable[dict[str, Any]], not_null: Collection[str] =
 
 
 def parse_iso_datetimes(table: pa.Table) -> pa.Table:
-    """Turn text columns holding ISO 8601 date-times with a zone into UTC timestamps.
+    """Turn text columns holding ISO 8601 instants into UTC timestamps.
 
-    A column is converted when its first value matches and every value casts; otherwise
-    it stays text.
+    A column is converted when its first value is an instant (`shared.timestamps`: a
+    date and time with a zone) and every value casts (Arrow reads exactly the instants of
+    that grammar: one cast checks the whole column); otherwise it stays text. Naive
+    date-times and dates stay text: once stored as UTC they would be ambiguous.
     """
     for index, field in enumerate(table.schema):
         if not pa.types.is_string(field.type):
             continue
         column = table.column(index)
-        first = _first_valid(column)
-        if first is None or not ISO_DATETIME.match(first):
+        valid = column.drop_null()
+        if not len(valid) or iso_kind(valid[0].as_py()) != "instant":
             continue
-        try:
-            converted = pc.cast(column, UTC_MICROSECONDS)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        table = table.set_column(index, field.with_type(UTC_MICROSECONDS), converted)
+        converted = cast_iso(column, UTC_MICROSECONDS)
+        if converted is not None:
+            table = table.set_column(index, field.with_type(UTC_MICROSECONDS), converted)
     return table
 
 
-def page_rows(page: Any) -> list[Any]:
-    """The rows of a page, whether dlt passes it as an Arrow table, a list or one item."""
-    if isinstance(page, pa.Table):
-        return page.to_pylist()
-    return page if isinstance(page, list) else [page]
+def cast_iso(strings: Any, to: pa.DataType) -> Any:
+    """ISO 8601 strings (of one kind) cast to the timestamp type `to`, fractional seconds
+    past microseconds truncated as dlt's parser does; None when a value does not cast (a
+    shape with no such day or hour, `2024-02-30`)."""
+    try:
+        return pc.cast(strings, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:  # only after a failure: fractions past microseconds are rare
+        return pc.cast(truncated_fractions(strings), to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 class RecordsToArrow(ItemTransform[Any, dict[str, Any]]):
@@ -279,11 +282,3 @@ def _holds_empty_struct(data_type: pa.DataType) -> bool:
     if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
         return _holds_empty_struct(data_type.value_type)
     return False
-
-
-def _first_valid(column: pa.ChunkedArray) -> str | None:
-    for chunk in column.chunks:
-        valid = chunk.drop_null()
-        if len(valid):
-            return str(valid[0].as_py())
-    return None

@@ -37,7 +37,9 @@ writes root tables (both checked on dlt 1.28 and 1.31; without the first, resour
 on dlt's normalizer):
 
 - dlt's extract counts written rows per table by the table's `resource`, which nested
-  tables lack: while it counts, they borrow their root's (`count_nested_tables_by_resource`);
+  tables lack: while it counts, the nested tables of resources with a `RowsToTables`
+  step borrow their root's (`count_nested_tables_by_resource`; other sources' metrics
+  are dlt's own);
 - a child table's hints are a table variant of the resource set directly (dlt's own
   `with_hints` would start the variant from the resource's primary key and columns).
 
@@ -73,7 +75,8 @@ from shared._dlt_compat import (
     remove_steps_of,
 )
 from shared.arrow.first_sync import skip_merge_on_first_sync
-from shared.arrow.pages import _batched_pages
+from shared.arrow.pages import _batched_pages, cast_iso
+from shared.timestamps import iso_kind_of_column
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +87,6 @@ BATCH_ROWS = 2000
 #: hold all of a parent's pages (dlt's parallelized transformers hand them on together),
 #: and splitting them at once costs memory, not time
 MAX_SPLIT_ROWS = 2 * BATCH_ROWS
-#: date-times Arrow parses exactly as dlt does (dlt accepts more; those go to dlt)
-ZONED_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
-NAIVE_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
 UTC_MICROSECONDS = pa.timestamp("us", tz="UTC")
 #: Arrow types of the dlt types this module writes
 ARROW_TYPES: dict[str, Any] = {
@@ -401,20 +401,19 @@ class Splitter:
 
 
 def _timestamps(array: pa.Array, where: str) -> pa.Array:
-    """ISO 8601 strings as UTC timestamps, when every value has a form Arrow parses as dlt
-    does: all with a zone, or all without (dlt reads those as UTC)."""
-    valid = array.drop_null()
-    if pc.all(pc.match_substring_regex(valid, ZONED_ISO)).as_py():
-        try:
-            return pc.cast(array, UTC_MICROSECONDS)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    elif pc.all(pc.match_substring_regex(valid, NAIVE_ISO)).as_py():
-        try:
-            return pc.cast(pc.cast(array, pa.timestamp("us")), UTC_MICROSECONDS)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    raise DoesNotFit(f"`{where}` holds date-times in forms only dlt parses")
+    """ISO 8601 strings as UTC timestamps, when every value is of one kind Arrow parses
+    as dlt does (`shared.timestamps`): all instants, or all naive date-times (dlt reads
+    those as UTC). Dates, mixed kinds and other spellings go to dlt."""
+    kind = iso_kind_of_column(array)
+    converted = None
+    if kind == "instant":
+        converted = cast_iso(array, UTC_MICROSECONDS)
+    elif kind == "naive":
+        naive = cast_iso(array, pa.timestamp("us"))
+        converted = None if naive is None else pc.cast(naive, UTC_MICROSECONDS)
+    if converted is None:
+        raise DoesNotFit(f"`{where}` holds date-times in forms only dlt parses")
+    return converted
 
 
 _WRAPPED = object()  # path marker: a column of dlt's wrapper row is the element itself
@@ -507,6 +506,8 @@ class RowsToTables(ItemTransform[Any, dict[str, Any]]):
     """
 
     placement_affinity: ClassVar[float] = 1.5  # after the incremental (1) and limit (1.1)
+    #: its resource's nested tables are written here, at extract (`shared._dlt_compat`)
+    writes_nested_tables: ClassVar[bool] = True
 
     def __init__(
         self, resource: DltResource, connector: str, batch_rows: int | None = None

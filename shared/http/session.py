@@ -43,6 +43,7 @@ import urllib3.util
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
 from requests import PreparedRequest, Response
+from requests.adapters import BaseAdapter
 from requests.hooks import default_hooks, dispatch_hook
 
 from shared.errors import (
@@ -60,7 +61,7 @@ from shared.http.pages import PROBLEM, PageCheck, find_page_check
 from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, RateLimit, pacers_for
 from shared.http.retries import RetryPolicy
 from shared.http.server_clock import ServerClock
-from shared.http.watchdog import WATCHDOG, install_pools
+from shared.http.watchdog import WATCHDOG, watched
 from shared.redaction import Redactor
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,12 @@ class ConnectorSession(requests.Session):
         self.server_clock = ServerClock()  # the server's time: stored cursors never pass it
         # requests' env proxy/netrc lookups are neither wanted nor safe for scoped credentials
         self.trust_env = False
-        install_pools(self)  # the deadline also bounds the status line and headers
+
+    def mount(self, prefix: str, adapter: BaseAdapter) -> None:
+        """Mount `adapter` for URLs starting with `prefix`, its connections watched (the
+        request deadline also bounds the status line and headers; `shared.http.watchdog`):
+        requests' own adapters, and any a user mounts."""
+        super().mount(prefix, watched(adapter))
 
     def redact(self, url: str) -> str:
         return self.redactor.redact(redact_url(url, self.sensitive_params))

@@ -6,7 +6,8 @@ timeout, and that restarts with every byte: a server that drips its header lines
 byte at a time could hold a request, and the sync, for ever.
 
 `DeadlineWatchdog` is one thread with the deadlines of the requests in flight. A request
-`watch()`es its deadline; the connection pools installed by `install_pools` tell the
+`watch()`es its deadline; the connection pools of a watched adapter (`WatchedAdapter`,
+which a `ConnectorSession` mounts, and any adapter mounted on one: `watched`) tell the
 watch which connection the request went out on; if the deadline passes before the
 request is done, the watchdog shuts that connection's socket down, the blocked read
 returns, and the session reports `RequestDeadlineExceeded` (`Watch.fired`).
@@ -22,9 +23,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
@@ -41,6 +43,9 @@ class Watch:
 
 
 _current = threading.local()
+#: the watchdog's clock, bound at import: a test (or a user's code) that replaces
+#: `time.monotonic` to fake time for something else does not move requests' deadlines
+_monotonic = time.monotonic
 
 
 class DeadlineWatchdog:
@@ -57,9 +62,13 @@ class DeadlineWatchdog:
     @contextmanager
     def watch(self, seconds: float) -> Iterator[Watch]:
         """Watch the request made inside the block (in this thread) for `seconds`."""
-        watch = Watch(time.monotonic() + seconds)
+        watch = Watch(_monotonic() + seconds)
         with self._condition:
             self._start()
+            # finished watches leave the top first: the thread, sleeping until the earliest
+            # deadline it knew, must hear of a new earliest one
+            while self._heap and self._heap[0][2].done:
+                heapq.heappop(self._heap)
             heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
             if self._heap[0][2] is watch:
                 self._condition.notify()
@@ -87,7 +96,7 @@ class DeadlineWatchdog:
                     self._condition.wait()
                     continue
                 deadline, _, watch = self._heap[0]
-                remaining = deadline - time.monotonic()
+                remaining = deadline - _monotonic()
                 if remaining > 0:
                     self._condition.wait(remaining)
                     continue
@@ -131,12 +140,70 @@ class WatchedHTTPSConnectionPool(_WatchedPool, HTTPSConnectionPool):
     pass
 
 
-def install_pools(session: requests.Session) -> None:
-    """Make `session`'s adapters open watched connection pools."""
-    for adapter in session.adapters.values():
-        manager = getattr(adapter, "poolmanager", None)
-        if manager is not None and hasattr(manager, "pool_classes_by_scheme"):
-            manager.pool_classes_by_scheme = {
-                "http": WatchedHTTPConnectionPool,
-                "https": WatchedHTTPSConnectionPool,
-            }
+#: urllib3's own pool classes, which a watched pool manager replaces
+PLAIN_POOLS = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
+WATCHED_POOLS = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
+def watch_pools(manager: Any) -> None:
+    """Make a urllib3 pool manager (or proxy manager) open watched connection pools; one
+    with pools of its own (a SOCKS proxy's) keeps them."""
+    if getattr(manager, "pool_classes_by_scheme", None) == PLAIN_POOLS:
+        manager.pool_classes_by_scheme = dict(WATCHED_POOLS)
+
+
+class WatchedPools:
+    """Mixin for a `requests` `HTTPAdapter`: every pool manager it builds, when it is made,
+    rebuilt (`init_poolmanager`, which unpickling calls too) or made for a proxy
+    (`proxy_manager_for`), opens watched connection pools."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[misc]
+        watch_pools(self.poolmanager)  # type: ignore[attr-defined]
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(*args, **kwargs)  # type: ignore[misc]
+        watch_pools(manager)
+        return manager
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # pickled as the adapter class it was made from (a class `watched` made is no
+        # importable name); unpickling rebuilds the pools (`HTTPAdapter.__setstate__`)
+        if type(self) is WatchedAdapter:
+            return super().__reduce_ex__(protocol)
+        kind = next(k for k in type(self).__mro__[1:] if k is not WatchedPools)
+        return (_unpickle_watched, (kind, self.__getstate__()))  # type: ignore[attr-defined]
+
+
+class WatchedAdapter(WatchedPools, HTTPAdapter):
+    """`requests`' `HTTPAdapter`, its connections watched: what a `ConnectorSession` mounts."""
+
+
+@cache
+def _watched_class(kind: type) -> type:
+    if kind is HTTPAdapter:
+        return WatchedAdapter
+    return type(f"Watched{kind.__name__}", (WatchedPools, kind), {"__module__": kind.__module__})
+
+
+def _unpickle_watched(kind: type[HTTPAdapter], state: dict[str, Any]) -> BaseAdapter:
+    adapter = kind.__new__(kind)
+    adapter.__setstate__(state)
+    return watched(adapter)
+
+
+def watched(adapter: BaseAdapter) -> BaseAdapter:
+    """`adapter`, its connections watched from now on, however often it rebuilds its pools.
+
+    An `HTTPAdapter` (or subclass: a user's, with its own retries or TLS settings) becomes
+    an instance of its class with `WatchedPools` mixed in, keeping its settings and its
+    pool manager; any other adapter (one that does not open urllib3 pools) is returned
+    as it is."""
+    if isinstance(adapter, WatchedPools) or not isinstance(adapter, HTTPAdapter):
+        return adapter
+    kind: type = type(adapter)
+    adapter.__class__ = _watched_class(kind)
+    watch_pools(adapter.poolmanager)
+    for manager in adapter.proxy_manager.values():
+        watch_pools(manager)
+    return adapter

@@ -77,10 +77,12 @@ from shared.errors import ConnectorError
 from shared.http.server_clock import ServerClock
 from shared.redaction import Redactor
 from shared.timestamps import (
+    ARROW_ISO_8601,
     ISO_8601,
     epoch_micros,
     format_like,
     is_epoch_millis,
+    iso_kind,
     to_datetime,
 )
 
@@ -114,7 +116,7 @@ def kind_of(value: Any) -> CursorKind | None:
         return "number"
     if isinstance(value, (datetime, date)):
         return "datetime"
-    if isinstance(value, str) and ISO_8601.match(value):
+    if iso_kind(value) is not None:
         return "datetime"
     return "text"
 
@@ -127,7 +129,7 @@ def instant_key(value: Any) -> int:
         return value.micros
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and not ISO_8601.match(value):
+    elif isinstance(value, str) and iso_kind(value) is None:
         raise ValueError(f"{value!r} is no ISO 8601 date-time")  # dlt's parser takes more
     return epoch_micros(value)
 
@@ -764,7 +766,7 @@ class GuardedIncremental(Incremental[Any]):
         if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
             # the ISO shape, checked on the whole column (a Python parse per value would
             # cost the fast path its speed); shaped but impossible values fail later, loudly
-            mask: Any = pc.fill_null(pc.match_substring_regex(column, ISO_8601.pattern), True)
+            mask: Any = pc.fill_null(pc.match_substring_regex(column, ARROW_ISO_8601), True)
         else:
             flags = []
             for value in column.to_pylist():

@@ -10,7 +10,7 @@ and hands them, with a `SourceHttp`, to `build_resources`. The builder:
 - runs child requests concurrently (dlt's `parallelized` transformers), paced by the
   session's shared rate limiter;
 - makes parquet the table's file format, so DuckDB loads skip `insert_values`;
-- understands three extra keys that dlt's config cannot say directly:
+- understands seven extra keys that dlt's config cannot say directly:
 
   `parent`: `{"resource": "parties", "field": "id", "column": "organisation_id",
   "where": callable}`. The child's path names `{column}`; one request chain per parent

@@ -24,8 +24,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
+from requests import PreparedRequest, Response
+from requests.adapters import BaseAdapter
 
 from shared.errors import ConnectorError, exception_chain, redact_url
+from shared.http.session import ConnectorSession
 from shared.redaction import Redactor
 from shared.tooling.package_data import package_data
 
@@ -212,25 +215,41 @@ class SortedYamlPersister:
         FilesystemPersister.save_cassette(cassette_path, sorted_dict, serializer)
 
 
+class _OneAtATime(BaseAdapter):
+    """An adapter's exchanges, one at a time under `lock` (the rest of a request, its
+    retries, pacing and hooks, runs concurrently)."""
+
+    def __init__(self, adapter: BaseAdapter, lock: threading.Lock) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.lock = lock
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        with self.lock:
+            return self.adapter.send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        self.adapter.close()
+
+
 @contextmanager
 def serialized_http() -> Iterator[None]:
     """vcrpy is not thread-safe: concurrent requests inside one cassette lose interactions.
-    While a cassette is open, let one HTTP exchange happen at a time (callers still run
-    concurrently; only the socket exchange is serialized)."""
-    from requests.adapters import HTTPAdapter
-
+    While a cassette is open, the sessions it serves, the catalog's (`ConnectorSession`:
+    every connector's data and token requests), make one HTTP exchange at a time, through
+    their adapters; callers still run concurrently, and any other session in the process
+    (a user's, a test's) is left alone."""
     lock = threading.Lock()
-    original = HTTPAdapter.send
+    original = ConnectorSession.get_adapter
 
-    def send(self: HTTPAdapter, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
+    def get_adapter(self: ConnectorSession, url: str) -> BaseAdapter:
+        return _OneAtATime(original(self, url), lock)
 
-    HTTPAdapter.send = send  # type: ignore[method-assign]
+    ConnectorSession.get_adapter = get_adapter  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        HTTPAdapter.send = original  # type: ignore[method-assign]
+        ConnectorSession.get_adapter = original  # type: ignore[method-assign]
 
 
 def cassette_path(connector: str, name: str, root: Path | None = None) -> Path:

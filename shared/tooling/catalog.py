@@ -201,6 +201,8 @@ class Catalog:
 
     connectors: tuple[ConnectorEntry, ...]
     path: Path = CATALOG_PATH
+    #: the declarative connectors' specs, relative to the catalog's folder
+    specs: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[ConnectorEntry]:
         return iter(self.connectors)
@@ -285,7 +287,8 @@ def _cross_reference_problems(connectors: list[dict[str, Any]]) -> list[str]:
 def parse(data: Any, path: Path = CATALOG_PATH) -> Catalog:
     """Validate a parsed catalog and return it typed."""
     validate(data)
-    return Catalog(tuple(_entry(raw) for raw in data["connectors"]), path)
+    specs = tuple(spec["path"] for spec in data.get("specs", []))
+    return Catalog(tuple(_entry(raw) for raw in data["connectors"]), path, specs)
 
 
 def load_catalog(path: Path | str | None = None) -> Catalog:

@@ -35,6 +35,12 @@ class Step:
     credentials: dict[str, str] | None = None
     #: source argument -> environment variable for LIVE=1, instead of the Recording's
     live_credentials: dict[str, str] | None = None
+    #: run on a pipeline of its own (a first sync, whatever the steps before it loaded),
+    #: so that a test replays it alone: a step whose answers include faults
+    own_pipeline: bool = False
+    #: the sync fails, with an error whose message contains this (a 4xx its `prepare`
+    #: makes the fake answer); recorded like any other step, on a pipeline of its own
+    fails_with: str | None = None
 
 
 @dataclass
@@ -114,6 +120,29 @@ def live_step_credentials(rec: Recording) -> list[dict[str, str]]:
     return [{arg: os.environ[env] for arg, env in mapping.items()} for mapping in wanted]
 
 
+def _own_pipeline(rec: Recording, step: Step, workdir: str) -> Any:
+    return duckdb_pipeline(
+        f"record_{rec.connector}_{step.cassette}",
+        database=f"{workdir}/{step.cassette}.duckdb",
+        pipelines_dir=workdir,
+    )
+
+
+def _run_step(step: Step, pipeline: Any, source: Any, live: bool) -> None:
+    """Run the step's sync; one that `fails_with` must fail so against the fake (its
+    cassette is kept). The real API answers no fault on cue: under LIVE=1 it just runs."""
+    if step.fails_with is None or live:
+        run_source(pipeline, source)
+        return
+    try:
+        run_source(pipeline, source)
+    except Exception as exc:  # noqa: BLE001 - whatever the sync raises, its message counts
+        if step.fails_with in str(exc):
+            return
+        raise
+    raise RuntimeError(f"step {step.cassette} was to fail with {step.fails_with!r}; it passed")
+
+
 def record(rec: Recording, live: bool = False, root: Path | None = None) -> list[Path]:
     """Run every step against the fake (or the real API when `live`) and write cassettes.
 
@@ -151,8 +180,10 @@ def record(rec: Recording, live: bool = False, root: Path | None = None) -> list
                     source = rec.source(
                         base_url=base_url, **credentials, **extra, **step.source_kwargs
                     )
+                    alone = step.own_pipeline or step.fails_with is not None
+                    target = _own_pipeline(rec, step, workdir) if alone else pipeline
                     with recording(path, scrubber):
-                        run_source(pipeline, source)
+                        _run_step(step, target, source, live)
                 written.append(path)
         finally:
             if fake is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
 
-from connectors.sandbox.crm import RECORDING
+from connectors.sandbox.crm import RECORDING, CrmFake
 from shared.tooling.cassettes import cassette_path, replaying
+from tests.connectors.pinned_columns import column_types, pinned
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.recording import replay
 
@@ -76,11 +78,12 @@ def test_full_sync_keys_are_unique_and_children_carry_their_parent(
         ("parties", 4),
     ]
     # all three task statuses, nested arrays as child tables
-    assert query(pipeline, "SELECT status, COUNT(*) FROM tasks GROUP BY 1 ORDER BY 1") == [
-        ("completed", 50),
-        ("open", 50),
-        ("pending", 50),
-    ]
+    # (Capsule's statuses are upper case in the records, lower case in the query)
+    statuses = Counter(task["status"] for task in CrmFake().data["tasks"])
+    assert set(statuses) == {"OPEN", "COMPLETED", "PENDING"}
+    assert query(pipeline, "SELECT status, COUNT(*) FROM tasks GROUP BY 1 ORDER BY 1") == sorted(
+        statuses.items()
+    )
     assert count(pipeline, "parties__email_addresses") == 390
     assert count(pipeline, "parties__phone_numbers") == 260
     assert {"updated_at", "created_at", "type"} <= columns(pipeline, "parties")
@@ -146,3 +149,12 @@ def test_second_run_sends_since_one_second_before_the_stored_maximum_and_merges(
     state = pipeline.state["sources"]["crm"]["resources"]["parties"]["incremental"]
     (cursor_state,) = state.values()
     assert cursor_state["last_value"] == "2024-03-01T14:25:00Z"
+
+
+def test_full_sync_column_types_are_the_pinned_ones(
+    full_sync: tuple[dlt.Pipeline, list[Any]],
+) -> None:
+    # a change in what the fake serves or in dlt's inference shows in this diff; if it is
+    # intended, rewrite the pin: python -m tests.connectors.pinned_columns crm
+    pipeline, _ = full_sync
+    assert column_types(pipeline) == pinned("crm")

@@ -279,7 +279,9 @@ def test_429_waits_retry_after_when_present_rather_than_the_period(
     started = time.monotonic()
     run_source(pipeline, source(fake, "users"))
 
-    assert time.monotonic() - started < 5
+    # the waits scheduled are the test; the wall clock only shows no 60 s period was slept
+    # (a busy machine makes a sync slow, never 60 s slow)
+    assert time.monotonic() - started < 60
     assert retry_waits(caplog) == [0.0, 0.0, 0.0]
     assert [r.status for r in fake.requests_to("/v2/users")] == [429, 429, 429, 200, 200]
     assert count(pipeline, "users") == len(fake.data["users"])
@@ -324,7 +326,8 @@ def test_429_period_wait_is_bounded_by_max_retry_wait(
     started = time.monotonic()
     run_source(pipeline, source(fake, "teams", max_retry_wait=0.2))
 
-    assert time.monotonic() - started < 5
+    # the wait scheduled is the test; the wall clock only shows the 60 s period was not slept
+    assert time.monotonic() - started < 60
     assert retry_waits(caplog) == [0.2]
     assert count(pipeline, "teams") == len(fake.data["teams"])
 

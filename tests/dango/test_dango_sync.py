@@ -30,6 +30,7 @@ import pytest
 import tomlkit
 
 from connectors.cli import dango, snippets
+from connectors.declarative.entry import spec_entry
 from connectors.sandbox import load_recording
 from shared.tooling.catalog import ROOT, load_catalog
 from shared.tooling.recordings import Recording
@@ -208,20 +209,32 @@ def isolated(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**env, "HOME": str(home), "DLT_DATA_DIR": str(home / ".dlt")}
 
 
+#: the crm connector as a declarative spec (connectors/crm/crm.yml): its name is crm, so
+#: the same section, secrets, config and tables as the crm connector
+CRM_SPEC = ROOT / "connectors" / "crm" / "crm.yml"
+
+
 @pytest.mark.parametrize(
-    ("name", "fake_server"), [(name, name) for name in CATALOG.names], indirect=["fake_server"]
+    ("name", "shown", "fake_server"),
+    [
+        *((name, name, name) for name in CATALOG.names),
+        pytest.param("crm", str(CRM_SPEC), "crm", id="crm_spec"),
+    ],
+    indirect=["fake_server"],
 )
 def test_dango_syncs_the_connector_twice_with_the_entry_show_prints(
     name: str,
+    shown: str,
     fake_server: str,
     dango_bin: Path,
     dango_env: dict[str, str],
     blank_project: Path,
     tmp_path: Path,
 ) -> None:
-    entry = CATALOG.get(name)
+    """`shown`: what `show` is given, the connector's name or a spec's path."""
+    entry = CATALOG.get(name) if shown == name else spec_entry(shown)
     project, secrets = dango_project(
-        name, printed_entry(name), fake_server, blank_project, tmp_path
+        name, printed_entry(shown), fake_server, blank_project, tmp_path
     )
     env = isolated(dango_env, tmp_path)
     expected = EXPECTED_ROWS[name](load_recording(name).fake())

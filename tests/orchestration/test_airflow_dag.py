@@ -48,22 +48,16 @@ def table_rows(database: Path, dataset: str) -> dict[str, int]:
         }
 
 
-def test_parallel_dag_loads_every_table_of_the_connector(tmp_path: Path) -> None:
-    rec = recording("crm")
-    with rec.fake() as fake:
-        reference = duckdb_pipeline(
-            "crm", database=str(tmp_path / "reference.duckdb"), pipelines_dir=str(tmp_path)
-        )
-        run_source(reference, rec.source(**source_settings("crm", fake.base_url)))
-    expected = table_rows(tmp_path / "reference.duckdb", "crm_data")
-
+def airflow_home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A migrated Airflow home under `tmp_path` (SQLite metadata) holding `DAG_FILE`; the
+    DAG file and the environment to run it with (no `SOURCES__` setting)."""
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
     dag_file = home / "dags" / "dlt_crm.py"
     dag_file.write_text(DAG_FILE)
     root = Path(__file__).resolve().parents[2]
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")},
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -76,6 +70,19 @@ def test_parallel_dag_loads_every_table_of_the_connector(tmp_path: Path) -> None
         [str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
     )
     assert migrated.returncode == 0, migrated.stderr[-2000:]
+    return dag_file, env
+
+
+def test_parallel_dag_loads_every_table_of_the_connector(tmp_path: Path) -> None:
+    rec = recording("crm")
+    with rec.fake() as fake:
+        reference = duckdb_pipeline(
+            "crm", database=str(tmp_path / "reference.duckdb"), pipelines_dir=str(tmp_path)
+        )
+        run_source(reference, rec.source(**source_settings("crm", fake.base_url)))
+    expected = table_rows(tmp_path / "reference.duckdb", "crm_data")
+
+    dag_file, env = airflow_home(tmp_path)
 
     with rec.fake() as fake:
         # credentials and settings reach the DAG only through dlt's configuration
@@ -107,3 +114,34 @@ def test_parallel_dag_loads_every_table_of_the_connector(tmp_path: Path) -> None
     assert len({tuple(tasks[task]) for task in parallel}) == 1
     assert table_rows(tmp_path / "airflow.duckdb", "crm_data") == expected
     assert expected["employees"] == sum(len(people) for people in fake.employees.values())
+
+
+def test_the_dag_loads_without_the_secret_and_its_tasks_name_it_sending_nothing(
+    tmp_path: Path,
+) -> None:
+    """The scheduler parses the DAG file without the connector's secrets: the DAG and its
+    tasks load (from the outline source); a task run there stops with the line naming the
+    secret, before any request."""
+    dag_file, env = airflow_home(tmp_path)
+    rec = recording("crm")
+
+    with rec.fake() as fake:
+        settings = source_settings("crm", fake.base_url)
+        del settings["bearer_token"]
+        env.update(environment("crm", settings))
+        ran = subprocess.run(
+            [sys.executable, str(dag_file)], env=env, capture_output=True, text=True, timeout=600
+        )
+        sent = list(fake.requests)
+
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    tasks = json.loads(ran.stdout.split("TASKS ", 1)[1].splitlines()[0])
+    assert len([task for task in tasks if "parties" in task]) >= 1
+    assert len(tasks) >= 12
+    assert "DAG RUN STATE failed" in ran.stdout
+    assert (
+        "crm: missing bearer_token; set `sources.crm.bearer_token` in .dlt/secrets.toml "
+        "(or env SOURCES__CRM__BEARER_TOKEN) (the DAG was parsed without it: set it where "
+        "the worker runs)"
+    ) in ran.stdout + ran.stderr
+    assert sent == []

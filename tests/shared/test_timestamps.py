@@ -111,6 +111,9 @@ def test_epoch_millis_keeps_none() -> None:
         ("2024-01-01 10:00:00+0200", "2026-11-30 14:00:05+0000"),
         ("2024-01-01T10:00:00", "2026-11-30T14:00:05"),
         ("2024-01-01", "2026-11-30"),
+        # fewer time fields truncate: never later than the instant
+        ("2024-01-01T10:00Z", "2026-11-30T14:00Z"),
+        ("2024-01-01 10+02", "2026-11-30 14+00"),
     ],
 )
 def test_format_like_writes_an_instant_in_the_shape_of_a_cursor_value(
@@ -120,6 +123,7 @@ def test_format_like_writes_an_instant_in_the_shape_of_a_cursor_value(
 
     assert format_like(moment, example) == formatted
     assert len(format_like(moment, example)) == len(formatted)
+    assert to_datetime(formatted) <= moment
 
 
 def test_format_like_keeps_datetime_and_date_cursors_as_objects() -> None:

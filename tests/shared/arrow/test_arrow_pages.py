@@ -14,7 +14,6 @@ import pytest
 from shared.arrow.pages import (
     _batched_pages,
     _read_ahead,
-    page_rows,
     parse_iso_datetimes,
     records_to_table,
     yield_arrow_pages,
@@ -102,14 +101,6 @@ def test_iso_datetimes_with_a_zone_become_utc_timestamps_others_stay_text() -> N
     }
     assert parsed.column("z")[0].as_py().isoformat() == "2024-03-19T18:25:25+00:00"
     assert parsed.column("offset")[0].as_py().isoformat() == "2024-03-19T18:25:25.500000+00:00"
-
-
-def test_page_rows_turns_an_arrow_page_back_into_dicts() -> None:
-    rows = [{"id": 1, "type": "organisation"}, {"id": 2, "type": "person"}]
-
-    assert page_rows(pa.Table.from_pylist(rows)) == rows
-    assert page_rows(rows) == rows
-    assert page_rows({"id": 3}) == [{"id": 3}]
 
 
 def test_pages_are_gathered_into_batches_and_other_items_pass_through_in_order() -> None:

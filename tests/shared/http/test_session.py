@@ -5,15 +5,18 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import pickle
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 import responses
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
@@ -30,6 +33,7 @@ from shared.http.auth import api_key_query, bearer_token
 from shared.http.rate_limit import RateLimit
 from shared.http.retries import RetryPolicy
 from shared.http.session import DEFAULT_TIMEOUT, ConnectorSession
+from shared.http.watchdog import DeadlineWatchdog
 from shared.rest.builder import SourceHttp, build_resources
 from shared.rest.paginators import HeaderLinkPaginator
 from tests.failures import root_cause
@@ -544,6 +548,65 @@ def test_a_server_dripping_its_header_lines_fails_at_the_deadline_not_the_read_t
         f"demo: {url} did not answer in full within the request deadline "
         "of 1 s (the server is stalling or sending very slowly)"
     )
+
+
+def test_a_watch_ended_under_a_faked_clock_does_not_delay_the_next_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watchdog = DeadlineWatchdog()
+    monkeypatch.setattr(time, "monotonic", lambda: 0.0)  # as the pacers' tests do
+    with watchdog.watch(300):
+        time.sleep(0.1)  # in flight while the watchdog reads its clock
+    monkeypatch.undo()
+
+    with watchdog.watch(0.2) as watch:
+        time.sleep(0.6)
+
+    assert watch.fired
+
+
+class UsersAdapter(HTTPAdapter):
+    """An adapter a user mounts (their own retries, TLS settings, ...)."""
+
+
+def rebuilt(session: ConnectorSession) -> None:
+    session.adapters["http://"].init_poolmanager(4, 4)  # type: ignore[attr-defined]
+
+
+def users_adapter_mounted(session: ConnectorSession) -> None:
+    session.mount("http://", UsersAdapter(max_retries=0))
+
+
+def users_adapter_unpickled(session: ConnectorSession) -> None:
+    users_adapter_mounted(session)
+    session.mount("http://", pickle.loads(pickle.dumps(session.adapters["http://"])))
+
+
+@pytest.mark.parametrize("change", [rebuilt, users_adapter_mounted, users_adapter_unpickled])
+def test_an_adapter_rebuilt_or_mounted_later_still_ends_dripped_headers_at_the_deadline(
+    change: Callable[[ConnectorSession], None],
+) -> None:
+    raised: list[BaseException] = []
+
+    def get(url: str) -> None:
+        try:
+            session.get(url, timeout=(5, 5))
+        except BaseException as error:  # noqa: BLE001 - the test reads what was raised
+            raised.append(error)
+
+    with HeaderDripServer() as server:
+        session = ConnectorSession(
+            "demo", server.base_url, retry_policy=RetryPolicy(max_retries=0), request_deadline=0.3
+        )
+        change(session)
+        request = threading.Thread(target=get, args=[f"{server.base_url}/items"])
+        started = time.monotonic()
+        request.start()
+        request.join(3)  # unwatched, the headers would drip until the server stops
+        elapsed = time.monotonic() - started
+    request.join(5)
+    assert elapsed < 3
+    assert [type(error) for error in raised] == [RequestDeadlineExceeded]
 
 
 def test_a_request_done_within_its_deadline_leaves_its_pooled_connection_usable() -> None:

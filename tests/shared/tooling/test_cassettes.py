@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -28,6 +29,7 @@ from shared.tooling.cassettes import (
     cassette_path,
     recording,
     replaying,
+    serialized_http,
 )
 
 RECORDED = "http://127.0.0.1:5123"
@@ -358,3 +360,56 @@ def test_a_secret_echoed_json_escaped_never_reaches_the_cassette_in_any_form(esc
     assert json.loads(text) == {"error": f"token {REDACTED} refused", "ok": "x/y"}
     assert not Redactor([ESCAPED_SECRET]).contains_secret(text)
     assert "oauth" not in text and "T0k" not in text
+
+
+class HoldingFake(FakeServer):
+    """`/hold` answers once `release` is set; `/quick` at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def rules(self) -> list[Rule]:
+        return [Rule("/hold", endpoint="hold"), Rule("/quick", endpoint="quick")]
+
+    def hold(self, request: Request) -> Response:
+        self.held.set()
+        self.release.wait(10)
+        return self.json_response({"data": []})
+
+    def quick(self, request: Request) -> Response:
+        return self.json_response({"data": []})
+
+
+def test_serialized_http_holds_the_catalogs_sessions_to_one_exchange_and_no_other() -> None:
+    with HoldingFake() as fake, serialized_http():
+        held = threading.Thread(
+            target=ConnectorSession("demo", fake.base_url).get, args=[f"{fake.base_url}/hold"]
+        )
+        held.start()
+        assert fake.held.wait(10)
+        # a session outside the catalog's is not serialized: it is answered meanwhile
+        assert requests.Session().get(f"{fake.base_url}/quick", timeout=10).ok
+        # another of the catalog's waits for the exchange in flight
+        waiting = threading.Thread(
+            target=ConnectorSession("demo", fake.base_url).get, args=[f"{fake.base_url}/quick"]
+        )
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()
+        assert len(fake.requests_to("/quick")) == 1
+        fake.release.set()
+        held.join(10)
+        waiting.join(10)
+    assert len(fake.requests_to("/quick")) == 2
+    # after the block, the catalog's sessions are not serialized either
+    with HoldingFake() as fake:
+        held = threading.Thread(
+            target=ConnectorSession("demo", fake.base_url).get, args=[f"{fake.base_url}/hold"]
+        )
+        held.start()
+        assert fake.held.wait(10)
+        assert ConnectorSession("demo", fake.base_url).get(f"{fake.base_url}/quick").ok
+        fake.release.set()
+        held.join(10)

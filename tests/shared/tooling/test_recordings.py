@@ -23,7 +23,7 @@ from connectors.sandbox.analytics import (
     TOKEN_PATH,
     AnalyticsFake,
 )
-from shared.tooling.recordings import Recording, record
+from shared.tooling.recordings import Recording, Step, record
 
 LIVE_URL = "https://live.analytics.invalid"
 LIVE_ENV = {
@@ -230,3 +230,22 @@ def test_a_live_api_echoing_credentials_and_tokens_leaves_none_in_the_cassettes(
         text = path.read_text()
         assert "X-Echo" in text  # the echo was recorded, masked
         assert not secrets.contains_secret(text), path.name
+
+
+def test_a_step_that_fails_with_must_fail_so_against_the_fake(
+    monkeypatch: pytest.MonkeyPatch, no_runs: list[object]
+) -> None:
+    step = Step("validation_error", fails_with="422")
+
+    with pytest.raises(RuntimeError, match="was to fail with '422'; it passed"):
+        recordings._run_step(step, object(), "passes", live=False)
+    recordings._run_step(step, object(), "passes live", live=True)  # no fault on cue live
+    assert no_runs == ["passes", "passes live"]
+
+    def failing(pipeline: object, source: str) -> None:
+        raise ValueError(f"GET /x failed with {source}")
+
+    monkeypatch.setattr(recordings, "run_source", failing)
+    recordings._run_step(step, object(), "422 UNPROCESSABLE ENTITY", live=False)  # kept
+    with pytest.raises(ValueError, match="failed with 500"):
+        recordings._run_step(step, object(), "500", live=False)
