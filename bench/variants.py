@@ -13,6 +13,9 @@ before the load step.
   apart.
 - `as_shipped`: `default` with the source's pacing on, as a user runs it (crm: by the
   budget the server reports, at full speed above its reserve).
+- `merged`: `default` through dlt's staging merge although the tables are new
+  (`shared.arrow.first_sync.merge_every_sync`): what `default` did before a first sync
+  appended.
 - `raw`: no dlt: `requests`, `json`, one `pyarrow` table per page, DuckDB `CREATE TABLE
   AS`; paged as the connector pages (`bench.cases`).
 - `dlt_rest_api` (crm only), the peer: dlt's own `rest_api_source` with the config a
@@ -41,8 +44,11 @@ def peak_rss_mb() -> float:
     return own_peak_rss_mb()
 
 
-def default(connector: str, base_url: str, workdir: Path, paced: bool = False) -> dict[str, Any]:
+def default(
+    connector: str, base_url: str, workdir: Path, paced: bool = False, merge: bool = False
+) -> dict[str, Any]:
     from bench.cases import CASES
+    from shared.arrow.first_sync import merge_every_sync
     from shared.loading import duckdb_pipeline
 
     case = CASES[connector]
@@ -50,6 +56,8 @@ def default(connector: str, base_url: str, workdir: Path, paced: bool = False) -
         f"bench_{connector}", database=str(workdir / "default.duckdb"), pipelines_dir=str(workdir)
     )
     source = case.source(base_url, paced)
+    if merge:
+        merge_every_sync(source)
     started = time.perf_counter()
     pipeline.extract(source)
     extracted = time.perf_counter()
@@ -61,7 +69,7 @@ def default(connector: str, base_url: str, workdir: Path, paced: bool = False) -
     return {
         "seconds": seconds,
         "extract_seconds": extracted - started,
-        # dlt's load step: parquet copied into staging tables, then merged (DuckDB)
+        # dlt's load step: parquet copied into the tables (a first sync: `shared.arrow.first_sync`)
         "load_seconds": started + seconds - loading,
         "peak_rss_before_load_mb": before_load_mb,
         "pacing": {} if paced else case.unpaced(),
@@ -71,6 +79,10 @@ def default(connector: str, base_url: str, workdir: Path, paced: bool = False) -
 
 def as_shipped(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
     return default(connector, base_url, workdir, paced=True)
+
+
+def merged(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
+    return default(connector, base_url, workdir, merge=True)
 
 
 def raw(connector: str, base_url: str, workdir: Path) -> dict[str, Any]:
@@ -165,6 +177,7 @@ def _dlt_counts(pipeline: Any, table: str) -> dict[str, Any]:
 VARIANTS: dict[str, Callable[[str, str, Path], dict[str, Any]]] = {
     "default": default,
     "as_shipped": as_shipped,
+    "merged": merged,
     "raw": raw,
     "dlt_rest_api": dlt_rest_api,
 }

@@ -26,7 +26,7 @@ import inspect
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 TESTED_DLT = ((1, 28), (1, 31))
 
 __all__ = [
+    "after_extract_and_before_load",
     "arrow_tables_supported",
     "bound_cursor_state",
     "require_cursor_state_reachable",
@@ -56,6 +57,7 @@ __all__ = [
     "pipe_generator",
     "pipe_steps",
     "remove_pipe_step",
+    "remove_steps_of",
     "require_page_check_reachable",
     "thread_name_sharing_dlt_context",
 ]
@@ -205,6 +207,18 @@ def remove_pipe_step(resource: Any, index: int) -> None:
     resource._pipe.remove_step(index)
 
 
+def remove_steps_of(source: Any, kind: type) -> Any:
+    """Remove every step of type `kind` from the pipes of `source` (a dlt source or
+    resource), in place; returns `source`."""
+    resources = source.resources.values() if hasattr(source, "resources") else [source]
+    for resource in resources:
+        steps = pipe_steps(resource)
+        for index in reversed(range(len(steps))):
+            if isinstance(steps[index], kind):
+                remove_pipe_step(resource, index)
+    return source
+
+
 def thread_name_sharing_dlt_context(purpose: str) -> str:
     """A name for a thread started from the current one that shares its dlt context.
 
@@ -309,6 +323,44 @@ def count_nested_tables_by_resource() -> None:
 
     compute_metrics._counts_nested_tables = True  # type: ignore[attr-defined]
     Extract._compute_metrics = compute_metrics  # type: ignore[method-assign]
+
+
+def after_extract_and_before_load(
+    after_extract: Callable[[Any, list[str]], None],
+    before_load: Callable[[Any, Mapping[str, Any]], bool],
+) -> None:
+    """Call `after_extract(source, files)` once dlt's extract of a source has run to its end,
+    inside it (its pipeline and load package are current; `files`: the full paths of the
+    files in the package), and `before_load(schema, package_state)` when dlt's load step
+    starts on a package, with the schema it loads (a change is kept when `before_load`
+    returns True: the schema becomes a version of its own, which the destination stores;
+    dlt refuses a schema changed after it was read). Installed once, the first hooks win:
+    `dlt.extract.extract.Extract._extract_single_source` and
+    `dlt.load.load.Load.load_single_package`, the same in dlt 1.28 to 1.31."""
+    from dlt.extract.extract import Extract
+    from dlt.load.load import Load
+
+    extract = Extract._extract_single_source
+    if getattr(extract, "_hooked", False):
+        return
+    load = Load.load_single_package
+
+    def extract_single_source(self: Any, load_id: str, source: Any, **kwargs: Any) -> Any:
+        result = extract(self, load_id, source, **kwargs)
+        storage = self.extract_storage.new_packages
+        files = [storage.storage.make_full_path(path) for path in storage.list_new_jobs(load_id)]
+        after_extract(source, files)
+        return result
+
+    def load_single_package(self: Any, load_id: str, schema: Any) -> Any:
+        state = self.load_storage.normalized_packages.get_load_package_state(load_id)
+        if before_load(schema, state):
+            schema._bump_version()
+        return load(self, load_id, schema)
+
+    extract_single_source._hooked = True  # type: ignore[attr-defined]
+    Extract._extract_single_source = extract_single_source  # type: ignore[method-assign]
+    Load.load_single_package = load_single_package  # type: ignore[method-assign]
 
 
 def iterate_with_origin(source: Any, state: dict[str, Any]) -> Any:

@@ -72,8 +72,9 @@ from shared._dlt_compat import (
     arrow_tables_supported,
     hints_variants,
     pipe_steps,
-    remove_pipe_step,
+    remove_steps_of,
 )
+from shared.arrow.first_sync import skip_merge_on_first_sync
 from shared.arrow.pages import _batched_pages, cast_iso
 from shared.timestamps import iso_kind_of_column
 
@@ -721,6 +722,9 @@ def load_as_arrow_tables(
         ):
             continue
         resource.add_step(RowsToTables(resource, connector))
+        skip_merge_on_first_sync(
+            [resource]
+        )  # its parquet files may append (shared.arrow.first_sync)
 
 
 def rows_through_dlt_normalizer(source: Any) -> Any:
@@ -730,13 +734,7 @@ def rows_through_dlt_normalizer(source: Any) -> Any:
     Returns:
         `source`, changed in place.
     """
-    resources = source.resources.values() if hasattr(source, "resources") else [source]
-    for resource in resources:
-        steps = pipe_steps(resource)
-        for index in reversed(range(len(steps))):
-            if isinstance(steps[index], RowsToTables):
-                remove_pipe_step(resource, index)
-    return source
+    return remove_steps_of(source, RowsToTables)
 
 
 def _table_schema(resource: DltResource) -> dict[str, Any] | None:

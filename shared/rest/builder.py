@@ -78,6 +78,7 @@ from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import ClientConfig, EndpointResource, RESTAPIConfig
 
 from shared._dlt_compat import make_parent_key_name, require_page_check_reachable
+from shared.arrow.first_sync import skip_merge_on_first_sync
 from shared.arrow.pages import yield_arrow_pages
 from shared.arrow.tables import load_as_arrow_tables, rows_of
 from shared.errors import ConfigurationError, redact_url, secret_hint
@@ -359,6 +360,8 @@ def build_resources(
         load_as_arrow_tables(
             [r for r in result if r.name not in arrow_pages], http.connector, large_pages
         )
+    # a merge table's first sync appends where that loads the same rows (`shared.arrow`)
+    skip_merge_on_first_sync(result)
     return result
 
 
