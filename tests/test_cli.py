@@ -933,7 +933,15 @@ def test_a_relative_base_url_blames_the_flag(tmp_path: Path) -> None:
     ]
 
 
-def test_ctrl_c_during_a_paced_run_prints_interrupted_and_exits_130(tmp_path: Path) -> None:
+def ignore_sigint() -> None:
+    """Start with SIGINT ignored, as a shell's background job (and what it starts) does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started", ["in the foreground", "with SIGINT ignored"])
+def test_ctrl_c_during_a_paced_run_prints_interrupted_and_exits_130(
+    tmp_path: Path, started: str
+) -> None:
     with CrmFake() as fake:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "CONNECTORS_"))
@@ -952,6 +960,7 @@ def test_ctrl_c_during_a_paced_run_prints_interrupted_and_exits_130(tmp_path: Pa
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=ignore_sigint if started == "with SIGINT ignored" else None,
         )
         # generous bounds, not timings: a cold interpreter on a busy machine is slow to
         # start and to shut down; the assertions are on what it printed, sent and exited with

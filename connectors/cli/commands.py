@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -519,10 +521,22 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def interruptible() -> None:
+    """Make SIGINT interrupt the command even when it started with SIGINT ignored, as a
+    shell's background job and a script's `nohup ... &` do (and every process they
+    start): `kill -INT` then stops a run with "interrupted", leaving its tables and
+    cursors as they were, instead of being lost while the run goes on."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # the command's own default (a user's setting wins); set when it runs, not at import:
     # importing the project leaves a host process's environment alone
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    interruptible()
     args = parser().parse_args(argv)
     if args.command is None:
         parser().print_help()
