@@ -115,6 +115,7 @@ def test_the_default_path_turns_every_pacing_argument_off() -> None:
     }
 
 
+@pytest.mark.slow  # a served fake and a variant process (~10 s)
 def test_a_variant_runs_in_its_own_process_against_a_served_fake() -> None:
     with serving("analytics", "--rows", "250", "--keep") as served:
         measured = bench_main.variant("analytics", "raw", served.base_url)

@@ -588,6 +588,7 @@ def test_the_installed_entry_point_exits_non_zero_without_a_traceback(tmp_path: 
 # -- demo ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # every connector synced (~25 s); make test-wheel runs demo too
 def test_demo_syncs_every_connector_into_one_duckdb_file_and_prints_row_counts(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -938,7 +939,10 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@pytest.mark.parametrize("started", ["in the foreground", "with SIGINT ignored"])
+@pytest.mark.parametrize(
+    "started",
+    ["in the foreground", pytest.param("with SIGINT ignored", marks=pytest.mark.slow)],
+)
 def test_ctrl_c_during_a_paced_run_prints_interrupted_and_exits_130(
     tmp_path: Path, started: str
 ) -> None:
@@ -994,6 +998,7 @@ def test_show_gives_the_cursor_as_api_field_and_loaded_column(
     assert re.search(r"^  epics\s+id\s+merge\s+updated_at\s+-$", tracker, re.M)
 
 
+@pytest.mark.slow  # starts the command twice (~6 s)
 def test_list_shows_every_auth_mode_and_version_names_ours_and_dlts(tmp_path: Path) -> None:
     import dlt
 
@@ -1056,6 +1061,7 @@ def test_forced_progress_shows_requests_rows_and_pacing_waits(
 
 
 @pytest.mark.parametrize("resources", [[], ["--resources", "users"]])
+@pytest.mark.slow  # runs in a process of its own per case (~6 s each)
 def test_run_builds_its_source_once(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

@@ -302,6 +302,7 @@ def sync(case: Case, base_url: str, tmp_path: Path, run: str, **kwargs: Any) -> 
 #: query, OAuth2's token exchange); the other header variants run in `make test-slow`
 SLOW_CASES = {
     "crm_spec-bearer",
+    "analytics-oauth2",
     "project_tracker-custom-header",
     "analytics-api_key-header",
     "incident_analytics-geniekey",

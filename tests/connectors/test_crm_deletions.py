@@ -69,6 +69,7 @@ def test_a_party_in_the_deleted_feed_keeps_its_row_and_children_with_the_feeds_d
     assert deleted_at(pipeline, "parties", party["id"]) == [(DELETED_AT,)]
 
 
+@pytest.mark.slow  # three feeds, two syncs (~5 s)
 def test_deleting_a_party_marks_its_projects_and_opportunities_from_their_feeds(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:
@@ -206,6 +207,7 @@ def test_outside_a_pipeline_the_feed_yields_tombstones_and_full_lists_mark_nothi
     assert len(rows) == 259 + 119 + 1
 
 
+@pytest.mark.slow  # three syncs (~6 s)
 def test_reconcile_reads_incremental_lists_in_full_loads_what_is_stale_and_marks_the_rest(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:

@@ -203,6 +203,7 @@ def most_in_any(moments: list[float], seconds: float) -> int:
     )
 
 
+@pytest.mark.slow  # a whole paced sync (~10 s)
 def test_a_large_reported_budget_is_spent_at_full_speed_without_pacing_waits(
     pipeline: dlt.Pipeline, fake: CrmFake
 ) -> None:
@@ -274,6 +275,7 @@ def test_a_budget_dropping_mid_sync_switches_from_full_speed_to_pacing(
     assert count(pipeline, "users") == 120
 
 
+@pytest.mark.slow  # windows of a real budget (~12 s)
 def test_a_small_budget_is_spent_window_after_window_with_no_429(
     pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -108,6 +108,7 @@ def test_a_child_list_of_a_vanished_parent_is_skipped_with_a_warning(
     assert count(pipeline, "epics_comments") == kept_comments
 
 
+@pytest.mark.slow  # a rolling window, waited out (~12 s)
 def test_pacing_keeps_a_full_sync_under_a_rolling_window_with_no_429(
     pipeline: dlt.Pipeline,
 ) -> None:
