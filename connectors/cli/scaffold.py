@@ -214,7 +214,8 @@ def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
 
 def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Path]:
     """The files of connector `name` in the tree at `root`, relative to it: its package,
-    fake server, tests and cassettes (never those of a connector named `<name>_...`)."""
+    fake server, tests (with its pinned column types) and cassettes (never those of a
+    connector named `<name>_...`)."""
     others = [other for other in catalog_names if other != name and other.startswith(f"{name}_")]
 
     def own(stem: str) -> bool:
@@ -231,6 +232,7 @@ def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Pat
     tests = root / "tests" / "connectors"
     files += [p for p in tests.glob(f"test_{name}.py")]
     files += [p for p in tests.glob(f"test_{name}_*.py") if own(p.stem[len("test_") :])]
+    files += [p for p in (tests / "columns").glob(f"{name}.yaml")]  # its pinned column types
     return sorted(
         path.relative_to(root)
         for path in files
