@@ -348,11 +348,6 @@ class Budget:
             return now
         return sent[-allowance] + reading.seconds
 
-    def interval(self, now: float) -> float | None:
-        """The spacing the budget asks for now (for messages and tests); None: none."""
-        due = self.due(now, now)
-        return None if due is None else max(0.0, due - now)
-
     # -- the session's side ----------------------------------------------------------
     def observe(self, headers: Mapping[str, str], clock: ServerTime) -> None:
         """Learn from the headers of the response to this thread's latest request."""

@@ -71,10 +71,6 @@ class ServerClock:
         """The server's time (aware UTC) at the local instant `local_epoch`."""
         return datetime.fromtimestamp(local_epoch + (self.offset or 0.0), tz=timezone.utc)
 
-    def now(self) -> datetime:
-        """The server's time now (aware UTC)."""
-        return self.to_server_time(self.local_clock())
-
     # resources are copied when a source is cloned (`with_resources`); their cursors must
     # keep reading the one clock their session updates
     def __copy__(self) -> ServerClock:

@@ -357,6 +357,18 @@ def budget_of(
     return Budget(RateLimit(66, 60, budget=headers), reserve, notices.append), notices
 
 
+def wait_asked_at(budget: Budget, moment: float) -> float | None:
+    """The wait the budget asks of a request at `moment`; None: no budget, the default pace.
+
+    Tests ask at a moment taken before the budget read its headers (`before`): the budget
+    counts its window from when it read them, some moment in the `took` that reading
+    needed (longer on a busy machine), so the wait asked at `before` is the expected one
+    plus at most `took`.
+    """
+    due = budget.due(moment, last_left=moment)
+    return None if due is None else max(0.0, due - moment)
+
+
 def test_above_the_reserve_requests_go_at_full_speed() -> None:
     budget, notices = budget_of()
     budget.issue()  # the request whose response reports the budget
@@ -371,12 +383,13 @@ def test_above_the_reserve_requests_go_at_full_speed() -> None:
 
 def test_at_the_reserve_what_remains_is_spread_evenly_until_the_reset() -> None:
     budget, notices = budget_of()
+    before = time.monotonic()
     budget.issue()
     budget.observe(reported(200, 40, int(SERVER_NOW) + 9), FixedClock())
-    now = time.monotonic()
+    took = time.monotonic() - before
 
     # 40 requests left (the reserve), spread until the middle of the reset's second, 9.5 s away
-    assert budget.interval(now) == pytest.approx(0.2375, abs=0.005)
+    assert wait_asked_at(budget, before) == pytest.approx(9.5 / 40, abs=0.005 + took)
     assert (
         notices
         == [
@@ -389,14 +402,16 @@ def test_at_the_reserve_what_remains_is_spread_evenly_until_the_reset() -> None:
 
 def test_requests_let_through_at_full_speed_bring_the_reserve_closer() -> None:
     budget, notices = budget_of()
+    before = time.monotonic()
     budget.issue()
     budget.observe(reported(200, 45, int(SERVER_NOW) + 9), FixedClock())
-    assert budget.interval(time.monotonic()) == 0.0
+    took = time.monotonic() - before
+    assert wait_asked_at(budget, before) == 0.0
 
     for _ in range(5):
         budget.issue()  # sent, not yet answered: 40 left, the reserve
 
-    assert budget.interval(time.monotonic()) == pytest.approx(9.5 / 40, abs=0.005)
+    assert wait_asked_at(budget, before) == pytest.approx(9.5 / 40, abs=0.005 + took)
 
 
 def test_requests_still_unanswered_from_before_the_reporting_one_are_taken_off() -> None:
@@ -410,12 +425,14 @@ def test_requests_still_unanswered_from_before_the_reporting_one_are_taken_off()
     thread = threading.Thread(target=earlier_request)
     thread.start()
     earlier_sent.wait(5)
+    before = time.monotonic()
     budget.issue()  # request 2, answered first: the server may not have counted request 1
     budget.observe(reported(200, 41, int(SERVER_NOW) + 9), FixedClock())
+    took = time.monotonic() - before
     thread.join()
 
     # 41 - 1 = 40 left: the reserve, spread over the 9.5 s
-    assert budget.interval(time.monotonic()) == pytest.approx(9.5 / 40, abs=0.005)
+    assert wait_asked_at(budget, before) == pytest.approx(9.5 / 40, abs=0.005 + took)
 
 
 def test_reaching_the_reserve_is_announced_once_a_window() -> None:
@@ -443,9 +460,7 @@ def test_the_reserve_is_the_share_of_the_limit_the_source_chooses(
     budget.observe(reported(200, remaining, int(SERVER_NOW) + 9), FixedClock())
     took = time.monotonic() - before
 
-    # the wait counts from when the budget was read, some moment in `took` (a busy machine
-    # makes it longer): asked at `before`, it is the interval plus at most that much
-    assert budget.interval(before) == pytest.approx(interval, abs=0.005 + took)
+    assert wait_asked_at(budget, before) == pytest.approx(interval, abs=0.005 + took)
 
 
 @pytest.mark.parametrize("reserve", [-0.1, 1.5, float("nan")])
@@ -470,20 +485,22 @@ def test_requests_sent_since_the_reporting_one_are_taken_off_what_remains() -> N
     thread = threading.Thread(target=others)
     thread.start()
     thread.join()
+    before = time.monotonic()
     budget.observe(reported(200, 10, int(SERVER_NOW) + 9), FixedClock())
+    took = time.monotonic() - before
 
     # 10 - 5 = 5 left for the 9.5 s until the middle of the reset's second
-    assert budget.interval(time.monotonic()) == pytest.approx(1.9, abs=0.05)
+    assert wait_asked_at(budget, before) == pytest.approx(9.5 / 5, abs=0.05 + took)
 
 
 def test_with_nothing_left_requests_wait_until_the_window_has_surely_reset() -> None:
     budget, _ = budget_of()
+    before = time.monotonic()
     budget.issue()
     budget.observe(reported(200, 0, int(SERVER_NOW) + 29), FixedClock())
-    now = time.monotonic()
+    took = time.monotonic() - before
 
-    due = budget.due(now, last_left=now)
-    assert due is not None and due - now == pytest.approx(30.0, abs=0.05)
+    assert wait_asked_at(budget, before) == pytest.approx(30.0, abs=0.05 + took)
 
 
 def test_an_answer_overtaken_by_a_later_one_is_ignored() -> None:
@@ -502,12 +519,15 @@ def test_an_answer_overtaken_by_a_later_one_is_ignored() -> None:
     thread = threading.Thread(target=older_request)
     thread.start()
     results["issued"].wait(5)
+    before = time.monotonic()
     budget.issue()  # request 2, in this thread
     budget.observe(reported(200, 20, int(SERVER_NOW) + 9), clock)
+    took = time.monotonic() - before
     results["newer_seen"].set()
     thread.join()
 
-    assert budget.interval(time.monotonic()) == pytest.approx(0.475, abs=0.02)  # 20 in 9.5 s
+    # 20 in 9.5 s: request 1's answer (199 left) changed nothing
+    assert wait_asked_at(budget, before) == pytest.approx(9.5 / 20, abs=0.005 + took)
 
 
 def test_however_large_a_spread_budget_requests_go_at_most_100_times_the_default_pace() -> None:
@@ -515,19 +535,21 @@ def test_however_large_a_spread_budget_requests_go_at_most_100_times_the_default
     budget.issue()
     budget.observe(reported(10_000_000, 9_000_000, int(SERVER_NOW) + 9), FixedClock())
 
-    assert budget.interval(time.monotonic()) == pytest.approx(60 / (66 * 0.9) / 100)
+    assert wait_asked_at(budget, time.monotonic()) == pytest.approx(60 / (66 * 0.9) / 100)
 
 
 def test_once_the_window_has_reset_one_request_goes_at_once_then_the_default_pace() -> None:
     budget, _ = budget_of()
+    before = time.monotonic()
     budget.issue()
     budget.observe(reported(200, 0, int(SERVER_NOW) + 9), FixedClock())
-    now = time.monotonic()
-    later = now + 11  # the window has surely reset (10 s)
+    took = time.monotonic() - before
+    later = before + 11  # the window has surely reset (10 s, counted from within `took`)
 
     # nothing left: wait for the reset; after it, the first request goes at once
-    first = budget.due(later, last_left=now)
-    assert first is not None and first <= later and first - now == pytest.approx(10, abs=0.05)
+    first = budget.due(later, last_left=before)
+    assert first is not None and first <= later
+    assert first - before == pytest.approx(10, abs=0.05 + took)
     # its answer would tell the new window's budget; until one comes, the default pace
     assert budget.due(later + 0.1, last_left=later) is None
 
@@ -561,7 +583,7 @@ def test_a_rolling_budget_spaces_requests_at_its_maximum_with_headroom() -> None
 
     # waits count from moments within `took` (longer on a busy machine): asked at `before`,
     # each is its value plus at most that much
-    assert budget.interval(before) == pytest.approx(10 / 45, abs=0.01 + took)
+    assert wait_asked_at(budget, before) == pytest.approx(10 / 45, abs=0.01 + took)
     assert "budget of 50 requests per 10 s" in notices[0]
     full_speed = "full speed while more than 10 remain (20% in reserve), never more than 45"
     assert full_speed in notices[0]
@@ -570,7 +592,7 @@ def test_a_rolling_budget_spaces_requests_at_its_maximum_with_headroom() -> None
     budget.observe({**sent, "X-HubSpot-RateLimit-Remaining": "0"}, FixedClock())
     took = time.monotonic() - before
     # someone else spent the window: wait until it has rolled past
-    assert budget.interval(before) == pytest.approx(10.0, abs=0.05 + took)
+    assert wait_asked_at(budget, before) == pytest.approx(10.0, abs=0.05 + took)
 
 
 def test_a_rolling_burst_stops_at_the_windows_allowance_even_with_no_reserve() -> None:

@@ -28,7 +28,7 @@ def test_the_first_date_header_sets_the_offset_and_later_ones_do_not() -> None:
     clock.observe(response_dated("Wed, 01 Jan 2025 12:30:00 GMT"))
 
     assert clock.offset == -3600
-    assert clock.now() == datetime(2025, 1, 1, 11, 0, 0, tzinfo=timezone.utc)
+    assert clock.to_server_time(LOCAL) == datetime(2025, 1, 1, 11, 0, 0, tzinfo=timezone.utc)
     assert clock.to_server_time(LOCAL + 60) == datetime(2025, 1, 1, 11, 1, tzinfo=timezone.utc)
 
 
@@ -39,7 +39,7 @@ def test_without_a_usable_date_header_the_local_clock_stands_in() -> None:
     clock.observe(response_dated("not a date"))
 
     assert clock.offset is None
-    assert clock.now() == datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert clock.to_server_time(LOCAL) == datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 def test_a_session_learns_the_offset_from_its_responses(mocked: responses.RequestsMock) -> None:
@@ -50,7 +50,8 @@ def test_a_session_learns_the_offset_from_its_responses(mocked: responses.Reques
 
     session.get("https://api.example.com/items")
 
-    assert session.server_clock.now().year == 2001
+    clock = session.server_clock
+    assert clock.to_server_time(clock.local_clock()).year == 2001
 
 
 def test_the_least_offset_tightens_with_every_date_and_never_runs_ahead() -> None:
