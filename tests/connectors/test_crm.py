@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
 
-from connectors.sandbox.crm import RECORDING, CrmFake
+from connectors.sandbox.crm import DOCUMENTED_WINDOW, RECORDING, CrmFake, parse_stamp, stamp
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.connectors.pinned_columns import column_types, pinned
 from tests.dataset import columns, count, loaded_file_formats, query
 from tests.recording import replay
 
+#: the fake's data as it was recorded: counts come from the fake, not from constants
+RECORDED = CrmFake(window=DOCUMENTED_WINDOW)
+#: table -> the fake's list it mirrors (the contract's table names, Capsule's body keys)
+LISTS = {
+    "users": "users",
+    "parties": "parties",
+    "tasks": "tasks",
+    "projects": "kases",
+    "opportunities": "opportunities",
+    "pipelines": "pipelines",
+    "milestones": "milestones",
+    "lost_reasons": "lostReasons",
+    "board": "boards",
+    "categories": "categories",
+    "activity_types": "activityTypes",
+    "stages": "stages",
+}
 EXPECTED_ROWS = {
-    "users": 120,
-    "parties": 260,
-    "tasks": 150,
-    "employees": 130,
-    "projects": 130,
-    "opportunities": 110,
-    "pipelines": 3,
-    "milestones": 5,
+    **{table: len(RECORDED.data[key]) for table, key in LISTS.items()},
+    "employees": sum(len(people) for people in RECORDED.employees.values()),
     "site": 1,
-    "tags": 12,
-    "custom_fields": 9,
-    "lost_reasons": 4,
-    "board": 2,
-    "categories": 6,
-    "activity_types": 7,
-    "stages": 5,
+    "tags": sum(len(tags) for tags in RECORDED.tags.values()),
+    "custom_fields": sum(len(fields) for fields in RECORDED.definitions.values()),
 }
 
 
@@ -65,27 +72,27 @@ def test_full_sync_keys_are_unique_and_children_carry_their_parent(
         "WHERE p.type IS DISTINCT FROM 'organisation'",
     )
     assert orphans == [(0,)]
-    assert query(pipeline, "SELECT COUNT(DISTINCT organisation_id) FROM employees") == [(65,)]
+    employers = [org for org, people in RECORDED.employees.items() if people]
+    assert query(pipeline, "SELECT COUNT(DISTINCT organisation_id) FROM employees") == [
+        (len(employers),)
+    ]
     # tags and custom fields: one chain per entity, rows say which
-    assert query(pipeline, "SELECT entity, COUNT(*) FROM tags GROUP BY 1 ORDER BY 1") == [
-        ("kases", 3),
-        ("opportunities", 4),
-        ("parties", 5),
-    ]
-    assert query(pipeline, "SELECT entity, COUNT(*) FROM custom_fields GROUP BY 1 ORDER BY 1") == [
-        ("kases", 2),
-        ("opportunities", 3),
-        ("parties", 4),
-    ]
+    assert query(pipeline, "SELECT entity, COUNT(*) FROM tags GROUP BY 1 ORDER BY 1") == sorted(
+        (entity, len(tags)) for entity, tags in RECORDED.tags.items()
+    )
+    assert query(pipeline, "SELECT entity, COUNT(*) FROM custom_fields GROUP BY 1 ORDER BY 1") == (
+        sorted((entity, len(fields)) for entity, fields in RECORDED.definitions.items())
+    )
     # all three task statuses, nested arrays as child tables
     # (Capsule's statuses are upper case in the records, lower case in the query)
-    statuses = Counter(task["status"] for task in CrmFake().data["tasks"])
+    statuses = Counter(task["status"] for task in RECORDED.data["tasks"])
     assert set(statuses) == {"OPEN", "COMPLETED", "PENDING"}
     assert query(pipeline, "SELECT status, COUNT(*) FROM tasks GROUP BY 1 ORDER BY 1") == sorted(
         statuses.items()
     )
-    assert count(pipeline, "parties__email_addresses") == 390
-    assert count(pipeline, "parties__phone_numbers") == 260
+    for child, key in (("email_addresses", "emailAddresses"), ("phone_numbers", "phoneNumbers")):
+        in_the_fake = sum(len(party.get(key) or ()) for party in RECORDED.data["parties"])
+        assert count(pipeline, f"parties__{child}") == in_the_fake > 0, child
     assert {"updated_at", "created_at", "type"} <= columns(pipeline, "parties")
     assert pipeline.default_schema.get_table_columns("parties")["updated_at"]["data_type"] == (
         "timestamp"
@@ -132,23 +139,37 @@ def test_second_run_sends_since_one_second_before_the_stored_maximum_and_merges(
         urlsplit(r.uri).path: parse_qs(urlsplit(r.uri).query).get("since")
         for r in cassette.requests
     }
-    assert sent["/api/v2/parties"] == ["2024-03-01T14:18:59Z"]
-    assert max_before.strftime("%Y-%m-%dT%H:%M:%S") == "2024-03-01T14:19:00"
-    assert sent["/api/v2/kases"] == ["2024-03-01T13:08:59Z"]
-    assert sent["/api/v2/opportunities"] == ["2024-03-01T12:48:59Z"]
+    for path, key in (
+        ("parties", "parties"),
+        ("kases", "kases"),
+        ("opportunities", "opportunities"),
+    ):
+        newest = max(parse_stamp(row["updatedAt"]) for row in RECORDED.data[key])
+        assert sent[f"/api/v2/{path}"] == [stamp(newest - timedelta(seconds=1))], path
+    assert max_before == max(parse_stamp(p["updatedAt"]) for p in RECORDED.data["parties"])
     # merged: one new party, none duplicated; the change made in the same second as the
     # previous maximum was not lost
-    assert count(pipeline, "parties") == 261
+    after = CrmFake(window=DOCUMENTED_WINDOW)
+    changed = after.change_for_second_run()
+    assert (
+        count(pipeline, "parties")
+        == len(after.data["parties"])
+        == len(RECORDED.data["parties"]) + 1
+    )
     assert query(pipeline, "SELECT COUNT(*) - COUNT(DISTINCT id) FROM parties") == [(0,)]
-    assert query(pipeline, "SELECT about FROM parties WHERE id = 1003") == [
+    same_second, *later, new_party = changed["parties"]
+    assert query(pipeline, f"SELECT about FROM parties WHERE id = {same_second}") == [
         ("changed in the same second",)
     ]
-    assert query(pipeline, "SELECT COUNT(*) FROM parties WHERE about = 'changed later'") == [(2,)]
-    assert count(pipeline, "projects") == 130
-    assert count(pipeline, "opportunities") == 110
+    assert query(pipeline, "SELECT id FROM parties WHERE about = 'changed later' ORDER BY 1") == [
+        (party,) for party in sorted(later)
+    ]
+    assert query(pipeline, f"SELECT COUNT(*) FROM parties WHERE id = {new_party}") == [(1,)]
+    assert count(pipeline, "projects") == len(after.data["kases"])
+    assert count(pipeline, "opportunities") == len(after.data["opportunities"])
     state = pipeline.state["sources"]["crm"]["resources"]["parties"]["incremental"]
     (cursor_state,) = state.values()
-    assert cursor_state["last_value"] == "2024-03-01T14:25:00Z"
+    assert cursor_state["last_value"] == max(p["updatedAt"] for p in after.data["parties"])
 
 
 def test_full_sync_column_types_are_the_pinned_ones(
