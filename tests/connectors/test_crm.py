@@ -13,32 +13,12 @@ from connectors.sandbox.crm import DOCUMENTED_WINDOW, RECORDING, CrmFake, parse_
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.connectors.pinned_columns import column_types, pinned
 from tests.dataset import columns, count, loaded_file_formats, query
+from tests.expected_rows import crm_rows
 from tests.recording import replay
 
 #: the fake's data as it was recorded: counts come from the fake, not from constants
 RECORDED = CrmFake(window=DOCUMENTED_WINDOW)
-#: table -> the fake's list it mirrors (the contract's table names, Capsule's body keys)
-LISTS = {
-    "users": "users",
-    "parties": "parties",
-    "tasks": "tasks",
-    "projects": "kases",
-    "opportunities": "opportunities",
-    "pipelines": "pipelines",
-    "milestones": "milestones",
-    "lost_reasons": "lostReasons",
-    "board": "boards",
-    "categories": "categories",
-    "activity_types": "activityTypes",
-    "stages": "stages",
-}
-EXPECTED_ROWS = {
-    **{table: len(RECORDED.data[key]) for table, key in LISTS.items()},
-    "employees": sum(len(people) for people in RECORDED.employees.values()),
-    "site": 1,
-    "tags": sum(len(tags) for tags in RECORDED.tags.values()),
-    "custom_fields": sum(len(fields) for fields in RECORDED.definitions.values()),
-}
+EXPECTED_ROWS = crm_rows(RECORDED)
 
 
 def test_full_sync_replay_loads_every_table_with_contract_row_counts(
