@@ -7,28 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from connectors.cli.console import FAILED, USAGE, UsageError, print_table
+from connectors.cli.console import FAILED, USAGE, UsageError, check_base_url, print_table
 from connectors.cli.explain import explain, is_usage_error
 from shared.tooling.catalog import ConnectorEntry, UnknownConnectorError, load_catalog
 
 
 def _resource_list(value: str | None) -> list[str]:
     return [name.strip() for name in (value or "").split(",") if name.strip()]
-
-
-def check_base_url(value: str | None) -> None:
-    """Refuse a `--base-url` that is not an absolute http(s) URL, blaming the flag (dlt
-    would otherwise report a bad `sources.<name>.base_url`)."""
-    if value is None:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(
-            f"--base-url `{value}` is not an absolute http(s) URL; "
-            "give scheme and host, e.g. --base-url https://api.example.com"
-        )
 
 
 def check_database(flag: str, value: str | None) -> None:
