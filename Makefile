@@ -74,7 +74,7 @@ test-wheel:  ## build the wheel, install it in a fresh virtualenv, run its comma
 
 # A connector's test files: test_NAME.py, and test_NAME_loopback.py,
 # test_NAME_fast_path.py and test_NAME_deletions.py where they exist
-# (connectors/cli/scaffold.py's TEST_SUFFIXES).
+# (connectors/cli/connector_names.py's TEST_SUFFIXES).
 # Named one by one, not test_NAME_*.py, which would also run a connector named NAME_copy.
 CONNECTOR_TESTS = $(wildcard $(addprefix tests/connectors/test_$(NAME),.py _loopback.py _fast_path.py _deletions.py))
 

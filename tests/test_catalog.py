@@ -19,8 +19,8 @@ import yaml
 from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 
+from connectors.cli.connector_names import TOOLING_PACKAGES
 from connectors.cli.runner import source_arguments
-from connectors.cli.scaffold import TOOLING_PACKAGES
 from connectors.cli.snippets import source_settings
 from shared.incremental.deletions import learns_deletions
 from shared.rest.builder import MAX_TABLE_NESTING

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.cli.commands import loaded_column
+from connectors.cli.show import loaded_column
 from shared.tooling.catalog import load_catalog
 from tests.empty_folder import run_cli
 

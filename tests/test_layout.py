@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connectors.cli.connector_names import TOOLING_PACKAGES
 from connectors.cli.runner import dummy_credentials
-from connectors.cli.scaffold import TOOLING_PACKAGES
 from shared.tooling.catalog import ConnectorEntry, load_catalog, parse
 
 ROOT = Path(__file__).resolve().parent.parent

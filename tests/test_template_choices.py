@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 import shared.rest.paginators as paginators
-from connectors.cli.scaffold import ScaffoldError, create_connector, template_choices
+from connectors.cli.connector_names import ScaffoldError
+from connectors.cli.scaffold import create_connector, template_choices
 from connectors.cli.template import (
     TEMPLATE_ENTRY,
     TemplateChoiceError,

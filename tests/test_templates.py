@@ -26,16 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.cli.scaffold import (
-    SANDBOX,
-    TEST_SUFFIXES,
-    ScaffoldError,
-    camel,
-    check_name,
-    create_connector,
-    entry_yaml,
-    title_of,
-)
+from connectors.cli.connector_names import SANDBOX, TEST_SUFFIXES, ScaffoldError, check_name
+from connectors.cli.renamer import camel, title_of
+from connectors.cli.scaffold import create_connector, entry_yaml
 from shared.tooling.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent

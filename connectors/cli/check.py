@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.cli.console import FAILED, base_url_problem
 from connectors.cli.request_log import RequestLog
 from shared.tooling.catalog import ConnectorEntry
 
-#: exit status of a failed check (0: ok)
-FAILED = 1
 #: seconds the check's request may take in all, where the source has a `request_deadline`
 CHECK_DEADLINE = 30.0
 #: what a check passes to the source, where its function takes the argument
@@ -162,12 +161,9 @@ def credential_hint(entry: ConnectorEntry) -> str:
 
 def absolute_url(value: str) -> str:
     """`--base-url`: an absolute http(s) URL, or argparse's usage error (exit 2)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise argparse.ArgumentTypeError(
-            f"`{value}` is not an absolute http(s) URL; give scheme and host, "
-            "e.g. --base-url https://api.example.com"
-        )
+    problem = base_url_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 

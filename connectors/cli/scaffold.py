@@ -20,8 +20,6 @@ untouched; so does a failure while recording or regenerating the READMEs.
 from __future__ import annotations
 
 import importlib
-import keyword
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from connectors.cli.connector_names import SANDBOX, ScaffoldError, check_name, taken_names
+from connectors.cli.renamer import Renamer, title_of
 from connectors.cli.template import (
     CHOICES_FILE,
     OPTIONS,
@@ -43,60 +43,11 @@ from connectors.cli.template import (
     load_choices,
     template_folder,
 )
-from shared.errors import ConnectorError
 from shared.tooling.catalog import load_catalog, validate
 from shared.tooling.package_data import checkout_root
 
-VALID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: folders whose files are copied byte for byte, never renamed inside
 VERBATIM_DIRS = ("cassettes",)
-#: a connector's test files are tests/connectors/test_<name><suffix>.py, one per suffix
-#: (the Makefile's `test-connector` runs the same list)
-TEST_SUFFIXES = ("", "_loopback", "_fast_path", "_deletions")
-
-
-class ScaffoldError(ConnectorError):
-    """A new connector cannot be created (bad or taken name, unknown source connector)."""
-
-
-@dataclass(frozen=True)
-class Renamer:
-    """Renames one connector's identifiers to another's in code and paths:
-    `crm` -> `foo` (modules, strings, config keys, `crm_source`), `Crm` -> `Foo` (class
-    names), `CRM` -> `FOO` (environment variables), the title, and the repository's own
-    paths (`connectors/sandbox/crm.py`), but never inside a URL path (`/crm/v3`) or another
-    identifier (`incident_crm`)."""
-
-    old: str
-    new: str
-    old_title: str = ""
-    new_title: str = ""
-
-    def text(self, text: str) -> str:
-        """`text` with every form of the old name replaced, in one pass (so a new name
-        that contains the old one is not renamed again)."""
-        old_upper = self.old.upper()
-        forms = [  # (pattern, replacement), first match wins
-            (rf"SOURCES__{re.escape(old_upper)}__", f"SOURCES__{self.new.upper()}__"),
-            (_in_repository_path(self.old), self.new),
-            (rf"(?<![A-Za-z0-9_/]){re.escape(self.old)}(?![A-Za-z0-9/])", self.new),
-            (rf"(?<![A-Za-z0-9_]){re.escape(camel(self.old))}(?![a-z0-9])", camel(self.new)),
-            (rf"(?<![A-Za-z0-9_]){re.escape(old_upper)}(?![A-Z0-9])", self.new.upper()),
-        ]
-        if self.old_title:
-            title = rf"(?<![A-Za-z0-9_]){re.escape(self.old_title)}(?![A-Za-z0-9_])"
-            forms.insert(0, (title, self.new_title))
-        pattern = re.compile("|".join(f"({regex})" for regex, _ in forms))
-        replacements = [replacement for _, replacement in forms]
-        return pattern.sub(lambda match: replacements[match.lastindex - 1], text)
-
-    def path(self, relative: Path) -> Path:
-        return Path(
-            *(
-                re.sub(rf"(?<![a-z0-9]){re.escape(self.old)}(?![a-z0-9])", self.new, part)
-                for part in relative.parts
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -121,95 +72,6 @@ class Plan:
     entry: dict[str, Any]
     renamer: Renamer
     record: bool = False
-
-
-def _in_repository_path(name: str) -> str:
-    """`name` inside a path of this repository (`connectors/crm/`, `cassettes/crm/`,
-    `connectors/sandbox/crm.py`, `test_crm.py`, `test_crm_loopback.py`), which, unlike a
-    URL path, is renamed."""
-    escaped = re.escape(name)
-    suffixes = "|".join(re.escape(suffix) for suffix in TEST_SUFFIXES)
-    return (
-        rf"(?<=connectors/){escaped}(?=[/.])|(?<=cassettes/){escaped}(?=/)"
-        rf"|(?<=sandbox/){escaped}(?=\.py)|(?<=test_){escaped}(?=(?:{suffixes})\.py)"
-    )
-
-
-def camel(name: str) -> str:
-    """`hubspot_contacts` -> `HubspotContacts`."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-
-
-def title_of(name: str) -> str:
-    """`my_shop` -> `My shop`."""
-    words = name.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
-
-
-#: this repository's own top-level packages and folders a connector must not be named after
-PROJECT_NAMES = ("connectors", "shared", "tests", "bench", "templates", "cassettes")
-#: the packages in connectors/ that are not connectors (every other one is in catalog.yml)
-TOOLING_PACKAGES = ("cli", "declarative", "sandbox")
-#: where a connector's fake server lives: connectors/sandbox/<name>.py
-SANDBOX = Path("connectors", "sandbox")
-#: the sandbox's own modules, which no connector may be named after
-SANDBOX_MODULES = ("base",)
-
-
-def shadowed_module(name: str) -> str | None:
-    """What importable module `name` is, if any: a standard-library module (`json`), an
-    installed library's (`dlt`, `requests`), or one of this repository's packages
-    (`shared`). A connector of that name would shadow it; None when the name is free."""
-    import importlib.metadata
-
-    if name in PROJECT_NAMES:
-        return f"this repository's `{name}` package"
-    if name in sys.stdlib_module_names:
-        return f"a Python standard-library module (`{name}`)"
-    distributions = importlib.metadata.packages_distributions().get(name)
-    if distributions:
-        return f"a module of the installed library {distributions[0]} (`{name}`)"
-    return None
-
-
-def check_name(name: str, root: Path, catalog_names: list[str]) -> None:
-    """Refuse a name that is not a lowercase Python identifier or is already taken."""
-    if not VALID_NAME.match(name) or keyword.iskeyword(name):
-        raise ScaffoldError(
-            f"invalid connector name `{name}`: use a lowercase Python identifier "
-            "(letters, digits, underscores, starting with a letter), e.g. my_shop"
-        )
-    if name in catalog_names:
-        raise ScaffoldError(f"connector `{name}` already exists in catalog.yml")
-    if name in TOOLING_PACKAGES:
-        raise ScaffoldError(
-            f"connector name `{name}` is refused: connectors/{name}/ is the catalog's "
-            f"tooling, not a connector; choose another, e.g. {name}_api"
-        )
-    if name in SANDBOX_MODULES:
-        raise ScaffoldError(
-            f"connector name `{name}` is refused: {(SANDBOX / name).as_posix()}.py is what "
-            f"every fake server shares; choose another, e.g. {name}_api"
-        )
-    shadowed = shadowed_module(name)
-    if shadowed:
-        raise ScaffoldError(
-            f"connector name `{name}` is refused: it is the name of {shadowed}, and the "
-            f"connector's modules (connectors/{name}/, connectors/sandbox/{name}.py) would shadow "
-            f"`import {name}`; choose another, e.g. {name}_api"
-        )
-    taken = [
-        root / "connectors" / name,
-        root / "connectors" / f"{name}.py",
-        root / SANDBOX / f"{name}.py",
-        *(root / "tests" / "connectors" / f"test_{name}{suffix}.py" for suffix in TEST_SUFFIXES),
-        root / "cassettes" / name,
-    ]
-    existing = [path for path in taken if path.exists()]
-    if existing:
-        raise ScaffoldError(
-            f"connector `{name}` already exists: {existing[0].relative_to(root).as_posix()}"
-        )
 
 
 def connector_files(name: str, root: Path, catalog_names: list[str]) -> list[Path]:
@@ -252,15 +114,6 @@ def _raw_entries(root: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return yaml.safe_load(path.read_text(encoding="utf-8"))["connectors"]
-
-
-def taken_names(root: Path) -> list[str]:
-    """The connectors a new one must not be named after: `root`'s and the catalog's this
-    command reads (the installed one, when writing into a folder of one's own)."""
-    names = load_catalog().names
-    if (root / "catalog.yml").exists():
-        names += load_catalog(root / "catalog.yml").names
-    return list(dict.fromkeys(names))
 
 
 def template_choices(root: Path | None = None) -> dict[str, list[str]]:

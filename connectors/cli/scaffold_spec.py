@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.cli.scaffold import ScaffoldError, camel, check_name, project_root, taken_names
+from connectors.cli.connector_names import ScaffoldError, check_name, taken_names
+from connectors.cli.renamer import camel
+from connectors.cli.scaffold import project_root
 from connectors.cli.template import TEMPLATES_DIR
 from shared.tooling.package_data import package_data
 

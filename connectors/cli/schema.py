@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from connectors.cli.console import FAILED
 from shared.tooling.catalog import ConnectorEntry
 
-#: exit status when the schema cannot be made (the cassette does not replay)
-FAILED = 1
 #: what each way of learning deletions means, as the text output says it
 DELETIONS = {
     "feed": "from the API's feed of deleted records, read after the list every run",

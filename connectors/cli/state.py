@@ -90,7 +90,7 @@ def drop_command(pipeline: str, resource: str, database: Path | None) -> str:
 def print_cursors(
     entry: ConnectorEntry, pipeline: str, cursors: list[StoredCursor], database: Path | None
 ) -> None:
-    from connectors.cli.verify import print_table
+    from connectors.cli.console import print_table
 
     print(f"{entry.name}: cursors stored by dlt pipeline {pipeline} ({pipeline_folder(pipeline)})")
     rows = [

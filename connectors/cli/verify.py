@@ -33,8 +33,8 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from connectors.cli.console import check_base_url, print_table
 from shared.errors import ConnectorError
 
 #: example ids shown per category and table
@@ -402,7 +402,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     entry = entry_for(args.name)  # a catalog connector, or a spec path
     resources = [name.strip() for name in (args.resources or "").split(",") if name.strip()]
     try:
-        check_base_url(args.base_url)
+        check_base_url(args.base_url, VerifyUsageError)
         # unknown resources and missing credentials are said before the destination
         source = runner.build_source(entry, resources=resources, base_url=args.base_url)
         database, dataset = check_destination(entry, args.database, args.dataset)
@@ -424,27 +424,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print_report(result)
     return 0 if result.agrees else DRIFT
-
-
-def check_base_url(value: str | None) -> None:
-    """Refuse a `--base-url` that is not an absolute http(s) URL, blaming the flag."""
-    if value is None:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise VerifyUsageError(
-            f"--base-url `{value}` is not an absolute http(s) URL; "
-            "give scheme and host, e.g. --base-url https://api.example.com"
-        )
-
-
-def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
 
 
 def print_report(result: Verification) -> None:

@@ -37,25 +37,13 @@ from connectors.hubspot_contacts.settings import (
     SEARCH_REQUESTS_PER_SECOND,
     SEARCH_RESULT_CAP,
 )
-from shared.arrow.tables import load_as_arrow_tables
 from shared.errors import ConfigurationError
 from shared.http.auth import bearer_token, require_secret
 from shared.http.rate_limit import DEFAULT_BUDGET_RESERVE, BudgetHeaders, RateLimit
 from shared.http.responses import error_hook
 from shared.http.retries import RetryPolicy
-from shared.incremental.cursors import guard_cursors
-from shared.incremental.deletions import (
-    DeletionFeed,
-    deletion_columns,
-    deletion_mode,
-    track_deletions,
-)
-from shared.rest.builder import (
-    DEFAULT_FILE_FORMAT,
-    DEFAULT_MAX_BODY_BYTES,
-    MAX_TABLE_NESTING,
-    SourceHttp,
-)
+from shared.incremental.deletions import DeletionFeed, deletion_mode
+from shared.rest.builder import DEFAULT_MAX_BODY_BYTES, SourceHttp, finish_resources
 from shared.rest.keyset import KeysetPaginator
 from shared.rest.paginators import JSONResponseCursorPaginator
 from shared.timestamps import epoch_millis
@@ -285,13 +273,7 @@ def hubspot_contacts_source(
         "name": "contacts",
         "primary_key": "id",
         "write_disposition": "merge",
-        "columns": {
-            **CONTACT_COLUMNS,
-            **{name: {"data_type": "text"} for name in extra},
-            **deletion_columns(mode),
-        },
-        "file_format": DEFAULT_FILE_FORMAT,
-        "max_table_nesting": MAX_TABLE_NESTING,
+        "columns": {**CONTACT_COLUMNS, **{name: {"data_type": "text"} for name in extra}},
     }
 
     @dlt.resource(**hints)
@@ -318,17 +300,15 @@ def hubspot_contacts_source(
         for page in list_contacts(client, properties, hooks):
             yield [to_row(contact, extra) for contact in page]
 
-    # checked, clock-capped cursor; the newest copy of a contact wins (shared.incremental.cursors)
-    (guarded,) = guard_cursors(
-        [every_contact if reconcile else contacts],
-        CONNECTOR,
-        session.server_clock,
-        session.redactor,
-    )
     # archived contacts leave the list and the search: the archived list names them; a
-    # reconciling run also marks the contacts its full list lacks
-    track_deletions(
-        guarded, CONNECTOR, mode, full_list=reconcile, feed=ARCHIVED, client=client, hooks=hooks
+    # reconciling run also marks the contacts its full list lacks. Keyset paging never
+    # shifts the list: a contact read twice does not hold the cursor
+    (finished,) = finish_resources(
+        [every_contact if reconcile else contacts],
+        http,
+        session,
+        specs={"contacts": {"deletions": ARCHIVED, "reconciled": reconcile}},
+        deletions=mode,
+        append_first_sync=False,
     )
-    load_as_arrow_tables([guarded], CONNECTOR)  # dlt's tables, built in Arrow
-    return guarded
+    return finished

@@ -59,6 +59,11 @@ included, as dlt's row normalizer makes, several times faster); other children (
 page per parent row) stay rows, which dlt's normalizer handles faster than its work per
 Arrow item. Resources named in `arrow_pages` instead yield Arrow tables with nested
 values as JSON columns (`shared.arrow.pages`). Children still receive rows.
+
+`finish_resources` takes every resource through those last steps (nesting bound,
+deletions, file format, Arrow, guarded cursors, first sync) in one order, wherever it was
+built: here, in `shared.rest.client_incremental`, `shared.rest.fan_in`, or by hand in a
+connector (hubspot_contacts).
 """
 
 from __future__ import annotations
@@ -342,26 +347,93 @@ def build_resources(
         )
         built.update({resource.name: resource for resource in later})
 
-    result = []
-    specs = {spec["name"]: spec for spec in resources}
-    for name in names:
-        resource = finish_table(built[name], specs[name], http, session, deletions)
-        if name in renames:
-            resource.add_map(_renamer(*renames[name]))
+    result = [built[name] for name in names]
+    for resource in result:
+        if resource.name in renames:
+            resource.add_map(_renamer(*renames[resource.name]))
+    return finish_resources(
+        result,
+        http,
+        session,
+        specs={spec["name"]: spec for spec in resources},
+        deletions=deletions,
+        shifting=[name for name in names if name not in keyset_paged],
+        file_format=file_format,
+        arrow_pages=arrow_pages,
+        arrow_tables=arrow_tables,
+        large_pages=large_pages,
+    )
+
+
+def finish_resources(
+    resources: Sequence[DltResource],
+    http: SourceHttp,
+    session: ConnectorSession,
+    *,
+    specs: Mapping[str, Mapping[str, Any]] | None = None,
+    deletions: DeletionMode = "soft",
+    shifting: Collection[str] = (),
+    file_format: TLoaderFileFormat | None = DEFAULT_FILE_FORMAT,
+    arrow_pages: Collection[str] = (),
+    arrow_tables: bool = True,
+    large_pages: Collection[str] = (),
+    append_first_sync: bool = True,
+) -> list[DltResource]:
+    """Finish the resources that load a source's tables, however they were built (by
+    `build_resources` here, `shared.rest.client_incremental`, `shared.rest.fan_in`, or by
+    hand in a connector), in place. Every connector goes through here, so the steps come
+    in one order:
+
+    1. each table nests at most `MAX_TABLE_NESTING` levels (a resource's own
+       `max_table_nesting` wins);
+    2. each table with a primary key gets the `_deleted_at` column, and learns deletions
+       as its spec's `deletions` (and `reconciled`) keys say (`learn_deletions`);
+    3. the file format hint;
+    4. the resources named in `arrow_pages` yield Arrow tables (`shared.arrow.pages`);
+    5. every cursor is checked, capped at the server's clock, and the newest copy of a key
+       wins (`shared.incremental.cursors`);
+    6. with `arrow_tables`, the other resources that page by themselves, and those named
+       in `large_pages`, load as Arrow tables split into dlt's tables
+       (`shared.arrow.tables`), which also lets their first sync append;
+    7. with `append_first_sync`, every table's first sync may append instead of merging,
+       where that loads the same rows (`shared.arrow.first_sync`).
+
+    Args:
+        resources: the resources, each loading a table (hidden helpers may be among them).
+        http: how the source talks HTTP (a deletion feed requests through it).
+        session: the source's session: its server clock caps the cursors.
+        specs: each resource's spec by resource name (a resource table's row); a resource
+            without one learns no deletions but still gets the `_deleted_at` column.
+        deletions: what a deletion learned at the source does: `"soft"` or `"hard"`.
+        shifting: names of resources whose lists can shift between pages (anything but
+            keyset paging, `shared.rest.keyset`): a key seen twice holds their cursor.
+        file_format: the file format hint for every table (`None` leaves dlt's default).
+        arrow_pages: names of resources that yield Arrow tables with nested values as JSON.
+        arrow_tables: load as Arrow tables split into dlt's tables (step 6).
+        large_pages: names of transformers that load as Arrow tables too.
+        append_first_sync: mark every table for step 7; False leaves it to step 6 (tables
+            whose rows dlt's normalizer writes then merge on their first sync too).
+
+    Returns:
+        `resources`, as a list.
+    """
+    result = list(resources)
+    specs = specs or {}
+    for resource in result:
+        if resource.max_table_nesting is None:
+            resource.max_table_nesting = MAX_TABLE_NESTING
+        learn_deletions(resource, specs.get(resource.name) or {}, http, session, deletions)
         if file_format:
             resource.apply_hints(file_format=file_format)
-        if name in arrow_pages:
+        if resource.name in arrow_pages:
             yield_arrow_pages(resource)
-        result.append(resource)
-    # checked, clock-capped cursors; the newest copy of a key wins (shared.incremental.cursors)
-    shifting = [resource.name for resource in result if resource.name not in keyset_paged]
     guard_cursors(result, http.connector, session.server_clock, session.redactor, shifting)
     if arrow_tables:
         load_as_arrow_tables(
             [r for r in result if r.name not in arrow_pages], http.connector, large_pages
         )
-    # a merge table's first sync appends where that loads the same rows (`shared.arrow`)
-    skip_merge_on_first_sync(result)
+    if append_first_sync:
+        skip_merge_on_first_sync(result)
     return result
 
 
@@ -410,26 +482,9 @@ def _is_cursor_param(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "incremental"
 
 
-def finish_table(
-    resource: DltResource,
-    spec: dict[str, Any],
-    http: SourceHttp,
-    session: ConnectorSession,
-    deletions: DeletionMode,
-) -> DltResource:
-    """The steps every resource that loads a table gets, wherever it was built (here,
-    `shared.rest.client_incremental`, `shared.rest.fan_in`): its tables' nesting bound
-    (`MAX_TABLE_NESTING`; a spec's own `max_table_nesting` wins) and how it learns
-    deletions (`learn_deletions`). Returns `resource`, changed in place."""
-    if resource.max_table_nesting is None:
-        resource.max_table_nesting = MAX_TABLE_NESTING
-    learn_deletions(resource, spec, http, session, deletions)
-    return resource
-
-
 def learn_deletions(
     resource: DltResource,
-    spec: dict[str, Any],
+    spec: Mapping[str, Any],
     http: SourceHttp,
     session: ConnectorSession,
     mode: DeletionMode,

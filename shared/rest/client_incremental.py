@@ -25,7 +25,6 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
-from shared.incremental.cursors import guard_cursors
 from shared.incremental.deletions import note_listing
 from shared.rest import builder
 from shared.rest.builder import SourceHttp
@@ -68,7 +67,7 @@ def build_resources(
     defaults = defaults or {}
     if options.get("reconcile"):
         resources = builder.reconciled(resources, defaults)
-    deletions = options.get("deletions", "soft")
+    specs = {spec["name"]: spec for spec in resources}
     parent_names = {spec["parent"]["resource"] for spec in resources if spec.get("parent")}
     cursors = {
         spec["name"]: cursor
@@ -83,7 +82,7 @@ def build_resources(
         for resource in builder.build_resources(http, table, defaults, session=session, **options)
     }
     file_format = options.get("file_format", builder.DEFAULT_FILE_FORMAT)
-    result = []
+    result: list[DltResource] = []
     for spec in resources:
         name = spec["name"]
         if name not in cursors:
@@ -98,12 +97,24 @@ def build_resources(
             **{key: value for key, value in hints.items() if value is not None},
         )
         table_rows.apply_hints(incremental=dlt.sources.incremental(**cursors[name]))
-        guard_cursors([table_rows], http.connector, session.server_clock, session.redactor)
-        # the listing sees the whole list; the table learns the deletions (after its cursor)
-        builder.finish_table(table_rows, spec, http, session, deletions)
-        if spec.get("deletions"):
-            note_listing(built[name + LISTING_SUFFIX], table_rows)
         result.append(table_rows)
+    # the listing sees the whole list; the table learns the deletions (after its cursor).
+    # The table's rows come from the listing: dlt's normalizer writes them (no Arrow step),
+    # and its first sync merges
+    split = [resource for resource in result if resource.name in cursors]
+    builder.finish_resources(
+        split,
+        http,
+        session,
+        specs=specs,
+        deletions=options.get("deletions", "soft"),
+        file_format=file_format,
+        arrow_tables=False,
+        append_first_sync=False,
+    )
+    for loader in split:
+        if specs[loader.name].get("deletions"):
+            note_listing(built[loader.name + LISTING_SUFFIX], loader)
     return result
 
 

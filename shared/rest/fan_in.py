@@ -41,9 +41,8 @@ from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
-from shared.arrow.tables import BATCH_ROWS, load_as_arrow_tables
+from shared.arrow.tables import BATCH_ROWS
 from shared.errors import ConfigurationError
-from shared.incremental.cursors import guard_cursors
 from shared.incremental.deletions import ListingKeys
 from shared.rest import builder, client_incremental
 from shared.rest.builder import SourceHttp
@@ -124,13 +123,6 @@ def build_resources(
             union = _union(name, inner, feeders, key, http.connector, children, listed)
             for member in members:
                 derived[member] = _table(specs[member], defaults, union, file_format)
-                builder.finish_table(
-                    derived[member],
-                    specs[member],
-                    http,
-                    session,
-                    options.get("deletions", "soft"),
-                )
             first_seen = dlt.transformer(
                 _first_seen, data_from=union, name=filter_name, selected=False
             )
@@ -146,16 +138,20 @@ def build_resources(
         parents={name: first_seen for name, (first_seen, _) in filters.items()},
         **options,
     )
-    # the lists read through a union are tables too: their cursors are guarded like any
-    # other (checked, clock-capped, newest copy wins)
-    guard_cursors(list(derived.values()), http.connector, session.server_clock, session.redactor)
-    if options.get("arrow_tables", True):
-        # lists with large pages load as Arrow tables, as outside a union (after their
-        # cursors: the split follows the incremental step)
-        large = {spec["name"] for spec in resources if spec.get("large_pages")}
-        load_as_arrow_tables(
-            [table for name, table in derived.items() if name in large], http.connector, large
-        )
+    # the lists read through a union are tables too, finished like any other; those with
+    # large pages load as Arrow tables, as outside a union (the others' rows, and their
+    # first sync, go through dlt's normalizer and merge)
+    builder.finish_resources(
+        list(derived.values()),
+        http,
+        session,
+        specs=specs,
+        deletions=options.get("deletions", "soft"),
+        file_format=file_format,
+        arrow_tables=options.get("arrow_tables", True),
+        large_pages={spec["name"] for spec in resources if spec.get("large_pages")},
+        append_first_sync=False,
+    )
     by_name = {resource.name: resource for resource in built} | derived
     return [by_name[spec["name"]] for spec in resources]
 

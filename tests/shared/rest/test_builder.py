@@ -345,3 +345,103 @@ def test_a_token_url_carrying_a_credential_is_refused_without_showing_it() -> No
         raised.value
     )
     assert "Pw-9z8y" not in str(raised.value)
+
+
+def hand_written() -> Any:
+    """A resource a connector writes by hand (as hubspot_contacts does): a cursor, a key."""
+
+    @dlt.resource(name="notes", primary_key="id", write_disposition="merge")
+    def notes(
+        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental("updated_at"),
+    ) -> Any:
+        yield [{"id": 1, "updated_at": "2024-05-01T10:00:00Z"}]
+
+    return notes
+
+
+def finished(**options: Any) -> Any:
+    """The hand-written resource, through `finish_resources`."""
+    from shared.rest.builder import finish_resources
+
+    source_http = http()
+    (resource,) = finish_resources([hand_written()], source_http, source_http.session(), **options)
+    return resource
+
+
+def step_names(resource: Any) -> list[str]:
+    from shared._dlt_compat import pipe_steps
+
+    return [type(step).__name__ for step in pipe_steps(resource)][1:]  # after the generator
+
+
+def test_finish_resources_gives_a_hand_written_resource_every_step_in_order() -> None:
+    from shared.incremental.cursors import GuardedIncremental, declared_incremental
+    from shared.rest.builder import FULL_LIST, MAX_TABLE_NESTING
+
+    notes = finished(specs={"notes": {"deletions": FULL_LIST}})
+
+    table = notes.compute_table_schema()
+    assert notes.max_table_nesting == MAX_TABLE_NESTING
+    assert table["file_format"] == "parquet"
+    assert table["columns"]["_deleted_at"]["data_type"] == "timestamp"
+    assert table["columns"]["updated_at"]["dedup_sort"] == "desc"  # the newest copy wins
+    assert isinstance(declared_incremental(notes), GuardedIncremental)
+    # the cursor filters before deletions are learned, and Arrow tables are built last
+    assert step_names(notes) == [
+        "AppendFirstSync",
+        "IncrementalResourceWrapper",
+        "Deletions",
+        "RowsToTables",
+    ]
+
+
+def test_finish_resources_leaves_out_the_arrow_steps_it_is_told_to() -> None:
+    notes = finished(file_format=None, arrow_tables=False, append_first_sync=False)
+
+    assert step_names(notes) == ["IncrementalResourceWrapper"]  # no spec: no deletions
+    assert "_deleted_at" in notes.compute_table_schema()["columns"]
+    assert notes.compute_table_schema().get("file_format") is None
+
+
+#: the steps that finish a resource: only `finish_resources` (and the helpers it calls)
+#: applies them, so every connector gets them in one order
+FINISHING_STEPS = {
+    "guard_cursors",
+    "track_deletions",
+    "learn_deletions",
+    "load_as_arrow_tables",
+    "yield_arrow_pages",
+    "skip_merge_on_first_sync",
+}
+
+
+def test_every_connector_path_finishes_its_resources_through_finish_resources() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    files = [
+        *root.joinpath("connectors").rglob("*.py"),
+        *root.joinpath("shared", "rest").rglob("*.py"),
+        *root.joinpath("templates").rglob("*.py"),
+    ]
+    callers = set()
+    for path in files:
+        tree = ast.parse(path.read_text(), str(path))
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                    if name in FINISHING_STEPS:
+                        callers.add((path.relative_to(root).as_posix(), function.name, name))
+
+    assert callers == {
+        ("shared/rest/builder.py", "finish_resources", "learn_deletions"),
+        ("shared/rest/builder.py", "finish_resources", "yield_arrow_pages"),
+        ("shared/rest/builder.py", "finish_resources", "guard_cursors"),
+        ("shared/rest/builder.py", "finish_resources", "load_as_arrow_tables"),
+        ("shared/rest/builder.py", "finish_resources", "skip_merge_on_first_sync"),
+        ("shared/rest/builder.py", "learn_deletions", "track_deletions"),
+    }
