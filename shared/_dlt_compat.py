@@ -14,7 +14,8 @@ tests, not a connector.
 Each is checked against the dlt it runs on (`TESTED_DLT`: the versions CI runs, dlt 1.28
 and the newest 1.x): where what it needs is missing, one WARNING names the dlt version
 and what falls back to dlt's own path (`arrow_tables_supported`: the Arrow path leaves
-rows to dlt's normalizer). The page check, which has no fallback that keeps bad pages
+rows to dlt's normalizer; `after_extract_and_before_load`: first syncs merge as later
+ones do; `make_parent_key_name`: rest_api's naming, kept here). The page check, which has no fallback that keeps bad pages
 out, is checked when a source is built (`require_page_check_reachable`): the build fails
 loudly rather than letting bad pages through silently; so is the bound cursor state
 (`require_cursor_state_reachable`), without which a cursor could not be held back.
@@ -31,9 +32,15 @@ from functools import cache
 from typing import Any, TypeVar
 
 import dlt
-from dlt.sources.rest_api.config_setup import make_parent_key_name
 
 from shared.errors import ConnectorError
+
+try:
+    from dlt.sources.rest_api.config_setup import make_parent_key_name
+except ImportError:  # a dlt that moved it: the name rest_api gives, `_<parent>_<field>`
+
+    def make_parent_key_name(resource_name: str, field_name: str) -> str:
+        return f"_{resource_name}_{field_name}"
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -43,6 +50,7 @@ TESTED_DLT = ((1, 28), (1, 31))
 
 __all__ = [
     "after_extract_and_before_load",
+    "first_sync_hooks_problem",
     "arrow_tables_supported",
     "bound_cursor_state",
     "require_cursor_state_reachable",
@@ -325,10 +333,42 @@ def count_nested_tables_by_resource() -> None:
     Extract._compute_metrics = compute_metrics  # type: ignore[method-assign]
 
 
+def _parameters(function: Any) -> list[str]:
+    try:
+        return list(inspect.signature(function).parameters) if callable(function) else []
+    except (TypeError, ValueError):  # not a function signature can describe
+        return []
+
+
+@cache
+def first_sync_hooks_problem() -> str | None:
+    """What keeps `after_extract_and_before_load` from hooking this dlt, or None: a dlt
+    outside 1.x from the lowest tested version, or an extract, load or schema without
+    the methods it wraps."""
+    from dlt.common.schema import Schema
+    from dlt.extract.extract import Extract
+    from dlt.load.load import Load
+
+    low, high = TESTED_DLT
+    version = dlt_version()
+    if version < low or version[0] != high[0]:
+        return f"the extract and load steps of dlt {low[0]}.{low[1]} to {high[0]}.x"
+    extract = getattr(Extract, "_extract_single_source", None)
+    if getattr(extract, "_hooked", False):
+        return None
+    if _parameters(extract)[:3] != ["self", "load_id", "source"]:
+        return "the extract's `_extract_single_source(load_id, source)`"
+    if _parameters(getattr(Load, "load_single_package", None))[:3] != ["self", "load_id", "schema"]:
+        return "the load's `load_single_package(load_id, schema)`"
+    if not callable(getattr(Schema, "_bump_version", None)):
+        return "a schema's `_bump_version()`"
+    return None
+
+
 def after_extract_and_before_load(
     after_extract: Callable[[Any, list[str]], None],
     before_load: Callable[[Any, Mapping[str, Any]], bool],
-) -> None:
+) -> bool:
     """Call `after_extract(source, files)` once dlt's extract of a source has run to its end,
     inside it (its pipeline and load package are current; `files`: the full paths of the
     files in the package), and `before_load(schema, package_state)` when dlt's load step
@@ -336,13 +376,23 @@ def after_extract_and_before_load(
     returns True: the schema becomes a version of its own, which the destination stores;
     dlt refuses a schema changed after it was read). Installed once, the first hooks win:
     `dlt.extract.extract.Extract._extract_single_source` and
-    `dlt.load.load.Load.load_single_package`, the same in dlt 1.28 to 1.31."""
+    `dlt.load.load.Load.load_single_package`, the same in dlt 1.28 to 1.31.
+
+    Returns False, after one WARNING, on a dlt without them (`first_sync_hooks_problem`):
+    nothing is hooked, and the caller keeps dlt's own path."""
     from dlt.extract.extract import Extract
     from dlt.load.load import Load
 
+    problem = first_sync_hooks_problem()
+    if problem is not None:
+        _warn_once(
+            f"this dlt lacks {problem}{_untested()}: first syncs load through dlt's merge "
+            "(the same tables, slower)"
+        )
+        return False
     extract = Extract._extract_single_source
     if getattr(extract, "_hooked", False):
-        return
+        return True
     load = Load.load_single_package
 
     def extract_single_source(self: Any, load_id: str, source: Any, **kwargs: Any) -> Any:
@@ -361,6 +411,12 @@ def after_extract_and_before_load(
     extract_single_source._hooked = True  # type: ignore[attr-defined]
     Extract._extract_single_source = extract_single_source  # type: ignore[method-assign]
     Load.load_single_package = load_single_package  # type: ignore[method-assign]
+    return True
+
+
+@cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
 
 
 def iterate_with_origin(source: Any, state: dict[str, Any]) -> Any:

@@ -74,8 +74,10 @@ class AppendFirstSync(ItemTransform[Any, Any]):
 
 def skip_merge_on_first_sync(resources: Iterable[DltResource]) -> None:
     """Let each of `resources` load its table's first sync without dlt's staging merge,
-    where the result is the same (see the module), in place."""
-    after_extract_and_before_load(_after_extract, _before_load)
+    where the result is the same (see the module), in place; on a dlt without the hooks
+    it needs, they keep dlt's merge (one WARNING says so)."""
+    if not after_extract_and_before_load(_after_extract, _before_load):
+        return
     for resource in resources:
         if not any(isinstance(step, AppendFirstSync) for step in pipe_steps(resource)):
             resource.add_step(AppendFirstSync())

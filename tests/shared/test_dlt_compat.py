@@ -20,7 +20,9 @@ from shared._dlt_compat import (
     PageCheckUnreachable,
     arrow_tables_supported,
     dlt_version,
+    first_sync_hooks_problem,
     iterate_with_origin,
+    make_parent_key_name,
     require_cursor_state_reachable,
     require_page_check_reachable,
 )
@@ -84,6 +86,9 @@ def test_on_the_dlt_ci_runs_every_private_access_is_there(fresh_checks: None) ->
     assert arrow_tables_supported()
     require_page_check_reachable(PageCheck)  # does not raise
     require_cursor_state_reachable()  # does not raise
+    assert first_sync_hooks_problem() is None
+    # dlt's own parent-key naming, not the fallback kept for a dlt that moves it
+    assert make_parent_key_name.__module__ == "dlt.sources.rest_api.config_setup"
 
 
 def test_a_dlt_that_hides_response_actions_fails_the_build_in_one_line(
@@ -270,3 +275,45 @@ def test_a_dlt_whose_incremental_keeps_no_bound_state_fails_the_build_in_one_lin
     (line,) = str(raised.value).splitlines()
     assert line.startswith(f"dlt {dlt.__version__}'s Incremental keeps no _cached_state")
     assert "could not cap or hold cursors" in line
+
+
+@pytest.mark.parametrize("gap", ["version", "signature"])
+def test_a_dlt_without_the_first_sync_hooks_warns_once_and_keeps_dlts_merge(
+    gap: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dlt.load.load import Load
+
+    from shared._dlt_compat import _warn_once
+    from shared.arrow.first_sync import AppendFirstSync, skip_merge_on_first_sync
+
+    if gap == "version":
+        monkeypatch.setattr(dlt, "__version__", "2.0.0")
+    else:
+
+        def extract_single_source(self: Any, load_id: str, source: Any) -> None:  # not hooked
+            raise AssertionError("never called")
+
+        def load_single_package(self: Any, load_id: str) -> None:  # a dlt that changed it
+            raise AssertionError("never called")
+
+        monkeypatch.setattr(Extract, "_extract_single_source", extract_single_source)
+        monkeypatch.setattr(Load, "load_single_package", load_single_package)
+    first_sync_hooks_problem.cache_clear()
+    _warn_once.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="shared._dlt_compat"):
+            for _ in range(2):
+                resource = numbers().resources["counted"]
+                skip_merge_on_first_sync([resource])
+                assert not any(isinstance(step, AppendFirstSync) for step in resource._pipe.steps)
+    finally:
+        first_sync_hooks_problem.cache_clear()
+        _warn_once.cache_clear()
+
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "shared._dlt_compat"]
+    expected = {
+        "version": "this dlt lacks the extract and load steps of dlt 1.28 to 1.x (dlt 2.0.0;",
+        "signature": "this dlt lacks the load's `load_single_package(load_id, schema)`:",
+    }[gap]
+    assert warning.startswith(expected)
+    assert warning.endswith("first syncs load through dlt's merge (the same tables, slower)")
