@@ -42,6 +42,7 @@ except ImportError:  # a dlt that moved it: the name rest_api gives, `_<parent>_
     def make_parent_key_name(resource_name: str, field_name: str) -> str:
         return f"_{resource_name}_{field_name}"
 
+
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
