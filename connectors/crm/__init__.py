@@ -17,12 +17,16 @@ from connectors.crm.settings import (
     DEFAULT_BASE_URL,
     LIMIT_HEADER,
     MAX_WINDOW_SECONDS,
+    OPPORTUNITY_COLUMNS,
+    PARTY_COLUMNS,
     PER_PAGE,
+    PROJECT_COLUMNS,
     REMAINING_HEADER,
     REQUESTS_PER_MINUTE,
     RESET_HEADER,
     SINCE_LAG_SECONDS,
     TAGGED_ENTITIES,
+    TASK_COLUMNS,
     TASK_STATUSES,
 )
 from shared.http.auth import bearer_token as bearer_auth
@@ -88,8 +92,12 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "params": {"since": since(initial_since)},
             },
             "deletions": deleted_since("parties", "parties", initial_since),
+            "columns": PARTY_COLUMNS,
         },
-        listed("tasks", "/api/v2/tasks", "tasks", status=TASK_STATUSES),
+        {
+            **listed("tasks", "/api/v2/tasks", "tasks", status=TASK_STATUSES),
+            "columns": TASK_COLUMNS,
+        },
         {
             "name": "employees",
             "endpoint": {
@@ -103,6 +111,7 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "where": is_organisation,
             },
             "skip_missing_parent": True,
+            "columns": PARTY_COLUMNS,
         },
         {
             "name": "projects",
@@ -112,6 +121,7 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "params": {"since": since(initial_since)},
             },
             "deletions": deleted_since("kases", "kases", initial_since),
+            "columns": PROJECT_COLUMNS,
         },
         {
             "name": "opportunities",
@@ -121,6 +131,7 @@ def resource_table(initial_since: str | None) -> list[dict[str, Any]]:
                 "params": {"since": since(initial_since)},
             },
             "deletions": deleted_since("opportunities", "opportunities", initial_since),
+            "columns": OPPORTUNITY_COLUMNS,
         },
         listed("pipelines", "/api/v2/pipelines", "pipelines"),
         listed("milestones", "/api/v2/milestones", "milestones"),

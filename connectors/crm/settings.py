@@ -23,3 +23,27 @@ RESET_HEADER = "X-RateLimit-Reset"
 #: the real window is an hour; a reset further away than two is not believed (the
 #: default pace applies instead)
 MAX_WINDOW_SECONDS = 2 * 3600.0
+
+
+def typed(**data_types: str) -> dict[str, dict[str, str]]:
+    """Column hints: each column's dlt data type."""
+    return {name: {"data_type": data_type} for name, data_type in data_types.items()}
+
+
+# the columns of fields Capsule documents, typed from its spec: date-only fields
+# (`"2015-10-01"`) and the time of day (`dueTime`, `"18:30:00"`: "without a date
+# element", in the user's time zone), which dlt infers as text, and scalar fields a
+# record carries as null while unset, which dlt gives no column while every row of a
+# sync holds null. Nested references (`team`, `opportunity`, ...) are not declared:
+# their columns depend on the load path (`team__id` flattened, or one JSON column
+# `team` with `arrow_pages`). Keys are dlt's snake_case names.
+PARTY_COLUMNS = typed(title="text", job_title="text", last_contacted_at="timestamp")
+TASK_COLUMNS = typed(detail="text", due_on="date", due_time="time", completed_at="timestamp")
+PROJECT_COLUMNS = typed(description="text", closed_on="date", last_contacted_at="timestamp")
+OPPORTUNITY_COLUMNS = typed(
+    description="text",
+    expected_close_on="date",
+    duration="bigint",
+    closed_on="date",
+    last_contacted_at="timestamp",
+)

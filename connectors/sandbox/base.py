@@ -144,6 +144,12 @@ class FixedWindowBudget:
             self._used += 1
             return True
 
+    def spend(self, until: float) -> None:
+        """Spend the whole window, which ends at epoch second `until` (another client of
+        the account used it up)."""
+        with self._lock:
+            self._ends, self._used = until, self.limit
+
     def report(self) -> tuple[int, int, int]:
         """(limit, remaining, reset epoch second) of the window now."""
         with self._lock:

@@ -22,6 +22,10 @@ TOKEN = "crm-fake-bearer-token-0123456789"
 ENTITIES = ("parties", "kases", "opportunities")
 #: the budget Capsule documents: 4,000 requests an hour per user
 DOCUMENTED_WINDOW = (4000, 3600.0)
+#: where the recordings' clock stands (after every record's `updatedAt`): each response
+#: of a recording is dated this second, so a re-recording writes the same `Date` and
+#: `X-RateLimit-Reset`; replays move both to the time they run
+RECORDED_AT = datetime(2024, 3, 4, 9, 0, 0, tzinfo=timezone.utc)
 
 
 def stamp(moment: datetime) -> str:
@@ -206,8 +210,8 @@ class ServerClockHandler(RawHeadersHandler):
     """Dates responses (the `Date` header the HTTP server writes) by the fake's clock."""
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        offset = getattr(self.server, "clock_offset", None) or 0.0
-        return super().date_time_string((timestamp or time.time()) + offset)
+        clock = getattr(self.server, "fake_clock", time.time)
+        return super().date_time_string(clock() if timestamp is None else timestamp)
 
 
 class CrmFake(FakeServer):
@@ -232,6 +236,9 @@ class CrmFake(FakeServer):
         self.budget = FixedWindowBudget(
             self.rate_limit, window[1], enforce=False, clock=self.server_time
         )
+        #: epoch seconds the server's clock stands still at (`stop_clock`); None: it runs
+        self.stopped_at: float | None = None
+        self._refused_until: float | None = None
         #: False: responses carry no budget headers; a dict: these values instead (faults)
         self.budget_headers: bool | dict[str, str] = True
         #: (path, page) -> extra records served on that page (one id on two pages)
@@ -307,6 +314,7 @@ class CrmFake(FakeServer):
     def start(self, port: int = 0) -> CrmFake:
         super().start(port)
         self._server.RequestHandlerClass = ServerClockHandler
+        self._server.fake_clock = self.server_time
         return self
 
     @property
@@ -336,11 +344,24 @@ class CrmFake(FakeServer):
 
     def server_time(self) -> float:
         """The server's clock in epoch seconds (the one its `Date` header reads)."""
+        if self.stopped_at is not None:
+            return self.stopped_at
         return time.time() + (self.clock_offset or 0.0)
 
+    def stop_clock(self, at: datetime = RECORDED_AT) -> None:
+        """Stop the server's clock at `at`: every response dated that second, and the
+        budget's window, which starts with the next request, resetting an hour after it."""
+        self.stopped_at = at.timestamp()
+
     def _answer(self, request: Request) -> Response:
+        if self.stopped_at is not None and self._refused_until is not None:
+            # a stopped clock moves on to the reset the last 429 named: where a client
+            # that waited for it finds the next window
+            self.stopped_at = max(self.stopped_at, self._refused_until)
+        self._refused_until = None
         if not self.budget.take():
             self.limited_responses += 1
+            self._refused_until = float(self.budget.report()[2])
             return self.json_response({"error": "rate limit reached"}, 429)
         return super()._answer(request)
 
@@ -360,7 +381,7 @@ class CrmFake(FakeServer):
         return {
             "X-RateLimit-Limit": str(self.rate_limit),
             "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": lambda: str(int(time.time() + reset_in)),
+            "X-RateLimit-Reset": lambda: str(int(self.server_time() + reset_in)),
         }
 
     def paged(self, request: Request, key: str, rows: list[dict[str, Any]]) -> Response:
@@ -456,7 +477,7 @@ class CrmFake(FakeServer):
 
     def server_now(self) -> datetime:
         """The server's clock (the `Date` it sends)."""
-        return datetime.fromtimestamp(time.time() + (self.clock_offset or 0), tz=timezone.utc)
+        return datetime.fromtimestamp(self.server_time(), tz=timezone.utc)
 
     # -- deletions -----------------------------------------------------------------------
     def delete(self, key: str, record_id: int, at: datetime | None = None) -> datetime:
@@ -507,17 +528,16 @@ SINCE_REQUIRED = {"message": "Validation Failed", "errors": [{"message": "since 
 
 
 def small_account_with_retries(fake: CrmFake) -> None:
-    """Three records of each list, and on the way a 429 (the budget spent, reset a second
-    later) on the users and a 503 on the stages: both retried, the sync succeeds."""
+    """Three records of each list, and on the way a 429 on the first request (the hour's
+    budget spent by another client, its window resetting a second later) and a 503 on
+    the stages: both retried, the sync succeeds."""
     for key in fake.data:
         fake.data[key] = fake.data[key][:3]
     kept = {party["id"] for party in fake.data["parties"]}
     fake.employees = {k: people[:1] for k, people in fake.employees.items() if k in kept}
     fake.tags = {entity: tags[:1] for entity, tags in fake.tags.items()}
     fake.definitions = {entity: fields[:1] for entity, fields in fake.definitions.items()}
-    fake.inject(
-        Fault(429, {"error": "rate limit reached"}, fake.rate_limit_fault_headers(1.0), "/users")
-    )
+    fake.enforce_budget(*DOCUMENTED_WINDOW).spend(until=fake.server_time() + 1)
     fake.inject(Fault(503, {"message": "Service Unavailable"}, path="/api/v2/stages"))
 
 
@@ -537,7 +557,8 @@ def _recording() -> Any:
         credentials={"bearer_token": TOKEN},
         canonical_base_url="https://api.example.com",
         steps=[
-            Step("full_sync"),
+            # the clock stopped: the same `Date` and `X-RateLimit-Reset` every recording
+            Step("full_sync", prepare=lambda fake: fake.stop_clock()),
             Step("incremental", prepare=lambda fake: fake.change_for_second_run()),
             Step(
                 "retried_sync",
@@ -549,9 +570,12 @@ def _recording() -> Any:
         ],
         live_credentials={"bearer_token": "CRM_BEARER_TOKEN"},
         live_base_url_env="CRM_BASE_URL",
-        # read against the `Date` header, which cassettes do not keep (a replay would find
-        # the reset long past): the budget's `X-RateLimit-Limit` alone is recorded
-        volatile_headers=["X-RateLimit-Reset", "X-RateLimit-Remaining"],
+        # every response's budget, as Capsule reports it: `X-RateLimit-Reset` is read
+        # against `Date`, which the cassettes keep (replays move both to now); which of
+        # the concurrent child requests counted first varies, so `Remaining` is dealt out
+        # again in the cassette's order
+        kept_headers=["Date"],
+        countdown_headers={"X-RateLimit-Remaining": "X-RateLimit-Reset"},
         offline_kwargs={"requests_per_minute": 60_000},
     )
 

@@ -326,16 +326,28 @@ class IncidentAnalyticsFake(FakeServer):
     def answer(
         self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
     ) -> Response:
-        """`body` with the headers Opsgenie documents on every answer: the request id,
+        """`body` with the headers Opsgenie documents on every answer (`documented`)."""
+        return self.json_response(body, status, {**self.documented(body), **(headers or {})})
+
+    @staticmethod
+    def documented(body: dict[str, Any]) -> dict[str, str]:
+        """The headers Opsgenie documents on every answer, error or not: the request id,
         the time taken, the rate-limit state and the paging links as `X-Paging-*`."""
-        documented = {
+        headers = {
             "X-Request-ID": body["requestId"],
             "X-Response-Time": f"{body['took']}",
             "X-RateLimit-State": "OK",
         }
         for name, url in (body.get("paging") or {}).items():
-            documented[f"X-Paging-{name.capitalize()}"] = url
-        return self.json_response(body, status, {**documented, **(headers or {})})
+            headers[f"X-Paging-{name.capitalize()}"] = url
+        return headers
+
+    def fault(
+        self, status: int, message: str, path: str, headers: dict[str, str] | None = None
+    ) -> Fault:
+        """A fault answering `status` with the API's error body and documented headers."""
+        body = self.error_body(message)
+        return Fault(status, body, {**self.documented(body), **(headers or {})}, path=path)
 
     def envelope(
         self, request: Request, data: list[dict[str, Any]], **extra: Any
@@ -494,14 +506,14 @@ def small_account_with_retries(fake: IncidentAnalyticsFake) -> None:
     users and a 503 on the teams: both retried, the sync succeeds."""
     for kind in fake.data:
         fake.data[kind] = list(fake.data[kind])[:3]
-    throttled = fake.error_body("You are making too many requests!")
-    fake.inject(Fault(429, throttled, THROTTLED_HEADERS, path="/v2/users"))
-    fake.inject(Fault(503, fake.error_body("Service Unavailable"), path="/v2/teams"))
+    throttled = "You are making too many requests!"
+    fake.inject(fake.fault(429, throttled, "/v2/users", THROTTLED_HEADERS))
+    fake.inject(fake.fault(503, "Service Unavailable", "/v2/teams"))
 
 
 def incidents_refused(fake: IncidentAnalyticsFake) -> None:
     """The incidents answer 422 (as to a request without `query`): the sync fails."""
-    fake.inject(Fault(422, fake.error_body("Query field cannot be empty."), path="/v1/incidents"))
+    fake.inject(fake.fault(422, "Query field cannot be empty.", "/v1/incidents"))
 
 
 def _recording() -> Any:

@@ -7,7 +7,10 @@ fields, and the names the source's authenticator uses) and by value (any header,
 parameter, field or substring of a URL or body that holds a known secret or a token
 obtained during the recording, whatever it is called), drops volatile headers, and
 writes interactions sorted by request, so re-recording unchanged data gives
-byte-identical files. Replaying runs offline: record mode `none`, and every recorded
+byte-identical files. A recording whose epoch headers (`X-RateLimit-Reset`) are read
+against the server's clock keeps `Date`: a replay then reads the server's clock as it was
+when recorded (`shared.http.server_clock`), and with it the reset as far away as it was.
+Replaying runs offline: record mode `none`, and every recorded
 interaction must be played; a cassette that is missing, or lacks the answer to a request
 the connector sends, fails in one line saying how to record it (`MissingRecording`).
 """
@@ -16,10 +19,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -73,6 +78,13 @@ class Scrubber:
         headers: further request header names that carry credentials.
         fields: further query/body field names that carry credentials.
         volatile_headers: further response header names whose values change every run.
+        kept_headers: volatile headers kept all the same: `Date`, where a response's
+            epoch seconds (`X-RateLimit-Reset`) are read against it; the recording's
+            clock must then be one that re-records the same values.
+        countdown_headers: a count that falls with every request (`X-RateLimit-Remaining`)
+            -> the header naming the window it counts in (`X-RateLimit-Reset`): which of
+            concurrent requests arrived first changes from run to run, so the counts of
+            one window are dealt out again, highest first, in the cassette's order.
         secrets: secret values (the credentials the recording uses) replaced wherever
             they appear, whatever they are called.
         redactors: source redactors consulted at each interaction: their secrets (tokens
@@ -85,6 +97,8 @@ class Scrubber:
     headers: Iterable[str] = ()
     fields: Iterable[str] = ()
     volatile_headers: Iterable[str] = ()
+    kept_headers: Iterable[str] = ()
+    countdown_headers: Mapping[str, str] = field(default_factory=dict)
     secrets: Iterable[str] = ()
     redactors: list[Redactor] = field(default_factory=list)
     _headers: frozenset[str] = field(init=False)
@@ -97,7 +111,8 @@ class Scrubber:
         self.canonical_origin = self.canonical_origin.rstrip("/")
         self._headers = CREDENTIAL_HEADERS | {h.lower() for h in self.headers}
         self._fields = frozenset(f.lower() for f in CREDENTIAL_FIELDS | set(self.fields))
-        self._volatile = VOLATILE_HEADERS | {h.lower() for h in self.volatile_headers}
+        kept = {h.lower() for h in self.kept_headers}
+        self._volatile = (VOLATILE_HEADERS | {h.lower() for h in self.volatile_headers}) - kept
         self._known = Redactor(self.secrets)
 
     def rewrite(self, text: str) -> str:
@@ -192,7 +207,8 @@ class Scrubber:
 
 class SortedYamlPersister:
     """vcrpy persister writing interactions sorted by request (stable for repeats), so
-    concurrent child requests record to the same bytes every time."""
+    concurrent child requests record to the same bytes every time; `countdowns` as
+    `Scrubber.countdown_headers` (`counting_persister`)."""
 
     @staticmethod
     def load_cassette(cassette_path: str, serializer: Any) -> Any:
@@ -201,18 +217,59 @@ class SortedYamlPersister:
         return FilesystemPersister.load_cassette(cassette_path, serializer)
 
     @staticmethod
-    def save_cassette(cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:
+    def save_cassette(
+        cassette_path: str,
+        cassette_dict: dict[str, Any],
+        serializer: Any,
+        countdowns: Mapping[str, str] | None = None,
+    ) -> None:
         from vcr.persisters.filesystem import FilesystemPersister
 
         pairs = list(zip(cassette_dict["requests"], cassette_dict["responses"], strict=False))
         pairs.sort(key=lambda pair: (pair[0].uri, pair[0].method, str(pair[0].body or "")))
         for _, response in pairs:
             response["headers"] = dict(sorted(response.get("headers", {}).items()))
-        sorted_dict = {
-            "requests": [request for request, _ in pairs],
-            "responses": [response for _, response in pairs],
-        }
+        responses = [response for _, response in pairs]
+        for count, window in (countdowns or {}).items():
+            deal_countdown(responses, count, window)
+        sorted_dict = {"requests": [request for request, _ in pairs], "responses": responses}
         FilesystemPersister.save_cassette(cassette_path, sorted_dict, serializer)
+
+
+def counting_persister(countdowns: Mapping[str, str]) -> Any:
+    """`SortedYamlPersister` dealing out the `countdowns` headers when it saves."""
+    return SimpleNamespace(
+        load_cassette=SortedYamlPersister.load_cassette,
+        save_cassette=partial(SortedYamlPersister.save_cassette, countdowns=countdowns),
+    )
+
+
+def _header(response: dict[str, Any], name: str) -> str | None:
+    """The first value of response header `name` (case-insensitive), or None."""
+    for key, values in response.get("headers", {}).items():
+        if key.lower() == name.lower() and values:
+            return str(values[0])
+    return None
+
+
+def _set_header(response: dict[str, Any], name: str, value: str) -> None:
+    headers = response["headers"]
+    key = next(k for k in headers if k.lower() == name.lower())
+    headers[key] = [value]
+
+
+def deal_countdown(responses: list[dict[str, Any]], count: str, window: str) -> None:
+    """Deal the values of header `count` of each window (the responses with the same
+    `window` header) out again, highest first, in the order of `responses`."""
+    windows: dict[str | None, list[dict[str, Any]]] = {}
+    for response in responses:
+        value = _header(response, count)
+        if value is not None and value.strip().isdigit():
+            windows.setdefault(_header(response, window), []).append(response)
+    for members in windows.values():
+        counts = sorted((int(str(_header(r, count))) for r in members), reverse=True)
+        for response, dealt in zip(members, counts, strict=True):
+            _set_header(response, count, str(dealt))
 
 
 class _OneAtATime(BaseAdapter):
@@ -256,7 +313,7 @@ def cassette_path(connector: str, name: str, root: Path | None = None) -> Path:
     return (root or CASSETTES_DIR) / connector / f"{name}.yaml"
 
 
-def _vcr(**kwargs: Any) -> Any:
+def _vcr(persister: Any = SortedYamlPersister, **kwargs: Any) -> Any:
     try:
         import vcr
     except ImportError as exc:  # pragma: no cover - vcrpy is a dev dependency
@@ -266,7 +323,7 @@ def _vcr(**kwargs: Any) -> Any:
         decode_compressed_response=True,
         **kwargs,
     )
-    instance.register_persister(SortedYamlPersister)
+    instance.register_persister(persister)
     return instance
 
 
@@ -277,6 +334,7 @@ def recording(path: Path, scrubber: Scrubber) -> Iterator[Any]:
     if path.exists():
         path.unlink()
     recorder = _vcr(
+        counting_persister(scrubber.countdown_headers),
         record_mode="all",
         before_record_request=scrubber.request,
         before_record_response=scrubber.response,

@@ -60,6 +60,9 @@ class Recording:
     secret_headers: Sequence[str] = ()
     secret_fields: Sequence[str] = ()
     volatile_headers: Sequence[str] = ()
+    #: as `Scrubber.kept_headers` and `Scrubber.countdown_headers`
+    kept_headers: Sequence[str] = ()
+    countdown_headers: dict[str, str] = field(default_factory=dict)
     #: source arguments for offline runs, recording from the fake and replaying (e.g. no pacing)
     offline_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +98,8 @@ class Recording:
             headers=self.secret_headers,
             fields=[*self.secret_fields, *names],
             volatile_headers=self.volatile_headers,
+            kept_headers=self.kept_headers,
+            countdown_headers=self.countdown_headers,
             secrets=[*self.fake_secrets(), *secrets],
         )
 

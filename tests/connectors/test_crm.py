@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dlt
+import pytest
+import yaml
 
-from connectors.sandbox.crm import DOCUMENTED_WINDOW, RECORDING, CrmFake, parse_stamp, stamp
+from connectors.sandbox.crm import RECORDING, parse_stamp, stamp
+from shared.loading import run_source
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.connectors.pinned_columns import column_types, pinned
 from tests.dataset import columns, count, loaded_file_formats, query
@@ -17,7 +23,7 @@ from tests.expected_rows import crm_rows
 from tests.recording import replay
 
 #: the fake's data as it was recorded: counts come from the fake, not from constants
-RECORDED = CrmFake(window=DOCUMENTED_WINDOW)
+RECORDED = RECORDING.fake()
 EXPECTED_ROWS = crm_rows(RECORDED)
 
 
@@ -129,7 +135,7 @@ def test_second_run_sends_since_one_second_before_the_stored_maximum_and_merges(
     assert max_before == max(parse_stamp(p["updatedAt"]) for p in RECORDED.data["parties"])
     # merged: one new party, none duplicated; the change made in the same second as the
     # previous maximum was not lost
-    after = CrmFake(window=DOCUMENTED_WINDOW)
+    after = RECORDING.fake()
     changed = after.change_for_second_run()
     assert (
         count(pipeline, "parties")
@@ -159,3 +165,75 @@ def test_full_sync_column_types_are_the_pinned_ones(
     # intended, rewrite the pin: python -m tests.connectors.pinned_columns crm
     pipeline, _ = full_sync
     assert column_types(pipeline) == pinned("crm")
+
+
+# -- the budget every response reports (contract, "Rate limit") --------------------------
+
+BUDGET = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def recorded_responses(cassette: str) -> list[tuple[str, dict[str, Any]]]:
+    """(uri, response) of every interaction in the file, as recorded (not moved to now)."""
+    text = cassette_path("crm", cassette).read_text()
+    return [
+        (i["request"]["uri"], i["response"])
+        for i in yaml.load(text, Loader=yaml.CSafeLoader)["interactions"]
+    ]
+
+
+def recorded_header(response: dict[str, Any], name: str) -> str:
+    (value,) = response["headers"][name]
+    return value
+
+
+def test_every_recorded_response_reports_the_budget_with_a_date_it_is_read_against() -> None:
+    for cassette in ("full_sync", "incremental", "retried_sync", "validation_error"):
+        for uri, response in recorded_responses(cassette):
+            limit, remaining, reset = (int(recorded_header(response, h)) for h in BUDGET)
+            date = parsedate_to_datetime(recorded_header(response, "Date")).timestamp()
+            assert limit == 4000 and 0 <= remaining < limit, (cassette, uri)
+            assert 0 < reset - date <= 3600, (cassette, uri)
+            if response["status"]["code"] == 429:
+                # the window spent: nothing left, reset a second later
+                assert (remaining, reset - date) == (0, 1), uri
+
+
+def test_a_replayed_sync_reads_the_budget_as_it_was_recorded(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    (_, first), *_ = [
+        r for r in recorded_responses("full_sync") if r[0].endswith("/users?perPage=100")
+    ]
+    remaining = int(recorded_header(first, "X-RateLimit-Remaining"))
+    window = int(recorded_header(first, "X-RateLimit-Reset")) - int(
+        parsedate_to_datetime(recorded_header(first, "Date")).timestamp()
+    )
+    # paced by the budget the API reports: no `requests_per_minute`
+    source = RECORDING.source(
+        base_url=RECORDING.canonical_base_url, **RECORDING.credentials
+    ).with_resources("users")
+    caplog.set_level(logging.INFO, logger="shared.http.session")
+    before = time.time()
+    with replaying(
+        cassette_path("crm", "full_sync"),
+        RECORDING.scrubber(RECORDING.canonical_base_url),
+        require_all_played=False,
+    ):
+        run_source(pipeline, source)
+    took = time.time() - before
+
+    notices = [r.getMessage() for r in caplog.records if "the API reports" in r.getMessage()]
+    assert len(notices) == 1, notices
+    notice = notices[0]
+    assert notice.startswith(f"crm: the API reports {remaining:,} of 4,000 requests left until ")
+    assert "full speed while more than 800 remain" in notice
+    # the reset as far ahead as recorded (a second's granularity added), read against the
+    # recorded `Date`: against the local clock, a reset in 2024 is disbelieved as past
+    until = datetime.strptime(notice.split("until ")[1][:8], "%H:%M:%S").time()
+    expected = [
+        datetime.fromtimestamp(moment + window + 1, timezone.utc).time().replace(microsecond=0)
+        for moment in (before, before + took)
+    ]
+    assert expected[0] <= until <= expected[1] or expected[0] > expected[1]  # midnight
+    assert "ignoring the rate-limit headers" not in caplog.text
+    assert count(pipeline, "users") == 120

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from datetime import date, time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +15,12 @@ import dlt
 import pytest
 
 from connectors.crm import crm_source
+from connectors.crm.settings import (
+    OPPORTUNITY_COLUMNS,
+    PARTY_COLUMNS,
+    PROJECT_COLUMNS,
+    TASK_COLUMNS,
+)
 from connectors.sandbox.crm import RECORDING, CrmFake
 from shared.errors import AuthenticationError
 from shared.loading import duckdb_pipeline, run_source
@@ -42,6 +49,14 @@ TABLES = [
     "activity_types",
     "stages",
 ]
+#: the columns the resource table types (connectors/crm/settings.py)
+DECLARED = {
+    "parties": PARTY_COLUMNS,
+    "employees": PARTY_COLUMNS,
+    "tasks": TASK_COLUMNS,
+    "projects": PROJECT_COLUMNS,
+    "opportunities": OPPORTUNITY_COLUMNS,
+}
 NESTED = {"email_addresses": "parties__email_addresses", "phone_numbers": "parties__phone_numbers"}
 
 
@@ -199,3 +214,33 @@ def test_rejected_token_on_the_fast_path_names_the_secret(
     assert error is not None
     assert "bearer_token" in str(error)
     assert "wrong-token" not in str(error)
+
+
+def test_declared_date_time_and_null_columns_load_with_the_same_types_on_both_paths(
+    pipeline: dlt.Pipeline, default_path: dlt.Pipeline
+) -> None:
+    replay(FAST_PATH, pipeline, steps=["full_sync"])
+
+    duckdb_types = {
+        "date": "DATE",
+        "time": "TIME",
+        "text": "VARCHAR",
+        "bigint": "BIGINT",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+    }
+    for table, declared in DECLARED.items():
+        names = ", ".join(f"'{name}'" for name in declared)
+        types = (
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            f"table_schema = '{{}}' AND table_name = '{table}' AND column_name IN ({names})"
+        )
+        expected = {name: duckdb_types[hints["data_type"]] for name, hints in declared.items()}
+        for loaded in (default_path, pipeline):
+            found = dict(query(loaded, types.format(loaded.dataset_name)))
+            assert found == expected, (table, loaded.pipeline_name)
+        values = f"SELECT id, {', '.join(declared)} FROM {table} ORDER BY id"
+        assert query(pipeline, values) == query(default_path, values), table
+    # the date-only and time-of-day values as the API sent them
+    assert query(pipeline, "SELECT due_on, due_time FROM tasks WHERE id = 3000") == [
+        (date(2024, 3, 1), time(18, 30))
+    ]

@@ -27,6 +27,7 @@ from shared.tooling.cassettes import (
     Scrubber,
     SortedYamlPersister,
     cassette_path,
+    counting_persister,
     recording,
     replaying,
     serialized_http,
@@ -124,6 +125,46 @@ def test_response_headers_lose_cookies_and_volatile_values_and_link_is_rewritten
         "Link": [f'<{CANONICAL}/v1/items?page=2>; rel="next"'],
         "Content-Type": ["application/json"],
     }
+
+
+def test_a_kept_date_stays_beside_the_reset_it_is_read_against() -> None:
+    response = vcr_response(
+        [],
+        Date="Tue, 01 Oct 2024 10:00:00 GMT",
+        Server="Werkzeug/3.0",
+        X_RateLimit_Reset="1727780400",
+    )
+
+    headers = scrubber(kept_headers=["date"]).response(response)["headers"]
+
+    assert headers == {
+        "Date": ["Tue, 01 Oct 2024 10:00:00 GMT"],
+        "X-RateLimit-Reset": ["1727780400"],
+    }
+
+
+def test_a_countdown_is_dealt_out_again_in_the_cassettes_order_within_each_window(
+    tmp_path: Path,
+) -> None:
+    # arrival order: page 3 counted first, then 1, 4, 2; page 4 answered in a new window
+    counted = {3: ("9", "100"), 1: ("8", "100"), 4: ("5", "200"), 2: ("7", "100")}
+    recorded = interactions(list(counted))
+    for response, page in zip(recorded["responses"], counted, strict=True):
+        remaining, reset = counted[page]
+        response["headers"].update({"X-Left": [remaining], "X-Reset": [reset]})
+    path = tmp_path / "counted.yaml"
+
+    counting_persister({"X-Left": "X-Reset"}).save_cassette(
+        str(path), recorded, serializer=yamlserializer
+    )
+
+    _, responses = SortedYamlPersister.load_cassette(str(path), yamlserializer)
+    assert [(r["headers"]["X-Left"], r["headers"]["X-Reset"]) for r in responses] == [
+        (["9"], ["100"]),
+        (["8"], ["100"]),
+        (["7"], ["100"]),
+        (["5"], ["200"]),
+    ]
 
 
 def test_a_known_secret_is_scrubbed_by_value_whatever_it_is_called() -> None:
