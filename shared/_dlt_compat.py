@@ -16,9 +16,10 @@ and the newest 1.x): where what it needs is missing, one WARNING names the dlt v
 and what falls back to dlt's own path (`arrow_tables_supported`: the Arrow path leaves
 rows to dlt's normalizer; `after_extract_and_before_load`: first syncs merge as later
 ones do; `make_parent_key_name`: rest_api's naming, kept here). The page check, which
-has no fallback that keeps bad pages out, is checked when a source is built (`require_page_check_reachable`): the build fails
-loudly rather than letting bad pages through silently; so is the bound cursor state
-(`require_cursor_state_reachable`), without which a cursor could not be held back.
+has no fallback that keeps bad pages out, is checked when a source is built
+(`require_page_check_reachable`): the build fails loudly rather than letting bad pages
+through silently; so is the bound cursor state (`require_cursor_state_reachable`),
+without which a cursor could not be held back.
 """
 
 from __future__ import annotations
