@@ -237,12 +237,14 @@ def test_a_budget_at_the_reserve_is_spread_to_the_reset_with_no_429(
 
     # the second request left at full speed (99 left when it went); its answer reports 14,
     # under the reserve (20): the rest are spread over what is left of the 10 s window,
-    # 0.6 s apart or more, where a budget above the reserve sends them at once
+    # 0.6 s apart or more, where a budget above the reserve sends them at once. Measured
+    # where the server saw them: a wait is scheduled shorter when its thread asks late (a
+    # busy machine), the spacing of the requests is not
     assert fake.limited_responses == 0
     times = sorted(r.at for r in fake.requests)
     spread = [b - a for a, b in pairwise(times[1:])]
     assert len(spread) == 3 and sum(spread) >= 0.3 * len(spread)
-    assert len(pacing.longer_than(0.3)) >= 3
+    assert len(pacing.longer_than()) >= 3  # the pacing spread them, not a slow server
     assert count(pipeline, "users") == 120
 
 
