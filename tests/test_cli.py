@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import signal
@@ -1126,3 +1127,46 @@ def test_a_run_lists_the_tables_that_got_no_new_rows(
     assert set(second_rows) == set(first_rows)
     assert second_rows["stages"] == len(fake.data["stages"])
     assert second_rows["parties__email_addresses"] == 0 < first_rows["parties__email_addresses"]
+
+
+class Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_run_names_the_columns_that_held_only_nulls_in_one_line_not_dlts_warnings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    recorded = CrmFake()
+    reaching_dlts_handlers = Collected()
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.addHandler(reaching_dlts_handlers)
+    try:
+        code, out, err = cli(capsys, "run", "crm", "--replay", "--resources", "tasks")
+    finally:
+        dlt_logger.removeHandler(reaching_dlts_handlers)
+
+    assert code == 0, err
+    assert table(out) == {"tasks": len(recorded.data["tasks"])}
+    assert not [m for m in reaching_dlts_handlers.messages if "did not receive any data" in m]
+    (line,) = [line for line in err.splitlines() if "held only nulls" in line]
+    assert line.startswith("crm: ") and " in this sync and are not in the tables yet " in line
+    listed = line.split("(each appears with its first value): ", 1)[1]
+    held = dict(part.split(": ", 1) for part in listed.split("; "))
+    assert set(held) == {"tasks"}
+    named = held["tasks"].split(", ")
+    # what the fake serves as null in every task, and what the table lacks
+    assert "kase" in named and all(task["kase"] is None for task in recorded.data["tasks"])
+    loaded = duckdb.connect(str(tmp_path / "crm_replay.duckdb"), read_only=True)
+    in_table = {
+        row[0]
+        for row in loaded.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'tasks'"
+        ).fetchall()
+    }
+    assert {"id", "description"} <= in_table
+    assert not set(named) & in_table

@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
 
     from connectors.cli import runner
+    from connectors.cli.null_columns import null_columns_held_back
     from connectors.cli.request_log import RequestLog
     from connectors.cli.run_report import RunReport
     from connectors.declarative.entry import entry_for
@@ -60,7 +61,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
     )
     pipeline: Any = None  # none yet when building the source fails
-    with tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch, RequestLog() as log:
+    with (
+        tempfile.TemporaryDirectory(prefix="connectors-replay-") as scratch,
+        RequestLog() as log,
+        null_columns_held_back() as nulls,
+    ):
         try:
             source = runner.build_source(
                 entry,
@@ -102,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.json:
                 report.print(log, pipeline, error=message)
             return USAGE if is_usage_error(exc) else FAILED
+    if held_back := nulls.summary(entry.name):
+        print(held_back, file=sys.stderr)
     if args.json:
         report.print(log, pipeline, result.rows)
         return 0
@@ -124,15 +131,19 @@ def _destination_of(entry: ConnectorEntry, pipeline: Any, args: argparse.Namespa
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from connectors.cli import runner
+    from connectors.cli.null_columns import null_columns_held_back
 
     check_database("--database", args.database)
     catalog = load_catalog()
-    result = runner.demo(
-        catalog,
-        args.database,
-        on_progress=lambda line: print(line, file=sys.stderr),
-        collector=lambda entry: progress_collector(args, entry.name),
-    )
+    with null_columns_held_back() as nulls:
+        result = runner.demo(
+            catalog,
+            args.database,
+            on_progress=lambda line: print(line, file=sys.stderr),
+            collector=lambda entry: progress_collector(args, entry.name),
+        )
+    if held_back := nulls.summary("demo"):
+        print(held_back, file=sys.stderr)
     rows = [
         (f"{connector}.{table}", rows)
         for connector, tables in result.tables.items()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ class ConnectorSchema:
 def replayed_schema(entry: ConnectorEntry, source: Any, workdir: str) -> Any:
     """dlt's schema after replaying the entry's cassette through extract and normalize
     into a pipeline in `workdir` (nothing is loaded)."""
+    from connectors.cli.null_columns import null_columns_held_back
     from connectors.cli.runner import replay_scrubber
     from shared.loading import DEFAULT_LOADER_FILE_FORMAT, duckdb_pipeline
     from shared.tooling.cassettes import replaying
@@ -102,7 +104,10 @@ def replayed_schema(entry: ConnectorEntry, source: Any, workdir: str) -> Any:
     )
     with replaying(entry.cassette_path(), replay_scrubber(entry), require_all_played=False):
         pipeline.extract(source, loader_file_format=DEFAULT_LOADER_FILE_FORMAT)
-    pipeline.normalize()
+    with null_columns_held_back() as nulls:
+        pipeline.normalize()
+    if held_back := nulls.summary(entry.name, where="in the replayed cassette"):
+        print(held_back, file=sys.stderr)
     return pipeline.default_schema
 
 
