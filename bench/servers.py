@@ -296,6 +296,10 @@ class HubSpotContactsBench(hubspot_contacts.HubSpotContactsFake):
         limit = int(request.args.get("limit", 10))
         if not 1 <= limit <= 100:
             return self.validation_error(f"limit must be between 1 and 100, got {limit}")
+        if request.args.get("archived") == "true":
+            # none archived: the archived list (the sync's deletions) is empty, as the
+            # real API's is for an account that deleted nothing
+            return json_page(self, json_body("results", b"[]"), self.rate_limit_headers())
         contacts = self.contacts_json(request.args.get("properties", ""))
         start = max(0, int(request.args.get("after", 1)) - 1)  # contact `after` is index after-1
         stop = min(start + limit, self.count)

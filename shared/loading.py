@@ -135,28 +135,8 @@ def run_source(pipeline: dlt.Pipeline, source: Any, **kwargs: Any) -> LoadInfo:
     kwargs.setdefault("loader_file_format", DEFAULT_LOADER_FILE_FORMAT)
     if "destination" not in kwargs and "credentials" not in kwargs:
         check_destination_credentials(pipeline)
-    with pipeline_lock(pipeline), arrow_tables_may_differ():
+    with pipeline_lock(pipeline):
         return pipeline.run(source, **kwargs)
-
-
-#: dlt's setting for Arrow tables of one table whose schemas differ (a column null or
-#: absent in one batch of pages, typed in the next): "none", dlt's default, fails the sync
-ARROW_PROMOTION = "DATA_WRITER__ARROW_CONCAT_PROMOTE_OPTIONS"
-
-
-@contextmanager
-def arrow_tables_may_differ() -> Iterator[None]:
-    """For this run, unless the user set it: dlt's lossless promotion (`default`) of Arrow
-    batches whose schemas differ, as real pages do (a field null on every record of one
-    batch, typed in the next); what cannot be merged is written to a file of its own."""
-    if ARROW_PROMOTION in os.environ:
-        yield
-        return
-    os.environ[ARROW_PROMOTION] = "default"
-    try:
-        yield
-    finally:
-        os.environ.pop(ARROW_PROMOTION, None)
 
 
 def check_destination_credentials(pipeline: dlt.Pipeline) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 import bench
 from bench import __main__ as bench_main
@@ -17,7 +18,7 @@ from bench.cases import CASES, UNPACED
 from bench.measure import Measurement, VariantFailed, serving
 from bench.report import ConnectorResult, Peer, Settings, SmallSync, median_run, render
 from bench.servers import SERVERS, tracker_story
-from connectors.sandbox import crm, incident_analytics
+from connectors.sandbox import crm, hubspot_contacts, incident_analytics
 
 ROWS = 500
 
@@ -94,6 +95,22 @@ def test_raw_loop_and_default_path_load_every_record_paging_alike(
     # the raw loop pages as the connector does: the same requests for the same records
     assert raw_requests == default_requests
     assert raw_requests >= 2  # more than one page
+
+
+def test_the_hubspot_bench_server_archived_no_contact_and_lists_every_one() -> None:
+    # an archived list that served every contact made each sync read the list twice and
+    # hold every key as a deletion "while the sync paged": the figures measured that
+    url = "/crm/v3/objects/contacts"
+    headers = {"Authorization": f"Bearer {hubspot_contacts.TOKEN}"}
+    with SERVERS["hubspot_contacts"](ROWS) as server:
+        listed = requests.get(server.base_url + url, params={"limit": 100}, headers=headers)
+        archived = requests.get(
+            server.base_url + url, params={"limit": 100, "archived": "true"}, headers=headers
+        )
+
+    assert [c["id"] for c in listed.json()["results"]] == [str(i) for i in range(1, 101)]
+    assert archived.status_code == 200
+    assert archived.json() == {"results": []}
 
 
 def test_keyset_paging_reads_each_boundary_alert_twice_and_loads_it_once(tmp_path: Path) -> None:

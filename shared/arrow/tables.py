@@ -75,7 +75,7 @@ from shared._dlt_compat import (
     remove_steps_of,
 )
 from shared.arrow.first_sync import skip_merge_on_first_sync
-from shared.arrow.pages import _batched_pages, cast_iso
+from shared.arrow.pages import JsonColumnsMeta, _batched_pages, cast_iso, rows_of_batch
 from shared.timestamps import iso_kind_of_column
 
 logger = logging.getLogger(__name__)
@@ -488,13 +488,14 @@ class FirstRowsMeta(HintsMeta):
 
 def rows_of(page: Any, meta: Any = None) -> list[Any] | None:
     """The rows behind what a resource yields, for its children: the rows of a root table
-    built here, a child table's None (its rows are in the root's), a list's items."""
+    built here, a child table's None (its rows are in the root's), the rows of a batch of
+    `shared.arrow.pages`, a list's items."""
     if isinstance(meta, (RowsMeta, FirstRowsMeta)):
         return meta.rows
-    if isinstance(meta, (TableNameMeta, HintsMeta)):
+    if isinstance(meta, (TableNameMeta, HintsMeta)) and not isinstance(meta, JsonColumnsMeta):
         return None
     if isinstance(page, pa.Table):
-        return page.to_pylist()
+        return rows_of_batch(page)
     return page if isinstance(page, list) else [page]
 
 

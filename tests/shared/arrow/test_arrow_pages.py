@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,12 +13,16 @@ import pyarrow as pa
 import pytest
 
 from shared.arrow.pages import (
+    JSON_TEXT,
+    MixedTypesError,
+    OneSchemaPerTable,
     _batched_pages,
     _read_ahead,
     parse_iso_datetimes,
     records_to_table,
     yield_arrow_pages,
 )
+from shared.arrow.tables import rows_of
 from tests.dataset import query
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -36,18 +41,37 @@ def test_columns_are_the_union_of_every_records_keys_in_first_seen_order() -> No
     ]
 
 
-def test_nested_arrays_and_objects_become_lists_and_structs() -> None:
+def test_nested_arrays_and_objects_become_json_text_columns_as_the_api_wrote_them() -> None:
     rows = [
         {"id": 1, "emails": [{"id": 7, "address": "a@x"}], "value": {"amount": 1.5}},
-        {"id": 2, "emails": [], "value": None},
+        {"id": 2, "emails": [], "value": {"currency": "EUR", "amount": None}},
+        {"id": 3, "emails": None},
     ]
 
     table = records_to_table(rows)
 
-    assert pa.types.is_list(table.schema.field("emails").type)
-    assert pa.types.is_struct(table.schema.field("emails").type.value_type)
-    assert pa.types.is_struct(table.schema.field("value").type)
-    assert table.column("emails").to_pylist() == [[{"id": 7, "address": "a@x"}], []]
+    assert [(f.name, f.type, f.metadata) for f in table.schema] == [
+        ("id", pa.int64(), None),
+        ("emails", pa.string(), JSON_TEXT),
+        ("value", pa.string(), JSON_TEXT),
+    ]
+    # each value's own keys, in its own order: no key of another row's object added
+    assert [json.loads(v) if v else v for v in table.column("value").to_pylist()] == [
+        {"amount": 1.5},
+        {"currency": "EUR", "amount": None},
+        None,
+    ]
+    assert [json.loads(v) if v else v for v in table.column("emails").to_pylist()] == [
+        [{"id": 7, "address": "a@x"}],
+        [],
+        None,
+    ]
+
+
+def test_nested_integers_past_64_bits_keep_their_value_in_the_json_text() -> None:
+    table = records_to_table([{"id": 1, "ids": [2**70, 1]}])
+
+    assert json.loads(table.column("ids")[0].as_py()) == [2**70, 1]
 
 
 def test_columns_arrow_cannot_type_hold_json_text() -> None:
@@ -60,13 +84,17 @@ def test_columns_arrow_cannot_type_hold_json_text() -> None:
     table = records_to_table(rows)
 
     assert table.schema.field("mixed").type == pa.string()
+    assert table.schema.field("mixed").metadata is None  # text, not a `json` column
     assert [json.loads(v) if v else v for v in table.column("mixed").to_pylist()] == [
         5,
         "five",
         None,
     ]
-    # parquet cannot store a struct without fields
-    assert table.column("empty").to_pylist() == ["{}", "{}", None]
+    assert [json.loads(v) if v else v for v in table.column("empty").to_pylist()] == [
+        {},
+        {},
+        None,
+    ]
 
 
 def test_not_null_columns_match_by_api_spelling_or_dlt_snake_case() -> None:
@@ -101,6 +129,109 @@ def test_iso_datetimes_with_a_zone_become_utc_timestamps_others_stay_text() -> N
     }
     assert parsed.column("z")[0].as_py().isoformat() == "2024-03-19T18:25:25+00:00"
     assert parsed.column("offset")[0].as_py().isoformat() == "2024-03-19T18:25:25.500000+00:00"
+
+
+def conformed(step: OneSchemaPerTable, *pages: list[dict[str, Any]]) -> list[pa.Table]:
+    """Each page through `records_to_table` and `step`, as the pipe runs them."""
+    out = []
+    for page in pages:
+        item = step(records_to_table(page, not_null={"id"}))
+        out.append(item.data if hasattr(item, "data") else item)
+    return out
+
+
+def test_every_batch_of_a_table_has_the_schema_of_the_first_widened_by_new_columns() -> None:
+    # as the faithful crm fake serves parties: a list empty or null on every record of
+    # one batch, objects in the next; a field absent from one batch; a late new field
+    first = [
+        {"id": 1, "addresses": [], "about": "x", "at": "2024-03-19T18:25:25Z", "n": 1},
+        {"id": 2, "addresses": None, "about": None, "at": None, "n": None},
+    ]
+    second = [{"id": 3, "addresses": [{"city": "Oslo", "zip": None}], "n": 2.0}]
+    third = [{"id": 4, "addresses": None, "about": "y", "at": "2024-03-20T00:00:00Z", "v": 1}]
+
+    tables = conformed(OneSchemaPerTable("parties"), first, second, third)
+
+    schemas = [table.schema for table in tables]
+    assert [field.name for field in schemas[0]] == ["id", "addresses", "about", "at", "n"]
+    assert schemas[1] == schemas[0]
+    assert schemas[2] == pa.schema([*schemas[0], pa.field("v", pa.int64())])
+    assert schemas[0].field("id").nullable is False
+    assert schemas[0].field("at").type == UTC_US
+    rows = [row for table in tables for row in table.to_pylist()]
+    assert [row["about"] for row in rows] == ["x", None, None, "y"]
+    assert [row["n"] for row in rows] == [1, None, 2, None]  # a whole float in an int column
+    assert [json.loads(row["addresses"]) if row["addresses"] else None for row in rows] == [
+        [],
+        None,
+        [{"city": "Oslo", "zip": None}],
+        None,
+    ]
+    assert [row["at"].isoformat() if row["at"] else None for row in rows] == [
+        "2024-03-19T18:25:25+00:00",
+        None,
+        None,
+        "2024-03-20T00:00:00+00:00",
+    ]
+
+
+def test_a_column_with_no_value_yet_is_left_out_until_one_arrives() -> None:
+    step = OneSchemaPerTable("parties")
+
+    empty, typed = conformed(step, [{"id": 1, "late": None}], [{"id": 2, "late": 1.5}])
+
+    assert empty.column_names == ["id"]  # dlt adds no column for it either
+    assert typed.column_names == ["id", "late"]
+    assert typed.schema.field("late").type == pa.float64()
+
+
+def test_a_text_column_stays_text_when_a_later_batch_holds_only_instants() -> None:
+    step = OneSchemaPerTable("tasks")
+
+    text, later = conformed(
+        step, [{"id": 1, "due": "next week"}], [{"id": 2, "due": "2024-03-19T18:25:25Z"}]
+    )
+
+    assert text.schema.field("due").type == later.schema.field("due").type == pa.string()
+    assert later.column("due").to_pylist() == ["2024-03-19T18:25:25Z"]
+
+
+def test_the_first_batch_of_a_json_column_carries_its_json_hint_once() -> None:
+    step = OneSchemaPerTable("parties")
+
+    items = [step(records_to_table(page)) for page in ([{"id": 1, "tags": ["a"]}],) * 2]
+
+    assert items[0].meta.hints["columns"]["tags"]["data_type"] == "json"
+    assert isinstance(items[1], pa.Table)
+
+
+@pytest.mark.parametrize(
+    ("later", "held"),
+    [
+        ([{"id": 2, "amount": 1.5}], "double values where earlier pages held int64"),
+        ([{"id": 2, "amount": "ten"}], "string values where earlier pages held int64"),
+    ],
+)
+def test_values_that_do_not_fit_the_columns_type_fail_in_one_line_naming_it(
+    later: list[dict[str, Any]], held: str
+) -> None:
+    step = OneSchemaPerTable("opportunities")
+    conformed(step, [{"id": 1, "amount": 10}])
+
+    with pytest.raises(MixedTypesError) as failure:
+        conformed(step, later)
+
+    assert str(failure.value) == (
+        f"resource `opportunities`: field `amount` holds {held}; load it without arrow_pages"
+    )
+
+
+def test_a_timestamp_column_takes_no_text_that_is_not_an_instant() -> None:
+    step = OneSchemaPerTable("tasks")
+    conformed(step, [{"id": 1, "due": "2024-03-19T18:25:25Z"}])
+
+    with pytest.raises(MixedTypesError, match="field `due` holds string values"):
+        conformed(step, [{"id": 2, "due": "tomorrow"}])
 
 
 def test_pages_are_gathered_into_batches_and_other_items_pass_through_in_order() -> None:
@@ -179,3 +310,39 @@ def test_resource_with_arrow_pages_loads_merges_and_keeps_its_incremental_state(
     assert columns["tags"]["data_type"] == "json"
     assert columns["id"]["nullable"] is False
     assert not [t for t in pipeline.default_schema.data_table_names() if t.startswith("items__")]
+
+
+def test_pages_of_different_shapes_load_in_a_plain_run_without_dlts_hint_warning(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages = [
+        [{"id": i, "addresses": [] if i % 2 else None, "about": None} for i in range(3)],
+        [{"id": 10, "addresses": [{"city": "Oslo", "zip": None}], "about": "x"}],
+        [{"id": 20, "addresses": [{"city": "Bergen", "zip": "5003", "type": "home"}]}],
+    ]
+
+    @dlt.resource(primary_key="id", write_disposition="merge")
+    def parties() -> Iterator[list[dict[str, Any]]]:
+        yield from pages
+
+    # dlt's writer, by default, fails on a table's batches whose Arrow schemas differ
+    with caplog.at_level(logging.WARNING, logger="dlt"):
+        pipeline.run(yield_arrow_pages(parties()), loader_file_format="parquet")
+
+    loaded = query(pipeline, "SELECT id, addresses, about FROM parties ORDER BY id")
+    assert [(i, json.loads(a) if a else a, about) for i, a, about in loaded] == [
+        (row["id"], row["addresses"], row.get("about")) for page in pages for row in page
+    ]
+    columns = pipeline.default_schema.get_table_columns("parties")
+    assert columns["addresses"]["data_type"] == "json"
+    assert not [r for r in caplog.records if "hints were different" in r.getMessage()]
+
+
+def test_children_get_a_batchs_rows_with_nested_values_as_the_api_sent_them() -> None:
+    step = OneSchemaPerTable("parties")
+    page = [{"id": 1, "owner": {"id": 7}, "tags": ["a"]}, {"id": 2, "owner": None, "tags": []}]
+
+    first = step(records_to_table(page))  # carries the `json` hint: rows all the same
+    second = step(records_to_table(page))
+
+    assert rows_of(first.data, first.meta) == rows_of(second) == page
