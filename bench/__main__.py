@@ -77,14 +77,17 @@ def checked(measurement: Measurement, rows: int) -> Measurement:
 
 
 def measure_throughput(result: ConnectorResult, repeat: int, env: dict[str, str]) -> None:
-    """The default path and the raw loop at `result.rows`, `repeat` times each, interleaved
-    so that background load hits both alike."""
+    """The default path, the raw loop and the default path through dlt's staging merge
+    (`merged`) at `result.rows`, `repeat` times each, interleaved so that background load
+    hits them alike."""
     print(f"{result.connector}: {result.rows:,} {result.resource}, {repeat} runs each", flush=True)
     defaults: list[Measurement] = []
     raws: list[Measurement] = []
+    merges: list[Measurement] = []
+    variants = (("raw", raws, None), ("default", defaults, env), ("merged", merges, env))
     with serving(result.connector, "--rows", str(result.rows), "--keep") as served:
         for _ in range(repeat):
-            for name, runs, variant_env in (("raw", raws, None), ("default", defaults, env)):
+            for name, runs, variant_env in variants:
                 try:
                     run = variant(result.connector, name, served.base_url, variant_env)
                     runs.append(checked(run, result.rows))
@@ -93,6 +96,7 @@ def measure_throughput(result: ConnectorResult, repeat: int, env: dict[str, str]
                     print(f"  {_one_line(error)}", flush=True)
     result.default = median_run(defaults) if defaults else None
     result.raw = median_run(raws) if raws else None
+    result.merged = median_run(merges) if merges else None
 
 
 def measure_large(result: ConnectorResult, env: dict[str, str]) -> None:

@@ -199,6 +199,9 @@ def test_the_report_judges_every_target_of_every_connector() -> None:
         ]
     )
     crm_result.raw = median_run([run("crm raw", 100_000, 5.0, 500)])
+    crm_result.merged = median_run(
+        [run("crm merged", 100_000, 12.0, 330, extract_seconds=6.0, load_seconds=6.0)]
+    )
     crm_result.large = run("crm default", 1_000_000, 100.0, 350)
     events = ConnectorResult("analytics", "events", "pages", 100_000, 1_000_000)
     events.default = median_run([run("analytics default", 100_000, 6.0, 200)])
@@ -249,8 +252,12 @@ def test_the_report_judges_every_target_of_every_connector() -> None:
     assert "| `crm` | raw loop, median of 3 | 100,000 | 5.00 | — | — | 20,000 |" in text
     # crm may take 5 s / 0.6 = 8.33 s; its load step alone took 4 s of them
     assert (
-        "`crm` 4.00 s of its 8.33 s budget (48%), leaving its extract 4.33 s against the "
-        "raw loop's 5.00 s for everything" in text
+        "| `crm` | merged (dlt's staging merge), median of 3 | 100,000 | 12.00 | 6.00 | 6.00 "
+        "| 8,333 |" in text
+    )
+    assert (
+        "`crm` 4.00 s of its 8.33 s budget (48%; 6.00 s through dlt's staging merge), "
+        "leaving its extract 4.33 s against the raw loop's 5.00 s for everything" in text
     )
 
 
