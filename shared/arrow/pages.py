@@ -53,7 +53,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract.exceptions import DataItemRequiredForDynamicTableHints
 from dlt.extract.hints import HintsMeta, make_hints
 from dlt.extract.items import DataItemWithMeta
-from dlt.extract.items_transform import ItemTransform
+from dlt.extract.items_transform import ItemTransform, LimitItem
 from dlt.extract.resource import DltResource
 
 from shared._dlt_compat import thread_name_sharing_dlt_context
@@ -149,7 +149,10 @@ class RecordsToArrow(ItemTransform[Any, dict[str, Any]]):
         self.batch_rows = batch_rows
 
     def bind(self, pipe: Any) -> RecordsToArrow:
-        if self.batch_rows > 1 and isinstance(pipe.gen, Iterator):
+        # `add_limit(n)` counts the items the pipe yields: batched, one item would be up to
+        # `batch_rows` rows of pages requested ahead; limited, pages pass one by one
+        limited = any(isinstance(step, LimitItem) for step in pipe.steps)
+        if self.batch_rows > 1 and isinstance(pipe.gen, Iterator) and not limited:
             pipe.replace_gen(_batched_pages(pipe.gen, self.batch_rows))
         return self
 

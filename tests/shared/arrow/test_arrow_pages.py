@@ -346,3 +346,22 @@ def test_children_get_a_batchs_rows_with_nested_values_as_the_api_sent_them() ->
     second = step(records_to_table(page))
 
     assert rows_of(first.data, first.meta) == rows_of(second) == page
+
+
+def test_add_limit_counts_pages_on_the_pages_path_and_requests_no_more(
+    pipeline: dlt.Pipeline,
+) -> None:
+    """Batched, `add_limit(2)` would let through two batches of 1,000 rows: every page
+    of this resource requested ahead. Limited, pages pass one by one, as on dlt's path."""
+    requested: list[int] = []
+
+    @dlt.resource(primary_key="id", write_disposition="merge")
+    def items() -> Iterator[list[dict[str, Any]]]:
+        for page in range(50):
+            requested.append(page)
+            yield [{"id": page * 10 + i, "value": i} for i in range(10)]
+
+    pipeline.run(yield_arrow_pages(items()).add_limit(2))
+
+    assert requested == [0, 1]
+    assert query(pipeline, "SELECT COUNT(*) FROM items") == [(20,)]
