@@ -9,28 +9,7 @@ from typing import Any
 
 
 def crm_rows(fake: Any) -> dict[str, int]:
-    data = fake.data
-    lists = {
-        "users": "users",
-        "parties": "parties",
-        "tasks": "tasks",
-        "projects": "kases",
-        "opportunities": "opportunities",
-        "pipelines": "pipelines",
-        "milestones": "milestones",
-        "lost_reasons": "lostReasons",
-        "board": "boards",
-        "categories": "categories",
-        "activity_types": "activityTypes",
-        "stages": "stages",
-    }
-    return {
-        **{table: len(data[key]) for table, key in lists.items()},
-        "employees": sum(len(people) for people in fake.employees.values()),
-        "tags": sum(len(tags) for tags in fake.tags.values()),
-        "custom_fields": sum(len(fields) for fields in fake.definitions.values()),
-        "site": 1,
-    }
+    return fake.expected_rows()
 
 
 def analytics_rows(fake: Any) -> dict[str, int]:

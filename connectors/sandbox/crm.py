@@ -497,6 +497,30 @@ class CrmFake(FakeServer):
         return moment
 
     # -- scenario changes ------------------------------------------------------------
+    def expected_rows(self) -> dict[str, int]:
+        """The rows a full sync loads from this fake, per table (the contract's names)."""
+        lists = {
+            "users": "users",
+            "parties": "parties",
+            "tasks": "tasks",
+            "projects": "kases",
+            "opportunities": "opportunities",
+            "pipelines": "pipelines",
+            "milestones": "milestones",
+            "lost_reasons": "lostReasons",
+            "board": "boards",
+            "categories": "categories",
+            "activity_types": "activityTypes",
+            "stages": "stages",
+        }
+        return {
+            **{table: len(self.data[key]) for table, key in lists.items()},
+            "employees": sum(len(people) for people in self.employees.values()),
+            "tags": sum(len(tags) for tags in self.tags.values()),
+            "custom_fields": sum(len(fields) for fields in self.definitions.values()),
+            "site": 1,
+        }
+
     def change_for_second_run(self) -> dict[str, list[int]]:
         """Change records between two syncs: one party in the same second as the previous
         maximum, two later ones, one new party, one project and one opportunity."""

@@ -95,6 +95,8 @@ ARROW_TYPES: dict[str, Any] = {
     "bool": pa.bool_(),
     "text": pa.string(),
     "timestamp": UTC_MICROSECONDS,
+    "date": pa.date32(),
+    "time": pa.time64("us"),
 }
 
 C_DLT_ID = "_dlt_id"
@@ -379,6 +381,9 @@ class Splitter:
                 raise DoesNotFit(f"`{table}.{leaf.name}` holds ints and floats")
         elif pa.types.is_boolean(kind):
             arrow_type = "bool"
+        elif pa.types.is_string(kind) and known in ("date", "time"):
+            array = _dates_or_times(array, known, f"{table}.{leaf.name}")
+            arrow_type = known
         elif pa.types.is_string(kind):
             if known is None:
                 first = _first_valid(array)
@@ -398,6 +403,17 @@ class Splitter:
         if arrow_type == "timestamp":
             array = _timestamps(array, f"{table}.{leaf.name}")
         return array
+
+
+def _dates_or_times(array: pa.Array, kind: str, where: str) -> pa.Array:
+    """Text a column's hints declare `date` (`2015-10-01`) or `time` (`18:00:00`) as Arrow
+    dates or times, as dlt's normalizer coerces it; text of another form does not fit."""
+    try:
+        if kind == "date":
+            return pc.cast(array, pa.date32())
+        return pc.cast(pc.strptime(array, format="%H:%M:%S", unit="us"), pa.time64("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise DoesNotFit(f"`{where}` is {kind}, a batch holds text that is not one") from error
 
 
 def _timestamps(array: pa.Array, where: str) -> pa.Array:

@@ -19,12 +19,11 @@ from shared.loading import run_source
 from shared.tooling.cassettes import cassette_path, replaying
 from tests.connectors.pinned_columns import column_types, pinned
 from tests.dataset import columns, count, loaded_file_formats, query
-from tests.expected_rows import crm_rows
 from tests.recording import replay
 
 #: the fake's data as it was recorded: counts come from the fake, not from constants
 RECORDED = RECORDING.fake()
-EXPECTED_ROWS = crm_rows(RECORDED)
+EXPECTED_ROWS = RECORDED.expected_rows()
 
 
 def test_full_sync_replay_loads_every_table_with_contract_row_counts(
