@@ -498,7 +498,7 @@ class CrmFake(FakeServer):
 
     # -- scenario changes ------------------------------------------------------------
     def expected_rows(self) -> dict[str, int]:
-        """The rows a full sync loads from this fake, per table (the contract's names)."""
+        """The rows a full sync loads from this fake, per table."""
         lists = {
             "users": "users",
             "parties": "parties",
