@@ -4,7 +4,7 @@ server's clock at the sync's start, and never move past what was loaded. A recor
 at the source gets `_deleted_at` (or its row is deleted), learned from a feed or a full
 listing.
 
-Owns: `cursors`, `deletions`.
+Owns: `cursors`, `deletions`, and `keys` (the keys a sync saw, for both).
 May import: the base modules and `shared.http` (the server's clock). Nothing from
 `rest`, `arrow`, `loading` or `tooling`.
 """

@@ -36,8 +36,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
 
 import dlt
-import pyarrow as pa
-import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCase
 from dlt.common.storages.load_package import load_package_state
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -49,6 +47,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from shared._dlt_compat import pipe_steps
 from shared.errors import ConfigurationError
 from shared.incremental.cursors import hold_cursor
+from shared.incremental.keys import ListedKeys
 from shared.timestamps import iso_utc_seconds, to_datetime
 
 logger = logging.getLogger(__name__)
@@ -111,54 +110,6 @@ def deletion_columns(mode: DeletionMode) -> dict[str, dict[str, Any]]:
     if mode == "hard":
         column["hard_delete"] = True
     return {DELETED_AT: column}
-
-
-class ListedKeys:
-    """The keys of one listing's rows, as Arrow text: about 12 bytes a key where a set of
-    tuples of strings takes about 140 (a million-row listing: 12 MB, not 140 MB, held for
-    the whole sync). Exact: each key is its text (several columns' values joined, each
-    prefixed with its length)."""
-
-    #: keys gathered in Python before they become one Arrow array
-    CHUNK = 10_000
-
-    def __init__(self) -> None:
-        self._chunks: list[pa.Array] = []
-        self._pending: list[str] = []
-
-    def add(self, key: tuple[str, ...]) -> None:
-        self._pending.append(_key_text(key))
-        if len(self._pending) >= self.CHUNK:
-            self._flush()
-
-    def among(self, keys: Sequence[tuple[str, ...]]) -> list[bool]:
-        """For each of `keys`, whether the listing held it."""
-        if not keys:
-            return []
-        wanted = pa.array([_key_text(key) for key in keys], pa.string())
-        return [bool(held) for held in pc.is_in(wanted, value_set=self._column()).to_pylist()]
-
-    def repeated(self) -> bool:
-        """Whether a key came twice."""
-        column = self._column()
-        return len(pc.unique(column)) < len(column)
-
-    def _column(self) -> pa.Array:
-        self._flush()
-        if len(self._chunks) != 1:
-            self._chunks = [pa.concat_arrays(self._chunks or [pa.array([], pa.string())])]
-        return self._chunks[0]
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._chunks.append(pa.array(self._pending, pa.string()))
-            self._pending = []
-
-
-def _key_text(key: tuple[str, ...]) -> str:
-    if len(key) == 1:
-        return key[0]
-    return "".join(f"{len(value)}:{value}" for value in key)
 
 
 @dataclass

@@ -409,6 +409,117 @@ def test_a_key_seen_twice_holds_the_cursor_at_the_syncs_start(
     assert stored(pipeline)["last_value"] == "2024-12-05T03:00:00Z"
 
 
+def test_keys_of_arrow_pages_are_watched_and_a_two_column_key_is_named_in_the_warning(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    def demo(*tables: dict[str, list[Any]]) -> dlt.sources.DltSource:
+        @dlt.resource(name="items", primary_key=["id", "kind"], write_disposition="merge")
+        def items() -> Any:
+            yield from (pa.table(table) for table in tables)
+
+        @dlt.source(name="demo")
+        def source() -> Any:
+            resource = items()
+            resource.apply_hints(incremental=dlt.sources.incremental("updated_at"))
+            return guard_cursors([resource], "demo", fixed_clock(), Redactor(), shifting=["items"])
+
+        return source()
+
+    first = {"id": [1], "kind": ["a"], "updated_at": ["2024-12-05T01:00:00Z"]}
+    run_source(pipeline, demo(first))
+    pages = [
+        {"id": [2, 3], "kind": ["a", "a"], "updated_at": ["2024-12-05T02:00:00Z"] * 2},
+        {"id": [2, 2], "kind": ["b", "a"], "updated_at": ["2024-12-05T04:00:00Z"] * 2},
+    ]
+
+    with caplog.at_level(logging.WARNING):
+        run_source(pipeline, demo(*pages))
+
+    assert stored(pipeline)["last_value"] == "2024-12-05T01:00:00Z"  # held
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith("demo: resource `items`: record (2, 'a') came twice in one sync")
+    assert query(pipeline, "SELECT id, kind FROM items ORDER BY id, kind") == [
+        (1, "a"),
+        (2, "a"),
+        (2, "b"),
+        (3, "a"),
+    ]
+
+
+def test_a_watched_transformer_holds_at_the_key_that_comes_again_under_another_parent(
+    pipeline: dlt.Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    @dlt.resource(name="parents", selected=False)
+    def parents() -> Any:
+        yield {"parent": 1}
+        yield {"parent": 2}
+
+    @dlt.transformer(name="items", primary_key="id", write_disposition="merge")
+    def items(parent: dict[str, Any]) -> Any:
+        # both parents list record 7: the list shifted between the two requests
+        yield [
+            {"id": parent["parent"] * 10, "updated_at": "2024-12-05T02:00:00Z"},
+            {"id": 7, "updated_at": f"2024-12-05T0{parent['parent'] + 2}:00:00Z"},
+        ]
+
+    @dlt.source(name="demo")
+    def demo() -> Any:
+        child = parents | items
+        child.apply_hints(incremental=dlt.sources.incremental("updated_at"))
+        return guard_cursors([child], "demo", fixed_clock(), Redactor(), shifting=["items"])
+
+    with caplog.at_level(logging.WARNING):
+        run_source(pipeline, demo())
+
+    assert stored(pipeline)["last_value"] is None  # held at the start: no cursor yet
+    (warning,) = cursor_warnings(caplog)
+    assert warning.startswith("demo: resource `items`: record 7 came twice in one sync")
+    assert query(pipeline, "SELECT id, updated_at FROM items ORDER BY id") == [
+        (7, datetime(2024, 12, 5, 4, tzinfo=timezone.utc)),
+        (10, datetime(2024, 12, 5, 2, tzinfo=timezone.utc)),
+        (20, datetime(2024, 12, 5, 2, tzinfo=timezone.utc)),
+    ]
+
+
+def test_the_end_of_the_pages_reaches_neither_the_table_a_child_nor_the_limit(
+    pipeline: dlt.Pipeline,
+) -> None:
+    seen_by_child: list[Any] = []
+
+    def demo(hours: range) -> dlt.sources.DltSource:
+        pages = [[{"id": n, "updated_at": f"2024-12-05T{n:02}:00:00Z"}] for n in hours]
+
+        @dlt.source(name="demo")
+        def source() -> Any:
+            (resource,) = shifting_source(pages, fixed_clock()).resources.values()
+
+            @dlt.transformer(data_from=resource, name="children", write_disposition="append")
+            def children(page: Any) -> Any:
+                seen_by_child.append(page)
+                yield [{"parent_id": row["id"]} for row in page]
+
+            return [resource, children]
+
+        return source()
+
+    run_source(pipeline, demo(range(1, 4)))
+
+    assert seen_by_child == [
+        [{"id": n, "updated_at": f"2024-12-05T0{n}:00:00Z"}] for n in (1, 2, 3)
+    ]
+    assert query(pipeline, "SELECT COUNT(*) FROM items") == [(3,)]
+    assert query(pipeline, "SELECT COUNT(*) FROM children") == [(3,)]
+    assert stored(pipeline)["last_value"] == "2024-12-05T03:00:00Z"  # nothing came twice
+
+    limited = demo(range(4, 7))
+    limited.resources["items"].add_limit(1)
+    run_source(pipeline, limited)  # the limit counts pages, never the end of them
+
+    assert query(pipeline, "SELECT COUNT(*) FROM children") == [(4,)]
+    assert query(pipeline, "SELECT COUNT(*) FROM items") == [(4,)]
+    assert stored(pipeline)["last_value"] == "2024-12-05T04:00:00Z"
+
+
 def test_a_key_seen_twice_is_no_shift_when_the_resource_is_not_watched(
     pipeline: dlt.Pipeline,
 ) -> None:
