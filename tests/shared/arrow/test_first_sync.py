@@ -26,6 +26,7 @@ from connectors.sandbox.crm import TOKEN as CRM_TOKEN
 from connectors.sandbox.crm import CrmFake, parse_stamp, stamp
 from connectors.sandbox.project_tracker import API_KEY as TRACKER_KEY
 from connectors.sandbox.project_tracker import ProjectTrackerFake
+from shared.arrow import first_sync
 from shared.arrow.first_sync import AppendFirstSync, _unique_and_kept, merge_every_sync
 from shared.loading import duckdb_pipeline, run_source
 from tests.dataset import query
@@ -34,6 +35,7 @@ from tests.test_default_path_equivalence import assert_same, linked_rows, shrink
 pytestmark = pytest.mark.loopback
 
 PARTIES = "/api/v2/parties"
+TABLES = "SELECT 1 FROM information_schema.tables WHERE table_name = 'parties'"
 WAYS = ("merge", "new")
 
 
@@ -91,6 +93,30 @@ def test_a_first_sync_appends_the_tables_dlt_merge_loads(tmp_path: Path) -> None
         children = {"parties__email_addresses", "parties__phone_numbers", "parties__fields"}
         assert children <= set(linked_rows(ways["new"]))
         assert len(set(ids(ways["new"], "parties"))) == len(fake.data["parties"])
+
+
+def test_the_load_starts_after_the_extracts_spare_arrow_memory_went_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = duckdb_pipeline(
+        "crm_release", database=str(tmp_path / "crm.duckdb"), pipelines_dir=str(tmp_path)
+    )
+    released: list[bool] = []  # per release: whether the load had written parties yet
+    arrow_pool = pa.default_memory_pool
+
+    class Pool:
+        def release_unused(self) -> None:
+            with pipeline.sql_client() as client:
+                released.append(client.has_dataset() and bool(query(pipeline, TABLES)))
+            arrow_pool().release_unused()
+
+    monkeypatch.setattr(first_sync.pa, "default_memory_pool", Pool)
+    with CrmFake() as fake:
+        run_source(pipeline, crm(fake, "new").with_resources("parties"))
+        run_source(pipeline, crm(fake, "new").with_resources("parties"))
+
+    assert released == [False, True]  # before each load: the first found no table yet
+    assert len(ids(pipeline, "parties")) == len(fake.data["parties"])
 
 
 # the scenarios of two syncs or more run in `make test-slow`, which CI runs too
