@@ -1,15 +1,15 @@
 """Every access this project makes to dlt's private API, in one place.
 
 dlt's public API does not cover a few things the catalog needs: counting nested-table
-rows written by the Arrow path, the hint variants a resource keeps per table, the steps
-of a resource's pipe, the hook dlt's `rest_api` wraps each response action in, the
-thread name that shares dlt's per-thread context, the parent-key column name
-`rest_api` gives a child's parent field, iterating a source outside a pipeline with
-a state of its own, knowing which resource (and table) each item comes from, and the
-cursor state an `Incremental` is bound to for a sync (which the cursor guard caps, holds
-and restores). Each is
-reached from here only, so a dlt upgrade that moves one breaks this module, and its
-tests, not a connector.
+rows written by the Arrow path, not computing a table's schema again for each of its
+Arrow items while their Arrow schema stays the same, the hint variants a resource keeps
+per table, the steps of a resource's pipe, the hook dlt's `rest_api` wraps each response
+action in, the thread name that shares dlt's per-thread context, the parent-key column
+name `rest_api` gives a child's parent field, iterating a source outside a pipeline
+with a state of its own, knowing which resource (and table) each item comes from, and
+the cursor state an `Incremental` is bound to for a sync (which the cursor guard caps,
+holds and restores). Each is reached from here only, so a dlt upgrade that moves one
+breaks this module, and its tests, not a connector.
 
 Each is checked against the dlt it runs on (`TESTED_DLT`: the versions CI runs, dlt 1.28
 and the newest 1.x): where what it needs is missing, one WARNING names the dlt version
@@ -111,6 +111,11 @@ def arrow_tables_supported() -> bool:
         problem = _extract_metrics_problem()
         if problem is None:
             count_nested_tables_by_resource()
+            reuse = _table_schema_reuse_problem()
+            if reuse is None:
+                keep_table_schemas_of_nested_writers()
+            else:  # dlt computes every item's table schema: the same tables, slower
+                _warn_once(f"this dlt lacks {reuse}{_untested()}: the Arrow path runs slower")
             return True
         missing.append(problem)
     logger.warning(
@@ -333,6 +338,99 @@ def count_nested_tables_by_resource() -> None:
 
     compute_metrics._counts_nested_tables = True  # type: ignore[attr-defined]
     Extract._compute_metrics = compute_metrics  # type: ignore[method-assign]
+
+
+def _table_schema_reuse_problem() -> str | None:
+    """What keeps `keep_table_schemas_of_nested_writers` from wrapping this dlt's Arrow
+    extractor, or None."""
+    from dlt.extract.extractors import ArrowExtractor
+
+    write = getattr(ArrowExtractor, "_write_to_static_table", None)
+    if _parameters(write)[:5] != ["self", "resource", "table_name", "items", "meta"]:
+        return "the Arrow extractor's `_write_to_static_table(resource, table_name, items, meta)`"
+    if _parameters(getattr(ArrowExtractor, "write_items", None))[:4] != [
+        "self",
+        "resource",
+        "items",
+        "meta",
+    ]:
+        return "the Arrow extractor's `write_items(resource, items, meta)`"
+    if not callable(getattr(ArrowExtractor, "_write_item", None)):
+        return "the Arrow extractor's `_write_item`"
+    return None
+
+
+def keep_table_schemas_of_nested_writers() -> None:
+    """Let dlt's Arrow extractor skip computing a table's schema again for an Arrow item
+    of a resource with a `WRITES_NESTED_TABLES` step, when the item's Arrow schema is
+    the one it computed that table's schema from last, and that computation left the
+    table no filter (dlt's `_filtered_tables`, `_filtered_columns`); every other item,
+    and every other resource's, goes through dlt's own path. Call only once
+    `_table_schema_reuse_problem` is None; calling it again changes nothing.
+
+    dlt computes the table schema from the resource's hints and the Arrow schema for
+    every Arrow item (it drops what it cached for Arrow items, whose columns may change
+    from one item to the next) and merges it into the pipeline's schema: about
+    3 ms an item, four items a batch of `shared.arrow.tables`. With the same Arrow
+    schema and the same hints the result is the one already merged. An item carrying
+    hints (`HintsMeta`: dlt merges them into the resource) forgets every table. Wraps
+    `ArrowExtractor._write_to_static_table` and `write_items`, the same in dlt 1.28 to
+    1.31.
+    """
+    from dlt.extract.extractors import ArrowExtractor
+    from dlt.extract.hints import HintsMeta
+    from dlt.extract.items import TableNameMeta
+
+    original = ArrowExtractor._write_to_static_table
+    if getattr(original, "_keeps_table_schemas", False):
+        return
+
+    def write_to_static_table(
+        self: Any, resource: Any, table_name: str, items: Any, meta: Any
+    ) -> Any:
+        if not any(getattr(step, WRITES_NESTED_TABLES, False) for step in pipe_steps(resource)):
+            return original(self, resource, table_name, items, meta)
+        computed: dict[tuple[int, str], list[Any]] = self.__dict__.setdefault(
+            "_catalog_computed_from", {}
+        )
+        key = (id(resource), table_name)
+        schemas = [getattr(item, "schema", None) for item in items]
+        if (meta is None or isinstance(meta, TableNameMeta)) and _same_schemas(
+            computed.get(key), schemas
+        ):
+            self._write_item(table_name, resource.name, items)
+            return None
+        result = original(self, resource, table_name, items, meta)
+        filtered = table_name in self._filtered_tables or self._filtered_columns.get(table_name)
+        if isinstance(meta, HintsMeta) or filtered or None in schemas:
+            computed.pop(key, None)
+        else:
+            computed[key] = schemas
+        return result
+
+    def write_items(self: Any, resource: Any, items: Any, meta: Any) -> Any:
+        if isinstance(meta, HintsMeta) and meta.hints:
+            # dlt merges the item's hints into the resource (a table variant's too, when
+            # it turns the meta into the variant's table name): every table computes again
+            self.__dict__.pop("_catalog_computed_from", None)
+        return write(self, resource, items, meta)
+
+    write = ArrowExtractor.write_items
+    write_to_static_table._keeps_table_schemas = True  # type: ignore[attr-defined]
+    ArrowExtractor._write_to_static_table = write_to_static_table  # type: ignore[method-assign]
+    ArrowExtractor.write_items = write_items  # type: ignore[method-assign]
+
+
+def _same_schemas(known: list[Any] | None, schemas: list[Any]) -> bool:
+    """Whether the Arrow schemas `schemas` are `known`, field by field, metadata too."""
+    return (
+        known is not None
+        and len(known) == len(schemas)
+        and all(
+            a is not None and b is not None and a.equals(b, check_metadata=True)
+            for a, b in zip(known, schemas, strict=True)
+        )
+    )
 
 
 def _parameters(function: Any) -> list[str]:

@@ -14,6 +14,7 @@ from dlt.extract.items_transform import ItemTransform
 from dlt.sources.rest_api import config_setup
 
 from connectors.crm import crm_source
+from shared import _dlt_compat
 from shared._dlt_compat import (
     TESTED_DLT,
     CursorStateUnreachable,
@@ -26,10 +27,10 @@ from shared._dlt_compat import (
     require_cursor_state_reachable,
     require_page_check_reachable,
 )
-from shared.arrow.tables import load_as_arrow_tables
+from shared.arrow.tables import RowsToTables, load_as_arrow_tables
 from shared.http.pages import PageCheck
-from shared.loading import run_source
-from tests.dataset import count
+from shared.loading import duckdb_pipeline, run_source
+from tests.dataset import count, query
 
 
 @dlt.source(name="numbers")
@@ -317,3 +318,73 @@ def test_a_dlt_without_the_first_sync_hooks_warns_once_and_keeps_dlts_merge(
     }[gap]
     assert warning.startswith(expected)
     assert warning.endswith("first syncs load through dlt's merge (the same tables, slower)")
+
+
+def paged(pages: list[list[dict[str, Any]]]) -> Any:
+    """A source whose resource yields `pages`, each page a batch of the Arrow path."""
+
+    @dlt.source(name="paged")
+    def source() -> Any:
+        @dlt.resource(primary_key="id", write_disposition="merge")
+        def items() -> Iterator[list[dict[str, Any]]]:
+            yield from pages
+
+        return items
+
+    built = source()
+    assert arrow_tables_supported()  # wraps dlt's extract as `load_as_arrow_tables` does
+    built.resources["items"].add_step(RowsToTables(built.resources["items"], "paged", 2))
+    return built
+
+
+def test_the_arrow_path_computes_a_tables_schema_again_only_when_its_arrow_schema_changes(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlt.extract.extractors import ArrowExtractor
+
+    def page(ids: range, note: bool = False) -> list[dict[str, Any]]:
+        extra = (lambda n: {"note": f"n{n}", "links": [n]}) if note else (lambda n: {})
+        return [{"id": n, "tags": [f"a{n}", f"b{n}"], **extra(n)} for n in ids]
+
+    # four batches alike, then one with a new column and a new nested list
+    pages = [page(range(k, k + 2)) for k in range(0, 8, 2)] + [page(range(8, 10), note=True)]
+    computed: list[str] = []
+    compute = ArrowExtractor._compute_and_update_tables
+
+    def spy(self: Any, resource: Any, table_name: str, items: Any, meta: Any) -> Any:
+        computed.extend(str(item.schema.names) for item in items)
+        return compute(self, resource, table_name, items, meta)
+
+    monkeypatch.setattr(ArrowExtractor, "_compute_and_update_tables", spy)
+    kept = duckdb_pipeline(
+        "kept", database=str(tmp_path / "kept.duckdb"), pipelines_dir=str(tmp_path)
+    )
+    run_source(kept, paged(pages))
+
+    # the root: its first batch (which carries hints), its second, its fifth (a new
+    # column); `items__tags`: its first; `items__links`: its first
+    assert len(computed) == 3 + 1 + 1
+    tables = kept.default_schema.tables
+    # dlt's own path, computing every item's schema, makes the same schema and rows
+    monkeypatch.setattr(_dlt_compat, "_same_schemas", lambda known, schemas: False)
+    computed.clear()
+    every = duckdb_pipeline(
+        "every", database=str(tmp_path / "every.duckdb"), pipelines_dir=str(tmp_path)
+    )
+    run_source(every, paged(pages))
+    assert len(computed) == 5 + 5 + 1  # every item: 5 roots, 5 tags tables, 1 links table
+    for name in ("items", "items__tags", "items__links"):
+        assert tables[name]["columns"] == every.default_schema.tables[name]["columns"]
+    rows = (
+        "SELECT i.id, i.note, t.value, t._dlt_list_idx FROM items i LEFT JOIN {child} t "
+        "ON t._dlt_parent_id = i._dlt_id ORDER BY ALL"
+    )
+    for child in ("items__tags", "items__links"):
+        assert query(kept, rows.format(child=child)) == query(every, rows.format(child=child))
+    assert count(kept, "items") == 10
+    assert query(kept, "SELECT id, note FROM items WHERE note IS NOT NULL ORDER BY id") == [
+        (8, "n8"),
+        (9, "n9"),
+    ]
+    assert count(kept, "items__tags") == 20
+    assert count(kept, "items__links") == 2

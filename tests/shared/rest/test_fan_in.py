@@ -4,6 +4,7 @@ keeps its rows, keys and cursor."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from shared.arrow.tables import RowsToTables
 from shared.errors import ConfigurationError
 from shared.loading import run_source
 from shared.rest.builder import SourceHttp
-from shared.rest.fan_in import build_resources
+from shared.rest.fan_in import UNION_COLLECTION_THRESHOLD, build_resources
 from tests.dataset import columns, count, query
 
 BASE_URL = "https://api.example.com"
@@ -351,3 +352,65 @@ def test_a_list_feeding_a_selected_child_hands_on_each_page_at_once(
     assert count(pipeline, "team_tasks") == 3
     notes = sorted(p for p in api.paths if p.endswith("/notes"))
     assert notes == ["/tasks/1/notes", "/tasks/2/notes", "/tasks/3/notes", "/tasks/5/notes"]
+
+
+class CollectorNotingApi(TasksApi):
+    """`TasksApi`, noting at each request the number of objects the garbage collector
+    leaves alone (`gc.freeze`) and its thresholds."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.frozen: list[int] = []
+        self.thresholds: list[tuple[int, int, int]] = []
+        super().__init__(mock)
+
+    def reply(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        self.frozen.append(gc.get_freeze_count())
+        self.thresholds.append(gc.get_threshold())
+        return super().reply(request)
+
+
+def test_while_a_union_reads_its_lists_the_collector_leaves_older_objects_alone(
+    pipeline: dlt.Pipeline,
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        api = CollectorNotingApi(mock)
+        before = gc.get_freeze_count()
+        thresholds = gc.get_threshold()
+        run_source(pipeline, source())
+
+    # every list the union read was requested with the process's older objects frozen
+    # and young objects collected less often (the notes, requested by dlt's own
+    # iterator after the union's pages, may come after the union ended); after the
+    # sync the collector is as it was
+    union_requests = [
+        (frozen, threshold)
+        for frozen, threshold, path in zip(api.frozen, api.thresholds, api.paths, strict=True)
+        if "/notes" not in path
+    ]
+    assert len(union_requests) == 2 + len(api.tasks)
+    assert all(frozen > before for frozen, _ in union_requests)
+    assert {threshold for _, threshold in union_requests} == {
+        (UNION_COLLECTION_THRESHOLD, *thresholds[1:])
+    }
+    assert gc.get_freeze_count() == before
+    assert gc.get_threshold() == thresholds
+    assert count(pipeline, "task_notes") == 3
+
+
+def test_a_process_that_froze_its_objects_itself_keeps_them_frozen(
+    pipeline: dlt.Pipeline,
+) -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            api = CollectorNotingApi(mock)
+            run_source(pipeline, source())
+        # the union neither froze more nor unfroze the process's own (frozen objects
+        # freed since leave the count), nor changed the collector's thresholds
+        assert api.frozen and all(0 < n <= frozen for n in api.frozen)
+        assert set(api.thresholds) == {gc.get_threshold()}
+        assert 0 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
+    assert count(pipeline, "task_notes") == 3
