@@ -4,7 +4,7 @@ only from its own layer and the ones below it (`tests/test_layout.py` checks).
 - Base, imported by every layer: `errors` (the exceptions a connector raises, with
   messages that name what to fix), `redaction` (secrets masked by value),
   `timestamps` (one ISO 8601 and epoch parser), `_dlt_compat` (every access to dlt's
-  private API, in one place).
+  private API, in one place), `collector` (the garbage collector while pages are read).
 - `http/`: the session that scopes credentials, retries, paces, bounds and checks every
   request.
 - `incremental/`: cursors compared as instants and capped at the server's clock.

@@ -407,7 +407,13 @@ def test_the_circle_check_sees_a_circle() -> None:
 #: the layers of `shared/`, bottom up: a module imports only from its own layer and
 #: the layers before it (shared/__init__.py's docstring)
 SHARED_LAYERS = [
-    {"shared.errors", "shared.redaction", "shared.timestamps", "shared._dlt_compat"},
+    {
+        "shared.errors",
+        "shared.redaction",
+        "shared.timestamps",
+        "shared._dlt_compat",
+        "shared.collector",
+    },
     {"shared.http"},
     {"shared.incremental", "shared.arrow"},
     {"shared.rest"},

@@ -57,6 +57,7 @@ from dlt.extract.items_transform import ItemTransform, LimitItem
 from dlt.extract.resource import DltResource
 
 from shared._dlt_compat import thread_name_sharing_dlt_context
+from shared.collector import fewer_collections
 from shared.errors import ConnectorError
 from shared.timestamps import iso_kind, truncated_fractions
 
@@ -335,7 +336,13 @@ _NAMING = NamingConvention()
 
 def _batched_pages(pages: Iterator[Any], batch_rows: int) -> Iterator[Any]:
     """Concatenate consecutive pages (lists) until `batch_rows`; anything else (a single
-    item, an item with meta) passes through in order."""
+    item, an item with meta) passes through in order. While the pages are read, the
+    garbage collector walks fewer objects (`shared.collector`)."""
+    with fewer_collections():
+        yield from _batches(pages, batch_rows)
+
+
+def _batches(pages: Iterator[Any], batch_rows: int) -> Iterator[Any]:
     batch: list[Any] = []
     for page in _read_ahead(pages) if READ_AHEAD_PAGES else pages:
         if not isinstance(page, list):

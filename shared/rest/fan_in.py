@@ -31,10 +31,7 @@ Everything else goes through `shared.rest.client_incremental.build_resources` un
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import dlt
@@ -45,6 +42,7 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from shared.arrow.tables import BATCH_ROWS
+from shared.collector import fewer_collections
 from shared.errors import ConfigurationError
 from shared.incremental.deletions import ListingKeys
 from shared.rest import builder, client_incremental
@@ -257,7 +255,7 @@ def _union(
         return [resource for resource in inner if resource.name in wanted], feeds
 
     def pages() -> Iterator[DataItemWithMeta]:
-        with _collections_for_a_union():
+        with fewer_collections():
             yield from _pages()
 
     def _pages() -> Iterator[DataItemWithMeta]:
@@ -300,51 +298,6 @@ def _union(
             yield DataItemWithMeta(UnionPage(origin, [], listing.end()), [])
 
     return dlt.resource(pages, name=name, selected=False)
-
-
-#: young objects between two collections of the youngest generation while a union reads
-#: (Python's default: 700): a batch's rows (about 6 containers each, `BATCH_ROWS` rows)
-#: are freed before a collection walks them
-UNION_COLLECTION_THRESHOLD = 30_000
-_collecting_for_unions = 0
-_collector_settings: list[tuple[int, ...]] = []
-_collector_lock = threading.Lock()
-
-
-@contextmanager
-def _collections_for_a_union() -> Iterator[None]:
-    """Python's cyclic garbage collector, while a union reads its lists: it leaves the
-    objects that existed before alone (`gc.freeze`), and collects the youngest objects
-    every `UNION_COLLECTION_THRESHOLD` allocations instead of every 700; after, the
-    older objects are collected again and the thresholds are the process's again.
-
-    A union's lists bring many rows that live for a batch, long enough for frequent
-    young collections to move them into the oldest generation; the collector then makes
-    full collections, each walking every object of the process (dlt's, pyarrow's,
-    DuckDB's modules and all): 0.5-0.6 s of the 2.8 s of 100,000 project_tracker
-    stories, 0.1 s with both. Nested or concurrent unions change the collector once; a
-    process whose objects are frozen already (its own `gc.freeze`), or whose collector
-    is off, is left as it is."""
-    global _collecting_for_unions
-    with _collector_lock:
-        owns = _collecting_for_unions > 0 or (gc.isenabled() and gc.get_freeze_count() == 0)
-        if owns:
-            if _collecting_for_unions == 0:
-                gc.freeze()
-                settings = gc.get_threshold()
-                _collector_settings.append(settings)
-                if 0 < settings[0] < UNION_COLLECTION_THRESHOLD:
-                    gc.set_threshold(UNION_COLLECTION_THRESHOLD, *settings[1:])
-            _collecting_for_unions += 1
-    try:
-        yield
-    finally:
-        if owns:
-            with _collector_lock:
-                _collecting_for_unions -= 1
-                if _collecting_for_unions == 0:
-                    gc.set_threshold(*_collector_settings.pop())
-                    gc.unfreeze()
 
 
 class UnionPage:

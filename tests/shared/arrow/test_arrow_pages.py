@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -23,6 +24,7 @@ from shared.arrow.pages import (
     yield_arrow_pages,
 )
 from shared.arrow.tables import rows_of
+from shared.collector import SYNC_COLLECTION_THRESHOLD
 from tests.dataset import query
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -244,6 +246,29 @@ def test_pages_are_gathered_into_batches_and_other_items_pass_through_in_order()
         marker,
         [6, 7, 8, 9],
     ]
+
+
+def test_while_batched_pages_are_read_the_collector_leaves_older_objects_alone() -> None:
+    before, thresholds = gc.get_freeze_count(), gc.get_threshold()
+    noted = []
+
+    def pages() -> Iterator[list[int]]:
+        for page in ([1, 2], [3]):
+            noted.append((gc.get_freeze_count(), gc.get_threshold()))
+            yield page
+
+    batches = _batched_pages(pages(), batch_rows=2)
+    assert next(batches) == [1, 2]
+    assert gc.get_freeze_count() > before  # while the consumer holds a batch too
+    assert list(batches) == [[3]]
+
+    assert all(frozen > before for frozen, _ in noted)
+    assert {threshold for _, threshold in noted} == {(SYNC_COLLECTION_THRESHOLD, *thresholds[1:])}
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (before, thresholds)
+    unfinished = _batched_pages(pages(), batch_rows=2)
+    next(unfinished)
+    unfinished.close()  # a consumer that stops early (add_limit, a failure) restores it too
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (before, thresholds)
 
 
 def test_read_ahead_re_raises_the_pages_error_after_the_pages_before_it() -> None:

@@ -17,10 +17,11 @@ import requests
 import responses
 
 from shared.arrow.tables import RowsToTables
+from shared.collector import SYNC_COLLECTION_THRESHOLD
 from shared.errors import ConfigurationError
 from shared.loading import run_source
 from shared.rest.builder import SourceHttp
-from shared.rest.fan_in import UNION_COLLECTION_THRESHOLD, build_resources
+from shared.rest.fan_in import build_resources
 from tests.dataset import columns, count, query
 
 BASE_URL = "https://api.example.com"
@@ -390,7 +391,7 @@ def test_while_a_union_reads_its_lists_the_collector_leaves_older_objects_alone(
     assert len(union_requests) == 2 + len(api.tasks)
     assert all(frozen > before for frozen, _ in union_requests)
     assert {threshold for _, threshold in union_requests} == {
-        (UNION_COLLECTION_THRESHOLD, *thresholds[1:])
+        (SYNC_COLLECTION_THRESHOLD, *thresholds[1:])
     }
     assert gc.get_freeze_count() == before
     assert gc.get_threshold() == thresholds
