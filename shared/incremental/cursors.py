@@ -85,7 +85,7 @@ from shared._dlt_compat import (
 )
 from shared.errors import ConnectorError
 from shared.http.server_clock import ServerClock
-from shared.incremental.keys import ListedKeys, key_values
+from shared.incremental.keys import SENDS_PAGES_END, ListedKeys, PagesEnd, key_values
 from shared.redaction import Redactor
 from shared.timestamps import (
     ARROW_ISO_8601,
@@ -295,7 +295,7 @@ class GuardedIncremental(Incremental[Any]):
         self._plain_match: Callable[[str], Any] | None = None  # a valid value of that form
         self._forms_checked = False
         self._unreadable = 0  # values warned about this sync
-        #: keys seen this sync (shift_key), checked once the pages ran out (`_PagesEnd`)
+        #: keys seen this sync (shift_key), checked once the pages ran out (`PagesEnd`)
         self._keys = ListedKeys()
         self._seen: set[Any] = set()  # the same, checked as they come (a transformer's)
         self._held: str | None = None  # why this sync holds its cursor
@@ -371,16 +371,20 @@ class GuardedIncremental(Incremental[Any]):
             while len(_BOUND) > BOUND_KEPT:
                 del _BOUND[next(iter(_BOUND))]
         self._take_pending_hold()
-        # a resource that pages by itself: the end of its pages follows them, so the keys
-        # are checked once, there (a transformer's come per parent row: checked as they come)
-        # (dlt binds a parent's steps again when it forks it to a child: wrapped once, or
-        # `add_limit` would stop the outer generator while dlt pages through the inner one)
+        # a resource that pages by itself: the end of its pages follows them (a deletion
+        # step's, or the guard's own), so the keys are checked once, there; a
+        # transformer's come per parent row: checked as they come
         if self._wrapped_pipe is pipe:
+            # dlt binds a parent's steps again when it forks it to a child: wrapped once,
+            # or `add_limit` would stop the outer generator while dlt pages the inner one
             return self
         self._at_end = self.shift_key is not None and isinstance(
             getattr(pipe, "gen", None), Iterator
         )
-        if self._at_end:
+        sent = any(getattr(step, SENDS_PAGES_END, False) for step in getattr(pipe, "steps", ()))
+        if self._at_end and not sent:
+            # an item of its own costs the resource a turn in dlt's round robin: only
+            # where no other step ends the pages
             pipe.replace_gen(_then_pages_end(pipe.gen))
             self._wrapped_pipe = pipe
         return self
@@ -398,9 +402,10 @@ class GuardedIncremental(Incremental[Any]):
             return bound
 
     def __call__(self, rows: Any, meta: Any = None) -> Any:
-        if isinstance(meta, _PagesEnd):
+        if isinstance(meta, PagesEnd):
             self._check_shifts()
-            return None
+            if isinstance(meta, _PagesEnd):
+                return None  # ours: nothing after this step reads it
         if rows is None or (isinstance(rows, list) and not rows):
             return super().__call__(rows, meta)
         if self._kind == "text":  # a text cursor: dlt's own comparison
@@ -857,10 +862,8 @@ def _concat(result: Any, unreadable: pa.Table) -> Any:
     return [result, unreadable]
 
 
-class _PagesEnd:
-    """Meta of the (empty) item that follows the last page of a resource whose keys the
-    guard watches: its step checks them there, in the order and thread dlt's steps run
-    (pages may be read ahead in another thread)."""
+class _PagesEnd(PagesEnd):
+    """The guard's own end of the pages, for a resource no other step sends one for."""
 
 
 def _then_pages_end(pages: Iterator[Any]) -> Iterator[Any]:

@@ -47,7 +47,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from shared._dlt_compat import pipe_steps
 from shared.errors import ConfigurationError
 from shared.incremental.cursors import hold_cursor
-from shared.incremental.keys import ListedKeys
+from shared.incremental.keys import ListedKeys, PagesEnd
 from shared.timestamps import iso_utc_seconds, to_datetime
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class _ListingDone:
         return self.keys.repeated()
 
 
-class _ListingEndMeta:
+class _ListingEndMeta(PagesEnd):
     """Meta of the (empty) item that follows a finished listing."""
 
     def __init__(self, done: _ListingDone) -> None:
@@ -138,6 +138,7 @@ class NoteListing(ItemTransform[Any, dict[str, Any]]):
     `_ListingEndMeta`), for the loading resource's `Deletions` step."""
 
     placement_affinity: ClassVar[float] = 1.2
+    sends_pages_end: ClassVar[bool] = True
 
     def __init__(self, key_names: Sequence[str]) -> None:
         super().__init__(lambda item: item)
@@ -164,6 +165,7 @@ class Deletions(ItemTransform[Any, dict[str, Any]]):
     """
 
     placement_affinity: ClassVar[float] = 1.2
+    sends_pages_end: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -17,6 +17,17 @@ import pyarrow.compute as pc
 from dlt.common.libs import is_arrow_object
 
 
+class PagesEnd:
+    """Meta of the empty item that follows the last page of a resource that pages by
+    itself, once its pages ran to their end: where what was noted of its keys is checked
+    (a step that sends one says so with `SENDS_PAGES_END`, so that a resource gets one).
+    It comes in the order and the thread dlt's steps run, after every page."""
+
+
+#: the class attribute of a pipe step that makes its resource's pages end with a `PagesEnd`
+SENDS_PAGES_END = "sends_pages_end"
+
+
 class ListedKeys:
     """The keys of one listing's rows, in the order they came."""
 
