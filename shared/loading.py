@@ -3,7 +3,7 @@
 Connectors already mark their tables as parquet, so a plain `pipeline.run(source)` loads
 parquet; `run_source` also says so explicitly and shows progress.
 
-`duckdb_pipeline` keeps a sync's memory flat whatever its size (at most 386 MB at a million
+`duckdb_pipeline` keeps a sync's memory flat whatever its size (at most 388 MB at a million
 rows, `make bench`): DuckDB's own default lets it take 80% of the machine's memory
 during the load's merge, so its pipelines give DuckDB a `memory_limit` of 128MB and one
 thread (`DUCKDB_SETTINGS`; DuckDB spills the rest to disk, beside the database), unless
